@@ -1,0 +1,157 @@
+/* The C ABI test: links libbnnative through bnnative.h and checks what a C caller relies on — version,
+ * status codes and messages, argument checks that write nothing, the instruction set in use, and
+ * BatchNorm forward/backward (F32 and F64, NCHW and NHWC, sizes with vector tails) against a float64
+ * reference written here. Usage: test_abi [expected-isa]. Prints "N passed, N failed". */
+#include "bnnative.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do { if (cond) passed++; else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+    printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+static double urand(unsigned* state) { *state = *state * 1664525u + 1013904223u; return (*state >> 8) / 16777216.0; }
+
+static size_t offset(const bn_tensor_desc* d, int64_t n, int64_t c, int64_t h, int64_t w) {
+    if (d->layout == BN_LAYOUT_NHWC) return (size_t)(((n * d->h + h) * d->w + w) * d->c + c);
+    return (size_t)(((n * d->c + c) * d->h + h) * d->w + w);
+}
+
+/* float64 reference of BatchNorm training forward and backward for channel c */
+static void reference(const bn_tensor_desc* d, const double* x, const double* dy, const double* gamma, double eps,
+                      double* y, double* dx, double* mean_out, double* invstd_out, double* dgamma, double* dbeta) {
+    int64_t m = d->n * d->h * d->w;
+    for (int64_t c = 0; c < d->c; c++) {
+        double mean = 0, var = 0, sdy = 0, sdyx = 0;
+        for (int64_t n = 0; n < d->n; n++) for (int64_t h = 0; h < d->h; h++) for (int64_t w = 0; w < d->w; w++)
+            mean += x[offset(d, n, c, h, w)];
+        mean /= m;
+        for (int64_t n = 0; n < d->n; n++) for (int64_t h = 0; h < d->h; h++) for (int64_t w = 0; w < d->w; w++) {
+            double v = x[offset(d, n, c, h, w)] - mean; var += v * v; }
+        var /= m;
+        double invstd = 1.0 / sqrt(var + eps);
+        for (int64_t n = 0; n < d->n; n++) for (int64_t h = 0; h < d->h; h++) for (int64_t w = 0; w < d->w; w++) {
+            size_t i = offset(d, n, c, h, w);
+            double xh = (x[i] - mean) * invstd;
+            y[i] = gamma[c] * xh + 0.5;
+            sdy += dy[i]; sdyx += dy[i] * xh;
+        }
+        for (int64_t n = 0; n < d->n; n++) for (int64_t h = 0; h < d->h; h++) for (int64_t w = 0; w < d->w; w++) {
+            size_t i = offset(d, n, c, h, w);
+            double xh = (x[i] - mean) * invstd;
+            dx[i] = gamma[c] * invstd * (dy[i] - sdy / m - xh * sdyx / m);
+        }
+        mean_out[c] = mean; invstd_out[c] = invstd; dgamma[c] = sdyx; dbeta[c] = sdy;
+    }
+}
+
+static double get(const void* p, int dtype, size_t i) { return dtype == BN_DTYPE_F64 ? ((const double*)p)[i] : ((const float*)p)[i]; }
+static void put(void* p, int dtype, size_t i, double v) { if (dtype == BN_DTYPE_F64) ((double*)p)[i] = v; else ((float*)p)[i] = (float)v; }
+
+static void check_batch_norm(int layout, int dtype, int64_t n, int64_t c, int64_t h, int64_t w) {
+    bn_tensor_desc d = { layout, dtype, n, c, h, w };
+    size_t count = (size_t)(n * c * h * w), size = dtype == BN_DTYPE_F64 ? 8 : 4;
+    double tol = dtype == BN_DTYPE_F64 ? 1e-10 : 1e-4, eps = 1e-5;
+    double *x = malloc(count * 8), *dy = malloc(count * 8), *ry = malloc(count * 8), *rdx = malloc(count * 8);
+    double *gamma = malloc(c * 8), *rmean = malloc(c * 8), *rinv = malloc(c * 8), *rdg = malloc(c * 8), *rdb = malloc(c * 8);
+    void *tx = malloc(count * size), *tdy = malloc(count * size), *ty = malloc(count * size), *tdx = malloc(count * size);
+    void *tg = malloc(c * size), *tb = malloc(c * size), *tm = malloc(c * size), *ti = malloc(c * size);
+    void *tdg = malloc(c * size), *tdb = malloc(c * size), *trm = malloc(c * size), *trv = malloc(c * size);
+    unsigned seed = 12345u + (unsigned)(layout * 7 + dtype);
+    for (size_t i = 0; i < count; i++) {
+        x[i] = 3.0 + 2.0 * (urand(&seed) - 0.5); dy[i] = urand(&seed) - 0.5;
+        put(tx, dtype, i, x[i]); x[i] = get(tx, dtype, i);
+        put(tdy, dtype, i, dy[i]); dy[i] = get(tdy, dtype, i);
+    }
+    for (int64_t k = 0; k < c; k++) {
+        gamma[k] = 0.5 + urand(&seed); put(tg, dtype, k, gamma[k]); gamma[k] = get(tg, dtype, k);
+        put(tb, dtype, k, 0.5); put(trm, dtype, k, 0.0); put(trv, dtype, k, 1.0);
+    }
+    reference(&d, x, dy, gamma, eps, ry, rdx, rmean, rinv, rdg, rdb);
+
+    bn_status s = bn_batch_norm_forward_training(&d, tx, ty, tg, tb, trm, trv, 0.1, eps, tm, ti);
+    CHECK(s == BN_STATUS_SUCCESS, "forward_training status %d (%s)", s, bn_last_error_message());
+    double worst = 0;
+    for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs(get(ty, dtype, i) - ry[i]) / (1 + fabs(ry[i])));
+    for (int64_t k = 0; k < c; k++) {
+        worst = fmax(worst, fabs(get(tm, dtype, k) - rmean[k]) / (1 + fabs(rmean[k])));
+        worst = fmax(worst, fabs(get(ti, dtype, k) - rinv[k]) / rinv[k]);
+        double m = (double)(n * h * w), var = 1.0 / (rinv[k] * rinv[k]) - eps;
+        worst = fmax(worst, fabs(get(trm, dtype, k) - 0.1 * rmean[k]) / (1 + fabs(rmean[k])));
+        worst = fmax(worst, fabs(get(trv, dtype, k) - (0.9 + 0.1 * var * m / (m - 1))));
+    }
+    CHECK(worst <= tol, "forward layout %d dtype %d: worst error %g", layout, dtype, worst);
+
+    s = bn_batch_norm_backward(&d, tx, tdy, tdx, tg, tm, ti, tdg, tdb);
+    CHECK(s == BN_STATUS_SUCCESS, "backward status %d (%s)", s, bn_last_error_message());
+    worst = 0;
+    for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs(get(tdx, dtype, i) - rdx[i]) / (1 + fabs(rdx[i])));
+    for (int64_t k = 0; k < c; k++) {
+        worst = fmax(worst, fabs(get(tdg, dtype, k) - rdg[k]) / (1 + fabs(rdg[k])));
+        worst = fmax(worst, fabs(get(tdb, dtype, k) - rdb[k]) / (1 + fabs(rdb[k])));
+    }
+    CHECK(worst <= tol, "backward layout %d dtype %d: worst error %g", layout, dtype, worst);
+
+    free(x); free(dy); free(ry); free(rdx); free(gamma); free(rmean); free(rinv); free(rdg); free(rdb);
+    free(tx); free(tdy); free(ty); free(tdx); free(tg); free(tb); free(tm); free(ti); free(tdg); free(tdb); free(trm); free(trv);
+}
+
+static void check_errors(void) {
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[8], rm[2] = {0, 0}, rv[2] = {1, 1};
+    bn_tensor_desc d = { BN_LAYOUT_NC, BN_DTYPE_F32, 4, 2, 1, 1 };
+    for (int i = 0; i < 8; i++) y[i] = -1.0f;
+
+    CHECK(bn_batch_norm_forward_training(NULL, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_NULL_POINTER, "NULL desc");
+    CHECK(strstr(bn_last_error_message(), "desc") != NULL, "message names desc: '%s'", bn_last_error_message());
+    CHECK(bn_batch_norm_forward_training(&d, x, y, NULL, NULL, rm, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_NULL_POINTER, "running_var alone");
+    bn_tensor_desc bad = d; bad.layout = 7;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_UNSUPPORTED, "bad layout");
+    bad = d; bad.dtype = BN_DTYPE_F16;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_UNSUPPORTED, "F16");
+    bad = d; bad.h = 2;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_BAD_SHAPE, "NC with h=2");
+    bad = d; bad.n = INT64_MAX / 2;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_BAD_SHAPE, "overflow");
+    CHECK(bn_batch_norm_forward_training(&d, x, y, NULL, NULL, rm, rv, 1.5, 1e-5, NULL, NULL) == BN_STATUS_BAD_ARGUMENT, "momentum 1.5");
+    CHECK(bn_batch_norm_forward_training(&d, x, y, NULL, NULL, rm, rv, 0.1, 0.0, NULL, NULL) == BN_STATUS_BAD_ARGUMENT, "eps 0");
+    CHECK(bn_batch_norm_forward_training(&d, x, y, NULL, NULL, rm, rv, NAN, 1e-5, NULL, NULL) == BN_STATUS_BAD_ARGUMENT, "momentum NaN");
+    bad = d; bad.n = 1;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, rm, rv, 0.1, 1e-5, NULL, NULL) == BN_STATUS_BAD_ARGUMENT, "M = 1");
+    /* several things wrong: NULL_POINTER comes first, then UNSUPPORTED, then BAD_SHAPE */
+    bad = d; bad.layout = 9; bad.n = 0;
+    CHECK(bn_batch_norm_forward_training(&bad, x, NULL, NULL, NULL, NULL, NULL, 2.0, -1.0, NULL, NULL) == BN_STATUS_NULL_POINTER, "order: NULL first");
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 2.0, -1.0, NULL, NULL) == BN_STATUS_UNSUPPORTED, "order: UNSUPPORTED second");
+    bad.layout = BN_LAYOUT_NC;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 2.0, -1.0, NULL, NULL) == BN_STATUS_BAD_SHAPE, "order: BAD_SHAPE third");
+    int untouched = 1;
+    for (int i = 0; i < 8; i++) untouched &= y[i] == -1.0f;
+    CHECK(untouched && rm[0] == 0 && rv[0] == 1, "nothing written on error");
+    CHECK(strcmp(bn_status_string(BN_STATUS_SUCCESS), "success") == 0, "status string");
+    CHECK(strlen(bn_status_string(12345)) > 0, "unknown status has text");
+}
+
+int main(int argc, char** argv) {
+    char version[32];
+    snprintf(version, sizeof version, "%d.%d.%d", BN_VERSION_MAJOR, BN_VERSION_MINOR, BN_VERSION_PATCH);
+    CHECK(strcmp(bn_version(), version) == 0, "bn_version() %s vs header %s", bn_version(), version);
+    printf("isa: %s, threads: %d\n", bn_get_isa(), bn_get_num_threads());
+    if (argc > 1) CHECK(strcmp(bn_get_isa(), argv[1]) == 0, "isa is %s, expected %s", bn_get_isa(), argv[1]);
+    CHECK(bn_set_num_threads(3) == 3 && bn_get_num_threads() == 3, "set_num_threads(3)");
+    CHECK(bn_set_num_threads(0) >= 1, "set_num_threads(0)");
+
+    check_errors();
+    int layouts[] = { BN_LAYOUT_NCHW, BN_LAYOUT_NHWC }, dtypes[] = { BN_DTYPE_F32, BN_DTYPE_F64 };
+    for (int l = 0; l < 2; l++)
+        for (int t = 0; t < 2; t++) {
+            check_batch_norm(layouts[l], dtypes[t], 3, 37, 5, 7);  /* 37 channels: tails for every vector width */
+            check_batch_norm(layouts[l], dtypes[t], 2, 3, 1, 1);
+        }
+    check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_F32, 19, 70, 1, 1);
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

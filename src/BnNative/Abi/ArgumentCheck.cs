@@ -1,0 +1,100 @@
+using System;
+
+namespace BnNative.Abi;
+
+/// <summary>
+/// Checks the arguments of one call in the SPEC §3 order — NULL_POINTER, UNSUPPORTED, BAD_SHAPE,
+/// BAD_ARGUMENT — keeping the first failure. Callers run every check of a kind before the next kind, and
+/// nothing is written before <see cref="Finish"/> says the call may proceed.
+/// </summary>
+internal unsafe struct ArgumentCheck
+{
+    private int _status;
+    private string _message;
+
+    public readonly bool Failed => _status != Status.Success;
+
+    public void Require(void* pointer, string name)
+    {
+        if (pointer == null)
+            Fail(Status.NullPointer, $"{name} is NULL");
+    }
+
+    public void RequireBothOrNeither(void* first, void* second, string firstName, string secondName)
+    {
+        if ((first == null) != (second == null))
+            Fail(Status.NullPointer, $"{firstName} and {secondName} must both be given or both be NULL");
+    }
+
+    /// <summary>The layout and dtype are known and this build implements the dtype.</summary>
+    public void Supported(TensorDesc* desc)
+    {
+        if (Failed)
+            return;
+        if (desc->Layout is < (int)Layout.NC or > (int)Layout.NHWC)
+            Fail(Status.Unsupported, $"unknown layout {desc->Layout}");
+        else if (desc->DType is < (int)DType.F32 or > (int)DType.BF16)
+            Fail(Status.Unsupported, $"unknown dtype {desc->DType}");
+        else if (desc->DType is not ((int)DType.F32 or (int)DType.F64))
+            Fail(Status.Unsupported, $"dtype {(DType)desc->DType} is not implemented in this build (F32 and F64 are)");
+    }
+
+    /// <summary>Every dimension ≥ 1, NC has h = w = 1, and the element and byte counts fit in int64.</summary>
+    public void Shape(TensorDesc* desc)
+    {
+        if (Failed)
+            return;
+        long n = desc->N, c = desc->C, h = desc->H, w = desc->W;
+        if (n < 1 || c < 1 || h < 1 || w < 1)
+            Fail(Status.BadShape, $"every dimension must be at least 1 (n={n} c={c} h={h} w={w})");
+        else if (desc->Layout == (int)Layout.NC && (h != 1 || w != 1))
+            Fail(Status.BadShape, $"layout NC needs h = w = 1 (h={h} w={w})");
+        else
+        {
+            long elementSize = desc->DType == (int)DType.F64 ? 8 : 4;
+            try
+            {
+                _ = checked(n * c * h * w * elementSize);
+            }
+            catch (OverflowException)
+            {
+                Fail(Status.BadShape, $"n*c*h*w = {n}*{c}*{h}*{w} elements do not fit in int64 bytes");
+            }
+        }
+    }
+
+    public void Epsilon(double eps)
+    {
+        if (!(eps > 0) || !double.IsFinite(eps))
+            Fail(Status.BadArgument, $"eps must be finite and > 0 (got {eps})");
+    }
+
+    public void Momentum(double momentum)
+    {
+        if (!(momentum >= 0 && momentum <= 1))
+            Fail(Status.BadArgument, $"momentum must be in [0, 1] (got {momentum})");
+    }
+
+    /// <summary>Training statistics need at least two values per channel (as PyTorch).</summary>
+    public void TrainingBatch(TensorDesc* desc)
+    {
+        if (!Failed && desc->N * desc->H * desc->W < 2)
+            Fail(Status.BadArgument, $"training needs at least 2 values per channel (N*H*W = {desc->N * desc->H * desc->W})");
+    }
+
+    public void Fail(int status, string message)
+    {
+        if (Failed)
+            return;
+        _status = status;
+        _message = message;
+    }
+
+    /// <summary>The status to return; on failure it records the message as this thread's last error.</summary>
+    public readonly int Finish(string function)
+    {
+        if (Failed)
+            NativeText.SetLastError($"{function}: {_message}");
+        return _status;
+    }
+}

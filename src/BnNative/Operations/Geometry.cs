@@ -1,0 +1,107 @@
+using System;
+using System.Runtime.InteropServices;
+using BnNative.Abi;
+
+namespace BnNative.Operations;
+
+/// <summary>
+/// A validated tensor seen as BatchNorm sees it: C channels, each with M = N·S members. NC and NHWC
+/// are the same to a kernel — rows of C contiguous channels (GroupsContiguous); NCHW has N slabs of S
+/// contiguous values per channel (MembersContiguous).
+/// </summary>
+internal readonly unsafe struct Geometry<T> where T : unmanaged
+{
+    /// <summary>About half of a core's L2: the data one task works on, so its second pass hits cache.</summary>
+    private const long TaskBytes = 512 * 1024;
+
+    /// <summary>
+    /// Values one kernel call reduces in the element type before the sum is carried on in float64: short
+    /// enough that a float accumulator loses nothing that matters (SPEC §4).
+    /// </summary>
+    public const long ChunkLength = 16384;
+
+    public readonly long N, C, S;
+    public readonly bool ChannelsLast;
+
+    public Geometry(TensorDesc* desc)
+    {
+        N = desc->N;
+        C = desc->C;
+        S = desc->H * desc->W;
+        ChannelsLast = desc->Layout != (int)Layout.NCHW;
+    }
+
+    /// <summary>Members per channel.</summary>
+    public long M => N * S;
+
+    /// <summary>Rows (positions) per task in a channels-last layout.</summary>
+    public long RowsPerTask => Math.Max(1, TaskBytes / (C * sizeof(T)));
+
+    /// <summary>Tasks in a channels-last layout; fixed by the shape, never by the thread count.</summary>
+    public int TaskCount => checked((int)((M + RowsPerTask - 1) / RowsPerTask));
+
+    /// <summary>Rows of one kernel call in a channels-last layout (see <see cref="ChunkLength"/>).</summary>
+    public long RowsPerChunk => Math.Clamp(ChunkLength / C, 1, 256);
+
+    /// <summary>The first row and row count of channels-last task <paramref name="task"/>.</summary>
+    public (long First, long Count) TaskRows(int task)
+    {
+        long first = task * RowsPerTask;
+        return (first, Math.Min(RowsPerTask, M - first));
+    }
+
+    /// <summary>NCHW slabs (one (n, c) plane of S values) per task of an element-wise pass.</summary>
+    public long SlabsPerTask => Math.Max(1, TaskBytes / (S * sizeof(T)));
+
+    /// <summary>Tasks of an element-wise pass over NCHW.</summary>
+    public int PlanarTaskCount => checked((int)((N * C + SlabsPerTask - 1) / SlabsPerTask));
+
+    /// <summary>The slabs [first, end) of NCHW element-wise task <paramref name="task"/>, in memory order.</summary>
+    public (long First, long End) PlanarTaskSlabs(int task)
+    {
+        long first = task * SlabsPerTask;
+        return (first, Math.Min(first + SlabsPerTask, N * C));
+    }
+
+    /// <summary>Offset of slab (n, c) in NCHW.</summary>
+    public long Slab(long n, long c) => (n * C + c) * S;
+}
+
+/// <summary>Count, mean and sum of squared deviations, merged pairwise (Chan et al.) so variance stays exact-ish for any offset.</summary>
+internal struct Moments
+{
+    public double Count, Mean, M2;
+
+    public void Add(double count, double mean, double m2)
+    {
+        double total = Count + count;
+        double delta = mean - Mean;
+        Mean += delta * (count / total);
+        M2 += m2 + delta * delta * (Count * count / total);
+        Count = total;
+    }
+
+    /// <summary>
+    /// The moments of a chunk whose kernels summed <paramref name="sum"/> and then the squares about
+    /// <paramref name="roundedMean"/> (the mean rounded to the element type): corrected to the exact mean.
+    /// </summary>
+    public static (double Mean, double M2) OfChunk(double count, double sum, double roundedMean, double squares)
+    {
+        double mean = sum / count;
+        double offset = mean - roundedMean;
+        return (mean, Math.Max(0, squares - count * offset * offset));
+    }
+}
+
+/// <summary>An unmanaged buffer for one call's per-channel or per-task values.</summary>
+internal readonly unsafe struct NativeBuffer<T> : IDisposable where T : unmanaged
+{
+    public readonly T* Pointer;
+
+    public NativeBuffer(long count) =>
+        Pointer = (T*)NativeMemory.AllocZeroed((nuint)Math.Max(1, count), (nuint)sizeof(T));
+
+    public void Dispose() => NativeMemory.Free(Pointer);
+
+    public static implicit operator T*(NativeBuffer<T> buffer) => buffer.Pointer;
+}

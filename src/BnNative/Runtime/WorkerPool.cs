@@ -1,0 +1,139 @@
+using System;
+using System.Threading;
+
+namespace BnNative.Runtime;
+
+/// <summary>A piece of parallel work: task <c>index</c> of a fixed count. Tasks must not depend on each other.</summary>
+internal interface IParallelJob
+{
+    void Run(int index);
+}
+
+/// <summary>
+/// The library's threads: the calling thread plus <c>threads − 1</c> workers that sleep between calls.
+/// Work is split into a task count fixed by the shape alone, never by the thread count, and every task
+/// writes only its own outputs, so results are bitwise the same for any number of threads; threads only
+/// decide who runs which task. One call uses the pool at a time; a call that finds it busy (another host
+/// thread is inside the library) runs its tasks on its own thread, with the same results.
+/// </summary>
+internal static unsafe class WorkerPool
+{
+    private static readonly object Gate = new();
+    private static int _threads = DefaultThreadCount();
+    private static Thread[] _workers = [];
+
+    // The job being run: its address and the static thunk that calls Run on it.
+    private static void* _job;
+    private static delegate*<void*, int, void> _run;
+    private static int _taskCount;
+    private static int _nextTask;
+    private static int _pendingWorkers;
+    private static Exception? _failure;
+    private static int _generation;
+    private static readonly SemaphoreSlim WorkAvailable = new(0);
+
+    public static int Threads => Volatile.Read(ref _threads);
+
+    /// <summary>Sets the thread count; n ≤ 0 means one per processor. Returns the count now in use.</summary>
+    public static int SetThreads(int n)
+    {
+        int count = n > 0 ? n : Environment.ProcessorCount;
+        lock (Gate)
+            _threads = count;
+        return count;
+    }
+
+    private static int DefaultThreadCount()
+    {
+        string? text = Environment.GetEnvironmentVariable("BNNATIVE_NUM_THREADS");
+        return int.TryParse(text, out int n) && n > 0 ? n : Environment.ProcessorCount;
+    }
+
+    /// <summary>Runs tasks 0..count−1 of <paramref name="job"/>, in parallel where threads allow.</summary>
+    public static void For<TJob>(int count, ref TJob job) where TJob : unmanaged, IParallelJob
+    {
+        if (count <= 0)
+            return;
+        int threads = Math.Min(Threads, count);
+        if (threads <= 1 || !Monitor.TryEnter(Gate))
+        {
+            for (int i = 0; i < count; i++)
+                job.Run(i);
+            return;
+        }
+        try
+        {
+            fixed (TJob* jobAddress = &job)
+                RunShared(jobAddress, &RunTask<TJob>, count, threads);
+        }
+        finally
+        {
+            Monitor.Exit(Gate);
+        }
+    }
+
+    private static void RunTask<TJob>(void* job, int index) where TJob : unmanaged, IParallelJob =>
+        ((TJob*)job)->Run(index);
+
+    private static void RunShared(void* job, delegate*<void*, int, void> run, int count, int threads)
+    {
+        EnsureWorkers(threads - 1);
+        _job = job;
+        _run = run;
+        _taskCount = count;
+        _nextTask = 0;
+        _failure = null;
+        _pendingWorkers = threads - 1;
+        Interlocked.Increment(ref _generation);
+        WorkAvailable.Release(threads - 1);
+
+        DrainTasks();
+
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _pendingWorkers) != 0)
+            spin.SpinOnce();
+        _job = null;
+        if (_failure is { } failure)
+            throw new InvalidOperationException("a parallel task failed", failure);
+    }
+
+    private static void DrainTasks()
+    {
+        try
+        {
+            int index;
+            while ((index = Interlocked.Increment(ref _nextTask) - 1) < _taskCount)
+                _run(_job, index);
+        }
+        catch (Exception e)
+        {
+            // Stop handing out tasks; the caller reports the failure once every thread is out.
+            Interlocked.Exchange(ref _nextTask, int.MaxValue / 2);
+            Interlocked.CompareExchange(ref _failure, e, null);
+        }
+    }
+
+    private static void EnsureWorkers(int count)
+    {
+        if (_workers.Length >= count)
+            return;
+        var workers = new Thread[count];
+        Array.Copy(_workers, workers, _workers.Length);
+        for (int i = _workers.Length; i < count; i++)
+        {
+            workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"bnnative-{i + 1}" };
+            workers[i].Start();
+        }
+        _workers = workers;
+    }
+
+    private static void WorkerLoop()
+    {
+        while (true)
+        {
+            WorkAvailable.Wait();
+            DrainTasks();
+            Interlocked.Decrement(ref _pendingWorkers);
+        }
+    }
+}
