@@ -8,7 +8,7 @@ int main(void) {
     float x[COUNT], y[COUNT], dy[COUNT], dx[COUNT];
     float gamma[C] = { 1.0f, 2.0f }, beta[C] = { 0.0f, 0.5f }, running_mean[C] = { 0, 0 }, running_var[C] = { 1, 1 };
     float mean[C], invstd[C], dgamma[C], dbeta[C];
-    for (int i = 0; i < COUNT; i++) { x[i] = (float)(i % 7) + 10.0f * (float)((i / (H * W)) % C); dy[i] = (i % 3) - 1.0f; }
+    for (int i = 0; i < COUNT; i++) { x[i] = (float)(i % 7) + 10.0f * (float)((i / (H * W)) % C); dy[i] = 0.25f * (float)(i % 5) - 0.5f; }
 
     bn_tensor_desc desc = { BN_LAYOUT_NCHW, BN_DTYPE_F32, N, C, H, W };
     bn_status s = bn_batch_norm_forward_training(&desc, x, y, gamma, beta, running_mean, running_var,

@@ -116,14 +116,15 @@ namespace BnGenerator
             {
                 switch (node)
                 {
-                    case IdentifierNameSyntax id when id.Parent is InvocationExpressionSyntax inv && inv.Expression == id:
-                        if (id.Identifier.Text != MultiplyAdd || inv.ArgumentList.Arguments.Count != 3)
+                    case InvocationExpressionSyntax inv:
+                        if (inv.Expression is not IdentifierNameSyntax { Identifier.Text: MultiplyAdd } || inv.ArgumentList.Arguments.Count != 3)
                             return $"'{inv}' calls something other than {MultiplyAdd}(a, b, c)";
+                        break;
+                    case IdentifierNameSyntax id when id.Parent is InvocationExpressionSyntax inv && inv.Expression == id:
                         break;
                     case IdentifierNameSyntax id when !readable.Contains(id.Identifier.Text):
                         return $"'{id.Identifier.Text}' is not an input, parameter or earlier temporary";
                     case IdentifierNameSyntax:
-                    case InvocationExpressionSyntax:
                     case ArgumentListSyntax:
                     case ArgumentSyntax:
                     case ParenthesizedExpressionSyntax:

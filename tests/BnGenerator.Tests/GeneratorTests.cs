@@ -1,0 +1,161 @@
+using System;
+using System.Collections.Immutable;
+using System.IO;
+using System.Linq;
+using BnGenerator;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Xunit;
+
+namespace BnGenerator.Tests;
+
+public class GeneratorTests
+{
+    // What the generated code needs from the library besides the BCL.
+    private const string Support = """
+        namespace BnNative.Kernels { internal static class KernelIsa { public static readonly bool UseVectors = true; } }
+        """;
+
+    private const string TwoKernels = """
+        namespace BnNative.Kernels;
+        [NormKernel("Axpy", "y = Fma(x, a, b);", Inputs = "x", Outputs = "y", GroupParams = "a, b")]
+        [NormKernel("Moments", "var d = x - shift; s += d; q += d * d;", Inputs = "x", GroupParams = "shift", Sums = "s, q")]
+        internal static partial class Kernels { }
+        """;
+
+    private static (GeneratorDriver Driver, Compilation Output, ImmutableArray<Diagnostic> Diagnostics, Compilation Input) Run(params string[] sources)
+    {
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Select(p => MetadataReference.CreateFromFile(p));
+        var compilation = CSharpCompilation.Create("Test",
+            sources.Append(Support).Select(s => CSharpSyntaxTree.ParseText(s, new CSharpParseOptions(LanguageVersion.Preview))),
+            references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true));
+        GeneratorDriver driver = CSharpGeneratorDriver.Create(new[] { new BnSourceGenerator().AsSourceGenerator() },
+            parseOptions: new CSharpParseOptions(LanguageVersion.Preview),
+            driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+        driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics);
+        return (driver, output, diagnostics, compilation);
+    }
+
+    private static string Generated(GeneratorDriver driver, string hintName) =>
+        driver.GetRunResult().Results.Single().GeneratedSources.Single(s => s.HintName == hintName).SourceText.ToString();
+
+    [Fact]
+    public void EmitsOneFilePerKernelAndTheAttributes()
+    {
+        var (driver, _, diagnostics, _) = Run(TwoKernels);
+        Assert.Empty(diagnostics);
+        var names = driver.GetRunResult().Results.Single().GeneratedSources.Select(s => s.HintName).OrderBy(n => n);
+        Assert.Equal(new[] { "BnGeneratorAttributes.g.cs", "Kernels.Axpy.g.cs", "Kernels.Moments.g.cs" }, names);
+    }
+
+    [Fact]
+    public void GeneratedCodeCompiles()
+    {
+        var (_, output, _, _) = Run(TwoKernels);
+        var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    [Fact]
+    public void EveryShapeTypeAndWidthHasAMethod()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string code = Generated(driver, "Kernels.Moments.g.cs");
+        foreach (var shape in new[] { "MembersContiguous", "GroupsContiguous" })
+        {
+            Assert.Contains($"public static void {shape}<T>(", code);
+            foreach (var width in new[] { "Vector512", "Vector256", "Vector128", "Scalar" })
+            {
+                Assert.Contains($"private static void {shape}{width}(float* x,", code);
+                Assert.Contains($"private static void {shape}{width}(double* x,", code);
+            }
+        }
+    }
+
+    [Fact]
+    public void UnrollFactorFollowsTheRegisterBudget()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string axpy = Generated(driver, "Kernels.Axpy.g.cs");
+        // Axpy keeps its two parameters broadcast: four copies fit everywhere.
+        Assert.Contains("/// <summary>Vector256: 8 lanes, unrolled 4×.</summary>", axpy);
+        string moments = Generated(driver, "Kernels.Moments.g.cs");
+        // Moments keeps a load, a temporary, two accumulators and a spare per copy: 16 registers hold two copies, 32 hold four.
+        Assert.Contains("/// <summary>Vector256: 8 lanes, unrolled 2×.</summary>", moments);
+        Assert.Contains("/// <summary>Vector512: 16 lanes, unrolled 4×.</summary>", moments);
+    }
+
+    [Fact]
+    public void MatchesTheGoldenFile()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string code = Generated(driver, "Kernels.Moments.g.cs").Replace("\r\n", "\n");
+        string golden = Path.Combine(AppContext.BaseDirectory, "Golden", "Kernels.Moments.g.cs");
+        if (Environment.GetEnvironmentVariable("BNGEN_UPDATE_GOLDEN") is { } dir)
+            File.WriteAllText(Path.Combine(dir, "Kernels.Moments.g.cs"), code);
+        Assert.Equal(File.ReadAllText(golden).Replace("\r\n", "\n"), code);
+    }
+
+    [Theory]
+    [InlineData("y = x * 2;", "BN004", "literal")]
+    [InlineData("y = x * z;", "BN004", "'z' is not an input")]
+    [InlineData("y = Math.Sqrt(x);", "BN004", "calls something other than Fma")]
+    [InlineData("y = x; y = x;", "BN005", "written twice")]
+    [InlineData("x = x;", "BN005", "is not an output")]
+    [InlineData("if (x) y = x;", "BN003", "is not 'var t = e'")]
+    [InlineData("var a = x;", "BN005", "hides another name")]
+    [InlineData("var t = x;", "BN006", "'y' is never written")]
+    public void ReportsBadDescriptions(string body, string id, string message)
+    {
+        string source = $$"""
+            namespace BnNative.Kernels;
+            [NormKernel("Bad", "{{body}}", Inputs = "x", Outputs = "y", GroupParams = "a")]
+            internal static partial class Kernels { }
+            """;
+        var (driver, _, diagnostics, _) = Run(source);
+        var diagnostic = Assert.Single(diagnostics);
+        Assert.Equal(id, diagnostic.Id);
+        Assert.Contains(message, diagnostic.GetMessage());
+        Assert.DoesNotContain(driver.GetRunResult().Results.Single().GeneratedSources, s => s.HintName.Contains("Bad"));
+    }
+
+    [Fact]
+    public void ExportsWrapEveryMethodAndRejectOtherReturnTypes()
+    {
+        const string source = """
+            using System;
+            namespace BnNative.Abi;
+            internal static unsafe partial class Api
+            {
+                internal static nint* ImageTable => null;
+                private static int StatusFromException(Exception e) => 5;
+                private static byte* TextFromException(Exception e) => null;
+                [CExport("lib_add")] private static int Add(int a, double* b) => a;
+                [CExport("lib_name")] private static byte* Name() => null;
+                [CExport("lib_bad")] private static long Bad() => 0;
+            }
+            """;
+        var (driver, output, diagnostics, _) = Run(source);
+        Assert.Equal("BN010", Assert.Single(diagnostics).Id);
+        string code = Generated(driver, "Api.Exports.g.cs");
+        Assert.Contains("[UnmanagedCallersOnly(EntryPoint = \"lib_add\")]", code);
+        Assert.Contains("return ((delegate* unmanaged<int, double*, int>)image[0])(a, b);", code);
+        Assert.Contains("return StatusFromException(e);", code);
+        Assert.Contains("return TextFromException(e);", code);
+        Assert.Contains("\"lib_name\",", code);
+        Assert.DoesNotContain("lib_bad", code);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+    }
+
+    [Fact]
+    public void AnUnrelatedEditReusesTheCachedKernels()
+    {
+        var (driver, _, _, input) = Run(TwoKernels);
+        var edited = input.AddSyntaxTrees(CSharpSyntaxTree.ParseText("class Unrelated { }", new CSharpParseOptions(LanguageVersion.Preview)));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+        var reasons = result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
+        Assert.NotEmpty(reasons);
+        Assert.All(reasons, r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, r.ToString()));
+    }
+}

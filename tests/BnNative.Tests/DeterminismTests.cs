@@ -1,0 +1,69 @@
+using BnNative.Interop;
+using Xunit;
+
+namespace BnNative.Tests;
+
+/// <summary>SPEC §3: for one image, results are bitwise identical whatever the thread count.</summary>
+public class DeterminismTests
+{
+    [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
+    public void EveryOperationIsBitwiseTheSameForAnyThreadCount(string isa)
+    {
+        var lib = Images.ByIsa[isa];
+        // Shapes large enough to be split into many tasks, with tails in every direction.
+        var problems = new[]
+        {
+            Problem.Create(BnDType.F32, BnLayout.NHWC, 16, 37, 31, 29, seed: 1, affine: true),
+            Problem.Create(BnDType.F32, BnLayout.NCHW, 6, 37, 31, 29, seed: 2, affine: true),
+            Problem.Create(BnDType.F64, BnLayout.NC, 3000, 45, 1, 1, seed: 3, affine: false),
+        };
+        int saved = lib.NumThreads;
+        try
+        {
+            foreach (var p in problems)
+            {
+                string? first = null;
+                foreach (int threads in new[] { 1, 2, 3, 7 })
+                {
+                    Assert.Equal(threads, lib.SetNumThreads(threads));
+                    string digest = Run(lib, p);
+                    first ??= digest;
+                    Assert.True(first == digest, $"{isa} {p}: {threads} threads differ from 1 thread");
+                }
+            }
+        }
+        finally
+        {
+            lib.SetNumThreads(saved);
+        }
+    }
+
+    /// <summary>All outputs of the four operations, as bytes.</summary>
+    private static string Run(BnLibrary lib, Problem p)
+    {
+        var t = p.DType;
+        using var x = NativeTensor.Of(t, p.X);
+        using var dy = NativeTensor.Of(t, p.Dy);
+        using var y = new NativeTensor(t, p.Count);
+        using var dx = new NativeTensor(t, p.Count);
+        using var gamma = p.Gamma == null ? null : NativeTensor.Of(t, p.Gamma);
+        using var beta = p.Beta == null ? null : NativeTensor.Of(t, p.Beta);
+        using var runningMean = NativeTensor.Of(t, p.RunningMean);
+        using var runningVar = NativeTensor.Of(t, p.RunningVar);
+        using var mean = new NativeTensor(t, p.Channels);
+        using var invstd = new NativeTensor(t, p.Channels);
+        using var dgamma = new NativeTensor(t, p.Channels);
+        using var dbeta = new NativeTensor(t, p.Channels);
+        var bytes = new System.Collections.Generic.List<byte>();
+
+        Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, runningMean, runningVar, p.Momentum, p.Eps, mean, invstd));
+        foreach (var o in new[] { y, mean, invstd, runningMean, runningVar }) bytes.AddRange(o.Bytes());
+        Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, dbeta));
+        foreach (var o in new[] { dx, dgamma, dbeta }) bytes.AddRange(o.Bytes());
+        Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, y, gamma, beta, runningMean, runningVar, p.Eps));
+        bytes.AddRange(y.Bytes());
+        Bn.Ok(lib, Bn.BackwardInference(lib, p.Desc, x, dy, dx, gamma, runningMean, runningVar, p.Eps, dgamma, dbeta));
+        foreach (var o in new[] { dx, dgamma, dbeta }) bytes.AddRange(o.Bytes());
+        return System.Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes.ToArray()));
+    }
+}

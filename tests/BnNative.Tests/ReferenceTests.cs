@@ -1,0 +1,131 @@
+using BnNative.Interop;
+using CsCheck;
+using Xunit;
+
+namespace BnNative.Tests;
+
+/// <summary>Every image, every dtype and layout, against the float64 reference with SPEC §4's tolerances.</summary>
+public class ReferenceTests
+{
+    private const int Iterations = 60;
+
+    public static TheoryData<string, BnDType> Cases()
+    {
+        var data = new TheoryData<string, BnDType>();
+        foreach (var isa in Images.ByIsa.Keys)
+            foreach (var t in new[] { BnDType.F32, BnDType.F64 })
+                data.Add(isa, t);
+        return data;
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void ForwardTraining(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        Problem.Gen(dtype).Sample(p =>
+        {
+            var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
+            using var x = NativeTensor.Of(dtype, p.X);
+            using var y = new NativeTensor(dtype, p.Count);
+            using var gamma = p.Gamma == null ? null : NativeTensor.Of(dtype, p.Gamma);
+            using var beta = p.Beta == null ? null : NativeTensor.Of(dtype, p.Beta);
+            using var runningMean = NativeTensor.Of(dtype, p.RunningMean);
+            using var runningVar = NativeTensor.Of(dtype, p.RunningVar);
+            using var mean = new NativeTensor(dtype, p.Channels);
+            using var invstd = new NativeTensor(dtype, p.Channels);
+            Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, runningMean, runningVar, p.Momentum, p.Eps, mean, invstd));
+
+            double tol = Accuracy.Forward(dtype);
+            Accuracy.Near("y", dtype, tol, y.Read(), expected.Y, expected.YScale);
+            Accuracy.Near("save_mean", dtype, tol, mean.Read(), expected.Mean, expected.MeanScale);
+            Accuracy.Relative("save_invstd", tol, invstd.Read(), expected.Invstd);
+            Accuracy.Near("running_mean", dtype, tol, runningMean.Read(), expected.RunningMean, expected.RunningMeanScale);
+            Accuracy.Relative("running_var", tol, runningVar.Read(), expected.RunningVar);
+        }, iter: Iterations);
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void ForwardInference(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        Problem.Gen(dtype).Sample(p =>
+        {
+            var (expected, scale) = Reference.ForwardInference(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Eps);
+            using var x = NativeTensor.Of(dtype, p.X);
+            using var y = new NativeTensor(dtype, p.Count);
+            using var gamma = p.Gamma == null ? null : NativeTensor.Of(dtype, p.Gamma);
+            using var beta = p.Beta == null ? null : NativeTensor.Of(dtype, p.Beta);
+            using var runningMean = NativeTensor.Of(dtype, p.RunningMean);
+            using var runningVar = NativeTensor.Of(dtype, p.RunningVar);
+            Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, y, gamma, beta, runningMean, runningVar, p.Eps));
+            Accuracy.Near("y", dtype, Accuracy.Forward(dtype), y.Read(), expected, scale);
+        }, iter: Iterations);
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Backward(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        Problem.Gen(dtype).Sample(p =>
+        {
+            // The saved statistics as a forward would have saved them, rounded to the dtype.
+            var (m, v) = Reference.Statistics(p.Desc, p.X);
+            using var mean = NativeTensor.Of(dtype, m);
+            using var invstd = NativeTensor.Of(dtype, System.Array.ConvertAll(v, a => 1 / System.Math.Sqrt(a + p.Eps)));
+            var expected = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+            using var x = NativeTensor.Of(dtype, p.X);
+            using var dy = NativeTensor.Of(dtype, p.Dy);
+            using var dx = new NativeTensor(dtype, p.Count);
+            using var gamma = p.Gamma == null ? null : NativeTensor.Of(dtype, p.Gamma);
+            using var dgamma = new NativeTensor(dtype, p.Channels);
+            using var dbeta = new NativeTensor(dtype, p.Channels);
+            Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, dbeta));
+
+            double tol = Accuracy.Gradient(dtype);
+            Accuracy.Near("dx", dtype, tol, dx.Read(), expected.Dx, expected.DxScale);
+            Accuracy.Near("dgamma", dtype, tol, dgamma.Read(), expected.Dgamma, expected.DgammaScale);
+            Accuracy.Near("dbeta", dtype, tol, dbeta.Read(), expected.Dbeta, expected.DbetaScale);
+        }, iter: Iterations);
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void BackwardInference(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        Problem.Gen(dtype).Sample(p =>
+        {
+            var expected = Reference.BackwardInference(p.Desc, p.X, p.Dy, p.Gamma, p.RunningMean, p.RunningVar, p.Eps);
+            using var x = NativeTensor.Of(dtype, p.X);
+            using var dy = NativeTensor.Of(dtype, p.Dy);
+            using var dx = new NativeTensor(dtype, p.Count);
+            using var gamma = p.Gamma == null ? null : NativeTensor.Of(dtype, p.Gamma);
+            using var runningMean = NativeTensor.Of(dtype, p.RunningMean);
+            using var runningVar = NativeTensor.Of(dtype, p.RunningVar);
+            using var dgamma = new NativeTensor(dtype, p.Channels);
+            using var dbeta = new NativeTensor(dtype, p.Channels);
+            Bn.Ok(lib, Bn.BackwardInference(lib, p.Desc, x, dy, dx, gamma, runningMean, runningVar, p.Eps, dgamma, dbeta));
+
+            double tol = Accuracy.Gradient(dtype);
+            Accuracy.Near("dx", dtype, tol, dx.Read(), expected.Dx, expected.DxScale);
+            Accuracy.Near("dgamma", dtype, tol, dgamma.Read(), expected.Dgamma, expected.DgammaScale);
+            Accuracy.Near("dbeta", dtype, tol, dbeta.Read(), expected.Dbeta, expected.DbetaScale);
+        }, iter: Iterations);
+    }
+
+    [Fact]
+    public void EveryImageThisCpuRunsIsTestedAndNamesItself()
+    {
+        Assert.Contains("vector128", Images.ByIsa.Keys);
+        Assert.Contains("scalar", Images.ByIsa.Keys);
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            Assert.Contains("avx512", Images.ByIsa.Keys);
+        string header = System.IO.File.ReadAllText(System.IO.Path.Combine(Images.RepositoryRoot, "bindings", "c", "include", "bnnative.h"));
+        string Macro(string name) => System.Text.RegularExpressions.Regex.Match(header, $@"#define {name} (\d+)").Groups[1].Value;
+        string version = $"{Macro("BN_VERSION_MAJOR")}.{Macro("BN_VERSION_MINOR")}.{Macro("BN_VERSION_PATCH")}";
+        foreach (var (isa, lib) in Images.ByIsa)
+        {
+            Assert.Equal(isa, lib.Isa);
+            Assert.Equal(version, lib.Version);
+        }
+    }
+}
