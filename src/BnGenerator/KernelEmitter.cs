@@ -233,6 +233,91 @@ namespace BnGenerator
 
         private static void EmitGroupsContiguous(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
+            if (spec.Sums.Count == 0 || width.IsScalar)
+            {
+                EmitRowByRow(w, spec, type, width, unroll);
+                return;
+            }
+            // Sums: when a row fits one unrolled block, walking the block down the rows is reading memory in
+            // order and the sums stay in registers; wider rows are walked row by row (a block walk would
+            // stride across pages and defeat the prefetcher) with the sums kept in their arrays, in L1.
+            // Each sum lane adds the rows in the same order either way.
+            string block = (unroll * width.Lanes(type)).ToString(CultureInfo.InvariantCulture);
+            w.Open($"if (groups <= {block})");
+            EmitGroupBlocks(w, spec, type, width, unroll);
+            w.Line("return;");
+            w.Close();
+            EmitRowByRow(w, spec, type, width, unroll);
+        }
+
+        /// <summary>
+        /// Walks the tile row by row, so memory is read and written in order; group parameters and sums
+        /// are loaded from their arrays (L1) for every row.
+        /// </summary>
+        private static void EmitRowByRow(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        {
+            string t = type.Keyword;
+            w.Open("for (nint r = 0; r < rows; r++)");
+            w.Line("nint row = r * rowStride;");
+            w.Line("nint g = 0;");
+            if (!width.IsScalar)
+            {
+                string vec = width.Name;
+                int lanes = width.Lanes(type);
+                foreach (var p in spec.MemberParams)
+                    w.Line($"var {p}V = {vec}.Create({p}[r]);");
+                foreach (int copies in unroll > 1 ? new[] { unroll, 1 } : new[] { 1 })
+                {
+                    string step = (copies * lanes).ToString(CultureInfo.InvariantCulture);
+                    w.Open($"for (; g <= groups - {step}; g += {step})");
+                    w.Line("nint at = row + g;");
+                    for (int u = 0; u < copies; u++)
+                    {
+                        foreach (var p in spec.GroupParams)
+                            w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("g", lanes, u)});");
+                        foreach (var sum in spec.Sums)
+                            w.Line($"var {sum}_{u} = {vec}.Load({sum} + {Offset("g", lanes, u)});");
+                        foreach (var input in spec.Inputs)
+                            w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("at", lanes, u)});");
+                    }
+                    EmitStatements(w, spec, copies, u => new Naming
+                    {
+                        Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
+                        Sum = name => $"{name}_{u}",
+                        Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
+                        Fma = $"{vec}.MultiplyAddEstimate",
+                    });
+                    for (int u = 0; u < copies; u++)
+                        foreach (var sum in spec.Sums)
+                            w.Line($"{vec}.Store({sum}_{u}, {sum} + {Offset("g", lanes, u)});");
+                    w.Close();
+                }
+            }
+            w.Open("for (; g < groups; g++)");
+            w.Line("nint at = row + g;");
+            foreach (var p in spec.MemberParams)
+                w.Line($"{t} {p}_s = {p}[r];");
+            foreach (var p in spec.GroupParams)
+                w.Line($"{t} {p}_s = {p}[g];");
+            foreach (var input in spec.Inputs)
+                w.Line($"{t} {input}_s = {input}[at];");
+            EmitStatements(w, spec, 1, _ => new Naming
+            {
+                Read = name => $"{name}_s",
+                Sum = name => $"{name}[g]",
+                Store = (output, value) => $"{output}[at] = {value};",
+                Fma = $"{t}.MultiplyAddEstimate",
+            });
+            w.Close();
+            w.Close();
+        }
+
+        /// <summary>
+        /// A kernel with sums walks a block of groups down all rows, so each sum stays in registers until
+        /// the block is done.
+        /// </summary>
+        private static void EmitGroupBlocks(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        {
             string t = type.Keyword;
             w.Line("nint g = 0;");
             if (!width.IsScalar)

@@ -112,6 +112,53 @@ public class ReferenceTests
         }, iter: Iterations);
     }
 
+    /// <summary>
+    /// Rows wide enough that channels-last work is cut into channel ranges, and long enough for several
+    /// row blocks and reduction chunks: the paths small random shapes do not reach.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void WideAndLongChannelsLastTensors(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        foreach (var p in new[]
+        {
+            Problem.Create(dtype, BnLayout.NC, 300, 1500, 1, 1, seed: 21, affine: true),
+            Problem.Create(dtype, BnLayout.NHWC, 9, 70, 29, 31, seed: 22, affine: true),
+        })
+        {
+            var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
+            using var x = NativeTensor.Of(dtype, p.X);
+            using var y = new NativeTensor(dtype, p.Count);
+            using var gamma = NativeTensor.Of(dtype, p.Gamma!);
+            using var beta = NativeTensor.Of(dtype, p.Beta!);
+            using var runningMean = NativeTensor.Of(dtype, p.RunningMean);
+            using var runningVar = NativeTensor.Of(dtype, p.RunningVar);
+            using var mean = new NativeTensor(dtype, p.Channels);
+            using var invstd = new NativeTensor(dtype, p.Channels);
+            Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, runningMean, runningVar, p.Momentum, p.Eps, mean, invstd));
+            double tol = Accuracy.Forward(dtype);
+            Accuracy.Near($"{p} y", dtype, tol, y.Read(), expected.Y, expected.YScale);
+            Accuracy.Relative($"{p} save_invstd", tol, invstd.Read(), expected.Invstd);
+
+            using var dy = NativeTensor.Of(dtype, p.Dy);
+            using var dx = new NativeTensor(dtype, p.Count);
+            using var dgamma = new NativeTensor(dtype, p.Channels);
+            using var dbeta = new NativeTensor(dtype, p.Channels);
+            var gradient = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+            Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, dbeta));
+            tol = Accuracy.Gradient(dtype);
+            Accuracy.Near($"{p} dx", dtype, tol, dx.Read(), gradient.Dx, gradient.DxScale);
+            Accuracy.Near($"{p} dgamma", dtype, tol, dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
+
+            var frozen = Reference.BackwardInference(p.Desc, p.X, p.Dy, p.Gamma, p.RunningMean, p.RunningVar, p.Eps);
+            runningMean.Write(p.RunningMean);
+            runningVar.Write(p.RunningVar);
+            Bn.Ok(lib, Bn.BackwardInference(lib, p.Desc, x, dy, dx, gamma, runningMean, runningVar, p.Eps, dgamma, dbeta));
+            Accuracy.Near($"{p} frozen dx", dtype, tol, dx.Read(), frozen.Dx, frozen.DxScale);
+            Accuracy.Near($"{p} frozen dbeta", dtype, tol, dbeta.Read(), frozen.Dbeta, frozen.DbetaScale);
+        }
+    }
+
     [Fact]
     public void EveryImageThisCpuRunsIsTestedAndNamesItself()
     {

@@ -27,19 +27,20 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     /// <summary>Mean and biased variance of every channel of a channels-last tensor, in float64.</summary>
     public static void RowStatistics(in Geometry<T> g, T* x, double* mean, double* variance)
     {
-        int tasks = g.TaskCount;
+        // Per row block: the moments of every channel over the block's rows ([RowBlocks × C] each).
+        long blocks = g.RowBlocks;
         using var shift = new NativeBuffer<T>(g.C);
-        using var partialMean = new NativeBuffer<double>(tasks * g.C);
-        using var partialM2 = new NativeBuffer<double>(tasks * g.C);
-        using var scratch = new NativeBuffer<T>(2 * tasks * g.C);
+        using var partialMean = new NativeBuffer<double>(blocks * g.C);
+        using var partialM2 = new NativeBuffer<double>(blocks * g.C);
+        using var scratch = new NativeBuffer<T>(2 * blocks * g.C);
         new Span<T>(x, checked((int)g.C)).CopyTo(new Span<T>(shift, (int)g.C));
         var job = new RowStatisticsJob { G = g, X = x, Shift = shift, Mean = partialMean, M2 = partialM2, Scratch = scratch };
-        WorkerPool.For(tasks, ref job);
+        WorkerPool.For(g.TaskCount, ref job);
         for (long c = 0; c < g.C; c++)
         {
             var moments = new Moments();
-            for (int task = 0; task < tasks; task++)
-                moments.Add(g.TaskRows(task).Count, partialMean.Pointer[task * g.C + c], partialM2.Pointer[task * g.C + c]);
+            for (int block = 0; block < blocks; block++)
+                moments.Add(g.RowsIn(block), partialMean.Pointer[block * g.C + c], partialM2.Pointer[block * g.C + c]);
             mean[c] = D(shift.Pointer[c]) + moments.Mean;
             variance[c] = moments.M2 / moments.Count;
         }
@@ -79,29 +80,31 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
         public void Run(int task)
         {
-            long c = G.C, step = G.RowsPerChunk;
-            var (first, count) = G.TaskRows(task);
-            double* sum = Mean + task * c, squares = M2 + task * c;
-            T* chunkSum = Scratch + 2 * task * c, roundedMean = chunkSum + c;
-            T* rows = X + first * c;
+            var tile = G.TaskTile(task);
+            long c = G.C, step = G.RowsPerChunk, first = tile.RowBlock * c + tile.FirstChannel;
+            nint width = (nint)tile.Channels;
+            double* sum = Mean + first, squares = M2 + first;
+            T* chunkSum = Scratch + 2 * first, roundedMean = chunkSum + tile.Channels, shift = Shift + tile.FirstChannel;
+            T* rows = X + tile.Offset(c);
+            long count = tile.Rows;
 
             for (long start = 0; start < count; start += step)
             {
-                new Span<T>(chunkSum, (int)c).Clear();
-                K.ShiftedSum.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), (nint)c, (nint)c, Shift, chunkSum);
-                for (long k = 0; k < c; k++)
+                new Span<T>(chunkSum, (int)width).Clear();
+                K.ShiftedSum.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift, chunkSum);
+                for (long k = 0; k < width; k++)
                     sum[k] += D(chunkSum[k]);
             }
-            for (long k = 0; k < c; k++)
+            for (long k = 0; k < width; k++)
                 roundedMean[k] = E(sum[k] / count);
             for (long start = 0; start < count; start += step)
             {
-                new Span<T>(chunkSum, (int)c).Clear();
-                K.CenteredSquares.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), (nint)c, (nint)c, Shift, roundedMean, chunkSum);
-                for (long k = 0; k < c; k++)
+                new Span<T>(chunkSum, (int)width).Clear();
+                K.CenteredSquares.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift, roundedMean, chunkSum);
+                for (long k = 0; k < width; k++)
                     squares[k] += D(chunkSum[k]);
             }
-            for (long k = 0; k < c; k++)
+            for (long k = 0; k < width; k++)
                 (sum[k], squares[k]) = Moments.OfChunk(count, sum[k], D(roundedMean[k]), squares[k]);
         }
     }
@@ -114,21 +117,22 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     /// </summary>
     public static void RowGradientSums(in Geometry<T> g, T* x, T* dy, T* center, T* dx, T* dyScale, double* sumDy, double* sumDyCentered)
     {
-        int tasks = g.TaskCount;
-        using var partial = new NativeBuffer<double>(2 * tasks * g.C);
-        using var scratch = new NativeBuffer<T>(2 * tasks * g.C);
+        // Per row block: both sums of every channel over the block's rows ([RowBlocks × 2 × C]).
+        long blocks = g.RowBlocks;
+        using var partial = new NativeBuffer<double>(2 * blocks * g.C);
+        using var scratch = new NativeBuffer<T>(2 * blocks * g.C);
         var job = new RowGradientSumsJob
         {
             G = g, X = x, Dy = dy, Dx = dx, Center = center, DyScale = dyScale, Partial = partial, Scratch = scratch,
         };
-        WorkerPool.For(tasks, ref job);
+        WorkerPool.For(g.TaskCount, ref job);
         for (long c = 0; c < g.C; c++)
         {
             double a = 0, b = 0;
-            for (int task = 0; task < tasks; task++)
+            for (int block = 0; block < blocks; block++)
             {
-                a += partial.Pointer[2 * task * g.C + c];
-                b += partial.Pointer[(2 * task + 1) * g.C + c];
+                a += partial.Pointer[2 * block * g.C + c];
+                b += partial.Pointer[(2 * block + 1) * g.C + c];
             }
             sumDy[c] = a;
             sumDyCentered[c] = b;
@@ -166,20 +170,22 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
         public void Run(int task)
         {
-            long c = G.C, step = G.RowsPerChunk;
-            var (first, count) = G.TaskRows(task);
-            double* sumDy = Partial + 2 * task * c, sumDyCentered = sumDy + c;
-            T* a = Scratch + 2 * task * c, b = a + c;
-            for (long start = 0; start < count; start += step)
+            var tile = G.TaskTile(task);
+            long c = G.C, step = G.RowsPerChunk, f = tile.FirstChannel;
+            nint width = (nint)tile.Channels;
+            double* sumDy = Partial + 2 * tile.RowBlock * c + f, sumDyCentered = sumDy + c;
+            T* a = Scratch + 2 * tile.RowBlock * c + f, b = a + c;
+            for (long start = 0; start < tile.Rows; start += step)
             {
-                long at = (first + start) * c;
-                nint rows = (nint)Math.Min(step, count - start);
-                new Span<T>(a, (int)(2 * c)).Clear();
+                long at = (tile.FirstRow + start) * c + f;
+                nint rows = (nint)Math.Min(step, tile.Rows - start);
+                new Span<T>(a, (int)width).Clear();
+                new Span<T>(b, (int)width).Clear();
                 if (Dx != null)
-                    K.FrozenGradient.GroupsContiguous(X + at, Dy + at, Dx + at, rows, (nint)c, (nint)c, Center, DyScale, a, b);
+                    K.FrozenGradient.GroupsContiguous(X + at, Dy + at, Dx + at, rows, width, (nint)c, Center + f, DyScale + f, a, b);
                 else
-                    K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, (nint)c, (nint)c, Center, a, b);
-                for (long k = 0; k < c; k++)
+                    K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, width, (nint)c, Center + f, a, b);
+                for (long k = 0; k < width; k++)
                 {
                     sumDy[k] += D(a[k]);
                     sumDyCentered[k] += D(b[k]);
@@ -213,9 +219,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         {
             if (G.ChannelsLast)
             {
-                var (first, count) = G.TaskRows(task);
-                long at = first * G.C;
-                K.ScaleShift.GroupsContiguous(X + at, Y + at, (nint)count, (nint)G.C, (nint)G.C, Center, Scale, Shift);
+                var tile = G.TaskTile(task);
+                long at = tile.Offset(G.C), f = tile.FirstChannel;
+                K.ScaleShift.GroupsContiguous(X + at, Y + at, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, Center + f, Scale + f, Shift + f);
                 return;
             }
             var (slab, end) = G.PlanarTaskSlabs(task);
@@ -236,9 +242,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         {
             if (G.ChannelsLast)
             {
-                var (first, count) = G.TaskRows(task);
-                long at = first * G.C;
-                K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, (nint)count, (nint)G.C, (nint)G.C, Center, DyScale, XScale, Bias);
+                var tile = G.TaskTile(task);
+                long at = tile.Offset(G.C), f = tile.FirstChannel;
+                K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, Center + f, DyScale + f, XScale + f, Bias + f);
                 return;
             }
             var (slab, end) = G.PlanarTaskSlabs(task);

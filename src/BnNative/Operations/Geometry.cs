@@ -20,8 +20,18 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// </summary>
     public const long ChunkLength = 16384;
 
+    /// <summary>
+    /// Rows a channels-last task has at least (when C allows), so that the per-channel bookkeeping of a
+    /// task (carrying sums to float64, merging moments) is spread over many rows of vector work.
+    /// </summary>
+    private const long MinRowsPerTask = 128;
+
     public readonly long N, C, S;
     public readonly bool ChannelsLast;
+
+    /// <summary>Channels-last tasks are tiles of RowsPerTask rows × ChannelsPerTask channels.</summary>
+    public readonly long RowsPerTask, ChannelsPerTask;
+    public readonly int RowBlocks, ChannelBlocks;
 
     public Geometry(TensorDesc* desc)
     {
@@ -29,26 +39,36 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
         C = desc->C;
         S = desc->H * desc->W;
         ChannelsLast = desc->Layout != (int)Layout.NCHW;
+        long rowBytes = C * sizeof(T);
+        // Wide rows are cut into channel ranges (multiples of 64, a whole number of vectors at every width).
+        ChannelsPerTask = rowBytes * MinRowsPerTask <= TaskBytes ? C : Math.Max(64, TaskBytes / (MinRowsPerTask * sizeof(T)) / 64 * 64);
+        RowsPerTask = Math.Max(1, TaskBytes / (ChannelsPerTask * sizeof(T)));
+        RowBlocks = checked((int)((M + RowsPerTask - 1) / RowsPerTask));
+        ChannelBlocks = checked((int)((C + ChannelsPerTask - 1) / ChannelsPerTask));
     }
 
     /// <summary>Members per channel.</summary>
     public long M => N * S;
 
-    /// <summary>Rows (positions) per task in a channels-last layout.</summary>
-    public long RowsPerTask => Math.Max(1, TaskBytes / (C * sizeof(T)));
-
     /// <summary>Tasks in a channels-last layout; fixed by the shape, never by the thread count.</summary>
-    public int TaskCount => checked((int)((M + RowsPerTask - 1) / RowsPerTask));
+    public int TaskCount => checked(RowBlocks * ChannelBlocks);
 
-    /// <summary>Rows of one kernel call in a channels-last layout (see <see cref="ChunkLength"/>).</summary>
-    public long RowsPerChunk => Math.Clamp(ChunkLength / C, 1, 256);
+    /// <summary>
+    /// Rows of one reducing kernel call in a channels-last layout: each lane of a sum then adds at most
+    /// this many values in the element type before the sum is carried on in float64.
+    /// </summary>
+    public long RowsPerChunk => Math.Min(256, RowsPerTask);
 
-    /// <summary>The first row and row count of channels-last task <paramref name="task"/>.</summary>
-    public (long First, long Count) TaskRows(int task)
+    /// <summary>The tile of channels-last task <paramref name="task"/>: its row block and its rows and channels.</summary>
+    public Tile TaskTile(int task)
     {
-        long first = task * RowsPerTask;
-        return (first, Math.Min(RowsPerTask, M - first));
+        int rowBlock = task / ChannelBlocks, channelBlock = task % ChannelBlocks;
+        long firstRow = rowBlock * RowsPerTask, firstChannel = channelBlock * ChannelsPerTask;
+        return new Tile(rowBlock, firstRow, Math.Min(RowsPerTask, M - firstRow), firstChannel, Math.Min(ChannelsPerTask, C - firstChannel));
     }
+
+    /// <summary>Rows in row block <paramref name="rowBlock"/>.</summary>
+    public long RowsIn(int rowBlock) => Math.Min(RowsPerTask, M - rowBlock * RowsPerTask);
 
     /// <summary>NCHW slabs (one (n, c) plane of S values) per task of an element-wise pass.</summary>
     public long SlabsPerTask => Math.Max(1, TaskBytes / (S * sizeof(T)));
@@ -65,6 +85,13 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
 
     /// <summary>Offset of slab (n, c) in NCHW.</summary>
     public long Slab(long n, long c) => (n * C + c) * S;
+}
+
+/// <summary>A channels-last task: rows [FirstRow, FirstRow + Rows) × channels [FirstChannel, FirstChannel + Channels).</summary>
+internal readonly record struct Tile(int RowBlock, long FirstRow, long Rows, long FirstChannel, long Channels)
+{
+    /// <summary>Offset of the tile's first element in a tensor with <paramref name="c"/> channels per row.</summary>
+    public long Offset(long c) => FirstRow * c + FirstChannel;
 }
 
 /// <summary>Count, mean and sum of squared deviations, merged pairwise (Chan et al.) so variance stays exact-ish for any offset.</summary>

@@ -29,8 +29,13 @@ internal static unsafe class WorkerPool
     private static int _nextTask;
     private static int _pendingWorkers;
     private static Exception? _failure;
+    private static int _activeWorkers;
     private static int _generation;
-    private static readonly SemaphoreSlim WorkAvailable = new(0);
+    private static readonly object Wakeup = new();
+
+    // How long a worker keeps polling for the next call before it sleeps: back-to-back calls (a training
+    // step) then start without a kernel wake-up, which costs tens of microseconds on a VM.
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 5000; // 200 µs
 
     public static int Threads => Volatile.Read(ref _threads);
 
@@ -84,8 +89,13 @@ internal static unsafe class WorkerPool
         _nextTask = 0;
         _failure = null;
         _pendingWorkers = threads - 1;
-        Interlocked.Increment(ref _generation);
-        WorkAvailable.Release(threads - 1);
+        lock (Wakeup)
+        {
+            // Workers read the generation and the active count together, under this lock.
+            _activeWorkers = threads - 1;
+            _generation++;
+            Monitor.PulseAll(Wakeup);
+        }
 
         DrainTasks();
 
@@ -121,19 +131,39 @@ internal static unsafe class WorkerPool
         Array.Copy(_workers, workers, _workers.Length);
         for (int i = _workers.Length; i < count; i++)
         {
-            workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"bnnative-{i + 1}" };
+            // A new worker starts from the generation before this call's, so it takes part in this call
+            // however late its thread starts running.
+            int index = i, generation = _generation;
+            workers[i] = new Thread(() => WorkerLoop(index, generation)) { IsBackground = true, Name = $"bnnative-{i + 1}" };
             workers[i].Start();
         }
         _workers = workers;
     }
 
-    private static void WorkerLoop()
+    /// <summary>
+    /// Worker <paramref name="index"/> waits for each new call (spinning a little, then sleeping) and takes
+    /// part when the call uses it: a call with n threads uses workers 0..n−2.
+    /// </summary>
+    private static void WorkerLoop(int index, int seen)
     {
         while (true)
         {
-            WorkAvailable.Wait();
-            DrainTasks();
-            Interlocked.Decrement(ref _pendingWorkers);
+            long spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+            while (Volatile.Read(ref _generation) == seen && System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil)
+                Thread.SpinWait(32);
+            int active;
+            lock (Wakeup)
+            {
+                while (_generation == seen)
+                    Monitor.Wait(Wakeup);
+                seen = _generation;
+                active = _activeWorkers;
+            }
+            if (index < active)
+            {
+                DrainTasks();
+                Interlocked.Decrement(ref _pendingWorkers);
+            }
         }
     }
 }

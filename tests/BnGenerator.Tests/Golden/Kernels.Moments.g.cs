@@ -386,27 +386,108 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
         {
-            nint g = 0;
-            for (; g <= groups - 64; g += 64)
+            if (groups <= 64)
             {
-                var shift_0 = Vector512.Load(shift + g);
-                var s_0 = Vector512<float>.Zero;
-                var q_0 = Vector512<float>.Zero;
-                var shift_1 = Vector512.Load(shift + g + 16);
-                var s_1 = Vector512<float>.Zero;
-                var q_1 = Vector512<float>.Zero;
-                var shift_2 = Vector512.Load(shift + g + 32);
-                var s_2 = Vector512<float>.Zero;
-                var q_2 = Vector512<float>.Zero;
-                var shift_3 = Vector512.Load(shift + g + 48);
-                var s_3 = Vector512<float>.Zero;
-                var q_3 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512<float>.Zero;
+                    var q_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512<float>.Zero;
+                    var q_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                    Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                    Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                    Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
                     var x_0 = Vector512.Load(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512.Load(s + g + 16);
+                    var q_1 = Vector512.Load(q + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512.Load(s + g + 32);
+                    var q_2 = Vector512.Load(q + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512.Load(s + g + 48);
+                    var q_3 = Vector512.Load(q + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -420,66 +501,119 @@ static unsafe partial class Kernels
                     q_1 += d_1 * d_1;
                     q_2 += d_2 * d_2;
                     q_3 += d_3 * d_3;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 16);
+                    Vector512.Store(q_1, q + g + 16);
+                    Vector512.Store(s_2, s + g + 32);
+                    Vector512.Store(q_2, q + g + 32);
+                    Vector512.Store(s_3, s + g + 48);
+                    Vector512.Store(q_3, q + g + 48);
                 }
-                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
-                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
-                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
-                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
-                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
-                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
-                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
-                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
-            }
-            for (; g <= groups - 16; g += 16)
-            {
-                var shift_0 = Vector512.Load(shift + g);
-                var s_0 = Vector512<float>.Zero;
-                var q_0 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
                     var x_0 = Vector512.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     s_0 += d_0;
                     q_0 += d_0 * d_0;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
                 }
-                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
-                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float s_s = 0;
-                float q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
         {
-            nint g = 0;
-            for (; g <= groups - 16; g += 16)
+            if (groups <= 16)
             {
-                var shift_0 = Vector256.Load(shift + g);
-                var s_0 = Vector256<float>.Zero;
-                var q_0 = Vector256<float>.Zero;
-                var shift_1 = Vector256.Load(shift + g + 8);
-                var s_1 = Vector256<float>.Zero;
-                var q_1 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<float>.Zero;
+                    var q_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256<float>.Zero;
+                    var q_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                    Vector256.Store(Vector256.Load(s + g + 8) + s_1, s + g + 8);
+                    Vector256.Store(Vector256.Load(q + g + 8) + q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<float>.Zero;
+                    var q_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
                     var x_0 = Vector256.Load(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256.Load(s + g + 8);
+                    var q_1 = Vector256.Load(q + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -487,62 +621,115 @@ static unsafe partial class Kernels
                     s_1 += d_1;
                     q_0 += d_0 * d_0;
                     q_1 += d_1 * d_1;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 8);
+                    Vector256.Store(q_1, q + g + 8);
                 }
-                Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
-                Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
-                Vector256.Store(Vector256.Load(s + g + 8) + s_1, s + g + 8);
-                Vector256.Store(Vector256.Load(q + g + 8) + q_1, q + g + 8);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var shift_0 = Vector256.Load(shift + g);
-                var s_0 = Vector256<float>.Zero;
-                var q_0 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
                     var x_0 = Vector256.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     s_0 += d_0;
                     q_0 += d_0 * d_0;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
                 }
-                Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
-                Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float s_s = 0;
-                float q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            if (groups <= 8)
             {
-                var shift_0 = Vector128.Load(shift + g);
-                var s_0 = Vector128<float>.Zero;
-                var q_0 = Vector128<float>.Zero;
-                var shift_1 = Vector128.Load(shift + g + 4);
-                var s_1 = Vector128<float>.Zero;
-                var q_1 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<float>.Zero;
+                    var q_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128<float>.Zero;
+                    var q_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                    Vector128.Store(Vector128.Load(s + g + 4) + s_1, s + g + 4);
+                    Vector128.Store(Vector128.Load(q + g + 4) + q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<float>.Zero;
+                    var q_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
                     var x_0 = Vector128.Load(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128.Load(s + g + 4);
+                    var q_1 = Vector128.Load(q + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -550,65 +737,52 @@ static unsafe partial class Kernels
                     s_1 += d_1;
                     q_0 += d_0 * d_0;
                     q_1 += d_1 * d_1;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 4);
+                    Vector128.Store(q_1, q + g + 4);
                 }
-                Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
-                Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
-                Vector128.Store(Vector128.Load(s + g + 4) + s_1, s + g + 4);
-                Vector128.Store(Vector128.Load(q + g + 4) + q_1, q + g + 4);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var shift_0 = Vector128.Load(shift + g);
-                var s_0 = Vector128<float>.Zero;
-                var q_0 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
                     var x_0 = Vector128.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     s_0 += d_0;
                     q_0 += d_0 * d_0;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
                 }
-                Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
-                Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float s_s = 0;
-                float q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                float shift_s = shift[g];
-                float s_s = 0;
-                float q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
@@ -635,27 +809,108 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
         {
-            nint g = 0;
-            for (; g <= groups - 32; g += 32)
+            if (groups <= 32)
             {
-                var shift_0 = Vector512.Load(shift + g);
-                var s_0 = Vector512<double>.Zero;
-                var q_0 = Vector512<double>.Zero;
-                var shift_1 = Vector512.Load(shift + g + 8);
-                var s_1 = Vector512<double>.Zero;
-                var q_1 = Vector512<double>.Zero;
-                var shift_2 = Vector512.Load(shift + g + 16);
-                var s_2 = Vector512<double>.Zero;
-                var q_2 = Vector512<double>.Zero;
-                var shift_3 = Vector512.Load(shift + g + 24);
-                var s_3 = Vector512<double>.Zero;
-                var q_3 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<double>.Zero;
+                    var q_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var s_1 = Vector512<double>.Zero;
+                    var q_1 = Vector512<double>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var s_2 = Vector512<double>.Zero;
+                    var q_2 = Vector512<double>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var s_3 = Vector512<double>.Zero;
+                    var q_3 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                    Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
+                    Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<double>.Zero;
+                    var q_0 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double s_s = 0;
+                    double q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
                     var x_0 = Vector512.Load(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var s_1 = Vector512.Load(s + g + 8);
+                    var q_1 = Vector512.Load(q + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var s_2 = Vector512.Load(s + g + 16);
+                    var q_2 = Vector512.Load(q + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var s_3 = Vector512.Load(s + g + 24);
+                    var q_3 = Vector512.Load(q + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -669,66 +924,119 @@ static unsafe partial class Kernels
                     q_1 += d_1 * d_1;
                     q_2 += d_2 * d_2;
                     q_3 += d_3 * d_3;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 8);
+                    Vector512.Store(q_1, q + g + 8);
+                    Vector512.Store(s_2, s + g + 16);
+                    Vector512.Store(q_2, q + g + 16);
+                    Vector512.Store(s_3, s + g + 24);
+                    Vector512.Store(q_3, q + g + 24);
                 }
-                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
-                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
-                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
-                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
-                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
-                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
-                Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
-                Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var shift_0 = Vector512.Load(shift + g);
-                var s_0 = Vector512<double>.Zero;
-                var q_0 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
                     var x_0 = Vector512.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     s_0 += d_0;
                     q_0 += d_0 * d_0;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
                 }
-                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
-                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double s_s = 0;
-                double q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            if (groups <= 8)
             {
-                var shift_0 = Vector256.Load(shift + g);
-                var s_0 = Vector256<double>.Zero;
-                var q_0 = Vector256<double>.Zero;
-                var shift_1 = Vector256.Load(shift + g + 4);
-                var s_1 = Vector256<double>.Zero;
-                var q_1 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<double>.Zero;
+                    var q_0 = Vector256<double>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var s_1 = Vector256<double>.Zero;
+                    var q_1 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                    Vector256.Store(Vector256.Load(s + g + 4) + s_1, s + g + 4);
+                    Vector256.Store(Vector256.Load(q + g + 4) + q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<double>.Zero;
+                    var q_0 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double s_s = 0;
+                    double q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
                     var x_0 = Vector256.Load(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var s_1 = Vector256.Load(s + g + 4);
+                    var q_1 = Vector256.Load(q + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -736,62 +1044,115 @@ static unsafe partial class Kernels
                     s_1 += d_1;
                     q_0 += d_0 * d_0;
                     q_1 += d_1 * d_1;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 4);
+                    Vector256.Store(q_1, q + g + 4);
                 }
-                Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
-                Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
-                Vector256.Store(Vector256.Load(s + g + 4) + s_1, s + g + 4);
-                Vector256.Store(Vector256.Load(q + g + 4) + q_1, q + g + 4);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var shift_0 = Vector256.Load(shift + g);
-                var s_0 = Vector256<double>.Zero;
-                var q_0 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
                     var x_0 = Vector256.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     s_0 += d_0;
                     q_0 += d_0 * d_0;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
                 }
-                Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
-                Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double s_s = 0;
-                double q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
         {
-            nint g = 0;
-            for (; g <= groups - 4; g += 4)
+            if (groups <= 4)
             {
-                var shift_0 = Vector128.Load(shift + g);
-                var s_0 = Vector128<double>.Zero;
-                var q_0 = Vector128<double>.Zero;
-                var shift_1 = Vector128.Load(shift + g + 2);
-                var s_1 = Vector128<double>.Zero;
-                var q_1 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<double>.Zero;
+                    var q_0 = Vector128<double>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var s_1 = Vector128<double>.Zero;
+                    var q_1 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                    Vector128.Store(Vector128.Load(s + g + 2) + s_1, s + g + 2);
+                    Vector128.Store(Vector128.Load(q + g + 2) + q_1, q + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<double>.Zero;
+                    var q_0 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double s_s = 0;
+                    double q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
                     var x_0 = Vector128.Load(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var s_1 = Vector128.Load(s + g + 2);
+                    var q_1 = Vector128.Load(q + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -799,65 +1160,52 @@ static unsafe partial class Kernels
                     s_1 += d_1;
                     q_0 += d_0 * d_0;
                     q_1 += d_1 * d_1;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 2);
+                    Vector128.Store(q_1, q + g + 2);
                 }
-                Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
-                Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
-                Vector128.Store(Vector128.Load(s + g + 2) + s_1, s + g + 2);
-                Vector128.Store(Vector128.Load(q + g + 2) + q_1, q + g + 2);
-            }
-            for (; g <= groups - 2; g += 2)
-            {
-                var shift_0 = Vector128.Load(shift + g);
-                var s_0 = Vector128<double>.Zero;
-                var q_0 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 2; g += 2)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
                     var x_0 = Vector128.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     s_0 += d_0;
                     q_0 += d_0 * d_0;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
                 }
-                Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
-                Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double s_s = 0;
-                double q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                double shift_s = shift[g];
-                double s_s = 0;
-                double q_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s;
-                    s_s += d_s;
-                    q_s += d_s * d_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
                 }
-                s[g] += s_s;
-                q[g] += q_s;
             }
         }
     }

@@ -352,27 +352,96 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* mean, float* squares)
         {
-            nint g = 0;
-            for (; g <= groups - 64; g += 64)
+            if (groups <= 64)
             {
-                var shift_0 = Vector512.Load(shift + g);
-                var mean_0 = Vector512.Load(mean + g);
-                var squares_0 = Vector512<float>.Zero;
-                var shift_1 = Vector512.Load(shift + g + 16);
-                var mean_1 = Vector512.Load(mean + g + 16);
-                var squares_1 = Vector512<float>.Zero;
-                var shift_2 = Vector512.Load(shift + g + 32);
-                var mean_2 = Vector512.Load(mean + g + 32);
-                var squares_2 = Vector512<float>.Zero;
-                var shift_3 = Vector512.Load(shift + g + 48);
-                var mean_3 = Vector512.Load(mean + g + 48);
-                var squares_3 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var mean_1 = Vector512.Load(mean + g + 16);
+                    var squares_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var mean_2 = Vector512.Load(mean + g + 32);
+                    var squares_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var mean_3 = Vector512.Load(mean + g + 48);
+                    var squares_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        var d_1 = x_1 - shift_1 - mean_1;
+                        var d_2 = x_2 - shift_2 - mean_2;
+                        var d_3 = x_3 - shift_3 - mean_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s - mean_s;
+                        squares_s += d_s * d_s;
+                    }
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512.Load(squares + g);
                     var x_0 = Vector512.Load(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var mean_1 = Vector512.Load(mean + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var mean_2 = Vector512.Load(mean + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var mean_3 = Vector512.Load(mean + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var d_0 = x_0 - shift_0 - mean_0;
                     var d_1 = x_1 - shift_1 - mean_1;
@@ -382,169 +451,254 @@ static unsafe partial class Kernels
                     squares_1 += d_1 * d_1;
                     squares_2 += d_2 * d_2;
                     squares_3 += d_3 * d_3;
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(squares_3, squares + g + 48);
                 }
-                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
-                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
-                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
-                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
-            }
-            for (; g <= groups - 16; g += 16)
-            {
-                var shift_0 = Vector512.Load(shift + g);
-                var mean_0 = Vector512.Load(mean + g);
-                var squares_0 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512.Load(squares + g);
                     var x_0 = Vector512.Load(x + at);
                     var d_0 = x_0 - shift_0 - mean_0;
                     squares_0 += d_0 * d_0;
+                    Vector512.Store(squares_0, squares + g);
                 }
-                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float mean_s = mean[g];
-                float squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* mean, float* squares)
         {
-            nint g = 0;
-            for (; g <= groups - 16; g += 16)
+            if (groups <= 16)
             {
-                var shift_0 = Vector256.Load(shift + g);
-                var mean_0 = Vector256.Load(mean + g);
-                var squares_0 = Vector256<float>.Zero;
-                var shift_1 = Vector256.Load(shift + g + 8);
-                var mean_1 = Vector256.Load(mean + g + 8);
-                var squares_1 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var mean_1 = Vector256.Load(mean + g + 8);
+                    var squares_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        var d_1 = x_1 - shift_1 - mean_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s - mean_s;
+                        squares_s += d_s * d_s;
+                    }
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256.Load(squares + g);
                     var x_0 = Vector256.Load(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var mean_1 = Vector256.Load(mean + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var d_0 = x_0 - shift_0 - mean_0;
                     var d_1 = x_1 - shift_1 - mean_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(squares_1, squares + g + 8);
                 }
-                Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
-                Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var shift_0 = Vector256.Load(shift + g);
-                var mean_0 = Vector256.Load(mean + g);
-                var squares_0 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256.Load(squares + g);
                     var x_0 = Vector256.Load(x + at);
                     var d_0 = x_0 - shift_0 - mean_0;
                     squares_0 += d_0 * d_0;
+                    Vector256.Store(squares_0, squares + g);
                 }
-                Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float mean_s = mean[g];
-                float squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* mean, float* squares)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            if (groups <= 8)
             {
-                var shift_0 = Vector128.Load(shift + g);
-                var mean_0 = Vector128.Load(mean + g);
-                var squares_0 = Vector128<float>.Zero;
-                var shift_1 = Vector128.Load(shift + g + 4);
-                var mean_1 = Vector128.Load(mean + g + 4);
-                var squares_1 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var mean_1 = Vector128.Load(mean + g + 4);
+                    var squares_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        var d_1 = x_1 - shift_1 - mean_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s - mean_s;
+                        squares_s += d_s * d_s;
+                    }
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128.Load(squares + g);
                     var x_0 = Vector128.Load(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var mean_1 = Vector128.Load(mean + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var d_0 = x_0 - shift_0 - mean_0;
                     var d_1 = x_1 - shift_1 - mean_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(squares_1, squares + g + 4);
                 }
-                Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
-                Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var shift_0 = Vector128.Load(shift + g);
-                var mean_0 = Vector128.Load(mean + g);
-                var squares_0 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128.Load(squares + g);
                     var x_0 = Vector128.Load(x + at);
                     var d_0 = x_0 - shift_0 - mean_0;
                     squares_0 += d_0 * d_0;
+                    Vector128.Store(squares_0, squares + g);
                 }
-                Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float mean_s = mean[g];
-                float squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* mean, float* squares)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                float shift_s = shift[g];
-                float mean_s = mean[g];
-                float squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float mean_s = mean[g];
                     float x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
@@ -571,27 +725,96 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* mean, double* squares)
         {
-            nint g = 0;
-            for (; g <= groups - 32; g += 32)
+            if (groups <= 32)
             {
-                var shift_0 = Vector512.Load(shift + g);
-                var mean_0 = Vector512.Load(mean + g);
-                var squares_0 = Vector512<double>.Zero;
-                var shift_1 = Vector512.Load(shift + g + 8);
-                var mean_1 = Vector512.Load(mean + g + 8);
-                var squares_1 = Vector512<double>.Zero;
-                var shift_2 = Vector512.Load(shift + g + 16);
-                var mean_2 = Vector512.Load(mean + g + 16);
-                var squares_2 = Vector512<double>.Zero;
-                var shift_3 = Vector512.Load(shift + g + 24);
-                var mean_3 = Vector512.Load(mean + g + 24);
-                var squares_3 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var mean_1 = Vector512.Load(mean + g + 8);
+                    var squares_1 = Vector512<double>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var mean_2 = Vector512.Load(mean + g + 16);
+                    var squares_2 = Vector512<double>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var mean_3 = Vector512.Load(mean + g + 24);
+                    var squares_3 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        var d_1 = x_1 - shift_1 - mean_1;
+                        var d_2 = x_2 - shift_2 - mean_2;
+                        var d_3 = x_3 - shift_3 - mean_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
+                    double squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s - mean_s;
+                        squares_s += d_s * d_s;
+                    }
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512.Load(squares + g);
                     var x_0 = Vector512.Load(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var mean_1 = Vector512.Load(mean + g + 8);
+                    var squares_1 = Vector512.Load(squares + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var mean_2 = Vector512.Load(mean + g + 16);
+                    var squares_2 = Vector512.Load(squares + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var mean_3 = Vector512.Load(mean + g + 24);
+                    var squares_3 = Vector512.Load(squares + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var d_0 = x_0 - shift_0 - mean_0;
                     var d_1 = x_1 - shift_1 - mean_1;
@@ -601,169 +824,254 @@ static unsafe partial class Kernels
                     squares_1 += d_1 * d_1;
                     squares_2 += d_2 * d_2;
                     squares_3 += d_3 * d_3;
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(squares_1, squares + g + 8);
+                    Vector512.Store(squares_2, squares + g + 16);
+                    Vector512.Store(squares_3, squares + g + 24);
                 }
-                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
-                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
-                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
-                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var shift_0 = Vector512.Load(shift + g);
-                var mean_0 = Vector512.Load(mean + g);
-                var squares_0 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var mean_0 = Vector512.Load(mean + g);
+                    var squares_0 = Vector512.Load(squares + g);
                     var x_0 = Vector512.Load(x + at);
                     var d_0 = x_0 - shift_0 - mean_0;
                     squares_0 += d_0 * d_0;
+                    Vector512.Store(squares_0, squares + g);
                 }
-                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double mean_s = mean[g];
-                double squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* mean, double* squares)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            if (groups <= 8)
             {
-                var shift_0 = Vector256.Load(shift + g);
-                var mean_0 = Vector256.Load(mean + g);
-                var squares_0 = Vector256<double>.Zero;
-                var shift_1 = Vector256.Load(shift + g + 4);
-                var mean_1 = Vector256.Load(mean + g + 4);
-                var squares_1 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256<double>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var mean_1 = Vector256.Load(mean + g + 4);
+                    var squares_1 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        var d_1 = x_1 - shift_1 - mean_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(squares + g + 4) + squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
+                    double squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s - mean_s;
+                        squares_s += d_s * d_s;
+                    }
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256.Load(squares + g);
                     var x_0 = Vector256.Load(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var mean_1 = Vector256.Load(mean + g + 4);
+                    var squares_1 = Vector256.Load(squares + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var d_0 = x_0 - shift_0 - mean_0;
                     var d_1 = x_1 - shift_1 - mean_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(squares_1, squares + g + 4);
                 }
-                Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
-                Vector256.Store(Vector256.Load(squares + g + 4) + squares_1, squares + g + 4);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var shift_0 = Vector256.Load(shift + g);
-                var mean_0 = Vector256.Load(mean + g);
-                var squares_0 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var mean_0 = Vector256.Load(mean + g);
+                    var squares_0 = Vector256.Load(squares + g);
                     var x_0 = Vector256.Load(x + at);
                     var d_0 = x_0 - shift_0 - mean_0;
                     squares_0 += d_0 * d_0;
+                    Vector256.Store(squares_0, squares + g);
                 }
-                Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double mean_s = mean[g];
-                double squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* mean, double* squares)
         {
-            nint g = 0;
-            for (; g <= groups - 4; g += 4)
+            if (groups <= 4)
             {
-                var shift_0 = Vector128.Load(shift + g);
-                var mean_0 = Vector128.Load(mean + g);
-                var squares_0 = Vector128<double>.Zero;
-                var shift_1 = Vector128.Load(shift + g + 2);
-                var mean_1 = Vector128.Load(mean + g + 2);
-                var squares_1 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128<double>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var mean_1 = Vector128.Load(mean + g + 2);
+                    var squares_1 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        var d_1 = x_1 - shift_1 - mean_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(squares + g + 2) + squares_1, squares + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0 - mean_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
+                    double squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s - mean_s;
+                        squares_s += d_s * d_s;
+                    }
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128.Load(squares + g);
                     var x_0 = Vector128.Load(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var mean_1 = Vector128.Load(mean + g + 2);
+                    var squares_1 = Vector128.Load(squares + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var d_0 = x_0 - shift_0 - mean_0;
                     var d_1 = x_1 - shift_1 - mean_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(squares_1, squares + g + 2);
                 }
-                Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
-                Vector128.Store(Vector128.Load(squares + g + 2) + squares_1, squares + g + 2);
-            }
-            for (; g <= groups - 2; g += 2)
-            {
-                var shift_0 = Vector128.Load(shift + g);
-                var mean_0 = Vector128.Load(mean + g);
-                var squares_0 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 2; g += 2)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var mean_0 = Vector128.Load(mean + g);
+                    var squares_0 = Vector128.Load(squares + g);
                     var x_0 = Vector128.Load(x + at);
                     var d_0 = x_0 - shift_0 - mean_0;
                     squares_0 += d_0 * d_0;
+                    Vector128.Store(squares_0, squares + g);
                 }
-                Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double mean_s = mean[g];
-                double squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* mean, double* squares)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                double shift_s = shift[g];
-                double mean_s = mean[g];
-                double squares_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
+                    double mean_s = mean[g];
                     double x_s = x[at];
                     var d_s = x_s - shift_s - mean_s;
-                    squares_s += d_s * d_s;
+                    squares[g] += d_s * d_s;
                 }
-                squares[g] += squares_s;
             }
         }
     }

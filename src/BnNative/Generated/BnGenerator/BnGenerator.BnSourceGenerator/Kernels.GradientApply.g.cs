@@ -342,34 +342,35 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
         {
-            nint g = 0;
-            for (; g <= groups - 64; g += 64)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector512.Load(center + g);
-                var dyScale_0 = Vector512.Load(dyScale + g);
-                var xScale_0 = Vector512.Load(xScale + g);
-                var bias_0 = Vector512.Load(bias + g);
-                var center_1 = Vector512.Load(center + g + 16);
-                var dyScale_1 = Vector512.Load(dyScale + g + 16);
-                var xScale_1 = Vector512.Load(xScale + g + 16);
-                var bias_1 = Vector512.Load(bias + g + 16);
-                var center_2 = Vector512.Load(center + g + 32);
-                var dyScale_2 = Vector512.Load(dyScale + g + 32);
-                var xScale_2 = Vector512.Load(xScale + g + 32);
-                var bias_2 = Vector512.Load(bias + g + 32);
-                var center_3 = Vector512.Load(center + g + 48);
-                var dyScale_3 = Vector512.Load(dyScale + g + 48);
-                var xScale_3 = Vector512.Load(xScale + g + 48);
-                var bias_3 = Vector512.Load(bias + g + 48);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                    var xScale_1 = Vector512.Load(xScale + g + 16);
+                    var bias_1 = Vector512.Load(bias + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
                     var dy_1 = Vector512.Load(dy + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                    var xScale_2 = Vector512.Load(xScale + g + 32);
+                    var bias_2 = Vector512.Load(bias + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
                     var dy_2 = Vector512.Load(dy + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                    var xScale_3 = Vector512.Load(xScale + g + 48);
+                    var bias_3 = Vector512.Load(bias + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var dy_3 = Vector512.Load(dy + at + 48);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
@@ -377,30 +378,24 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_2, dyScale_2, Vector512.MultiplyAddEstimate(x_2 - center_2, xScale_2, bias_2)), dx + at + 32);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_3, dyScale_3, Vector512.MultiplyAddEstimate(x_3 - center_3, xScale_3, bias_3)), dx + at + 48);
                 }
-            }
-            for (; g <= groups - 16; g += 16)
-            {
-                var center_0 = Vector512.Load(center + g);
-                var dyScale_0 = Vector512.Load(dyScale + g);
-                var xScale_0 = Vector512.Load(xScale + g);
-                var bias_0 = Vector512.Load(bias + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float dyScale_s = dyScale[g];
-                float xScale_s = xScale[g];
-                float bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float dyScale_s = dyScale[g];
+                    float xScale_s = xScale[g];
+                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
                     dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -411,51 +406,46 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
         {
-            nint g = 0;
-            for (; g <= groups - 16; g += 16)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector256.Load(center + g);
-                var dyScale_0 = Vector256.Load(dyScale + g);
-                var xScale_0 = Vector256.Load(xScale + g);
-                var bias_0 = Vector256.Load(bias + g);
-                var center_1 = Vector256.Load(center + g + 8);
-                var dyScale_1 = Vector256.Load(dyScale + g + 8);
-                var xScale_1 = Vector256.Load(xScale + g + 8);
-                var bias_1 = Vector256.Load(bias + g + 8);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                    var xScale_1 = Vector256.Load(xScale + g + 8);
+                    var bias_1 = Vector256.Load(bias + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var dy_1 = Vector256.Load(dy + at + 8);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_1, dyScale_1, Vector256.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 8);
                 }
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var center_0 = Vector256.Load(center + g);
-                var dyScale_0 = Vector256.Load(dyScale + g);
-                var xScale_0 = Vector256.Load(xScale + g);
-                var bias_0 = Vector256.Load(bias + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float dyScale_s = dyScale[g];
-                float xScale_s = xScale[g];
-                float bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float dyScale_s = dyScale[g];
+                    float xScale_s = xScale[g];
+                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
                     dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -466,51 +456,46 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector128.Load(center + g);
-                var dyScale_0 = Vector128.Load(dyScale + g);
-                var xScale_0 = Vector128.Load(xScale + g);
-                var bias_0 = Vector128.Load(bias + g);
-                var center_1 = Vector128.Load(center + g + 4);
-                var dyScale_1 = Vector128.Load(dyScale + g + 4);
-                var xScale_1 = Vector128.Load(xScale + g + 4);
-                var bias_1 = Vector128.Load(bias + g + 4);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var dyScale_1 = Vector128.Load(dyScale + g + 4);
+                    var xScale_1 = Vector128.Load(xScale + g + 4);
+                    var bias_1 = Vector128.Load(bias + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var dy_1 = Vector128.Load(dy + at + 4);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_1, dyScale_1, Vector128.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 4);
                 }
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var center_0 = Vector128.Load(center + g);
-                var dyScale_0 = Vector128.Load(dyScale + g);
-                var xScale_0 = Vector128.Load(xScale + g);
-                var bias_0 = Vector128.Load(bias + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float dyScale_s = dyScale[g];
-                float xScale_s = xScale[g];
-                float bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float dyScale_s = dyScale[g];
+                    float xScale_s = xScale[g];
+                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
                     dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -521,16 +506,17 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                float center_s = center[g];
-                float dyScale_s = dyScale[g];
-                float xScale_s = xScale[g];
-                float bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float dyScale_s = dyScale[g];
+                    float xScale_s = xScale[g];
+                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
                     dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -561,34 +547,35 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
         {
-            nint g = 0;
-            for (; g <= groups - 32; g += 32)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector512.Load(center + g);
-                var dyScale_0 = Vector512.Load(dyScale + g);
-                var xScale_0 = Vector512.Load(xScale + g);
-                var bias_0 = Vector512.Load(bias + g);
-                var center_1 = Vector512.Load(center + g + 8);
-                var dyScale_1 = Vector512.Load(dyScale + g + 8);
-                var xScale_1 = Vector512.Load(xScale + g + 8);
-                var bias_1 = Vector512.Load(bias + g + 8);
-                var center_2 = Vector512.Load(center + g + 16);
-                var dyScale_2 = Vector512.Load(dyScale + g + 16);
-                var xScale_2 = Vector512.Load(xScale + g + 16);
-                var bias_2 = Vector512.Load(bias + g + 16);
-                var center_3 = Vector512.Load(center + g + 24);
-                var dyScale_3 = Vector512.Load(dyScale + g + 24);
-                var xScale_3 = Vector512.Load(xScale + g + 24);
-                var bias_3 = Vector512.Load(bias + g + 24);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var dyScale_1 = Vector512.Load(dyScale + g + 8);
+                    var xScale_1 = Vector512.Load(xScale + g + 8);
+                    var bias_1 = Vector512.Load(bias + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
                     var dy_1 = Vector512.Load(dy + at + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var dyScale_2 = Vector512.Load(dyScale + g + 16);
+                    var xScale_2 = Vector512.Load(xScale + g + 16);
+                    var bias_2 = Vector512.Load(bias + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
                     var dy_2 = Vector512.Load(dy + at + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var dyScale_3 = Vector512.Load(dyScale + g + 24);
+                    var xScale_3 = Vector512.Load(xScale + g + 24);
+                    var bias_3 = Vector512.Load(bias + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var dy_3 = Vector512.Load(dy + at + 24);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
@@ -596,30 +583,24 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_2, dyScale_2, Vector512.MultiplyAddEstimate(x_2 - center_2, xScale_2, bias_2)), dx + at + 16);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_3, dyScale_3, Vector512.MultiplyAddEstimate(x_3 - center_3, xScale_3, bias_3)), dx + at + 24);
                 }
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var center_0 = Vector512.Load(center + g);
-                var dyScale_0 = Vector512.Load(dyScale + g);
-                var xScale_0 = Vector512.Load(xScale + g);
-                var bias_0 = Vector512.Load(bias + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double dyScale_s = dyScale[g];
-                double xScale_s = xScale[g];
-                double bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double dyScale_s = dyScale[g];
+                    double xScale_s = xScale[g];
+                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
                     dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -630,51 +611,46 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector256.Load(center + g);
-                var dyScale_0 = Vector256.Load(dyScale + g);
-                var xScale_0 = Vector256.Load(xScale + g);
-                var bias_0 = Vector256.Load(bias + g);
-                var center_1 = Vector256.Load(center + g + 4);
-                var dyScale_1 = Vector256.Load(dyScale + g + 4);
-                var xScale_1 = Vector256.Load(xScale + g + 4);
-                var bias_1 = Vector256.Load(bias + g + 4);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var dyScale_1 = Vector256.Load(dyScale + g + 4);
+                    var xScale_1 = Vector256.Load(xScale + g + 4);
+                    var bias_1 = Vector256.Load(bias + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var dy_1 = Vector256.Load(dy + at + 4);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_1, dyScale_1, Vector256.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 4);
                 }
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var center_0 = Vector256.Load(center + g);
-                var dyScale_0 = Vector256.Load(dyScale + g);
-                var xScale_0 = Vector256.Load(xScale + g);
-                var bias_0 = Vector256.Load(bias + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double dyScale_s = dyScale[g];
-                double xScale_s = xScale[g];
-                double bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double dyScale_s = dyScale[g];
+                    double xScale_s = xScale[g];
+                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
                     dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -685,51 +661,46 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
         {
-            nint g = 0;
-            for (; g <= groups - 4; g += 4)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector128.Load(center + g);
-                var dyScale_0 = Vector128.Load(dyScale + g);
-                var xScale_0 = Vector128.Load(xScale + g);
-                var bias_0 = Vector128.Load(bias + g);
-                var center_1 = Vector128.Load(center + g + 2);
-                var dyScale_1 = Vector128.Load(dyScale + g + 2);
-                var xScale_1 = Vector128.Load(xScale + g + 2);
-                var bias_1 = Vector128.Load(bias + g + 2);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var dyScale_1 = Vector128.Load(dyScale + g + 2);
+                    var xScale_1 = Vector128.Load(xScale + g + 2);
+                    var bias_1 = Vector128.Load(bias + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var dy_1 = Vector128.Load(dy + at + 2);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_1, dyScale_1, Vector128.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 2);
                 }
-            }
-            for (; g <= groups - 2; g += 2)
-            {
-                var center_0 = Vector128.Load(center + g);
-                var dyScale_0 = Vector128.Load(dyScale + g);
-                var xScale_0 = Vector128.Load(xScale + g);
-                var bias_0 = Vector128.Load(bias + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 2; g += 2)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double dyScale_s = dyScale[g];
-                double xScale_s = xScale[g];
-                double bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double dyScale_s = dyScale[g];
+                    double xScale_s = xScale[g];
+                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
                     dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
@@ -740,16 +711,17 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                double center_s = center[g];
-                double dyScale_s = dyScale[g];
-                double xScale_s = xScale[g];
-                double bias_s = bias[g];
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double dyScale_s = dyScale[g];
+                    double xScale_s = xScale[g];
+                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
                     dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));

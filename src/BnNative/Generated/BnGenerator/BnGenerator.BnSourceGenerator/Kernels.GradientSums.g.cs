@@ -386,30 +386,111 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            nint g = 0;
-            for (; g <= groups - 64; g += 64)
+            if (groups <= 64)
             {
-                var center_0 = Vector512.Load(center + g);
-                var sumDy_0 = Vector512<float>.Zero;
-                var sumDyCentered_0 = Vector512<float>.Zero;
-                var center_1 = Vector512.Load(center + g + 16);
-                var sumDy_1 = Vector512<float>.Zero;
-                var sumDyCentered_1 = Vector512<float>.Zero;
-                var center_2 = Vector512.Load(center + g + 32);
-                var sumDy_2 = Vector512<float>.Zero;
-                var sumDyCentered_2 = Vector512<float>.Zero;
-                var center_3 = Vector512.Load(center + g + 48);
-                var sumDy_3 = Vector512<float>.Zero;
-                var sumDyCentered_3 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
                 {
-                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyCentered_2 = Vector512<float>.Zero;
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumDy_3 = Vector512<float>.Zero;
+                    var sumDyCentered_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var dy_3 = Vector512.Load(dy + at + 48);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                        sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                    Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumDy_s = 0;
+                    float sumDyCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        sumDy_s += dy_s;
+                        sumDyCentered_s += dy_s * (x_s - center_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyCentered[g] += sumDyCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 16);
+                    var sumDyCentered_1 = Vector512.Load(sumDyCentered + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
                     var dy_1 = Vector512.Load(dy + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 32);
+                    var sumDyCentered_2 = Vector512.Load(sumDyCentered + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
                     var dy_2 = Vector512.Load(dy + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 48);
+                    var sumDyCentered_3 = Vector512.Load(sumDyCentered + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var dy_3 = Vector512.Load(dy + at + 48);
                     sumDy_0 += dy_0;
@@ -420,195 +501,288 @@ static unsafe partial class Kernels
                     sumDyCentered_1 += dy_1 * (x_1 - center_1);
                     sumDyCentered_2 += dy_2 * (x_2 - center_2);
                     sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 16);
+                    Vector512.Store(sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(sumDy_2, sumDy + g + 32);
+                    Vector512.Store(sumDyCentered_2, sumDyCentered + g + 32);
+                    Vector512.Store(sumDy_3, sumDy + g + 48);
+                    Vector512.Store(sumDyCentered_3, sumDyCentered + g + 48);
                 }
-                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
-                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
-                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
-                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
-                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
-                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
-            }
-            for (; g <= groups - 16; g += 16)
-            {
-                var center_0 = Vector512.Load(center + g);
-                var sumDy_0 = Vector512<float>.Zero;
-                var sumDyCentered_0 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     sumDy_0 += dy_0;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float sumDy_s = 0;
-                float sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            nint g = 0;
-            for (; g <= groups - 16; g += 16)
+            if (groups <= 16)
             {
-                var center_0 = Vector256.Load(center + g);
-                var sumDy_0 = Vector256<float>.Zero;
-                var sumDyCentered_0 = Vector256<float>.Zero;
-                var center_1 = Vector256.Load(center + g + 8);
-                var sumDy_1 = Vector256<float>.Zero;
-                var sumDyCentered_1 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256<float>.Zero;
+                    var sumDyCentered_0 = Vector256<float>.Zero;
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumDy_1 = Vector256<float>.Zero;
+                    var sumDyCentered_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var dy_1 = Vector256.Load(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(Vector256.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector256.Store(Vector256.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256<float>.Zero;
+                    var sumDyCentered_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumDy_s = 0;
+                    float sumDyCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        sumDy_s += dy_s;
+                        sumDyCentered_s += dy_s * (x_s - center_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyCentered[g] += sumDyCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 8);
+                    var sumDyCentered_1 = Vector256.Load(sumDyCentered + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var dy_1 = Vector256.Load(dy + at + 8);
                     sumDy_0 += dy_0;
                     sumDy_1 += dy_1;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 8);
+                    Vector256.Store(sumDyCentered_1, sumDyCentered + g + 8);
                 }
-                Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                Vector256.Store(Vector256.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
-                Vector256.Store(Vector256.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var center_0 = Vector256.Load(center + g);
-                var sumDy_0 = Vector256<float>.Zero;
-                var sumDyCentered_0 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     sumDy_0 += dy_0;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float sumDy_s = 0;
-                float sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            if (groups <= 8)
             {
-                var center_0 = Vector128.Load(center + g);
-                var sumDy_0 = Vector128<float>.Zero;
-                var sumDyCentered_0 = Vector128<float>.Zero;
-                var center_1 = Vector128.Load(center + g + 4);
-                var sumDy_1 = Vector128<float>.Zero;
-                var sumDyCentered_1 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128<float>.Zero;
+                    var sumDyCentered_0 = Vector128<float>.Zero;
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumDy_1 = Vector128<float>.Zero;
+                    var sumDyCentered_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var dy_1 = Vector128.Load(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(Vector128.Load(sumDy + g + 4) + sumDy_1, sumDy + g + 4);
+                    Vector128.Store(Vector128.Load(sumDyCentered + g + 4) + sumDyCentered_1, sumDyCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128<float>.Zero;
+                    var sumDyCentered_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumDy_s = 0;
+                    float sumDyCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        sumDy_s += dy_s;
+                        sumDyCentered_s += dy_s * (x_s - center_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyCentered[g] += sumDyCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 4);
+                    var sumDyCentered_1 = Vector128.Load(sumDyCentered + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var dy_1 = Vector128.Load(dy + at + 4);
                     sumDy_0 += dy_0;
                     sumDy_1 += dy_1;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 4);
+                    Vector128.Store(sumDyCentered_1, sumDyCentered + g + 4);
                 }
-                Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                Vector128.Store(Vector128.Load(sumDy + g + 4) + sumDy_1, sumDy + g + 4);
-                Vector128.Store(Vector128.Load(sumDyCentered + g + 4) + sumDyCentered_1, sumDyCentered + g + 4);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var center_0 = Vector128.Load(center + g);
-                var sumDy_0 = Vector128<float>.Zero;
-                var sumDyCentered_0 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     sumDy_0 += dy_0;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float sumDy_s = 0;
-                float sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                float center_s = center[g];
-                float sumDy_s = 0;
-                float sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
@@ -635,30 +809,111 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            nint g = 0;
-            for (; g <= groups - 32; g += 32)
+            if (groups <= 32)
             {
-                var center_0 = Vector512.Load(center + g);
-                var sumDy_0 = Vector512<double>.Zero;
-                var sumDyCentered_0 = Vector512<double>.Zero;
-                var center_1 = Vector512.Load(center + g + 8);
-                var sumDy_1 = Vector512<double>.Zero;
-                var sumDyCentered_1 = Vector512<double>.Zero;
-                var center_2 = Vector512.Load(center + g + 16);
-                var sumDy_2 = Vector512<double>.Zero;
-                var sumDyCentered_2 = Vector512<double>.Zero;
-                var center_3 = Vector512.Load(center + g + 24);
-                var sumDy_3 = Vector512<double>.Zero;
-                var sumDyCentered_3 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
                 {
-                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<double>.Zero;
+                    var sumDyCentered_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumDy_1 = Vector512<double>.Zero;
+                    var sumDyCentered_1 = Vector512<double>.Zero;
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var sumDy_2 = Vector512<double>.Zero;
+                    var sumDyCentered_2 = Vector512<double>.Zero;
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var sumDy_3 = Vector512<double>.Zero;
+                    var sumDyCentered_3 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var dy_3 = Vector512.Load(dy + at + 24);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                        sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<double>.Zero;
+                    var sumDyCentered_0 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double center_s = center[g];
+                    double sumDy_s = 0;
+                    double sumDyCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        sumDy_s += dy_s;
+                        sumDyCentered_s += dy_s * (x_s - center_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyCentered[g] += sumDyCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 8);
+                    var sumDyCentered_1 = Vector512.Load(sumDyCentered + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
                     var dy_1 = Vector512.Load(dy + at + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 16);
+                    var sumDyCentered_2 = Vector512.Load(sumDyCentered + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
                     var dy_2 = Vector512.Load(dy + at + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 24);
+                    var sumDyCentered_3 = Vector512.Load(sumDyCentered + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var dy_3 = Vector512.Load(dy + at + 24);
                     sumDy_0 += dy_0;
@@ -669,195 +924,288 @@ static unsafe partial class Kernels
                     sumDyCentered_1 += dy_1 * (x_1 - center_1);
                     sumDyCentered_2 += dy_2 * (x_2 - center_2);
                     sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 8);
+                    Vector512.Store(sumDyCentered_1, sumDyCentered + g + 8);
+                    Vector512.Store(sumDy_2, sumDy + g + 16);
+                    Vector512.Store(sumDyCentered_2, sumDyCentered + g + 16);
+                    Vector512.Store(sumDy_3, sumDy + g + 24);
+                    Vector512.Store(sumDyCentered_3, sumDyCentered + g + 24);
                 }
-                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
-                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
-                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
-                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
-                Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
-                Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var center_0 = Vector512.Load(center + g);
-                var sumDy_0 = Vector512<double>.Zero;
-                var sumDyCentered_0 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     sumDy_0 += dy_0;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double sumDy_s = 0;
-                double sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            nint g = 0;
-            for (; g <= groups - 8; g += 8)
+            if (groups <= 8)
             {
-                var center_0 = Vector256.Load(center + g);
-                var sumDy_0 = Vector256<double>.Zero;
-                var sumDyCentered_0 = Vector256<double>.Zero;
-                var center_1 = Vector256.Load(center + g + 4);
-                var sumDy_1 = Vector256<double>.Zero;
-                var sumDyCentered_1 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256<double>.Zero;
+                    var sumDyCentered_0 = Vector256<double>.Zero;
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var sumDy_1 = Vector256<double>.Zero;
+                    var sumDyCentered_1 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var dy_1 = Vector256.Load(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(Vector256.Load(sumDy + g + 4) + sumDy_1, sumDy + g + 4);
+                    Vector256.Store(Vector256.Load(sumDyCentered + g + 4) + sumDyCentered_1, sumDyCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256<double>.Zero;
+                    var sumDyCentered_0 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double center_s = center[g];
+                    double sumDy_s = 0;
+                    double sumDyCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        sumDy_s += dy_s;
+                        sumDyCentered_s += dy_s * (x_s - center_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyCentered[g] += sumDyCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 4);
+                    var sumDyCentered_1 = Vector256.Load(sumDyCentered + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var dy_1 = Vector256.Load(dy + at + 4);
                     sumDy_0 += dy_0;
                     sumDy_1 += dy_1;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 4);
+                    Vector256.Store(sumDyCentered_1, sumDyCentered + g + 4);
                 }
-                Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                Vector256.Store(Vector256.Load(sumDy + g + 4) + sumDy_1, sumDy + g + 4);
-                Vector256.Store(Vector256.Load(sumDyCentered + g + 4) + sumDyCentered_1, sumDyCentered + g + 4);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var center_0 = Vector256.Load(center + g);
-                var sumDy_0 = Vector256<double>.Zero;
-                var sumDyCentered_0 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     sumDy_0 += dy_0;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double sumDy_s = 0;
-                double sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            nint g = 0;
-            for (; g <= groups - 4; g += 4)
+            if (groups <= 4)
             {
-                var center_0 = Vector128.Load(center + g);
-                var sumDy_0 = Vector128<double>.Zero;
-                var sumDyCentered_0 = Vector128<double>.Zero;
-                var center_1 = Vector128.Load(center + g + 2);
-                var sumDy_1 = Vector128<double>.Zero;
-                var sumDyCentered_1 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128<double>.Zero;
+                    var sumDyCentered_0 = Vector128<double>.Zero;
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var sumDy_1 = Vector128<double>.Zero;
+                    var sumDyCentered_1 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var dy_1 = Vector128.Load(dy + at + 2);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(Vector128.Load(sumDy + g + 2) + sumDy_1, sumDy + g + 2);
+                    Vector128.Store(Vector128.Load(sumDyCentered + g + 2) + sumDyCentered_1, sumDyCentered + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128<double>.Zero;
+                    var sumDyCentered_0 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double center_s = center[g];
+                    double sumDy_s = 0;
+                    double sumDyCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        sumDy_s += dy_s;
+                        sumDyCentered_s += dy_s * (x_s - center_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyCentered[g] += sumDyCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 2);
+                    var sumDyCentered_1 = Vector128.Load(sumDyCentered + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var dy_1 = Vector128.Load(dy + at + 2);
                     sumDy_0 += dy_0;
                     sumDy_1 += dy_1;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 2);
+                    Vector128.Store(sumDyCentered_1, sumDyCentered + g + 2);
                 }
-                Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                Vector128.Store(Vector128.Load(sumDy + g + 2) + sumDy_1, sumDy + g + 2);
-                Vector128.Store(Vector128.Load(sumDyCentered + g + 2) + sumDyCentered_1, sumDyCentered + g + 2);
-            }
-            for (; g <= groups - 2; g += 2)
-            {
-                var center_0 = Vector128.Load(center + g);
-                var sumDy_0 = Vector128<double>.Zero;
-                var sumDyCentered_0 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 2; g += 2)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     sumDy_0 += dy_0;
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
-                Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double sumDy_s = 0;
-                double sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                double center_s = center[g];
-                double sumDy_s = 0;
-                double sumDyCentered_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    sumDy_s += dy_s;
-                    sumDyCentered_s += dy_s * (x_s - center_s);
+                    sumDy[g] += dy_s;
+                    sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
-                sumDy[g] += sumDy_s;
-                sumDyCentered[g] += sumDyCentered_s;
             }
         }
     }

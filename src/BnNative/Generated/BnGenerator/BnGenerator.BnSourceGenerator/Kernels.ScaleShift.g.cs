@@ -310,54 +310,49 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* shift)
         {
-            nint g = 0;
-            for (; g <= groups - 64; g += 64)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector512.Load(center + g);
-                var scale_0 = Vector512.Load(scale + g);
-                var shift_0 = Vector512.Load(shift + g);
-                var center_1 = Vector512.Load(center + g + 16);
-                var scale_1 = Vector512.Load(scale + g + 16);
-                var shift_1 = Vector512.Load(shift + g + 16);
-                var center_2 = Vector512.Load(center + g + 32);
-                var scale_2 = Vector512.Load(scale + g + 32);
-                var shift_2 = Vector512.Load(shift + g + 32);
-                var center_3 = Vector512.Load(center + g + 48);
-                var scale_3 = Vector512.Load(scale + g + 48);
-                var shift_3 = Vector512.Load(shift + g + 48);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
                     var x_0 = Vector512.Load(x + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var shift_1 = Vector512.Load(shift + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var shift_2 = Vector512.Load(shift + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var shift_3 = Vector512.Load(shift + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
                 }
-            }
-            for (; g <= groups - 16; g += 16)
-            {
-                var center_0 = Vector512.Load(center + g);
-                var scale_0 = Vector512.Load(scale + g);
-                var shift_0 = Vector512.Load(shift + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
                     var x_0 = Vector512.Load(x + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float scale_s = scale[g];
-                float shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -367,49 +362,44 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* shift)
         {
-            nint g = 0;
-            for (; g <= groups - 24; g += 24)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector256.Load(center + g);
-                var scale_0 = Vector256.Load(scale + g);
-                var shift_0 = Vector256.Load(shift + g);
-                var center_1 = Vector256.Load(center + g + 8);
-                var scale_1 = Vector256.Load(scale + g + 8);
-                var shift_1 = Vector256.Load(shift + g + 8);
-                var center_2 = Vector256.Load(center + g + 16);
-                var scale_2 = Vector256.Load(scale + g + 16);
-                var shift_2 = Vector256.Load(shift + g + 16);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 24; g += 24)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var shift_1 = Vector256.Load(shift + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
+                    var center_2 = Vector256.Load(center + g + 16);
+                    var scale_2 = Vector256.Load(scale + g + 16);
+                    var shift_2 = Vector256.Load(shift + g + 16);
                     var x_2 = Vector256.Load(x + at + 16);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
                 }
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var center_0 = Vector256.Load(center + g);
-                var scale_0 = Vector256.Load(scale + g);
-                var shift_0 = Vector256.Load(shift + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float scale_s = scale[g];
-                float shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -419,49 +409,44 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* shift)
         {
-            nint g = 0;
-            for (; g <= groups - 12; g += 12)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector128.Load(center + g);
-                var scale_0 = Vector128.Load(scale + g);
-                var shift_0 = Vector128.Load(shift + g);
-                var center_1 = Vector128.Load(center + g + 4);
-                var scale_1 = Vector128.Load(scale + g + 4);
-                var shift_1 = Vector128.Load(shift + g + 4);
-                var center_2 = Vector128.Load(center + g + 8);
-                var scale_2 = Vector128.Load(scale + g + 8);
-                var shift_2 = Vector128.Load(shift + g + 8);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var shift_1 = Vector128.Load(shift + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
+                    var center_2 = Vector128.Load(center + g + 8);
+                    var scale_2 = Vector128.Load(scale + g + 8);
+                    var shift_2 = Vector128.Load(shift + g + 8);
                     var x_2 = Vector128.Load(x + at + 8);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
                 }
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var center_0 = Vector128.Load(center + g);
-                var scale_0 = Vector128.Load(scale + g);
-                var shift_0 = Vector128.Load(shift + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                float center_s = center[g];
-                float scale_s = scale[g];
-                float shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -471,15 +456,16 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* shift)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                float center_s = center[g];
-                float scale_s = scale[g];
-                float shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float shift_s = shift[g];
                     float x_s = x[at];
                     y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -509,54 +495,49 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* shift)
         {
-            nint g = 0;
-            for (; g <= groups - 32; g += 32)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector512.Load(center + g);
-                var scale_0 = Vector512.Load(scale + g);
-                var shift_0 = Vector512.Load(shift + g);
-                var center_1 = Vector512.Load(center + g + 8);
-                var scale_1 = Vector512.Load(scale + g + 8);
-                var shift_1 = Vector512.Load(shift + g + 8);
-                var center_2 = Vector512.Load(center + g + 16);
-                var scale_2 = Vector512.Load(scale + g + 16);
-                var shift_2 = Vector512.Load(shift + g + 16);
-                var center_3 = Vector512.Load(center + g + 24);
-                var scale_3 = Vector512.Load(scale + g + 24);
-                var shift_3 = Vector512.Load(shift + g + 24);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
                     var x_0 = Vector512.Load(x + at);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var scale_1 = Vector512.Load(scale + g + 8);
+                    var shift_1 = Vector512.Load(shift + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var scale_2 = Vector512.Load(scale + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var scale_3 = Vector512.Load(scale + g + 24);
+                    var shift_3 = Vector512.Load(shift + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 24);
                 }
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var center_0 = Vector512.Load(center + g);
-                var scale_0 = Vector512.Load(scale + g);
-                var shift_0 = Vector512.Load(shift + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
                     var x_0 = Vector512.Load(x + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double scale_s = scale[g];
-                double shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double scale_s = scale[g];
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -566,49 +547,44 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* shift)
         {
-            nint g = 0;
-            for (; g <= groups - 12; g += 12)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector256.Load(center + g);
-                var scale_0 = Vector256.Load(scale + g);
-                var shift_0 = Vector256.Load(shift + g);
-                var center_1 = Vector256.Load(center + g + 4);
-                var scale_1 = Vector256.Load(scale + g + 4);
-                var shift_1 = Vector256.Load(shift + g + 4);
-                var center_2 = Vector256.Load(center + g + 8);
-                var scale_2 = Vector256.Load(scale + g + 8);
-                var shift_2 = Vector256.Load(shift + g + 8);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var scale_1 = Vector256.Load(scale + g + 4);
+                    var shift_1 = Vector256.Load(shift + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
+                    var center_2 = Vector256.Load(center + g + 8);
+                    var scale_2 = Vector256.Load(scale + g + 8);
+                    var shift_2 = Vector256.Load(shift + g + 8);
                     var x_2 = Vector256.Load(x + at + 8);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
                 }
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var center_0 = Vector256.Load(center + g);
-                var scale_0 = Vector256.Load(scale + g);
-                var shift_0 = Vector256.Load(shift + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double scale_s = scale[g];
-                double shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double scale_s = scale[g];
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -618,49 +594,44 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* shift)
         {
-            nint g = 0;
-            for (; g <= groups - 6; g += 6)
+            for (nint r = 0; r < rows; r++)
             {
-                var center_0 = Vector128.Load(center + g);
-                var scale_0 = Vector128.Load(scale + g);
-                var shift_0 = Vector128.Load(shift + g);
-                var center_1 = Vector128.Load(center + g + 2);
-                var scale_1 = Vector128.Load(scale + g + 2);
-                var shift_1 = Vector128.Load(shift + g + 2);
-                var center_2 = Vector128.Load(center + g + 4);
-                var scale_2 = Vector128.Load(scale + g + 4);
-                var shift_2 = Vector128.Load(shift + g + 4);
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 6; g += 6)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var scale_1 = Vector128.Load(scale + g + 2);
+                    var shift_1 = Vector128.Load(shift + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
+                    var center_2 = Vector128.Load(center + g + 4);
+                    var scale_2 = Vector128.Load(scale + g + 4);
+                    var shift_2 = Vector128.Load(shift + g + 4);
                     var x_2 = Vector128.Load(x + at + 4);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 2);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 4);
                 }
-            }
-            for (; g <= groups - 2; g += 2)
-            {
-                var center_0 = Vector128.Load(center + g);
-                var scale_0 = Vector128.Load(scale + g);
-                var shift_0 = Vector128.Load(shift + g);
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 2; g += 2)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                 }
-            }
-            for (; g < groups; g++)
-            {
-                double center_s = center[g];
-                double scale_s = scale[g];
-                double shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double scale_s = scale[g];
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }
@@ -670,15 +641,16 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* shift)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                double center_s = center[g];
-                double scale_s = scale[g];
-                double shift_s = shift[g];
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double center_s = center[g];
+                    double scale_s = scale[g];
+                    double shift_s = shift[g];
                     double x_s = x[at];
                     y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                 }

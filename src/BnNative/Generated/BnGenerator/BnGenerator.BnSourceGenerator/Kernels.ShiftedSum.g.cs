@@ -320,179 +320,315 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum)
         {
-            nint g = 0;
-            for (; g <= groups - 64; g += 64)
+            if (groups <= 64)
             {
-                var shift_0 = Vector512.Load(shift + g);
-                var sum_0 = Vector512<float>.Zero;
-                var shift_1 = Vector512.Load(shift + g + 16);
-                var sum_1 = Vector512<float>.Zero;
-                var shift_2 = Vector512.Load(shift + g + 32);
-                var sum_2 = Vector512<float>.Zero;
-                var shift_3 = Vector512.Load(shift + g + 48);
-                var sum_3 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        sum_0 += x_0 - shift_0;
+                        sum_1 += x_1 - shift_1;
+                        sum_2 += x_2 - shift_2;
+                        sum_3 += x_3 - shift_3;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        sum_0 += x_0 - shift_0;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        sum_s += x_s - shift_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
                     var x_0 = Vector512.Load(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512.Load(sum + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512.Load(sum + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512.Load(sum + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     sum_0 += x_0 - shift_0;
                     sum_1 += x_1 - shift_1;
                     sum_2 += x_2 - shift_2;
                     sum_3 += x_3 - shift_3;
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
                 }
-                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
-                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
-                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
-                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
-            }
-            for (; g <= groups - 16; g += 16)
-            {
-                var shift_0 = Vector512.Load(shift + g);
-                var sum_0 = Vector512<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 16; g += 16)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
                     var x_0 = Vector512.Load(x + at);
                     sum_0 += x_0 - shift_0;
+                    Vector512.Store(sum_0, sum + g);
                 }
-                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum)
         {
-            nint g = 0;
-            for (; g <= groups - 24; g += 24)
+            if (groups <= 24)
             {
-                var shift_0 = Vector256.Load(shift + g);
-                var sum_0 = Vector256<float>.Zero;
-                var shift_1 = Vector256.Load(shift + g + 8);
-                var sum_1 = Vector256<float>.Zero;
-                var shift_2 = Vector256.Load(shift + g + 16);
-                var sum_2 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 24; g += 24)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256<float>.Zero;
+                    var shift_2 = Vector256.Load(shift + g + 16);
+                    var sum_2 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var x_2 = Vector256.Load(x + at + 16);
+                        sum_0 += x_0 - shift_0;
+                        sum_1 += x_1 - shift_1;
+                        sum_2 += x_2 - shift_2;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        sum_0 += x_0 - shift_0;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        sum_s += x_s - shift_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 24; g += 24)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
                     var x_0 = Vector256.Load(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256.Load(sum + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
+                    var shift_2 = Vector256.Load(shift + g + 16);
+                    var sum_2 = Vector256.Load(sum + g + 16);
                     var x_2 = Vector256.Load(x + at + 16);
                     sum_0 += x_0 - shift_0;
                     sum_1 += x_1 - shift_1;
                     sum_2 += x_2 - shift_2;
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(sum_2, sum + g + 16);
                 }
-                Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
-                Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
-                Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var shift_0 = Vector256.Load(shift + g);
-                var sum_0 = Vector256<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
                     var x_0 = Vector256.Load(x + at);
                     sum_0 += x_0 - shift_0;
+                    Vector256.Store(sum_0, sum + g);
                 }
-                Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum)
         {
-            nint g = 0;
-            for (; g <= groups - 12; g += 12)
+            if (groups <= 12)
             {
-                var shift_0 = Vector128.Load(shift + g);
-                var sum_0 = Vector128<float>.Zero;
-                var shift_1 = Vector128.Load(shift + g + 4);
-                var sum_1 = Vector128<float>.Zero;
-                var shift_2 = Vector128.Load(shift + g + 8);
-                var sum_2 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128<float>.Zero;
+                    var shift_2 = Vector128.Load(shift + g + 8);
+                    var sum_2 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var x_2 = Vector128.Load(x + at + 8);
+                        sum_0 += x_0 - shift_0;
+                        sum_1 += x_1 - shift_1;
+                        sum_2 += x_2 - shift_2;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        sum_0 += x_0 - shift_0;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = x[at];
+                        sum_s += x_s - shift_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
                     var x_0 = Vector128.Load(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128.Load(sum + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
+                    var shift_2 = Vector128.Load(shift + g + 8);
+                    var sum_2 = Vector128.Load(sum + g + 8);
                     var x_2 = Vector128.Load(x + at + 8);
                     sum_0 += x_0 - shift_0;
                     sum_1 += x_1 - shift_1;
                     sum_2 += x_2 - shift_2;
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(sum_2, sum + g + 8);
                 }
-                Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
-                Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
-                Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var shift_0 = Vector128.Load(shift + g);
-                var sum_0 = Vector128<float>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
                     var x_0 = Vector128.Load(x + at);
                     sum_0 += x_0 - shift_0;
+                    Vector128.Store(sum_0, sum + g);
                 }
-                Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
-            }
-            for (; g < groups; g++)
-            {
-                float shift_s = shift[g];
-                float sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                float shift_s = shift[g];
-                float sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    float shift_s = shift[g];
                     float x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
@@ -519,179 +655,315 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum)
         {
-            nint g = 0;
-            for (; g <= groups - 32; g += 32)
+            if (groups <= 32)
             {
-                var shift_0 = Vector512.Load(shift + g);
-                var sum_0 = Vector512<double>.Zero;
-                var shift_1 = Vector512.Load(shift + g + 8);
-                var sum_1 = Vector512<double>.Zero;
-                var shift_2 = Vector512.Load(shift + g + 16);
-                var sum_2 = Vector512<double>.Zero;
-                var shift_3 = Vector512.Load(shift + g + 24);
-                var sum_3 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var sum_1 = Vector512<double>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var sum_2 = Vector512<double>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var sum_3 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        sum_0 += x_0 - shift_0;
+                        sum_1 += x_1 - shift_1;
+                        sum_2 += x_2 - shift_2;
+                        sum_3 += x_3 - shift_3;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        sum_0 += x_0 - shift_0;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        sum_s += x_s - shift_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
                     var x_0 = Vector512.Load(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var sum_1 = Vector512.Load(sum + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var sum_2 = Vector512.Load(sum + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var sum_3 = Vector512.Load(sum + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     sum_0 += x_0 - shift_0;
                     sum_1 += x_1 - shift_1;
                     sum_2 += x_2 - shift_2;
                     sum_3 += x_3 - shift_3;
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 8);
+                    Vector512.Store(sum_2, sum + g + 16);
+                    Vector512.Store(sum_3, sum + g + 24);
                 }
-                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
-                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
-                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
-                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
-            }
-            for (; g <= groups - 8; g += 8)
-            {
-                var shift_0 = Vector512.Load(shift + g);
-                var sum_0 = Vector512<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 8; g += 8)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
                     var x_0 = Vector512.Load(x + at);
                     sum_0 += x_0 - shift_0;
+                    Vector512.Store(sum_0, sum + g);
                 }
-                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum)
         {
-            nint g = 0;
-            for (; g <= groups - 12; g += 12)
+            if (groups <= 12)
             {
-                var shift_0 = Vector256.Load(shift + g);
-                var sum_0 = Vector256<double>.Zero;
-                var shift_1 = Vector256.Load(shift + g + 4);
-                var sum_1 = Vector256<double>.Zero;
-                var shift_2 = Vector256.Load(shift + g + 8);
-                var sum_2 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<double>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var sum_1 = Vector256<double>.Zero;
+                    var shift_2 = Vector256.Load(shift + g + 8);
+                    var sum_2 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var x_2 = Vector256.Load(x + at + 8);
+                        sum_0 += x_0 - shift_0;
+                        sum_1 += x_1 - shift_1;
+                        sum_2 += x_2 - shift_2;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_2, sum + g + 8);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        sum_0 += x_0 - shift_0;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        sum_s += x_s - shift_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
                     var x_0 = Vector256.Load(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var sum_1 = Vector256.Load(sum + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
+                    var shift_2 = Vector256.Load(shift + g + 8);
+                    var sum_2 = Vector256.Load(sum + g + 8);
                     var x_2 = Vector256.Load(x + at + 8);
                     sum_0 += x_0 - shift_0;
                     sum_1 += x_1 - shift_1;
                     sum_2 += x_2 - shift_2;
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 4);
+                    Vector256.Store(sum_2, sum + g + 8);
                 }
-                Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
-                Vector256.Store(Vector256.Load(sum + g + 4) + sum_1, sum + g + 4);
-                Vector256.Store(Vector256.Load(sum + g + 8) + sum_2, sum + g + 8);
-            }
-            for (; g <= groups - 4; g += 4)
-            {
-                var shift_0 = Vector256.Load(shift + g);
-                var sum_0 = Vector256<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 4; g += 4)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
                     var x_0 = Vector256.Load(x + at);
                     sum_0 += x_0 - shift_0;
+                    Vector256.Store(sum_0, sum + g);
                 }
-                Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum)
         {
-            nint g = 0;
-            for (; g <= groups - 6; g += 6)
+            if (groups <= 6)
             {
-                var shift_0 = Vector128.Load(shift + g);
-                var sum_0 = Vector128<double>.Zero;
-                var shift_1 = Vector128.Load(shift + g + 2);
-                var sum_1 = Vector128<double>.Zero;
-                var shift_2 = Vector128.Load(shift + g + 4);
-                var sum_2 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                nint g = 0;
+                for (; g <= groups - 6; g += 6)
                 {
-                    nint at = r * rowStride + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<double>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var sum_1 = Vector128<double>.Zero;
+                    var shift_2 = Vector128.Load(shift + g + 4);
+                    var sum_2 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var x_2 = Vector128.Load(x + at + 4);
+                        sum_0 += x_0 - shift_0;
+                        sum_1 += x_1 - shift_1;
+                        sum_2 += x_2 - shift_2;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 2) + sum_1, sum + g + 2);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_2, sum + g + 4);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        sum_0 += x_0 - shift_0;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    double shift_s = shift[g];
+                    double sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        double x_s = x[at];
+                        sum_s += x_s - shift_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 6; g += 6)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
                     var x_0 = Vector128.Load(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var sum_1 = Vector128.Load(sum + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
+                    var shift_2 = Vector128.Load(shift + g + 4);
+                    var sum_2 = Vector128.Load(sum + g + 4);
                     var x_2 = Vector128.Load(x + at + 4);
                     sum_0 += x_0 - shift_0;
                     sum_1 += x_1 - shift_1;
                     sum_2 += x_2 - shift_2;
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 2);
+                    Vector128.Store(sum_2, sum + g + 4);
                 }
-                Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
-                Vector128.Store(Vector128.Load(sum + g + 2) + sum_1, sum + g + 2);
-                Vector128.Store(Vector128.Load(sum + g + 4) + sum_2, sum + g + 4);
-            }
-            for (; g <= groups - 2; g += 2)
-            {
-                var shift_0 = Vector128.Load(shift + g);
-                var sum_0 = Vector128<double>.Zero;
-                for (nint r = 0; r < rows; r++)
+                for (; g <= groups - 2; g += 2)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
                     var x_0 = Vector128.Load(x + at);
                     sum_0 += x_0 - shift_0;
+                    Vector128.Store(sum_0, sum + g);
                 }
-                Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
-            }
-            for (; g < groups; g++)
-            {
-                double shift_s = shift[g];
-                double sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum)
         {
-            nint g = 0;
-            for (; g < groups; g++)
+            for (nint r = 0; r < rows; r++)
             {
-                double shift_s = shift[g];
-                double sum_s = 0;
-                for (nint r = 0; r < rows; r++)
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
                 {
-                    nint at = r * rowStride + g;
+                    nint at = row + g;
+                    double shift_s = shift[g];
                     double x_s = x[at];
-                    sum_s += x_s - shift_s;
+                    sum[g] += x_s - shift_s;
                 }
-                sum[g] += sum_s;
             }
         }
     }
