@@ -17,8 +17,8 @@ public class ArgumentTests
     private sealed class Call : IDisposable
     {
         public BnTensorDesc Desc = new(BnLayout.NCHW, BnDType.F32, 2, 3, 2, 2);
-        public NativeTensor? X, Dy, Y, Dx, Gamma, Beta, RunningMean, RunningVar, SaveMean, SaveInvstd, Dgamma, Dbeta;
-        public double Momentum = 0.1, Eps = 1e-5;
+        public NativeTensor? X, Dy, Y, Dx, Gamma, Beta, RunningMean, RunningVar, SaveMean, SaveInvstd, SaveR, SaveD, Dgamma, Dbeta;
+        public double Momentum = 0.1, Eps = 1e-5, RMax = 2, DMax = 1;
 
         public Call()
         {
@@ -32,15 +32,18 @@ public class ArgumentTests
             Beta = NativeTensor.Filled(t, 3, 0);
             RunningMean = NativeTensor.Filled(t, 3, 0.25);
             RunningVar = NativeTensor.Filled(t, 3, 2);
-            SaveMean = NativeTensor.Filled(t, 3, 1);
-            SaveInvstd = NativeTensor.Filled(t, 3, 1);
+            // Saved statistics have 8 entries: 3 channels for the batch norms, 8 positions for LayerNorm.
+            SaveMean = NativeTensor.Filled(t, 8, 1);
+            SaveInvstd = NativeTensor.Filled(t, 8, 1);
+            SaveR = NativeTensor.Filled(t, 3, 1);
+            SaveD = NativeTensor.Filled(t, 3, 0);
             Dgamma = NativeTensor.Filled(t, 3, Sentinel);
             Dbeta = NativeTensor.Filled(t, 3, Sentinel);
         }
 
         private IEnumerable<NativeTensor> Outputs()
         {
-            foreach (var t in new[] { Y, Dx, RunningMean, RunningVar, SaveMean, SaveInvstd, Dgamma, Dbeta })
+            foreach (var t in new[] { Y, Dx, RunningMean, RunningVar, SaveMean, SaveInvstd, SaveR, SaveD, Dgamma, Dbeta })
                 if (t != null) yield return t;
         }
 
@@ -53,7 +56,7 @@ public class ArgumentTests
 
         public void Dispose()
         {
-            foreach (var t in new[] { X, Dy, Y, Dx, Gamma, Beta, RunningMean, RunningVar, SaveMean, SaveInvstd, Dgamma, Dbeta })
+            foreach (var t in new[] { X, Dy, Y, Dx, Gamma, Beta, RunningMean, RunningVar, SaveMean, SaveInvstd, SaveR, SaveD, Dgamma, Dbeta })
                 t?.Dispose();
         }
     }
@@ -64,6 +67,26 @@ public class ArgumentTests
         ["forward_inference"] = (l, c) => Bn.ForwardInference(l, c.Desc, c.X, c.Y, c.Gamma, c.Beta, c.RunningMean, c.RunningVar, c.Eps),
         ["backward"] = (l, c) => Bn.Backward(l, c.Desc, c.X, c.Dy, c.Dx, c.Gamma, c.SaveMean, c.SaveInvstd, c.Dgamma, c.Dbeta),
         ["backward_inference"] = (l, c) => Bn.BackwardInference(l, c.Desc, c.X, c.Dy, c.Dx, c.Gamma, c.RunningMean, c.RunningVar, c.Eps, c.Dgamma, c.Dbeta),
+        ["renorm_forward_training"] = (l, c) => Bn.RenormForwardTraining(l, c.Desc, c.X, c.Y, c.Gamma, c.Beta, c.RunningMean, c.RunningVar,
+            c.Momentum, c.Eps, c.RMax, c.DMax, c.SaveMean, c.SaveInvstd, c.SaveR, c.SaveD),
+        ["renorm_backward"] = (l, c) => Bn.RenormBackward(l, c.Desc, c.X, c.Dy, c.Dx, c.Gamma, c.SaveMean, c.SaveInvstd, c.SaveR, c.SaveD, c.Dgamma, c.Dbeta),
+        ["layer_norm_forward"] = (l, c) => Bn.LayerNormForward(l, c.Desc, c.X, c.Y, c.Gamma, c.Beta, c.Eps, c.SaveMean, c.SaveInvstd),
+        ["layer_norm_backward"] = (l, c) => Bn.LayerNormBackward(l, c.Desc, c.X, c.Dy, c.Dx, c.Gamma, c.SaveMean, c.SaveInvstd, c.Dgamma, c.Dbeta),
+    };
+
+    /// <summary>What each operation reads, per SPEC §2–3.</summary>
+    private sealed record Reads(bool Y, bool Dy, bool Running, bool Saved, bool Renorm, bool Eps, bool Momentum, bool NeedsTwo);
+
+    private static readonly Dictionary<string, Reads> ReadsOf = new()
+    {
+        ["forward_training"] = new(Y: true, Dy: false, Running: false, Saved: false, Renorm: false, Eps: true, Momentum: true, NeedsTwo: true),
+        ["forward_inference"] = new(Y: true, Dy: false, Running: true, Saved: false, Renorm: false, Eps: true, Momentum: false, NeedsTwo: false),
+        ["backward"] = new(Y: false, Dy: true, Running: false, Saved: true, Renorm: false, Eps: false, Momentum: false, NeedsTwo: false),
+        ["backward_inference"] = new(Y: false, Dy: true, Running: true, Saved: false, Renorm: false, Eps: true, Momentum: false, NeedsTwo: false),
+        ["renorm_forward_training"] = new(Y: true, Dy: false, Running: true, Saved: false, Renorm: true, Eps: true, Momentum: true, NeedsTwo: true),
+        ["renorm_backward"] = new(Y: false, Dy: true, Running: false, Saved: true, Renorm: false, Eps: false, Momentum: false, NeedsTwo: false),
+        ["layer_norm_forward"] = new(Y: true, Dy: false, Running: false, Saved: false, Renorm: false, Eps: true, Momentum: false, NeedsTwo: false),
+        ["layer_norm_backward"] = new(Y: false, Dy: true, Running: false, Saved: true, Renorm: false, Eps: false, Momentum: false, NeedsTwo: false),
     };
 
     /// <summary>(operation, what is wrong, the change, expected status). Operations that do not read an argument are absent.</summary>
@@ -92,6 +115,13 @@ public class ArgumentTests
         ("null running_var only", c => c.RunningVar = null),
         ("null save_mean", c => c.SaveMean = null),
         ("null save_invstd", c => c.SaveInvstd = null),
+        ("null save_r", c => c.SaveR = null),
+        ("null save_d", c => c.SaveD = null),
+        ("rmax < 1", c => c.RMax = 0.5),
+        ("rmax NaN", c => c.RMax = double.NaN),
+        ("rmax infinite", c => c.RMax = double.PositiveInfinity),
+        ("dmax < 0", c => c.DMax = -1),
+        ("dmax infinite", c => c.DMax = double.PositiveInfinity),
         ("unknown layout", c => c.Desc.Layout = 3),
         ("negative layout", c => c.Desc.Layout = -1),
         ("unknown dtype", c => c.Desc.DType = 9),
@@ -118,20 +148,24 @@ public class ArgumentTests
 
     private static BnStatus? Expected(string op, string change)
     {
-        bool training = op == "forward_training", forward = op.StartsWith("forward");
-        bool usesEps = op != "backward", usesMomentum = training;
+        var reads = ReadsOf[op];
+        bool training = op == "forward_training";
+        bool renormBackward = op == "renorm_backward";
         return change switch
         {
             "null desc" or "null x" => BnStatus.NullPointer,
-            "null y" => forward ? BnStatus.NullPointer : null,
-            "null dy" => forward ? null : BnStatus.NullPointer,
-            "null running_mean only" or "null running_var only" => op == "backward" ? null : BnStatus.NullPointer,
-            "null save_mean" or "null save_invstd" => op == "backward" ? BnStatus.NullPointer : null,
+            "null y" => reads.Y ? BnStatus.NullPointer : null,
+            "null dy" => reads.Dy ? BnStatus.NullPointer : null,
+            // BatchNorm training takes both running statistics or neither; the others that read them need both.
+            "null running_mean only" or "null running_var only" => reads.Running || training ? BnStatus.NullPointer : null,
+            "null save_mean" or "null save_invstd" => reads.Saved ? BnStatus.NullPointer : null,
+            "null save_r" or "null save_d" => renormBackward ? BnStatus.NullPointer : null,
             "unknown layout" or "negative layout" or "unknown dtype" or "F16 not built" or "BF16 not built" => BnStatus.Unsupported,
             "n = 0" or "c = -1" or "w = 0" or "NC with h = 2" or "elements overflow" or "bytes overflow" => BnStatus.BadShape,
-            "eps = 0" or "eps < 0" or "eps NaN" or "eps infinite" => usesEps ? BnStatus.BadArgument : null,
-            "momentum > 1" or "momentum < 0" or "momentum NaN" => usesMomentum ? BnStatus.BadArgument : null,
-            "M = 1" => training ? BnStatus.BadArgument : null,
+            "eps = 0" or "eps < 0" or "eps NaN" or "eps infinite" => reads.Eps ? BnStatus.BadArgument : null,
+            "momentum > 1" or "momentum < 0" or "momentum NaN" => reads.Momentum ? BnStatus.BadArgument : null,
+            "rmax < 1" or "rmax NaN" or "rmax infinite" or "dmax < 0" or "dmax infinite" => reads.Renorm ? BnStatus.BadArgument : null,
+            "M = 1" => reads.NeedsTwo ? BnStatus.BadArgument : null,
             "several wrong: NULL x, bad layout, n = 0, eps = 0" => BnStatus.NullPointer,
             "several wrong: bad dtype, n = 0, eps = 0" => BnStatus.Unsupported,
             "several wrong: n = 0, momentum 2" => BnStatus.BadShape,
@@ -151,12 +185,17 @@ public class ArgumentTests
             BnStatus status;
             if (change == "null desc")
             {
+                // The same call with a NULL desc: the delegate receives a copy, so the pointer is passed here.
                 status = op switch
                 {
                     "forward_training" => lib.BatchNormForwardTraining(null, call.X!.Pointer, call.Y!.Pointer, null, null, null, null, 0.1, 1e-5, null, null),
                     "forward_inference" => lib.BatchNormForwardInference(null, call.X!.Pointer, call.Y!.Pointer, null, null, call.RunningMean!.Pointer, call.RunningVar!.Pointer, 1e-5),
                     "backward" => lib.BatchNormBackward(null, call.X!.Pointer, call.Dy!.Pointer, call.Dx!.Pointer, null, call.SaveMean!.Pointer, call.SaveInvstd!.Pointer, null, null),
-                    _ => lib.BatchNormBackwardInference(null, call.X!.Pointer, call.Dy!.Pointer, call.Dx!.Pointer, null, call.RunningMean!.Pointer, call.RunningVar!.Pointer, 1e-5, null, null),
+                    "backward_inference" => lib.BatchNormBackwardInference(null, call.X!.Pointer, call.Dy!.Pointer, call.Dx!.Pointer, null, call.RunningMean!.Pointer, call.RunningVar!.Pointer, 1e-5, null, null),
+                    "renorm_forward_training" => lib.BatchRenormForwardTraining(null, call.X!.Pointer, call.Y!.Pointer, null, null, call.RunningMean!.Pointer, call.RunningVar!.Pointer, 0.1, 1e-5, 2, 1, null, null, null, null),
+                    "renorm_backward" => lib.BatchRenormBackward(null, call.X!.Pointer, call.Dy!.Pointer, call.Dx!.Pointer, null, call.SaveMean!.Pointer, call.SaveInvstd!.Pointer, call.SaveR!.Pointer, call.SaveD!.Pointer, null, null),
+                    "layer_norm_forward" => lib.LayerNormForward(null, call.X!.Pointer, call.Y!.Pointer, null, null, 1e-5, null, null),
+                    _ => lib.LayerNormBackward(null, call.X!.Pointer, call.Dy!.Pointer, call.Dx!.Pointer, null, call.SaveMean!.Pointer, call.SaveInvstd!.Pointer, null, null),
                 };
             }
             else

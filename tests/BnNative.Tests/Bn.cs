@@ -26,6 +26,28 @@ public static unsafe class Bn
         lib.BatchNormBackwardInference(&d, NativeTensor.Ptr(x), NativeTensor.Ptr(dy), NativeTensor.Ptr(dx), NativeTensor.Ptr(gamma),
             NativeTensor.Ptr(runningMean), NativeTensor.Ptr(runningVar), eps, NativeTensor.Ptr(dgamma), NativeTensor.Ptr(dbeta));
 
+    public static BnStatus RenormForwardTraining(BnLibrary lib, BnTensorDesc d, NativeTensor? x, NativeTensor? y, NativeTensor? gamma, NativeTensor? beta,
+        NativeTensor? runningMean, NativeTensor? runningVar, double momentum, double eps, double rmax, double dmax,
+        NativeTensor? saveMean, NativeTensor? saveInvstd, NativeTensor? saveR, NativeTensor? saveD) =>
+        lib.BatchRenormForwardTraining(&d, NativeTensor.Ptr(x), NativeTensor.Ptr(y), NativeTensor.Ptr(gamma), NativeTensor.Ptr(beta),
+            NativeTensor.Ptr(runningMean), NativeTensor.Ptr(runningVar), momentum, eps, rmax, dmax,
+            NativeTensor.Ptr(saveMean), NativeTensor.Ptr(saveInvstd), NativeTensor.Ptr(saveR), NativeTensor.Ptr(saveD));
+
+    public static BnStatus RenormBackward(BnLibrary lib, BnTensorDesc d, NativeTensor? x, NativeTensor? dy, NativeTensor? dx, NativeTensor? gamma,
+        NativeTensor? saveMean, NativeTensor? saveInvstd, NativeTensor? saveR, NativeTensor? saveD, NativeTensor? dgamma, NativeTensor? dbeta) =>
+        lib.BatchRenormBackward(&d, NativeTensor.Ptr(x), NativeTensor.Ptr(dy), NativeTensor.Ptr(dx), NativeTensor.Ptr(gamma),
+            NativeTensor.Ptr(saveMean), NativeTensor.Ptr(saveInvstd), NativeTensor.Ptr(saveR), NativeTensor.Ptr(saveD), NativeTensor.Ptr(dgamma), NativeTensor.Ptr(dbeta));
+
+    public static BnStatus LayerNormForward(BnLibrary lib, BnTensorDesc d, NativeTensor? x, NativeTensor? y, NativeTensor? gamma, NativeTensor? beta,
+        double eps, NativeTensor? saveMean, NativeTensor? saveInvstd) =>
+        lib.LayerNormForward(&d, NativeTensor.Ptr(x), NativeTensor.Ptr(y), NativeTensor.Ptr(gamma), NativeTensor.Ptr(beta), eps,
+            NativeTensor.Ptr(saveMean), NativeTensor.Ptr(saveInvstd));
+
+    public static BnStatus LayerNormBackward(BnLibrary lib, BnTensorDesc d, NativeTensor? x, NativeTensor? dy, NativeTensor? dx, NativeTensor? gamma,
+        NativeTensor? saveMean, NativeTensor? saveInvstd, NativeTensor? dgamma, NativeTensor? dbeta) =>
+        lib.LayerNormBackward(&d, NativeTensor.Ptr(x), NativeTensor.Ptr(dy), NativeTensor.Ptr(dx), NativeTensor.Ptr(gamma),
+            NativeTensor.Ptr(saveMean), NativeTensor.Ptr(saveInvstd), NativeTensor.Ptr(dgamma), NativeTensor.Ptr(dbeta));
+
     public static void Ok(BnLibrary lib, BnStatus status) =>
         Assert.True(status == BnStatus.Success, $"{lib.Isa}: {status}: {lib.LastErrorMessage}");
 }

@@ -25,7 +25,7 @@ public class GradientTests
     }
 
     /// <summary>Central differences of L with respect to every entry of <paramref name="v"/>.</summary>
-    private static double[] Numeric(Func<double> loss, double[] v)
+    internal static double[] Numeric(Func<double> loss, double[] v)
     {
         var gradient = new double[v.Length];
         for (int i = 0; i < v.Length; i++)
@@ -41,7 +41,7 @@ public class GradientTests
         return gradient;
     }
 
-    private static void Close(string what, double[] analytic, double[] numeric)
+    internal static void Close(string what, double[] analytic, double[] numeric)
     {
         for (int i = 0; i < analytic.Length; i++)
             Assert.True(Math.Abs(analytic[i] - numeric[i]) <= 1e-5 * (1 + Math.Abs(numeric[i])),

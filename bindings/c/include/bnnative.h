@@ -82,6 +82,32 @@ BN_API bn_status bn_batch_norm_backward_inference(const bn_tensor_desc* desc, co
     const void* dy, void* dx, const void* gamma, const void* running_mean,
     const void* running_var, double eps, void* dgamma, void* dbeta);
 
+/* ---- Batch Renormalization (SPEC §2.2) -------------------------------------------------------------- */
+
+/* r = clamp(sigma_B/sigma_run, 1/rmax, rmax), d = clamp((mean - running_mean)/sigma_run, -dmax, dmax) from the
+ * running statistics before the call; y = gamma*(xhat*r + d) + beta. running_mean/var are required and updated
+ * as in BatchNorm. Needs rmax >= 1, dmax >= 0 (finite). save_* may each be NULL. Inference: bn_batch_norm_forward_inference. */
+BN_API bn_status bn_batch_renorm_forward_training(const bn_tensor_desc* desc, const void* x, void* y,
+    const void* gamma, const void* beta, void* running_mean, void* running_var,
+    double momentum, double eps, double rmax, double dmax,
+    void* save_mean, void* save_invstd, void* save_r, void* save_d);
+
+/* Gradient with r and d as constants (stop-gradient, as in the paper). */
+BN_API bn_status bn_batch_renorm_backward(const bn_tensor_desc* desc, const void* x, const void* dy,
+    void* dx, const void* gamma, const void* save_mean, const void* save_invstd,
+    const void* save_r, const void* save_d, void* dgamma, void* dbeta);
+
+/* ---- Layer Normalization (SPEC §2.3) ------------------------------------------------------------------ */
+
+/* Statistics over the C channels at each of the P = N*H*W positions (NC: rows of C; NHWC/NCHW: channels-last
+ * and channels-first LayerNorm); per-channel gamma, beta. save_mean/save_invstd have P entries (may be NULL). */
+BN_API bn_status bn_layer_norm_forward(const bn_tensor_desc* desc, const void* x, void* y,
+    const void* gamma, const void* beta, double eps, void* save_mean, void* save_invstd);
+
+BN_API bn_status bn_layer_norm_backward(const bn_tensor_desc* desc, const void* x, const void* dy,
+    void* dx, const void* gamma, const void* save_mean, const void* save_invstd,
+    void* dgamma, void* dbeta);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,11 @@ public sealed unsafe class BnLibrary
     private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int> _bnBackward;
     private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, double, void*, void*, int> _bnBackwardInference;
 
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int> _brnForwardTraining;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int> _brnBackward;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, double, void*, void*, int> _lnForward;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int> _lnBackward;
+
     private BnLibrary(string path)
     {
         Path = path;
@@ -80,6 +85,10 @@ public sealed unsafe class BnLibrary
         _bnForwardInference = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, double, int>)Export("bn_batch_norm_forward_inference");
         _bnBackward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)Export("bn_batch_norm_backward");
         _bnBackwardInference = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, double, void*, void*, int>)Export("bn_batch_norm_backward_inference");
+        _brnForwardTraining = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)Export("bn_batch_renorm_forward_training");
+        _brnBackward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int>)Export("bn_batch_renorm_backward");
+        _lnForward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, double, void*, void*, int>)Export("bn_layer_norm_forward");
+        _lnBackward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)Export("bn_layer_norm_backward");
     }
 
     public static BnLibrary Load(string path) => new(path);
@@ -110,4 +119,21 @@ public sealed unsafe class BnLibrary
     public BnStatus BatchNormBackwardInference(BnTensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
         void* runningMean, void* runningVar, double eps, void* dgamma, void* dbeta) =>
         (BnStatus)_bnBackwardInference(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
+
+    public BnStatus BatchRenormForwardTraining(BnTensorDesc* desc, void* x, void* y, void* gamma, void* beta,
+        void* runningMean, void* runningVar, double momentum, double eps, double rmax, double dmax,
+        void* saveMean, void* saveInvstd, void* saveR, void* saveD) =>
+        (BnStatus)_brnForwardTraining(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
+
+    public BnStatus BatchRenormBackward(BnTensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
+        void* saveMean, void* saveInvstd, void* saveR, void* saveD, void* dgamma, void* dbeta) =>
+        (BnStatus)_brnBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
+
+    public BnStatus LayerNormForward(BnTensorDesc* desc, void* x, void* y, void* gamma, void* beta, double eps,
+        void* saveMean, void* saveInvstd) =>
+        (BnStatus)_lnForward(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
+
+    public BnStatus LayerNormBackward(BnTensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
+        void* saveMean, void* saveInvstd, void* dgamma, void* dbeta) =>
+        (BnStatus)_lnBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
 }

@@ -80,12 +80,24 @@ internal static unsafe partial class CApi
         if (check.Failed)
             return check.Finish("bn_batch_norm_forward_training");
         if (desc->DType == (int)DType.F32)
-            BatchNorm<float>.ForwardTraining(new Geometry<float>(desc), (float*)x, (float*)y, (float*)gamma, (float*)beta,
-                (float*)runningMean, (float*)runningVar, momentum, eps, (float*)saveMean, (float*)saveInvstd);
+            BatchNormTraining<float>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
         else
-            BatchNorm<double>.ForwardTraining(new Geometry<double>(desc), (double*)x, (double*)y, (double*)gamma, (double*)beta,
-                (double*)runningMean, (double*)runningVar, momentum, eps, (double*)saveMean, (double*)saveInvstd);
+            BatchNormTraining<double>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
         return Status.Success;
+    }
+
+    /// <summary>BatchNorm forward training, or with <paramref name="renorm"/> Batch Renormalization's.</summary>
+    private static void BatchNormTraining<T>(TensorDesc* desc, void* x, void* y, void* gamma, void* beta,
+        void* runningMean, void* runningVar, double momentum, double eps, void* saveMean, void* saveInvstd,
+        bool renorm = false, double rmax = 1, double dmax = 0, void* saveR = null, void* saveD = null)
+        where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
+    {
+        var affine = new BatchNorm<T>.TrainingAffine
+        {
+            Gamma = (T*)gamma, Beta = (T*)beta, RunningMean = (T*)runningMean, RunningVar = (T*)runningVar,
+            Eps = eps, Renorm = renorm, RMax = rmax, DMax = dmax,
+        };
+        BatchNorm<T>.ForwardTraining(new Geometry<T>(desc), (T*)x, (T*)y, affine, momentum, (T*)saveMean, (T*)saveInvstd, (T*)saveR, (T*)saveD);
     }
 
     [CExport("bn_batch_norm_forward_inference")]
@@ -165,6 +177,114 @@ internal static unsafe partial class CApi
         else
             BatchNorm<double>.BackwardInference(new Geometry<double>(desc), (double*)x, (double*)dy, (double*)dx, (double*)gamma,
                 (double*)runningMean, (double*)runningVar, eps, (double*)dgamma, (double*)dbeta);
+        return Status.Success;
+    }
+
+    // ---- Batch Renormalization ----------------------------------------------------------------------------
+
+    [CExport("bn_batch_renorm_forward_training")]
+    private static int BatchRenormForwardTraining(TensorDesc* desc, void* x, void* y, void* gamma, void* beta,
+        void* runningMean, void* runningVar, double momentum, double eps, double rmax, double dmax,
+        void* saveMean, void* saveInvstd, void* saveR, void* saveD)
+    {
+        var check = new ArgumentCheck();
+        check.Require(desc, "desc");
+        check.Require(x, "x");
+        check.Require(y, "y");
+        check.Require(runningMean, "running_mean");
+        check.Require(runningVar, "running_var");
+        if (!check.Failed)
+        {
+            check.Supported(desc);
+            check.Shape(desc);
+            check.Epsilon(eps);
+            check.Momentum(momentum);
+            check.RenormLimits(rmax, dmax);
+            check.TrainingBatch(desc);
+        }
+        if (check.Failed)
+            return check.Finish("bn_batch_renorm_forward_training");
+        if (desc->DType == (int)DType.F32)
+            BatchNormTraining<float>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd, true, rmax, dmax, saveR, saveD);
+        else
+            BatchNormTraining<double>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd, true, rmax, dmax, saveR, saveD);
+        return Status.Success;
+    }
+
+    [CExport("bn_batch_renorm_backward")]
+    private static int BatchRenormBackward(TensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
+        void* saveMean, void* saveInvstd, void* saveR, void* saveD, void* dgamma, void* dbeta)
+    {
+        var check = new ArgumentCheck();
+        check.Require(desc, "desc");
+        check.Require(x, "x");
+        check.Require(dy, "dy");
+        check.Require(saveMean, "save_mean");
+        check.Require(saveInvstd, "save_invstd");
+        check.Require(saveR, "save_r");
+        check.Require(saveD, "save_d");
+        if (!check.Failed)
+        {
+            check.Supported(desc);
+            check.Shape(desc);
+        }
+        if (check.Failed)
+            return check.Finish("bn_batch_renorm_backward");
+        if (desc->DType == (int)DType.F32)
+            BatchNorm<float>.Backward(new Geometry<float>(desc), (float*)x, (float*)dy, (float*)dx, (float*)gamma,
+                (float*)saveMean, (float*)saveInvstd, (float*)dgamma, (float*)dbeta, (float*)saveR, (float*)saveD);
+        else
+            BatchNorm<double>.Backward(new Geometry<double>(desc), (double*)x, (double*)dy, (double*)dx, (double*)gamma,
+                (double*)saveMean, (double*)saveInvstd, (double*)dgamma, (double*)dbeta, (double*)saveR, (double*)saveD);
+        return Status.Success;
+    }
+
+    // ---- Layer Normalization ------------------------------------------------------------------------------
+
+    [CExport("bn_layer_norm_forward")]
+    private static int LayerNormForward(TensorDesc* desc, void* x, void* y, void* gamma, void* beta, double eps,
+        void* saveMean, void* saveInvstd)
+    {
+        var check = new ArgumentCheck();
+        check.Require(desc, "desc");
+        check.Require(x, "x");
+        check.Require(y, "y");
+        if (!check.Failed)
+        {
+            check.Supported(desc);
+            check.Shape(desc);
+            check.Epsilon(eps);
+        }
+        if (check.Failed)
+            return check.Finish("bn_layer_norm_forward");
+        if (desc->DType == (int)DType.F32)
+            LayerNorm<float>.Forward(desc, (float*)x, (float*)y, (float*)gamma, (float*)beta, eps, (float*)saveMean, (float*)saveInvstd);
+        else
+            LayerNorm<double>.Forward(desc, (double*)x, (double*)y, (double*)gamma, (double*)beta, eps, (double*)saveMean, (double*)saveInvstd);
+        return Status.Success;
+    }
+
+    [CExport("bn_layer_norm_backward")]
+    private static int LayerNormBackward(TensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
+        void* saveMean, void* saveInvstd, void* dgamma, void* dbeta)
+    {
+        var check = new ArgumentCheck();
+        check.Require(desc, "desc");
+        check.Require(x, "x");
+        check.Require(dy, "dy");
+        check.Require(saveMean, "save_mean");
+        check.Require(saveInvstd, "save_invstd");
+        if (!check.Failed)
+        {
+            check.Supported(desc);
+            check.Shape(desc);
+        }
+        if (check.Failed)
+            return check.Finish("bn_layer_norm_backward");
+        if (desc->DType == (int)DType.F32)
+            LayerNorm<float>.Backward(desc, (float*)x, (float*)dy, (float*)dx, (float*)gamma, (float*)saveMean, (float*)saveInvstd, (float*)dgamma, (float*)dbeta);
+        else
+            LayerNorm<double>.Backward(desc, (double*)x, (double*)dy, (double*)dx, (double*)gamma, (double*)saveMean, (double*)saveInvstd, (double*)dgamma, (double*)dbeta);
         return Status.Success;
     }
 }

@@ -3,7 +3,8 @@ namespace BnNative.Kernels;
 /// <summary>
 /// The kernel descriptions. BnGenerator emits, for each, a nested class with one method per loop shape
 /// (MembersContiguous, GroupsContiguous) × element type × vector width (see Generated/). A group is what
-/// statistics are taken over (BatchNorm: a channel), its members the elements that meet in it.
+/// statistics are taken over (BatchNorm: a channel; LayerNorm: a position), its members the elements that
+/// meet in it.
 /// </summary>
 [NormKernel("ShiftedSum", "sum += x - shift;",
     Inputs = "x", GroupParams = "shift", Sums = "sum")]
@@ -17,6 +18,16 @@ namespace BnNative.Kernels;
     Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyScale, xScale, bias")]
 [NormKernel("FrozenGradient", "dx = dy * dyScale; sumDy += dy; sumDyCentered += dy * (x - center);",
     Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyScale", Sums = "sumDy, sumDyCentered")]
+// Layer Normalization: a group is a position, its members the channels; gamma and beta are per member.
+[NormKernel("LayerNormApply", "y = Fma((x - center) * scale, gamma, beta);",
+    Inputs = "x", Outputs = "y", GroupParams = "center, scale", MemberParams = "gamma, beta")]
+[NormKernel("LayerNormGradientSums", "var g = dy * gamma; sumG += g; sumGCentered += g * (x - center);",
+    Inputs = "x, dy", GroupParams = "center", MemberParams = "gamma", Sums = "sumG, sumGCentered")]
+[NormKernel("LayerNormGradientApply", "dx = Fma(dy * gamma, scale, Fma(x - center, xScale, bias));",
+    Inputs = "x, dy", Outputs = "dx", GroupParams = "center, scale, xScale, bias", MemberParams = "gamma")]
+// dgamma and dbeta of Layer Normalization: here a group is a channel and its members the positions.
+[NormKernel("LayerNormParameterGradients", "sumDy += dy; sumDyNormalized += dy * ((x - center) * scale);",
+    Inputs = "x, dy", MemberParams = "center, scale", Sums = "sumDy, sumDyNormalized")]
 internal static partial class Kernels
 {
 }

@@ -6,7 +6,8 @@ using K = BnNative.Kernels.Kernels;
 namespace BnNative.Operations;
 
 /// <summary>
-/// Batch Normalization (SPEC §2.1) on validated arguments. Every output except y/dx is computed into
+/// Batch Normalization (SPEC §2.1) and Batch Renormalization (§2.2, the same passes with another per-channel
+/// affine and gradient coefficients) on validated arguments. Every output except y/dx is computed into
 /// float64 scratch first and written at the end. In NCHW one task owns one channel: its statistics and
 /// its normalization run back to back, so the channel's slice comes from memory once when it fits in L2.
 /// The affine is folded per channel: y = (x − mean)·(γ·invstd) + β, one multiply-add per element, and a
@@ -19,14 +20,45 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     private static double Gamma(T* gamma, long c) => gamma == null ? 1.0 : D(gamma[c]);
     private static double Beta(T* beta, long c) => beta == null ? 0.0 : D(beta[c]);
 
-    public static void ForwardTraining(in Geometry<T> g, T* x, T* y, T* gamma, T* beta, T* runningMean, T* runningVar,
-        double momentum, double eps, T* saveMean, T* saveInvstd)
+    /// <summary>
+    /// The per-channel affine of a training forward. Batch Normalization: y = (x − mean)·γ/σ_B + β.
+    /// Batch Renormalization (Ioffe 2017) with the running statistics as they were before the call:
+    /// r = clamp(σ_B/σ_run, 1/rmax, rmax), d = clamp((mean − running_mean)/σ_run, −dmax, dmax),
+    /// y = γ·(x̂·r + d) + β = (x − mean)·γ·r/σ_B + (β + γ·d).
+    /// </summary>
+    internal struct TrainingAffine
+    {
+        public T* Gamma, Beta, RunningMean, RunningVar;
+        public double Eps;
+        public bool Renorm;
+        public double RMax, DMax;
+
+        public readonly (double Scale, double Shift, double R, double D) For(long c, double mean, double variance)
+        {
+            double sigma = Math.Sqrt(variance + Eps), gamma = BatchNorm<T>.Gamma(Gamma, c), beta = BatchNorm<T>.Beta(Beta, c);
+            if (!Renorm)
+                return (gamma / sigma, beta, 1, 0);
+            double runningSigma = Math.Sqrt(D(RunningVar[c]) + Eps);
+            double r = Math.Clamp(sigma / runningSigma, 1 / RMax, RMax);
+            double d = Math.Clamp((mean - D(RunningMean[c])) / runningSigma, -DMax, DMax);
+            return (gamma * r / sigma, beta + gamma * d, r, d);
+        }
+    }
+
+    /// <summary>
+    /// Batch Normalization or, with <paramref name="affine"/>.Renorm, Batch Renormalization forward training;
+    /// <paramref name="saveR"/> and <paramref name="saveD"/> receive r and d (renorm only; may be null).
+    /// </summary>
+    public static void ForwardTraining(in Geometry<T> g, T* x, T* y, in TrainingAffine affine, double momentum,
+        T* saveMean, T* saveInvstd, T* saveR = null, T* saveD = null)
     {
         using var mean = new NativeBuffer<double>(g.C);
         using var variance = new NativeBuffer<double>(g.C);
+        using var r = new NativeBuffer<double>(g.C);
+        using var d = new NativeBuffer<double>(g.C);
         if (!g.ChannelsLast)
         {
-            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, Mean = mean, Variance = variance };
+            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance, R = r, D = d };
             WorkerPool.For(checked((int)g.C), ref job);
         }
         else
@@ -37,19 +69,24 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             using var shift = new NativeBuffer<T>(g.C);
             for (long c = 0; c < g.C; c++)
             {
-                center.Pointer[c] = E(mean.Pointer[c]);
-                scale.Pointer[c] = E(Gamma(gamma, c) / Math.Sqrt(variance.Pointer[c] + eps));
-                shift.Pointer[c] = E(Beta(beta, c));
+                var (a, b, rc, dc) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
+                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = (E(mean.Pointer[c]), E(a), E(b));
+                (r.Pointer[c], d.Pointer[c]) = (rc, dc);
             }
             ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
         }
+        T* runningMean = affine.RunningMean, runningVar = affine.RunningVar;
         for (long c = 0; c < g.C; c++)
         {
             double m = mean.Pointer[c], v = variance.Pointer[c];
             if (saveMean != null)
                 saveMean[c] = E(m);
             if (saveInvstd != null)
-                saveInvstd[c] = E(1.0 / Math.Sqrt(v + eps));
+                saveInvstd[c] = E(1.0 / Math.Sqrt(v + affine.Eps));
+            if (saveR != null)
+                saveR[c] = E(r.Pointer[c]);
+            if (saveD != null)
+                saveD[c] = E(d.Pointer[c]);
             if (runningMean != null)
             {
                 runningMean[c] = E((1 - momentum) * D(runningMean[c]) + momentum * m);
@@ -61,20 +98,20 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     private struct PlanarForwardTrainingJob : IParallelJob
     {
         public Geometry<T> G;
-        public T* X, Y, Gamma, Beta;
-        public double Eps;
-        public double* Mean, Variance;
+        public T* X, Y;
+        public TrainingAffine Affine;
+        public double* Mean, Variance, R, D;
 
         public void Run(int c)
         {
             var (mean, variance) = ChannelPasses<T>.PlanarStatistics(G, X, c);
-            Mean[c] = mean;
-            Variance[c] = variance;
-            T center = E(mean), scale = E(BatchNorm<T>.Gamma(Gamma, c) / Math.Sqrt(variance + Eps)), shift = E(BatchNorm<T>.Beta(Beta, c));
+            var (scale, shift, r, d) = Affine.For(c, mean, variance);
+            (Mean[c], Variance[c], R[c], D[c]) = (mean, variance, r, d);
+            T center = E(mean), scaleT = E(scale), shiftT = E(shift);
             for (long n = 0; n < G.N; n++)
             {
                 long at = G.Slab(n, c);
-                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, center, scale, shift);
+                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, center, scaleT, shiftT);
             }
         }
     }
@@ -96,8 +133,11 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// <summary>
     /// The training gradient: dbeta = Σdy, dgamma = invstd·Σdy·(x − mean), and
     /// dx = γ·invstd·(dy − dbeta/M − x̂·dgamma/M), folded to dx = dy·a + (x − mean)·b + c per channel.
+    /// With <paramref name="r"/> and <paramref name="d"/> (Batch Renormalization, constants of the backward):
+    /// γ becomes γ·r in dx, and dgamma = r·Σdy·x̂ + d·Σdy.
     /// </summary>
-    public static void Backward(in Geometry<T> g, T* x, T* dy, T* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta)
+    public static void Backward(in Geometry<T> g, T* x, T* dy, T* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta,
+        T* r = null, T* d = null)
     {
         using var sumDy = new NativeBuffer<double>(g.C);
         using var sumDyCentered = new NativeBuffer<double>(g.C);
@@ -105,7 +145,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         {
             var job = new PlanarBackwardJob
             {
-                G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, Mean = saveMean, Invstd = saveInvstd, SumDy = sumDy, SumDyCentered = sumDyCentered,
+                G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = saveMean, Invstd = saveInvstd, SumDy = sumDy, SumDyCentered = sumDyCentered,
             };
             WorkerPool.For(checked((int)g.C), ref job);
         }
@@ -119,18 +159,21 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                 using var bias = new NativeBuffer<T>(g.C);
                 for (long c = 0; c < g.C; c++)
                     (dyScale.Pointer[c], xScale.Pointer[c], bias.Pointer[c]) =
-                        GradientCoefficients(g, Gamma(gamma, c), D(saveInvstd[c]), sumDy.Pointer[c], sumDyCentered.Pointer[c]);
+                        GradientCoefficients(g, EffectiveGamma(gamma, r, c), D(saveInvstd[c]), sumDy.Pointer[c], sumDyCentered.Pointer[c]);
                 ChannelPasses<T>.GradientApply(g, x, dy, dx, saveMean, dyScale, xScale, bias);
             }
         }
         for (long c = 0; c < g.C; c++)
         {
+            double dgammaBn = D(saveInvstd[c]) * sumDyCentered.Pointer[c];
             if (dgamma != null)
-                dgamma[c] = E(D(saveInvstd[c]) * sumDyCentered.Pointer[c]);
+                dgamma[c] = E(r == null ? dgammaBn : D(r[c]) * dgammaBn + D(d[c]) * sumDy.Pointer[c]);
             if (dbeta != null)
                 dbeta[c] = E(sumDy.Pointer[c]);
         }
     }
+
+    private static double EffectiveGamma(T* gamma, T* r, long c) => Gamma(gamma, c) * (r == null ? 1.0 : D(r[c]));
 
     private static (T DyScale, T XScale, T Bias) GradientCoefficients(in Geometry<T> g, double gamma, double invstd, double sumDy, double sumDyCentered)
     {
@@ -142,7 +185,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     private struct PlanarBackwardJob : IParallelJob
     {
         public Geometry<T> G;
-        public T* X, Dy, Dx, Gamma, Mean, Invstd;
+        public T* X, Dy, Dx, Gamma, R, Mean, Invstd;
         public double* SumDy, SumDyCentered;
 
         public void Run(int c)
@@ -152,7 +195,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             SumDyCentered[c] = sumDyCentered;
             if (Dx == null)
                 return;
-            var (dyScale, xScale, bias) = GradientCoefficients(G, BatchNorm<T>.Gamma(Gamma, c), D(Invstd[c]), sumDy, sumDyCentered);
+            var (dyScale, xScale, bias) = GradientCoefficients(G, EffectiveGamma(Gamma, R, c), D(Invstd[c]), sumDy, sumDyCentered);
             for (long n = 0; n < G.N; n++)
             {
                 long at = G.Slab(n, c);

@@ -21,6 +21,10 @@ static unsafe partial class CApi
         "bn_batch_norm_forward_inference",
         "bn_batch_norm_backward",
         "bn_batch_norm_backward_inference",
+        "bn_batch_renorm_forward_training",
+        "bn_batch_renorm_backward",
+        "bn_layer_norm_forward",
+        "bn_layer_norm_backward",
     ];
 
     [UnmanagedCallersOnly(EntryPoint = "bn_status_string")]
@@ -176,6 +180,70 @@ static unsafe partial class CApi
         try
         {
             return BatchNormBackwardInference(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_renorm_forward_training")]
+    private static int BatchRenormForwardTrainingExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* y, void* gamma, void* beta, void* runningMean, void* runningVar, double momentum, double eps, double rmax, double dmax, void* saveMean, void* saveInvstd, void* saveR, void* saveD)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)image[10])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
+        try
+        {
+            return BatchRenormForwardTraining(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_renorm_backward")]
+    private static int BatchRenormBackwardExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* saveMean, void* saveInvstd, void* saveR, void* saveD, void* dgamma, void* dbeta)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[11])(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
+        try
+        {
+            return BatchRenormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_layer_norm_forward")]
+    private static int LayerNormForwardExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* y, void* gamma, void* beta, double eps, void* saveMean, void* saveInvstd)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, double, void*, void*, int>)image[12])(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
+        try
+        {
+            return LayerNormForward(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_layer_norm_backward")]
+    private static int LayerNormBackwardExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* saveMean, void* saveInvstd, void* dgamma, void* dbeta)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[13])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+        try
+        {
+            return LayerNormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
         }
         catch (global::System.Exception e)
         {
