@@ -134,6 +134,37 @@ static void check_errors(void) {
     CHECK(strlen(bn_status_string(12345)) > 0, "unknown status has text");
 }
 
+/* Batch Renormalization with rmax = 1, dmax = 0 is BatchNorm; LayerNorm over NC rows against a float64 reference. */
+static void check_renorm_and_layer_norm(void) {
+    enum { N = 6, C = 45, COUNT = N * C };
+    bn_tensor_desc d = { BN_LAYOUT_NC, BN_DTYPE_F32, N, C, 1, 1 };
+    float x[COUNT], y1[COUNT], y2[COUNT], gamma[C], beta[C], rm1[C], rv1[C], rm2[C], rv2[C], r[C], dd[C], mean[N], invstd[N];
+    unsigned seed = 99u;
+    for (int i = 0; i < COUNT; i++) x[i] = (float)(5.0 * urand(&seed) - 1.0);
+    for (int c = 0; c < C; c++) { gamma[c] = (float)urand(&seed) + 0.5f; beta[c] = (float)urand(&seed); rm1[c] = rm2[c] = 0.2f; rv1[c] = rv2[c] = 1.5f; }
+    CHECK(bn_batch_norm_forward_training(&d, x, y1, gamma, beta, rm1, rv1, 0.1, 1e-5, NULL, NULL) == BN_STATUS_SUCCESS, "bn");
+    CHECK(bn_batch_renorm_forward_training(&d, x, y2, gamma, beta, rm2, rv2, 0.1, 1e-5, 1.0, 0.0, NULL, NULL, r, dd) == BN_STATUS_SUCCESS,
+          "renorm: %s", bn_last_error_message());
+    CHECK(memcmp(y1, y2, sizeof y1) == 0 && memcmp(rv1, rv2, sizeof rv1) == 0 && r[0] == 1.0f && dd[0] == 0.0f, "renorm(rmax=1, dmax=0) == batch norm");
+    CHECK(bn_batch_renorm_forward_training(&d, x, y2, gamma, beta, rm2, rv2, 0.1, 1e-5, 0.5, 0.0, NULL, NULL, NULL, NULL) == BN_STATUS_BAD_ARGUMENT, "rmax < 1");
+
+    CHECK(bn_layer_norm_forward(&d, x, y1, gamma, beta, 1e-5, mean, invstd) == BN_STATUS_SUCCESS, "layer norm: %s", bn_last_error_message());
+    double worst = 0;
+    for (int n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += x[n * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+        double inv = 1.0 / sqrt(v / C + 1e-5);
+        for (int c = 0; c < C; c++) {
+            double ref = gamma[c] * (x[n * C + c] - m) * inv + beta[c];
+            worst = fmax(worst, fabs(y1[n * C + c] - ref) / (1 + fabs(ref)));
+        }
+        worst = fmax(worst, fabs(invstd[n] - inv) / inv);
+    }
+    CHECK(worst <= 1e-5, "layer norm worst error %g", worst);
+}
+
 int main(int argc, char** argv) {
     char version[32];
     snprintf(version, sizeof version, "%d.%d.%d", BN_VERSION_MAJOR, BN_VERSION_MINOR, BN_VERSION_PATCH);
@@ -151,6 +182,7 @@ int main(int argc, char** argv) {
             check_batch_norm(layouts[l], dtypes[t], 2, 3, 1, 1);
         }
     check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_F32, 19, 70, 1, 1);
+    check_renorm_and_layer_norm();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
