@@ -84,7 +84,18 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return $"{t}* {p}";
                 foreach (var s in spec.Sums) yield return $"{t}* {s}";
             }
+            if (shape == LoopShape.MembersContiguous && CanStream(spec))
+                yield return "bool nonTemporal";
         }
+
+        /// <summary>
+        /// A kernel with one output and no sums can write a contiguous run with non-temporal stores (the
+        /// caller asks, for long runs of outputs too large to stay in cache): the output bypasses the cache
+        /// instead of being read first. Measured on short rows (GroupsContiguous, LayerNorm over 96
+        /// channels) they were slower, so only MembersContiguous offers them. Such stores are weakly
+        /// ordered; the library's WorkerPool fences them at the end of every task.
+        /// </summary>
+        public static bool CanStream(KernelSpec spec) => spec.Outputs.Count == 1 && spec.Sums.Count == 0;
 
         private static IEnumerable<string> Arguments(KernelSpec spec, LoopShape shape, string? castTo = null)
         {
@@ -107,6 +118,8 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return Pointer(p);
                 foreach (var s in spec.Sums) yield return Pointer(s);
             }
+            if (shape == LoopShape.MembersContiguous && CanStream(spec))
+                yield return "nonTemporal";
         }
 
         private static void EmitGenericEntry(CodeWriter w, KernelSpec spec, LoopShape shape)
@@ -178,32 +191,20 @@ namespace BnGenerator
             if (!width.IsScalar)
             {
                 string vec = width.Name;
-                int lanes = width.Lanes(type);
                 foreach (var p in spec.GroupParams)
                     w.Line($"var {p}V = {vec}.Create({p});");
                 foreach (var s in spec.Sums)
                     w.Line($"{vec}<{t}> " + string.Join(", ", Enumerable.Range(0, unroll).Select(u => $"{s}_{u} = {vec}<{t}>.Zero")) + ";");
                 w.Line("nint i = 0;");
-                foreach (int copies in unroll > 1 ? new[] { unroll, 1 } : new[] { 1 })
+                if (CanStream(spec))
                 {
-                    string step = (copies * lanes).ToString(CultureInfo.InvariantCulture);
-                    w.Open($"for (; i <= count - {step}; i += {step})");
-                    for (int u = 0; u < copies; u++)
-                    {
-                        foreach (var input in spec.Inputs)
-                            w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("i", lanes, u)});");
-                        foreach (var p in spec.MemberParams)
-                            w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("i", lanes, u)});");
-                    }
-                    EmitStatements(w, spec, copies, u => new Naming
-                    {
-                        Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_{u}",
-                        Sum = name => $"{name}_{u}",
-                        Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("i", lanes, u)});",
-                        Fma = $"{vec}.MultiplyAddEstimate",
-                    });
+                    string output = spec.Outputs[0];
+                    EmitStreamingHead(w, type, width, output);
+                    EmitScalarMembers(w, spec, type, "head");
+                    EmitVectorMembers(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
                     w.Close();
                 }
+                EmitVectorMembers(w, spec, type, width, unroll, "Store");
                 foreach (var s in spec.Sums)
                     w.Line($"{t} {s}Total = {vec}.Sum({PairwiseSum(Enumerable.Range(0, unroll).Select(u => $"{s}_{u}").ToList())});");
             }
@@ -213,8 +214,53 @@ namespace BnGenerator
                     w.Line($"{t} {s}Total = 0;");
                 w.Line("nint i = 0;");
             }
+            EmitScalarMembers(w, spec, type, "count");
+            foreach (var s in spec.Sums)
+                w.Line($"{s} += {s}Total;");
+        }
 
-            w.Open("for (; i < count; i++)");
+        /// <summary>
+        /// Opens the block that streams the output when asked and possible: the output must be element-aligned;
+        /// a scalar head (to <c>head</c>) then brings it to a vector boundary, as non-temporal stores need.
+        /// </summary>
+        private static void EmitStreamingHead(CodeWriter w, ElementType type, VectorWidth width, string output)
+        {
+            string bytes = (width.Bits / 8).ToString(CultureInfo.InvariantCulture);
+            string size = type.Size.ToString(CultureInfo.InvariantCulture);
+            w.Open($"if (nonTemporal && (nuint){output} % {size} == 0)");
+            w.Line($"nint head = global::System.Math.Min(count, (nint)(({bytes} - (nuint){output} % {bytes}) % {bytes} / {size}));");
+        }
+
+        private static void EmitVectorMembers(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, string store)
+        {
+            string vec = width.Name;
+            int lanes = width.Lanes(type);
+            foreach (int copies in unroll > 1 ? new[] { unroll, 1 } : new[] { 1 })
+            {
+                string step = (copies * lanes).ToString(CultureInfo.InvariantCulture);
+                w.Open($"for (; i <= count - {step}; i += {step})");
+                for (int u = 0; u < copies; u++)
+                {
+                    foreach (var input in spec.Inputs)
+                        w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("i", lanes, u)});");
+                    foreach (var p in spec.MemberParams)
+                        w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("i", lanes, u)});");
+                }
+                EmitStatements(w, spec, copies, u => new Naming
+                {
+                    Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_{u}",
+                    Sum = name => $"{name}_{u}",
+                    Store = (output, value) => $"{vec}.{store}({value}, {output} + {Offset("i", lanes, u)});",
+                    Fma = $"{vec}.MultiplyAddEstimate",
+                });
+                w.Close();
+            }
+        }
+
+        private static void EmitScalarMembers(CodeWriter w, KernelSpec spec, ElementType type, string end)
+        {
+            string t = type.Keyword;
+            w.Open($"for (; i < {end}; i++)");
             foreach (var input in spec.Inputs)
                 w.Line($"{t} {input}_s = {input}[i];");
             foreach (var p in spec.MemberParams)
@@ -227,8 +273,6 @@ namespace BnGenerator
                 Fma = $"{t}.MultiplyAddEstimate",
             });
             w.Close();
-            foreach (var s in spec.Sums)
-                w.Line($"{s} += {s}Total;");
         }
 
         private static void EmitGroupsContiguous(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
@@ -256,44 +300,55 @@ namespace BnGenerator
         /// </summary>
         private static void EmitRowByRow(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
-            string t = type.Keyword;
             w.Open("for (nint r = 0; r < rows; r++)");
             w.Line("nint row = r * rowStride;");
             w.Line("nint g = 0;");
             if (!width.IsScalar)
             {
-                string vec = width.Name;
-                int lanes = width.Lanes(type);
                 foreach (var p in spec.MemberParams)
-                    w.Line($"var {p}V = {vec}.Create({p}[r]);");
-                foreach (int copies in unroll > 1 ? new[] { unroll, 1 } : new[] { 1 })
-                {
-                    string step = (copies * lanes).ToString(CultureInfo.InvariantCulture);
-                    w.Open($"for (; g <= groups - {step}; g += {step})");
-                    w.Line("nint at = row + g;");
-                    for (int u = 0; u < copies; u++)
-                    {
-                        foreach (var p in spec.GroupParams)
-                            w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("g", lanes, u)});");
-                        foreach (var sum in spec.Sums)
-                            w.Line($"var {sum}_{u} = {vec}.Load({sum} + {Offset("g", lanes, u)});");
-                        foreach (var input in spec.Inputs)
-                            w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("at", lanes, u)});");
-                    }
-                    EmitStatements(w, spec, copies, u => new Naming
-                    {
-                        Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
-                        Sum = name => $"{name}_{u}",
-                        Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
-                        Fma = $"{vec}.MultiplyAddEstimate",
-                    });
-                    for (int u = 0; u < copies; u++)
-                        foreach (var sum in spec.Sums)
-                            w.Line($"{vec}.Store({sum}_{u}, {sum} + {Offset("g", lanes, u)});");
-                    w.Close();
-                }
+                    w.Line($"var {p}V = {width.Name}.Create({p}[r]);");
+                EmitVectorRow(w, spec, type, width, unroll);
             }
-            w.Open("for (; g < groups; g++)");
+            EmitScalarRow(w, spec, type, "groups");
+            w.Close();
+        }
+
+        private static void EmitVectorRow(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        {
+            string vec = width.Name;
+            int lanes = width.Lanes(type);
+            foreach (int copies in unroll > 1 ? new[] { unroll, 1 } : new[] { 1 })
+            {
+                string step = (copies * lanes).ToString(CultureInfo.InvariantCulture);
+                w.Open($"for (; g <= groups - {step}; g += {step})");
+                w.Line("nint at = row + g;");
+                for (int u = 0; u < copies; u++)
+                {
+                    foreach (var p in spec.GroupParams)
+                        w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("g", lanes, u)});");
+                    foreach (var sum in spec.Sums)
+                        w.Line($"var {sum}_{u} = {vec}.Load({sum} + {Offset("g", lanes, u)});");
+                    foreach (var input in spec.Inputs)
+                        w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("at", lanes, u)});");
+                }
+                EmitStatements(w, spec, copies, u => new Naming
+                {
+                    Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
+                    Sum = name => $"{name}_{u}",
+                    Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
+                    Fma = $"{vec}.MultiplyAddEstimate",
+                });
+                for (int u = 0; u < copies; u++)
+                    foreach (var sum in spec.Sums)
+                        w.Line($"{vec}.Store({sum}_{u}, {sum} + {Offset("g", lanes, u)});");
+                w.Close();
+            }
+        }
+
+        private static void EmitScalarRow(CodeWriter w, KernelSpec spec, ElementType type, string end)
+        {
+            string t = type.Keyword;
+            w.Open($"for (; g < {end}; g++)");
             w.Line("nint at = row + g;");
             foreach (var p in spec.MemberParams)
                 w.Line($"{t} {p}_s = {p}[r];");
@@ -308,7 +363,6 @@ namespace BnGenerator
                 Store = (output, value) => $"{output}[at] = {value};",
                 Fma = $"{t}.MultiplyAddEstimate",
             });
-            w.Close();
             w.Close();
         }
 

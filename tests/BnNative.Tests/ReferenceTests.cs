@@ -159,6 +159,39 @@ public class ReferenceTests
         }
     }
 
+    /// <summary>
+    /// Outputs large enough (≥ 8 MiB, slabs ≥ 512) to be written with non-temporal stores, which need
+    /// aligned addresses: the scalar head, the streamed body and the tail against the reference.
+    /// </summary>
+    [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
+    public void StreamedOutputs(string isa)
+    {
+        var lib = Images.ByIsa[isa];
+        const BnDType t = BnDType.F32;
+        var p = Problem.Create(t, BnLayout.NCHW, 2, 3, 701, 1000, seed: 61, affine: true);
+        var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
+        using var x = NativeTensor.Of(t, p.X);
+        using var y = new NativeTensor(t, p.Count);
+        using var gamma = NativeTensor.Of(t, p.Gamma!);
+        using var beta = NativeTensor.Of(t, p.Beta!);
+        using var mean = new NativeTensor(t, p.Channels);
+        using var invstd = new NativeTensor(t, p.Channels);
+        Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, null, null, p.Momentum, p.Eps, mean, invstd));
+        Accuracy.Near("y", t, Accuracy.Forward(t), y.Read(), expected.Y, expected.YScale);
+
+        using var dy = NativeTensor.Of(t, p.Dy);
+        using var dx = new NativeTensor(t, p.Count);
+        Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, null, null));
+        var gradient = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+        Accuracy.Near("dx", t, Accuracy.Gradient(t), dx.Read(), gradient.Dx, gradient.DxScale);
+
+        using var runningMean = NativeTensor.Of(t, p.RunningMean);
+        using var runningVar = NativeTensor.Of(t, p.RunningVar);
+        Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, x, gamma, beta, runningMean, runningVar, p.Eps));
+        var (inference, scale) = Reference.ForwardInference(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Eps);
+        Accuracy.Near("in-place inference y", t, Accuracy.Forward(t), x.Read(), inference, scale);
+    }
+
     [Fact]
     public void EveryImageThisCpuRunsIsTestedAndNamesItself()
     {

@@ -173,6 +173,8 @@ public class RenormAndLayerNormTests
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NC, 40, 3000, 1, 1, seed: 31, affine: true));
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NCHW, 3, 300, 17, 29, seed: 32, affine: true));
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NHWC, 5, 7, 61, 59, seed: 33, affine: false));
+        // ≥ 8 MiB in rows of ≥ 512: y and dx are written with non-temporal stores.
+        CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NC, 1100, 1901, 1, 1, seed: 34, affine: true));
     }
 
     private static void CheckLayerNorm(BnLibrary lib, Problem p)

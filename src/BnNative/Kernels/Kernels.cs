@@ -18,6 +18,9 @@ namespace BnNative.Kernels;
     Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyScale, xScale, bias")]
 [NormKernel("FrozenGradient", "dx = dy * dyScale; sumDy += dy; sumDyCentered += dy * (x - center);",
     Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyScale", Sums = "sumDy, sumDyCentered")]
+// One pass of shifted sums, for LayerNorm rows that sit in L1 (see LayerNorm.RowStatistics for when it is exact enough).
+[NormKernel("ShiftedMoments", "var d = x - shift; sum += d; squares += d * d;",
+    Inputs = "x", GroupParams = "shift", Sums = "sum, squares")]
 // Layer Normalization: a group is a position, its members the channels; gamma and beta are per member.
 [NormKernel("LayerNormApply", "y = Fma((x - center) * scale, gamma, beta);",
     Inputs = "x", Outputs = "y", GroupParams = "center, scale", MemberParams = "gamma, beta")]

@@ -111,7 +111,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             for (long n = 0; n < G.N; n++)
             {
                 long at = G.Slab(n, c);
-                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, center, scaleT, shiftT);
+                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, center, scaleT, shiftT, G.StreamSlabs);
             }
         }
     }
@@ -199,7 +199,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             for (long n = 0; n < G.N; n++)
             {
                 long at = G.Slab(n, c);
-                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Mean[c], dyScale, xScale, bias);
+                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Mean[c], dyScale, xScale, bias, G.StreamSlabs);
             }
         }
     }

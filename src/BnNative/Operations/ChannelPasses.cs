@@ -228,7 +228,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             for (; slab < end; slab++)
             {
                 long c = slab % G.C, at = slab * G.S;
-                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, Center[c], Scale[c], Shift[c]);
+                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, Center[c], Scale[c], Shift[c], G.StreamSlabs);
             }
         }
     }
@@ -251,7 +251,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             for (; slab < end; slab++)
             {
                 long c = slab % G.C, at = slab * G.S;
-                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Center[c], DyScale[c], XScale[c], Bias[c]);
+                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Center[c], DyScale[c], XScale[c], Bias[c], G.StreamSlabs);
             }
         }
     }

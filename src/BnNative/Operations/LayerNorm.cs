@@ -31,6 +31,8 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         /// <summary>NC/NHWC: positions (rows) per task. NCHW: positions of one sample per task (the tile width).</summary>
         public readonly long PositionsPerTask;
         public readonly int TasksPerSample, TaskCount;
+        /// <summary>Whether rows of y or dx (NC/NHWC) are written with non-temporal stores (see Geometry.Streams).</summary>
+        public readonly bool StreamRuns;
 
         public Plan(Abi.TensorDesc* desc)
         {
@@ -38,6 +40,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             C = desc->C;
             S = desc->H * desc->W;
             ChannelsLast = desc->Layout != (int)Abi.Layout.NCHW;
+            StreamRuns = Geometry<T>.Streams(N * C * S, C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(T)));
             if (ChannelsLast)
             {
@@ -109,10 +112,10 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                 for (long p = first; p < first + count; p++)
                 {
                     T* row = X + p * Plan.C;
-                    var (mean, variance) = ContiguousStatistics(row, Plan.C);
+                    var (mean, variance) = RowStatistics(row, Plan.C);
                     double invstd = 1 / Math.Sqrt(variance + Eps);
                     Save(p, mean, invstd);
-                    K.LayerNormApply.MembersContiguous(row, Y + p * Plan.C, (nint)Plan.C, E(mean), E(invstd), Gamma, Beta);
+                    K.LayerNormApply.MembersContiguous(row, Y + p * Plan.C, (nint)Plan.C, E(mean), E(invstd), Gamma, Beta, Plan.StreamRuns);
                 }
                 return;
             }
@@ -137,6 +140,24 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             if (SaveInvstd != null)
                 SaveInvstd[p] = E(invstd);
         }
+    }
+
+    /// <summary>
+    /// Mean and biased variance of a row in one pass when that is exact enough: shifted by the row's first
+    /// value d = x − x₀, var = Σd²/C − m² with m = Σd/C loses about (m²/var)·ε, so when the shift was poor
+    /// (m² > 16·var: the first value lies more than four standard deviations from the mean) the row is done
+    /// again in two passes. A row of one value gives d = 0, so mean = x₀ and var = 0 exactly.
+    /// </summary>
+    private static (double Mean, double Variance) RowStatistics(T* row, long length)
+    {
+        if (length > Geometry<T>.ChunkLength)
+            return ContiguousStatistics(row, length);
+        T shift = row[0], sum = T.Zero, squares = T.Zero;
+        K.ShiftedMoments.MembersContiguous(row, (nint)length, shift, ref sum, ref squares);
+        double m = D(sum) / length, variance = D(squares) / length - m * m;
+        if (m * m > 16 * variance)
+            return ContiguousStatistics(row, length);
+        return (D(shift) + m, Math.Max(0, variance));
     }
 
     /// <summary>Mean and biased variance of <paramref name="length"/> contiguous values, about the first, chunk by chunk.</summary>
@@ -250,7 +271,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                     T rowSumG = T.Zero, rowSumGCentered = T.Zero;
                     K.LayerNormGradientSums.MembersContiguous(X + row, Dy + row, (nint)c, Mean[p], Gamma, ref rowSumG, ref rowSumGCentered);
                     var (rowXScale, rowBias) = Coefficients(D(Invstd[p]), D(rowSumG), D(rowSumGCentered));
-                    K.LayerNormGradientApply.MembersContiguous(X + row, Dy + row, Dx + row, (nint)c, Mean[p], Invstd[p], rowXScale, rowBias, Gamma);
+                    K.LayerNormGradientApply.MembersContiguous(X + row, Dy + row, Dx + row, (nint)c, Mean[p], Invstd[p], rowXScale, rowBias, Gamma, Plan.StreamRuns);
                 }
                 return;
             }

@@ -65,6 +65,7 @@ internal static unsafe class WorkerPool
         {
             for (int i = 0; i < count; i++)
                 job.Run(i);
+            FenceStreamingStores();
             return;
         }
         try
@@ -120,6 +121,7 @@ internal static unsafe class WorkerPool
             int index;
             while ((index = Interlocked.Increment(ref _nextTask) - 1) < _taskCount)
                 _run(_job, index);
+            FenceStreamingStores();
         }
         catch (Exception e)
         {
@@ -127,6 +129,17 @@ internal static unsafe class WorkerPool
             Interlocked.Exchange(ref _nextTask, int.MaxValue / 2);
             Interlocked.CompareExchange(ref _failure, e, null);
         }
+    }
+
+    /// <summary>
+    /// Kernels may write with non-temporal stores, which x86 does not order with other stores: a fence on
+    /// every thread that ran tasks makes them visible before the call returns (and before another thread
+    /// is told the task is done).
+    /// </summary>
+    private static void FenceStreamingStores()
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            System.Runtime.Intrinsics.X86.Sse.StoreFence();
     }
 
     private static void EnsureWorkers(int count)

@@ -14,49 +14,80 @@ static unsafe partial class Kernels
     internal static unsafe class GradientApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T dyScale, T xScale, T bias) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T dyScale, T xScale, T bias, bool nonTemporal) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref dyScale), Unsafe.As<T, float>(ref xScale), Unsafe.As<T, float>(ref bias));
+                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref dyScale), Unsafe.As<T, float>(ref xScale), Unsafe.As<T, float>(ref bias), nonTemporal);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref dyScale), Unsafe.As<T, double>(ref xScale), Unsafe.As<T, double>(ref bias));
+                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref dyScale), Unsafe.As<T, double>(ref xScale), Unsafe.As<T, double>(ref bias), nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias)
+        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, dyScale, xScale, bias);
+                MembersContiguousVector512(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, dyScale, xScale, bias);
+                MembersContiguousVector256(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, dyScale, xScale, bias);
+                MembersContiguousVector128(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, dyScale, xScale, bias);
+            MembersContiguousScalar(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias)
+        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var dyScaleV = Vector512.Create(dyScale);
             var xScaleV = Vector512.Create(xScale);
             var biasV = Vector512.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)dx % 64) % 64 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var x_1 = Vector512.Load(x + i + 16);
+                    var dy_1 = Vector512.Load(dy + i + 16);
+                    var x_2 = Vector512.Load(x + i + 32);
+                    var dy_2 = Vector512.Load(dy + i + 32);
+                    var x_3 = Vector512.Load(x + i + 48);
+                    var dy_3 = Vector512.Load(dy + i + 48);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1, dyScaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2, dyScaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 32);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3, dyScaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -87,13 +118,41 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias)
+        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var dyScaleV = Vector256.Create(dyScale);
             var xScaleV = Vector256.Create(xScale);
             var biasV = Vector256.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 24; i += 24)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var x_1 = Vector256.Load(x + i + 8);
+                    var dy_1 = Vector256.Load(dy + i + 8);
+                    var x_2 = Vector256.Load(x + i + 16);
+                    var dy_2 = Vector256.Load(dy + i + 16);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1, dyScaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2, dyScaleV, Vector256.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 24; i += 24)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -121,13 +180,41 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias)
+        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var dyScaleV = Vector128.Create(dyScale);
             var xScaleV = Vector128.Create(xScale);
             var biasV = Vector128.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 12; i += 12)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var x_1 = Vector128.Load(x + i + 4);
+                    var dy_1 = Vector128.Load(dy + i + 4);
+                    var x_2 = Vector128.Load(x + i + 8);
+                    var dy_2 = Vector128.Load(dy + i + 8);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1, dyScaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2, dyScaleV, Vector128.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 8);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 12; i += 12)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -155,7 +242,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias)
+        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
@@ -166,34 +253,65 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias)
+        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, dyScale, xScale, bias);
+                MembersContiguousVector512(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, dyScale, xScale, bias);
+                MembersContiguousVector256(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, dyScale, xScale, bias);
+                MembersContiguousVector128(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, dyScale, xScale, bias);
+            MembersContiguousScalar(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias)
+        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var dyScaleV = Vector512.Create(dyScale);
             var xScaleV = Vector512.Create(xScale);
             var biasV = Vector512.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)dx % 64) % 64 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var x_1 = Vector512.Load(x + i + 8);
+                    var dy_1 = Vector512.Load(dy + i + 8);
+                    var x_2 = Vector512.Load(x + i + 16);
+                    var dy_2 = Vector512.Load(dy + i + 16);
+                    var x_3 = Vector512.Load(x + i + 24);
+                    var dy_3 = Vector512.Load(dy + i + 24);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1, dyScaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2, dyScaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3, dyScaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -224,13 +342,41 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias)
+        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var dyScaleV = Vector256.Create(dyScale);
             var xScaleV = Vector256.Create(xScale);
             var biasV = Vector256.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 12; i += 12)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var x_1 = Vector256.Load(x + i + 4);
+                    var dy_1 = Vector256.Load(dy + i + 4);
+                    var x_2 = Vector256.Load(x + i + 8);
+                    var dy_2 = Vector256.Load(dy + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1, dyScaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2, dyScaleV, Vector256.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 8);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 12; i += 12)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -258,13 +404,41 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias)
+        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var dyScaleV = Vector128.Create(dyScale);
             var xScaleV = Vector128.Create(xScale);
             var biasV = Vector128.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 6; i += 6)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var x_1 = Vector128.Load(x + i + 2);
+                    var dy_1 = Vector128.Load(dy + i + 2);
+                    var x_2 = Vector128.Load(x + i + 4);
+                    var dy_2 = Vector128.Load(dy + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1, dyScaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 2);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2, dyScaleV, Vector128.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 4);
+                }
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 6; i += 6)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -292,7 +466,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias)
+        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)

@@ -14,47 +14,84 @@ static unsafe partial class Kernels
     internal static unsafe class LayerNormApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* y, nint count, T center, T scale, T* gamma, T* beta) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, T* y, nint count, T center, T scale, T* gamma, T* beta, bool nonTemporal) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, (float*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), (float*)gamma, (float*)beta);
+                MembersContiguous((float*)x, (float*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), (float*)gamma, (float*)beta, nonTemporal);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, (double*)y, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), (double*)gamma, (double*)beta);
+                MembersContiguous((double*)x, (double*)y, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), (double*)gamma, (double*)beta, nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta)
+        public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, y, count, center, scale, gamma, beta);
+                MembersContiguousVector512(x, y, count, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, y, count, center, scale, gamma, beta);
+                MembersContiguousVector256(x, y, count, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, y, count, center, scale, gamma, beta);
+                MembersContiguousVector128(x, y, count, center, scale, gamma, beta, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, y, count, center, scale, gamma, beta);
+            MembersContiguousScalar(x, y, count, center, scale, gamma, beta, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta)
+        private static void MembersContiguousVector512(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)y % 64) % 64 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    var x_1 = Vector512.Load(x + i + 16);
+                    var gamma_1 = Vector512.Load(gamma + i + 16);
+                    var beta_1 = Vector512.Load(beta + i + 16);
+                    var x_2 = Vector512.Load(x + i + 32);
+                    var gamma_2 = Vector512.Load(gamma + i + 32);
+                    var beta_2 = Vector512.Load(beta + i + 32);
+                    var x_3 = Vector512.Load(x + i + 48);
+                    var gamma_3 = Vector512.Load(gamma + i + 48);
+                    var beta_3 = Vector512.Load(beta + i + 48);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 32);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -91,11 +128,44 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector256(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta)
+        private static void MembersContiguousVector256(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
+                for (; i <= count - 24; i += 24)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    var x_1 = Vector256.Load(x + i + 8);
+                    var gamma_1 = Vector256.Load(gamma + i + 8);
+                    var beta_1 = Vector256.Load(beta + i + 8);
+                    var x_2 = Vector256.Load(x + i + 16);
+                    var gamma_2 = Vector256.Load(gamma + i + 16);
+                    var beta_2 = Vector256.Load(beta + i + 16);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 16);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 24; i += 24)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -128,11 +198,44 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector128(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta)
+        private static void MembersContiguousVector128(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var scaleV = Vector128.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
+                for (; i <= count - 12; i += 12)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    var x_1 = Vector128.Load(x + i + 4);
+                    var gamma_1 = Vector128.Load(gamma + i + 4);
+                    var beta_1 = Vector128.Load(beta + i + 4);
+                    var x_2 = Vector128.Load(x + i + 8);
+                    var gamma_2 = Vector128.Load(gamma + i + 8);
+                    var beta_2 = Vector128.Load(beta + i + 8);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 8);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 12; i += 12)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -165,7 +268,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta)
+        private static void MembersContiguousScalar(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
@@ -177,32 +280,69 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void MembersContiguous(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta)
+        public static void MembersContiguous(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, y, count, center, scale, gamma, beta);
+                MembersContiguousVector512(x, y, count, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, y, count, center, scale, gamma, beta);
+                MembersContiguousVector256(x, y, count, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, y, count, center, scale, gamma, beta);
+                MembersContiguousVector128(x, y, count, center, scale, gamma, beta, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, y, count, center, scale, gamma, beta);
+            MembersContiguousScalar(x, y, count, center, scale, gamma, beta, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta)
+        private static void MembersContiguousVector512(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)y % 64) % 64 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    var x_1 = Vector512.Load(x + i + 8);
+                    var gamma_1 = Vector512.Load(gamma + i + 8);
+                    var beta_1 = Vector512.Load(beta + i + 8);
+                    var x_2 = Vector512.Load(x + i + 16);
+                    var gamma_2 = Vector512.Load(gamma + i + 16);
+                    var beta_2 = Vector512.Load(beta + i + 16);
+                    var x_3 = Vector512.Load(x + i + 24);
+                    var gamma_3 = Vector512.Load(gamma + i + 24);
+                    var beta_3 = Vector512.Load(beta + i + 24);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 8);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -239,11 +379,44 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector256(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta)
+        private static void MembersContiguousVector256(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
+                for (; i <= count - 12; i += 12)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    var x_1 = Vector256.Load(x + i + 4);
+                    var gamma_1 = Vector256.Load(gamma + i + 4);
+                    var beta_1 = Vector256.Load(beta + i + 4);
+                    var x_2 = Vector256.Load(x + i + 8);
+                    var gamma_2 = Vector256.Load(gamma + i + 8);
+                    var beta_2 = Vector256.Load(beta + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 4);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 8);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 12; i += 12)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -276,11 +449,44 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector128(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta)
+        private static void MembersContiguousVector128(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var scaleV = Vector128.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
+                for (; i <= count - 6; i += 6)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    var x_1 = Vector128.Load(x + i + 2);
+                    var gamma_1 = Vector128.Load(gamma + i + 2);
+                    var beta_1 = Vector128.Load(beta + i + 2);
+                    var x_2 = Vector128.Load(x + i + 4);
+                    var gamma_2 = Vector128.Load(gamma + i + 4);
+                    var beta_2 = Vector128.Load(beta + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 2);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 4);
+                }
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 6; i += 6)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -313,7 +519,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta)
+        private static void MembersContiguousScalar(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)

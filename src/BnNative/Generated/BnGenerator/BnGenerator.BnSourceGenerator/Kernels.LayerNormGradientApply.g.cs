@@ -14,49 +14,86 @@ static unsafe partial class Kernels
     internal static unsafe class LayerNormGradientApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T scale, T xScale, T bias, T* gamma) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T scale, T xScale, T bias, T* gamma, bool nonTemporal) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), Unsafe.As<T, float>(ref bias), (float*)gamma);
+                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), Unsafe.As<T, float>(ref bias), (float*)gamma, nonTemporal);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref xScale), Unsafe.As<T, double>(ref bias), (double*)gamma);
+                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref xScale), Unsafe.As<T, double>(ref bias), (double*)gamma, nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma)
+        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, scale, xScale, bias, gamma);
+                MembersContiguousVector512(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, scale, xScale, bias, gamma);
+                MembersContiguousVector256(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, scale, xScale, bias, gamma);
+                MembersContiguousVector128(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, scale, xScale, bias, gamma);
+            MembersContiguousScalar(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma)
+        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             var xScaleV = Vector512.Create(xScale);
             var biasV = Vector512.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)dx % 64) % 64 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var x_1 = Vector512.Load(x + i + 16);
+                    var dy_1 = Vector512.Load(dy + i + 16);
+                    var gamma_1 = Vector512.Load(gamma + i + 16);
+                    var x_2 = Vector512.Load(x + i + 32);
+                    var dy_2 = Vector512.Load(dy + i + 32);
+                    var gamma_2 = Vector512.Load(gamma + i + 32);
+                    var x_3 = Vector512.Load(x + i + 48);
+                    var dy_3 = Vector512.Load(dy + i + 48);
+                    var gamma_3 = Vector512.Load(gamma + i + 48);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2, scaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 32);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3, scaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -93,13 +130,42 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma)
+        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             var xScaleV = Vector256.Create(xScale);
             var biasV = Vector256.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var x_1 = Vector256.Load(x + i + 8);
+                    var dy_1 = Vector256.Load(dy + i + 8);
+                    var gamma_1 = Vector256.Load(gamma + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -128,13 +194,42 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma)
+        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var scaleV = Vector128.Create(scale);
             var xScaleV = Vector128.Create(xScale);
             var biasV = Vector128.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var x_1 = Vector128.Load(x + i + 4);
+                    var dy_1 = Vector128.Load(dy + i + 4);
+                    var gamma_1 = Vector128.Load(gamma + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -163,7 +258,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma)
+        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
@@ -175,34 +270,71 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma)
+        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, scale, xScale, bias, gamma);
+                MembersContiguousVector512(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, scale, xScale, bias, gamma);
+                MembersContiguousVector256(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, scale, xScale, bias, gamma);
+                MembersContiguousVector128(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, scale, xScale, bias, gamma);
+            MembersContiguousScalar(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma)
+        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             var xScaleV = Vector512.Create(xScale);
             var biasV = Vector512.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)dx % 64) % 64 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var x_1 = Vector512.Load(x + i + 8);
+                    var dy_1 = Vector512.Load(dy + i + 8);
+                    var gamma_1 = Vector512.Load(gamma + i + 8);
+                    var x_2 = Vector512.Load(x + i + 16);
+                    var dy_2 = Vector512.Load(dy + i + 16);
+                    var gamma_2 = Vector512.Load(gamma + i + 16);
+                    var x_3 = Vector512.Load(x + i + 24);
+                    var dy_3 = Vector512.Load(dy + i + 24);
+                    var gamma_3 = Vector512.Load(gamma + i + 24);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2, scaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3, scaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -239,13 +371,42 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma)
+        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             var xScaleV = Vector256.Create(xScale);
             var biasV = Vector256.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var x_1 = Vector256.Load(x + i + 4);
+                    var dy_1 = Vector256.Load(dy + i + 4);
+                    var gamma_1 = Vector256.Load(gamma + i + 4);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -274,13 +435,42 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma)
+        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var scaleV = Vector128.Create(scale);
             var xScaleV = Vector128.Create(xScale);
             var biasV = Vector128.Create(bias);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var x_1 = Vector128.Load(x + i + 2);
+                    var dy_1 = Vector128.Load(dy + i + 2);
+                    var gamma_1 = Vector128.Load(gamma + i + 2);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 2);
+                }
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                }
+            }
             for (; i <= count - 4; i += 4)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -309,7 +499,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma)
+        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)

@@ -14,48 +14,73 @@ static unsafe partial class Kernels
     internal static unsafe class ScaleShift
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* y, nint count, T center, T scale, T shift) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, T* y, nint count, T center, T scale, T shift, bool nonTemporal) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, (float*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref shift));
+                MembersContiguous((float*)x, (float*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref shift), nonTemporal);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, (double*)y, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref shift));
+                MembersContiguous((double*)x, (double*)y, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref shift), nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float shift)
+        public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, y, count, center, scale, shift);
+                MembersContiguousVector512(x, y, count, center, scale, shift, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, y, count, center, scale, shift);
+                MembersContiguousVector256(x, y, count, center, scale, shift, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, y, count, center, scale, shift);
+                MembersContiguousVector128(x, y, count, center, scale, shift, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, y, count, center, scale, shift);
+            MembersContiguousScalar(x, y, count, center, scale, shift, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, float* y, nint count, float center, float scale, float shift)
+        private static void MembersContiguousVector512(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             var shiftV = Vector512.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)y % 64) % 64 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    y[i] = float.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var x_1 = Vector512.Load(x + i + 16);
+                    var x_2 = Vector512.Load(x + i + 32);
+                    var x_3 = Vector512.Load(x + i + 48);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 32);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -80,12 +105,37 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector256(float* x, float* y, nint count, float center, float scale, float shift)
+        private static void MembersContiguousVector256(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             var shiftV = Vector256.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    y[i] = float.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var x_1 = Vector256.Load(x + i + 8);
+                    var x_2 = Vector256.Load(x + i + 16);
+                    var x_3 = Vector256.Load(x + i + 24);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 16);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -110,12 +160,37 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector128(float* x, float* y, nint count, float center, float scale, float shift)
+        private static void MembersContiguousVector128(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var scaleV = Vector128.Create(scale);
             var shiftV = Vector128.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 4 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 4));
+                for (; i < head; i++)
+                {
+                    float x_s = x[i];
+                    y[i] = float.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var x_1 = Vector128.Load(x + i + 4);
+                    var x_2 = Vector128.Load(x + i + 8);
+                    var x_3 = Vector128.Load(x + i + 12);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 8);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 12);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -140,7 +215,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, float* y, nint count, float center, float scale, float shift)
+        private static void MembersContiguousScalar(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
@@ -150,33 +225,58 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void MembersContiguous(double* x, double* y, nint count, double center, double scale, double shift)
+        public static void MembersContiguous(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, y, count, center, scale, shift);
+                MembersContiguousVector512(x, y, count, center, scale, shift, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, y, count, center, scale, shift);
+                MembersContiguousVector256(x, y, count, center, scale, shift, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, y, count, center, scale, shift);
+                MembersContiguousVector128(x, y, count, center, scale, shift, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, y, count, center, scale, shift);
+            MembersContiguousScalar(x, y, count, center, scale, shift, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, double* y, nint count, double center, double scale, double shift)
+        private static void MembersContiguousVector512(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             var shiftV = Vector512.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((64 - (nuint)y % 64) % 64 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    y[i] = double.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var x_1 = Vector512.Load(x + i + 8);
+                    var x_2 = Vector512.Load(x + i + 16);
+                    var x_3 = Vector512.Load(x + i + 24);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 8);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = Vector512.Load(x + i);
@@ -201,12 +301,37 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector256(double* x, double* y, nint count, double center, double scale, double shift)
+        private static void MembersContiguousVector256(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             var shiftV = Vector256.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    y[i] = double.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var x_1 = Vector256.Load(x + i + 4);
+                    var x_2 = Vector256.Load(x + i + 8);
+                    var x_3 = Vector256.Load(x + i + 12);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 4);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 12);
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = Vector256.Load(x + i);
@@ -231,12 +356,37 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector128(double* x, double* y, nint count, double center, double scale, double shift)
+        private static void MembersContiguousVector128(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
             var scaleV = Vector128.Create(scale);
             var shiftV = Vector128.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 8 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 8));
+                for (; i < head; i++)
+                {
+                    double x_s = x[i];
+                    y[i] = double.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var x_1 = Vector128.Load(x + i + 2);
+                    var x_2 = Vector128.Load(x + i + 4);
+                    var x_3 = Vector128.Load(x + i + 6);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 2);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 6);
+                }
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector128.Load(x + i);
@@ -261,7 +411,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, double* y, nint count, double center, double scale, double shift)
+        private static void MembersContiguousScalar(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
