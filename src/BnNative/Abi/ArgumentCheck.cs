@@ -14,6 +14,33 @@ internal unsafe struct ArgumentCheck
 
     public readonly bool Failed => _status != Status.Success;
 
+    /// <summary>The pointers every forward needs: desc, x, y.</summary>
+    public static ArgumentCheck Forward(TensorDesc* desc, void* x, void* y)
+    {
+        var check = new ArgumentCheck();
+        check.Require(desc, "desc");
+        check.Require(x, "x");
+        check.Require(y, "y");
+        return check;
+    }
+
+    /// <summary>The pointers every backward needs: desc, x, dy.</summary>
+    public static ArgumentCheck Backward(TensorDesc* desc, void* x, void* dy)
+    {
+        var check = new ArgumentCheck();
+        check.Require(desc, "desc");
+        check.Require(x, "x");
+        check.Require(dy, "dy");
+        return check;
+    }
+
+    /// <summary>The tensor description: <see cref="Supported"/>, then <see cref="Shape"/>.</summary>
+    public void Tensor(TensorDesc* desc)
+    {
+        Supported(desc);
+        Shape(desc);
+    }
+
     public void Require(void* pointer, string name)
     {
         if (pointer == null)

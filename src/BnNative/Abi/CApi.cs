@@ -64,19 +64,12 @@ internal static unsafe partial class CApi
     private static int BatchNormForwardTraining(TensorDesc* desc, void* x, void* y, void* gamma, void* beta,
         void* runningMean, void* runningVar, double momentum, double eps, void* saveMean, void* saveInvstd)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(y, "y");
+        var check = ArgumentCheck.Forward(desc, x, y);
         check.RequireBothOrNeither(runningMean, runningVar, "running_mean", "running_var");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-            check.Epsilon(eps);
-            check.Momentum(momentum);
-            check.TrainingBatch(desc);
-        }
+        check.Tensor(desc);
+        check.Epsilon(eps);
+        check.Momentum(momentum);
+        check.TrainingBatch(desc);
         if (check.Failed)
             return check.Finish("bn_batch_norm_forward_training");
         if (desc->DType == (int)DType.F32)
@@ -104,18 +97,11 @@ internal static unsafe partial class CApi
     private static int BatchNormForwardInference(TensorDesc* desc, void* x, void* y, void* gamma, void* beta,
         void* runningMean, void* runningVar, double eps)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(y, "y");
+        var check = ArgumentCheck.Forward(desc, x, y);
         check.Require(runningMean, "running_mean");
         check.Require(runningVar, "running_var");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-            check.Epsilon(eps);
-        }
+        check.Tensor(desc);
+        check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_batch_norm_forward_inference");
         if (desc->DType == (int)DType.F32)
@@ -131,17 +117,10 @@ internal static unsafe partial class CApi
     private static int BatchNormBackward(TensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
         void* saveMean, void* saveInvstd, void* dgamma, void* dbeta)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(dy, "dy");
+        var check = ArgumentCheck.Backward(desc, x, dy);
         check.Require(saveMean, "save_mean");
         check.Require(saveInvstd, "save_invstd");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-        }
+        check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_batch_norm_backward");
         if (desc->DType == (int)DType.F32)
@@ -157,18 +136,11 @@ internal static unsafe partial class CApi
     private static int BatchNormBackwardInference(TensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
         void* runningMean, void* runningVar, double eps, void* dgamma, void* dbeta)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(dy, "dy");
+        var check = ArgumentCheck.Backward(desc, x, dy);
         check.Require(runningMean, "running_mean");
         check.Require(runningVar, "running_var");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-            check.Epsilon(eps);
-        }
+        check.Tensor(desc);
+        check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_batch_norm_backward_inference");
         if (desc->DType == (int)DType.F32)
@@ -187,21 +159,14 @@ internal static unsafe partial class CApi
         void* runningMean, void* runningVar, double momentum, double eps, double rmax, double dmax,
         void* saveMean, void* saveInvstd, void* saveR, void* saveD)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(y, "y");
+        var check = ArgumentCheck.Forward(desc, x, y);
         check.Require(runningMean, "running_mean");
         check.Require(runningVar, "running_var");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-            check.Epsilon(eps);
-            check.Momentum(momentum);
-            check.RenormLimits(rmax, dmax);
-            check.TrainingBatch(desc);
-        }
+        check.Tensor(desc);
+        check.Epsilon(eps);
+        check.Momentum(momentum);
+        check.RenormLimits(rmax, dmax);
+        check.TrainingBatch(desc);
         if (check.Failed)
             return check.Finish("bn_batch_renorm_forward_training");
         if (desc->DType == (int)DType.F32)
@@ -215,19 +180,12 @@ internal static unsafe partial class CApi
     private static int BatchRenormBackward(TensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
         void* saveMean, void* saveInvstd, void* saveR, void* saveD, void* dgamma, void* dbeta)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(dy, "dy");
+        var check = ArgumentCheck.Backward(desc, x, dy);
         check.Require(saveMean, "save_mean");
         check.Require(saveInvstd, "save_invstd");
         check.Require(saveR, "save_r");
         check.Require(saveD, "save_d");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-        }
+        check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_batch_renorm_backward");
         if (desc->DType == (int)DType.F32)
@@ -245,16 +203,9 @@ internal static unsafe partial class CApi
     private static int LayerNormForward(TensorDesc* desc, void* x, void* y, void* gamma, void* beta, double eps,
         void* saveMean, void* saveInvstd)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(y, "y");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-            check.Epsilon(eps);
-        }
+        var check = ArgumentCheck.Forward(desc, x, y);
+        check.Tensor(desc);
+        check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_layer_norm_forward");
         if (desc->DType == (int)DType.F32)
@@ -268,17 +219,10 @@ internal static unsafe partial class CApi
     private static int LayerNormBackward(TensorDesc* desc, void* x, void* dy, void* dx, void* gamma,
         void* saveMean, void* saveInvstd, void* dgamma, void* dbeta)
     {
-        var check = new ArgumentCheck();
-        check.Require(desc, "desc");
-        check.Require(x, "x");
-        check.Require(dy, "dy");
+        var check = ArgumentCheck.Backward(desc, x, dy);
         check.Require(saveMean, "save_mean");
         check.Require(saveInvstd, "save_invstd");
-        if (!check.Failed)
-        {
-            check.Supported(desc);
-            check.Shape(desc);
-        }
+        check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_layer_norm_backward");
         if (desc->DType == (int)DType.F32)
