@@ -2,7 +2,8 @@
 # Runs every test suite of BnNative (README's test command; .ci/run runs it too):
 #   1. builds every image (./build.sh, ./build.sh arm64) and checks the committed generated kernels are current;
 #   2. xunit: the generator's own tests, and the native library through its C ABI on every image this CPU runs;
-#   3. CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2,
+#   3. pytest: the Python binding against PyTorch (BatchNorm, LayerNorm, and Batch Renormalization composed in torch);
+#   4. CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2,
 #      Nehalem: vector128) and, for the arm64 build, under qemu-aarch64 (neon).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,6 +22,9 @@ fi
 
 echo "== xunit"
 dotnet test BnNative.sln -c Release --nologo
+
+echo "== pytest (Python binding vs PyTorch)"
+/usr/bin/python3 -m pytest tests/python -q
 
 echo "== ctest"
 native_isa=""
