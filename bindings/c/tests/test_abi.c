@@ -171,6 +171,8 @@ int main(int argc, char** argv) {
     CHECK(strcmp(bn_version(), version) == 0, "bn_version() %s vs header %s", bn_version(), version);
     printf("isa: %s, threads: %d\n", bn_get_isa(), bn_get_num_threads());
     if (argc > 1) CHECK(strcmp(bn_get_isa(), argv[1]) == 0, "isa is %s, expected %s", bn_get_isa(), argv[1]);
+    const char* env_threads = getenv("BNNATIVE_NUM_THREADS");
+    if (env_threads) CHECK(bn_get_num_threads() == atoi(env_threads), "BNNATIVE_NUM_THREADS=%s but %d threads", env_threads, bn_get_num_threads());
     CHECK(bn_set_num_threads(3) == 3 && bn_get_num_threads() == 3, "set_num_threads(3)");
     CHECK(bn_set_num_threads(0) >= 1, "set_num_threads(0)");
 
