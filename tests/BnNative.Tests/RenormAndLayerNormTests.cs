@@ -306,6 +306,47 @@ public class RenormAndLayerNormTests
             ReferenceNormalizations.ForPosition(p.Desc, q, (c, i) => Assert.True(y[i] == p.Beta![c], $"position {q} channel {c}: {y[i]:R} != {p.Beta![c]:R}"));
     }
 
+    [Theory, MemberData(nameof(EdgeCaseTests.Cases), MemberType = typeof(EdgeCaseTests))]
+    public void InPlaceGivesTheSameResults(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        var p = layout == BnLayout.NC ? Problem.Create(t, layout, 301, 19, 1, 1, 81, true) : Problem.Create(t, layout, 3, 19, 7, 13, 81, true);
+        int positions = (int)ReferenceNormalizations.Positions(p.Desc);
+        using var x = NativeTensor.Of(t, p.X);
+        using var dy = NativeTensor.Of(t, p.Dy);
+        using var y = new NativeTensor(t, p.Count);
+        using var dx = new NativeTensor(t, p.Count);
+        using var gamma = NativeTensor.Of(t, p.Gamma!);
+        using var beta = NativeTensor.Of(t, p.Beta!);
+        using var mean = new NativeTensor(t, positions);
+        using var invstd = new NativeTensor(t, positions);
+        using var inPlace = NativeTensor.Of(t, p.X);
+        using var inPlaceDy = NativeTensor.Of(t, p.Dy);
+        using var dgamma = new NativeTensor(t, p.Channels);
+        using var dgammaInPlace = new NativeTensor(t, p.Channels);
+
+        Bn.Ok(lib, Bn.LayerNormForward(lib, p.Desc, x, y, gamma, beta, p.Eps, mean, invstd));
+        Bn.Ok(lib, Bn.LayerNormForward(lib, p.Desc, inPlace, inPlace, gamma, beta, p.Eps, null, null));
+        Assert.Equal(y.Bytes(), inPlace.Bytes());
+        Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, null));
+        Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, inPlaceDy, inPlaceDy, gamma, mean, invstd, dgammaInPlace, null));
+        Assert.Equal(dx.Bytes(), inPlaceDy.Bytes());
+        Assert.Equal(dgamma.Bytes(), dgammaInPlace.Bytes());
+
+        if (p.Desc.N * p.Desc.H * p.Desc.W < 2)
+            return;
+        inPlace.Write(p.X);
+        using var o = new RenormOutputs(lib, p, 2, 1, x, gamma, beta);
+        using var runningMean = NativeTensor.Of(t, p.RunningMean);
+        using var runningVar = NativeTensor.Of(t, p.RunningVar);
+        Bn.Ok(lib, Bn.RenormForwardTraining(lib, p.Desc, inPlace, inPlace, gamma, beta, runningMean, runningVar, p.Momentum, p.Eps, 2, 1, null, null, null, null));
+        Assert.Equal(o.Y.Bytes(), inPlace.Bytes());
+        inPlaceDy.Write(p.Dy);
+        Bn.Ok(lib, Bn.RenormBackward(lib, p.Desc, x, dy, dx, gamma, o.Mean, o.Invstd, o.R, o.D, null, null));
+        Bn.Ok(lib, Bn.RenormBackward(lib, p.Desc, x, inPlaceDy, inPlaceDy, gamma, o.Mean, o.Invstd, o.R, o.D, null, null));
+        Assert.Equal(dx.Bytes(), inPlaceDy.Bytes());
+    }
+
     [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
     public void RenormAndLayerNormAreBitwiseTheSameForAnyThreadCount(string isa)
     {
