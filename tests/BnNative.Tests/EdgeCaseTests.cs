@@ -63,6 +63,42 @@ public class EdgeCaseTests
         Accuracy.Relative("save_invstd", t == BnDType.F64 ? 1e-12 : 1e-4, invstd.Read(), expected.Invstd);
     }
 
+    /// <summary>
+    /// The one-pass statistics (BN channels-last: shifted by the mean of a channel's first rows; LN rows:
+    /// by the row's first value) redo a channel or row in two passes when the shift lies far from the
+    /// mean: first values a thousand standard deviations away must not cost accuracy.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void FarOffFirstValuesKeepTheStatisticsAccurate(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        var d = Shape(layout, t);
+        var p = Problem.Create(t, layout, d.N, d.C, d.H, d.W, seed: 17, affine: true);
+        var x = (double[])p.X.Clone();
+        long rows = d.N * d.H * d.W;
+        for (long r = 0; r < Math.Min(8, rows); r++)
+            for (long c = 0; c < 3; c++)
+                x[Reference.Offset(d, r / (d.H * d.W), c, r % (d.H * d.W))] = 1000 + r;
+        for (long q = 0; q < rows; q += 5)
+            ReferenceNormalizations.ForPosition(d, q, (c, i) => { if (c == 0) x[i] = -3000; });
+        using var xt = NativeTensor.Of(t, x);
+        using var y = new NativeTensor(t, x.Length);
+        using var mean = new NativeTensor(t, (int)d.C);
+        using var invstd = new NativeTensor(t, (int)d.C);
+        Bn.Ok(lib, Bn.ForwardTraining(lib, d, xt, y, null, null, null, null, 0.1, 1e-5, mean, invstd));
+        var expected = Reference.ForwardTraining(d, x, null, null, new double[d.C], new double[d.C], 0.1, 1e-5);
+        double tol = Accuracy.Forward(t);
+        Accuracy.Relative("BN save_invstd", tol, invstd.Read(), expected.Invstd);
+        Accuracy.Near("BN y", t, tol, y.Read(), expected.Y, expected.YScale);
+
+        using var lnMean = new NativeTensor(t, (int)rows);
+        using var lnInvstd = new NativeTensor(t, (int)rows);
+        Bn.Ok(lib, Bn.LayerNormForward(lib, d, xt, y, null, null, 1e-5, lnMean, lnInvstd));
+        var ln = ReferenceNormalizations.LayerNormForward(d, x, null, null, 1e-5);
+        Accuracy.Relative("LN save_invstd", tol, lnInvstd.Read(), ln.Invstd);
+        Accuracy.Near("LN y", t, tol, y.Read(), ln.Y, ln.YScale);
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void NanInOneChannelStaysInThatChannel(string isa, BnLayout layout, BnDType t)
     {

@@ -24,7 +24,14 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
     // ---- statistics ---------------------------------------------------------------------------------
 
-    /// <summary>Mean and biased variance of every channel of a channels-last tensor, in float64.</summary>
+    /// <summary>
+    /// Mean and biased variance of every channel of a channels-last tensor, in float64. One pass per task
+    /// over its rows sums d = x − shift and d², where the shift is the mean of the channel's first rows
+    /// (a power of two of them, summed pairwise, so a constant channel's shift is its value exactly and
+    /// every d is 0). var = Σd²/n − m² with m = Σd/n then loses at most (1 + m²/var) times the rounding
+    /// of the sums; where m² > var in a task (the shift was poor for that channel), that channel's rows of
+    /// the task are done again in two float64 passes.
+    /// </summary>
     public static void RowStatistics(in Geometry<T> g, T* x, double* mean, double* variance)
     {
         // Per row block: the moments of every channel over the block's rows ([RowBlocks × C] each).
@@ -33,7 +40,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         using var partialMean = new NativeBuffer<double>(blocks * g.C);
         using var partialM2 = new NativeBuffer<double>(blocks * g.C);
         using var scratch = new NativeBuffer<T>(2 * blocks * g.C);
-        new Span<T>(x, checked((int)g.C)).CopyTo(new Span<T>(shift, (int)g.C));
+        long shiftRows = g.M >= 8 ? 8 : g.M >= 4 ? 4 : g.M >= 2 ? 2 : 1;
+        for (long c = 0; c < g.C; c++)
+            shift.Pointer[c] = PairwiseSum(x + c, shiftRows, g.C) / E(shiftRows);
         var job = new RowStatisticsJob { G = g, X = x, Shift = shift, Mean = partialMean, M2 = partialM2, Scratch = scratch };
         WorkerPool.For(g.TaskCount, ref job);
         for (long c = 0; c < g.C; c++)
@@ -45,6 +54,11 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             variance[c] = moments.M2 / moments.Count;
         }
     }
+
+    /// <summary>Σ of <paramref name="count"/> (a power of two) values <paramref name="stride"/> apart, pairwise.</summary>
+    private static T PairwiseSum(T* values, long count, long stride) => count == 1
+        ? values[0]
+        : PairwiseSum(values, count / 2, stride) + PairwiseSum(values + count / 2 * stride, count / 2, stride);
 
     /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/>, chunk by chunk, about its first value.</summary>
     public static (double Mean, double Variance) PlanarStatistics(in Geometry<T> g, T* x, long c)
@@ -68,10 +82,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         return (D(shift) + moments.Mean, moments.M2 / moments.Count);
     }
 
-    /// <summary>
-    /// One task of channels-last statistics: two passes over its rows (the second from cache) — sums about
-    /// the channel's first value, then squares about the task's own mean — giving the task's moments.
-    /// </summary>
+    /// <summary>One task of channels-last statistics: the moments of its tile's channels about their shifts (see RowStatistics).</summary>
     private struct RowStatisticsJob : IParallelJob
     {
         public Geometry<T> G;
@@ -84,28 +95,40 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             long c = G.C, step = G.RowsPerChunk, first = tile.RowBlock * c + tile.FirstChannel;
             nint width = (nint)tile.Channels;
             double* sum = Mean + first, squares = M2 + first;
-            T* chunkSum = Scratch + 2 * first, roundedMean = chunkSum + tile.Channels, shift = Shift + tile.FirstChannel;
+            T* chunkSum = Scratch + 2 * first, chunkSquares = chunkSum + tile.Channels, shift = Shift + tile.FirstChannel;
             T* rows = X + tile.Offset(c);
             long count = tile.Rows;
 
             for (long start = 0; start < count; start += step)
             {
-                new Span<T>(chunkSum, (int)width).Clear();
-                K.ShiftedSum.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift, chunkSum);
+                new Span<T>(chunkSum, (int)(2 * width)).Clear();
+                K.ShiftedMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift, chunkSum, chunkSquares);
                 for (long k = 0; k < width; k++)
+                {
                     sum[k] += D(chunkSum[k]);
+                    squares[k] += D(chunkSquares[k]);
+                }
             }
             for (long k = 0; k < width; k++)
-                roundedMean[k] = E(sum[k] / count);
-            for (long start = 0; start < count; start += step)
             {
-                new Span<T>(chunkSum, (int)width).Clear();
-                K.CenteredSquares.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift, roundedMean, chunkSum);
-                for (long k = 0; k < width; k++)
-                    squares[k] += D(chunkSum[k]);
+                double m = sum[k] / count, v = squares[k] / count - m * m;
+                (sum[k], squares[k]) = m * m <= v ? (m, v * count) : TwoPass(rows + k, count, c, D(shift[k]));
             }
-            for (long k = 0; k < width; k++)
-                (sum[k], squares[k]) = Moments.OfChunk(count, sum[k], D(roundedMean[k]), squares[k]);
+        }
+
+        /// <summary>Mean about <paramref name="shift"/> and M2 of one channel's rows, in two float64 passes.</summary>
+        private static (double Mean, double M2) TwoPass(T* channel, long count, long stride, double shift)
+        {
+            double sum = 0, squares = 0;
+            for (long r = 0; r < count; r++)
+                sum += D(channel[r * stride]) - shift;
+            double mean = sum / count;
+            for (long r = 0; r < count; r++)
+            {
+                double d = D(channel[r * stride]) - shift - mean;
+                squares += d * d;
+            }
+            return (mean, squares);
         }
     }
 

@@ -144,9 +144,10 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     /// <summary>
     /// Mean and biased variance of a row in one pass when that is exact enough: shifted by the row's first
-    /// value d = x − x₀, var = Σd²/C − m² with m = Σd/C loses about (m²/var)·ε, so when the shift was poor
-    /// (m² > 16·var: the first value lies more than four standard deviations from the mean) the row is done
-    /// again in two passes. A row of one value gives d = 0, so mean = x₀ and var = 0 exactly.
+    /// value d = x − x₀, var = Σd²/C − m² with m = Σd/C loses (1 + m²/var) times the rounding of the sums,
+    /// so when the shift was poor (m² > 4·var: the first value lies more than two standard deviations from
+    /// the mean, about one row in twenty of normal data) the row is done again in two passes. A row of one
+    /// value gives d = 0, so mean = x₀ and var = 0 exactly.
     /// </summary>
     private static (double Mean, double Variance) RowStatistics(T* row, long length)
     {
@@ -155,7 +156,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         T shift = row[0], sum = T.Zero, squares = T.Zero;
         K.ShiftedMoments.MembersContiguous(row, (nint)length, shift, ref sum, ref squares);
         double m = D(sum) / length, variance = D(squares) / length - m * m;
-        if (m * m > 16 * variance)
+        if (!(m * m <= 4 * variance))
             return ContiguousStatistics(row, length);
         return (D(shift) + m, Math.Max(0, variance));
     }
