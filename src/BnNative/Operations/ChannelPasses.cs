@@ -66,20 +66,26 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         T shift = x[g.Slab(0, c)];
         var moments = new Moments();
         for (long n = 0; n < g.N; n++)
-        {
-            T* slab = x + g.Slab(n, c);
-            for (long start = 0; start < g.S; start += Geometry<T>.ChunkLength)
-            {
-                long length = Math.Min(Geometry<T>.ChunkLength, g.S - start);
-                T sum = T.Zero, squares = T.Zero;
-                K.ShiftedSum.MembersContiguous(slab + start, (nint)length, shift, ref sum);
-                T roundedMean = sum / E(length);
-                K.CenteredSquares.MembersContiguous(slab + start, (nint)length, shift, roundedMean, ref squares);
-                var (chunkMean, chunkM2) = Moments.OfChunk(length, D(sum), D(roundedMean), D(squares));
-                moments.Add(length, chunkMean, chunkM2);
-            }
-        }
+            AddRun(ref moments, x + g.Slab(n, c), g.S, shift);
         return (D(shift) + moments.Mean, moments.M2 / moments.Count);
+    }
+
+    /// <summary>
+    /// Adds the moments (about <paramref name="shift"/>) of <paramref name="length"/> contiguous values, chunk
+    /// by chunk: each chunk is two passes in L1 — the sum, then the squares about the chunk's rounded mean.
+    /// </summary>
+    public static void AddRun(ref Moments moments, T* run, long length, T shift)
+    {
+        for (long start = 0; start < length; start += Geometry<T>.ChunkLength)
+        {
+            long chunk = Math.Min(Geometry<T>.ChunkLength, length - start);
+            T sum = T.Zero, squares = T.Zero;
+            K.ShiftedSum.MembersContiguous(run + start, (nint)chunk, shift, ref sum);
+            T roundedMean = sum / E(chunk);
+            K.CenteredSquares.MembersContiguous(run + start, (nint)chunk, shift, roundedMean, ref squares);
+            var (chunkMean, chunkM2) = Moments.OfChunk(chunk, D(sum), D(roundedMean), D(squares));
+            moments.Add(chunk, chunkMean, chunkM2);
+        }
     }
 
     /// <summary>One task of channels-last statistics: the moments of its tile's channels about their shifts (see RowStatistics).</summary>

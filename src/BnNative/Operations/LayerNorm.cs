@@ -164,19 +164,9 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// <summary>Mean and biased variance of <paramref name="length"/> contiguous values, about the first, chunk by chunk.</summary>
     private static (double Mean, double Variance) ContiguousStatistics(T* run, long length)
     {
-        T shift = run[0];
         var moments = new Moments();
-        for (long start = 0; start < length; start += Geometry<T>.ChunkLength)
-        {
-            long chunk = Math.Min(Geometry<T>.ChunkLength, length - start);
-            T sum = T.Zero, squares = T.Zero;
-            K.ShiftedSum.MembersContiguous(run + start, (nint)chunk, shift, ref sum);
-            T roundedMean = sum / E(chunk);
-            K.CenteredSquares.MembersContiguous(run + start, (nint)chunk, shift, roundedMean, ref squares);
-            var (chunkMean, chunkM2) = Moments.OfChunk(chunk, D(sum), D(roundedMean), D(squares));
-            moments.Add(chunk, chunkMean, chunkM2);
-        }
-        return (D(shift) + moments.Mean, moments.M2 / moments.Count);
+        ChannelPasses<T>.AddRun(ref moments, run, length, run[0]);
+        return (D(run[0]) + moments.Mean, moments.M2 / moments.Count);
     }
 
     /// <summary>
