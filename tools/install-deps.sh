@@ -5,7 +5,7 @@
 # pytest for /usr/bin/python3 (the Python binding's tests compare against PyTorch). Idempotent; needs root.
 set -euo pipefail
 packages=(cmake gcc g++ qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu clang lld llvm
-          python3-numpy python3-torch python3-pytest)
+          valgrind python3-numpy python3-torch python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,10 +14,9 @@ namespace BnNative.Kernels;
     Inputs = "x", Outputs = "y", GroupParams = "center, scale, shift")]
 [NormKernel("GradientSums", "sumDy += dy; sumDyCentered += dy * (x - center);",
     Inputs = "x, dy", GroupParams = "center", Sums = "sumDy, sumDyCentered")]
-[NormKernel("GradientApply", "dx = Fma(dy, dyScale, Fma(x - center, xScale, bias));",
-    Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyScale, xScale, bias")]
-[NormKernel("FrozenGradient", "dx = dy * dyScale; sumDy += dy; sumDyCentered += dy * (x - center);",
-    Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyScale", Sums = "sumDy, sumDyCentered")]
+// dy − mean(dy) first: a huge dy (1e38 in F32) whose mean cancels it gives dx = 0, not ∞ − ∞.
+[NormKernel("GradientApply", "dx = Fma(dy - dyCenter, dyScale, (x - center) * xScale);",
+    Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyCenter, dyScale, xScale")]
 // One pass of shifted sums, for LayerNorm rows that sit in L1 (see LayerNorm.RowStatistics for when it is exact enough).
 [NormKernel("ShiftedMoments", "var d = x - shift; sum += d; squares += d * d;",
     Inputs = "x", GroupParams = "shift", Sums = "sum, squares")]
@@ -26,8 +25,8 @@ namespace BnNative.Kernels;
     Inputs = "x", Outputs = "y", GroupParams = "center, scale", MemberParams = "gamma, beta")]
 [NormKernel("LayerNormGradientSums", "var g = dy * gamma; sumG += g; sumGCentered += g * (x - center);",
     Inputs = "x, dy", GroupParams = "center", MemberParams = "gamma", Sums = "sumG, sumGCentered")]
-[NormKernel("LayerNormGradientApply", "dx = Fma(dy * gamma, scale, Fma(x - center, xScale, bias));",
-    Inputs = "x, dy", Outputs = "dx", GroupParams = "center, scale, xScale, bias", MemberParams = "gamma")]
+[NormKernel("LayerNormGradientApply", "dx = Fma(dy * gamma - meanG, scale, (x - center) * xScale);",
+    Inputs = "x, dy", Outputs = "dx", GroupParams = "center, meanG, scale, xScale", MemberParams = "gamma")]
 // dgamma and dbeta of Layer Normalization: here a group is a channel and its members the positions.
 [NormKernel("LayerNormParameterGradients", "sumDy += dy; sumDyNormalized += dy * ((x - center) * scale);",
     Inputs = "x, dy", MemberParams = "center, scale", Sums = "sumDy, sumDyNormalized")]

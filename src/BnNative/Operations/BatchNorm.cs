@@ -12,6 +12,9 @@ namespace BnNative.Operations;
 /// its normalization run back to back, so the channel's slice comes from memory once when it fits in L2.
 /// The affine is folded per channel: y = (x − mean)·(γ·invstd) + β, one multiply-add per element, and a
 /// constant channel (x = mean exactly, found by shifting by its first value) gives y = β exactly.
+/// A channel whose fast-path statistics or coefficients fail the checks of <see cref="Exact{T}"/> (values
+/// near the ends of the range, tiny eps) is done in float64 instead; in channels-last passes it rides
+/// through the vector pass with identity coefficients (y = x) and is then rewritten from y.
 /// </summary>
 internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
@@ -45,6 +48,10 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
     }
 
+    /// <summary>The fast-path statistics of a channel, or the float64 ones where those cannot be trusted.</summary>
+    private static (double Mean, double Variance) Checked(in Geometry<T> g, T* x, long c, (double Mean, double Variance) fast, double eps) =>
+        Exact<T>.Trustworthy(fast.Mean, fast.Variance, eps) ? fast : Exact<T>.Statistics(x, g.Channel(c));
+
     /// <summary>
     /// Batch Normalization or, with <paramref name="affine"/>.Renorm, Batch Renormalization forward training;
     /// <paramref name="saveR"/> and <paramref name="saveD"/> receive r and d (renorm only; may be null).
@@ -54,12 +61,10 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     {
         using var mean = new NativeBuffer<double>(g.C);
         using var variance = new NativeBuffer<double>(g.C);
-        using var r = new NativeBuffer<double>(g.C);
-        using var d = new NativeBuffer<double>(g.C);
         if (!g.ChannelsLast)
         {
-            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance, R = r, D = d };
-            WorkerPool.For(checked((int)g.C), ref job);
+            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance };
+            WorkerPool.For(g.C, ref job);
         }
         else
         {
@@ -69,24 +74,34 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             using var shift = new NativeBuffer<T>(g.C);
             for (long c = 0; c < g.C; c++)
             {
-                var (a, b, rc, dc) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
-                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = (E(mean.Pointer[c]), E(a), E(b));
-                (r.Pointer[c], d.Pointer[c]) = (rc, dc);
+                (mean.Pointer[c], variance.Pointer[c]) = Checked(g, x, c, (mean.Pointer[c], variance.Pointer[c]), affine.Eps);
+                var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
+                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = Exact<T>.MapFits(variance.Pointer[c], g.M, a, b)
+                    ? (E(mean.Pointer[c]), E(a), E(b))
+                    : (T.Zero, T.One, T.Zero);
             }
             ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
+            for (long c = 0; c < g.C; c++)
+            {
+                var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
+                if (!Exact<T>.MapFits(variance.Pointer[c], g.M, a, b))
+                    Exact<T>.ScaleShift(y, y, g.Channel(c), mean.Pointer[c], a, b);
+            }
         }
         T* runningMean = affine.RunningMean, runningVar = affine.RunningVar;
         for (long c = 0; c < g.C; c++)
         {
             double m = mean.Pointer[c], v = variance.Pointer[c];
+            // r and d read the running statistics as they were before this call: before they are updated below.
+            var (_, _, r, d) = affine.For(c, m, v);
             if (saveMean != null)
                 saveMean[c] = E(m);
             if (saveInvstd != null)
                 saveInvstd[c] = E(1.0 / Math.Sqrt(v + affine.Eps));
             if (saveR != null)
-                saveR[c] = E(r.Pointer[c]);
+                saveR[c] = E(r);
             if (saveD != null)
-                saveD[c] = E(d.Pointer[c]);
+                saveD[c] = E(d);
             if (runningMean != null)
             {
                 runningMean[c] = E((1 - momentum) * D(runningMean[c]) + momentum * m);
@@ -100,13 +115,18 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         public Geometry<T> G;
         public T* X, Y;
         public TrainingAffine Affine;
-        public double* Mean, Variance, R, D;
+        public double* Mean, Variance;
 
-        public void Run(int c)
+        public void Run(long c)
         {
-            var (mean, variance) = ChannelPasses<T>.PlanarStatistics(G, X, c);
-            var (scale, shift, r, d) = Affine.For(c, mean, variance);
-            (Mean[c], Variance[c], R[c], D[c]) = (mean, variance, r, d);
+            var (mean, variance) = Checked(G, X, c, ChannelPasses<T>.PlanarStatistics(G, X, c), Affine.Eps);
+            var (scale, shift, _, _) = Affine.For(c, mean, variance);
+            (Mean[c], Variance[c]) = (mean, variance);
+            if (!Exact<T>.MapFits(variance, G.M, scale, shift))
+            {
+                Exact<T>.ScaleShift(X, Y, G.Channel(c), mean, scale, shift);
+                return;
+            }
             T center = E(mean), scaleT = E(scale), shiftT = E(shift);
             for (long n = 0; n < G.N; n++)
             {
@@ -123,124 +143,219 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         using var shift = new NativeBuffer<T>(g.C);
         for (long c = 0; c < g.C; c++)
         {
-            center.Pointer[c] = runningMean[c];
-            scale.Pointer[c] = E(Gamma(gamma, c) / Math.Sqrt(D(runningVar[c]) + eps));
-            shift.Pointer[c] = E(Beta(beta, c));
+            var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
+            (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = InferenceFits(a, b) ? (runningMean[c], E(a), E(b)) : (T.Zero, T.One, T.Zero);
         }
         ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
+        for (long c = 0; c < g.C; c++)
+        {
+            var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
+            if (!InferenceFits(a, b))
+                Exact<T>.ScaleShift(y, y, g.Channel(c), D(runningMean[c]), a, b);
+        }
     }
 
+    private static (double Scale, double Shift) InferenceAffine(T* gamma, T* beta, T* runningVar, double eps, long c) =>
+        (Gamma(gamma, c) / Math.Sqrt(D(runningVar[c]) + eps), Beta(beta, c));
+
     /// <summary>
-    /// The training gradient: dbeta = Σdy, dgamma = invstd·Σdy·(x − mean), and
-    /// dx = γ·invstd·(dy − dbeta/M − x̂·dgamma/M), folded to dx = dy·a + (x − mean)·b + c per channel.
-    /// With <paramref name="r"/> and <paramref name="d"/> (Batch Renormalization, constants of the backward):
-    /// γ becomes γ·r in dx, and dgamma = r·Σdy·x̂ + d·Σdy.
+    /// Inference coefficients fit the element type. (x − running_mean) is not guarded: with statistics from
+    /// elsewhere no bound on it is known, and it overflows only where x and the running mean lie more than
+    /// the type's range apart.
+    /// </summary>
+    private static bool InferenceFits(double scale, double shift) => Exact<T>.Fits(scale) && T.IsFinite(E(shift));
+
+    /// <summary>
+    /// The training gradient: dbeta = Σdy, dgamma = Σdy·x̂, and dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)),
+    /// folded to dx = (dy − mean(dy))·a + (x − mean)·b per channel. With <paramref name="r"/> and
+    /// <paramref name="d"/> (Batch Renormalization, constants of the backward): γ becomes γ·r in dx, and
+    /// dgamma = r·Σdy·x̂ + d·Σdy.
     /// </summary>
     public static void Backward(in Geometry<T> g, T* x, T* dy, T* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta,
         T* r = null, T* d = null)
     {
-        using var sumDy = new NativeBuffer<double>(g.C);
-        using var sumDyCentered = new NativeBuffer<double>(g.C);
+        using var meanDy = new NativeBuffer<double>(g.C);
+        using var meanDyXhat = new NativeBuffer<double>(g.C);
         if (!g.ChannelsLast)
         {
             var job = new PlanarBackwardJob
             {
-                G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = saveMean, Invstd = saveInvstd, SumDy = sumDy, SumDyCentered = sumDyCentered,
+                G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = saveMean, Invstd = saveInvstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
             };
-            WorkerPool.For(checked((int)g.C), ref job);
+            WorkerPool.For(g.C, ref job);
         }
         else
         {
-            ChannelPasses<T>.RowGradientSums(g, x, dy, saveMean, null, null, sumDy, sumDyCentered);
+            ChannelPasses<T>.RowGradientSums(g, x, dy, saveMean, meanDy, meanDyXhat);
+            for (long c = 0; c < g.C; c++)
+                (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = GradientMeans(g, x, dy, c, D(saveMean[c]), D(saveInvstd[c]),
+                    (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
             if (dx != null)
             {
+                using var dyCenter = new NativeBuffer<T>(g.C);
                 using var dyScale = new NativeBuffer<T>(g.C);
                 using var xScale = new NativeBuffer<T>(g.C);
-                using var bias = new NativeBuffer<T>(g.C);
                 for (long c = 0; c < g.C; c++)
-                    (dyScale.Pointer[c], xScale.Pointer[c], bias.Pointer[c]) =
-                        GradientCoefficients(g, EffectiveGamma(gamma, r, c), D(saveInvstd[c]), sumDy.Pointer[c], sumDyCentered.Pointer[c]);
-                ChannelPasses<T>.GradientApply(g, x, dy, dx, saveMean, dyScale, xScale, bias);
+                {
+                    var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(saveInvstd[c]), meanDyXhat.Pointer[c]);
+                    (dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(g, a, b, meanDy.Pointer[c], D(saveInvstd[c]))
+                        ? (E(meanDy.Pointer[c]), E(a), E(b))
+                        : (T.Zero, T.One, T.Zero); // identity: dx = dy + (x − mean)·0, rewritten below
+                }
+                ChannelPasses<T>.GradientApply(g, x, dy, dx, saveMean, dyCenter, dyScale, xScale);
+                for (long c = 0; c < g.C; c++)
+                {
+                    double invstd = D(saveInvstd[c]);
+                    var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), invstd, meanDyXhat.Pointer[c]);
+                    if (!GradientFits(g, a, b, meanDy.Pointer[c], invstd))
+                        Exact<T>.GradientApply(x, dx, dx, g.Channel(c), D(saveMean[c]), invstd, a, meanDy.Pointer[c], meanDyXhat.Pointer[c]);
+                }
             }
         }
         for (long c = 0; c < g.C; c++)
         {
-            double dgammaBn = D(saveInvstd[c]) * sumDyCentered.Pointer[c];
+            double sumDy = meanDy.Pointer[c] * g.M, sumDyXhat = meanDyXhat.Pointer[c] * g.M;
             if (dgamma != null)
-                dgamma[c] = E(r == null ? dgammaBn : D(r[c]) * dgammaBn + D(d[c]) * sumDy.Pointer[c]);
+                dgamma[c] = E(r == null ? sumDyXhat : D(r[c]) * sumDyXhat + D(d[c]) * sumDy);
             if (dbeta != null)
-                dbeta[c] = E(sumDy.Pointer[c]);
+                dbeta[c] = E(sumDy);
         }
+    }
+
+    /// <summary>
+    /// mean(dy) and mean(dy·(x − center)·xScale) of channel <paramref name="c"/> from its fast-path sums
+    /// (Σdy, Σdy·(x − center)), or in float64 where those overflowed.
+    /// </summary>
+    private static (double MeanDy, double MeanDyXhat) GradientMeans(in Geometry<T> g, T* x, T* dy, long c, double center, double xScale,
+        (double SumDy, double SumDyCentered) sums)
+    {
+        double meanDy = sums.SumDy / g.M, meanDyXhat = sums.SumDyCentered * xScale / g.M;
+        return double.IsFinite(meanDy) && double.IsFinite(meanDyXhat)
+            ? (meanDy, meanDyXhat)
+            : Exact<T>.GradientMeans(x, dy, g.Channel(c), center, xScale);
     }
 
     private static double EffectiveGamma(T* gamma, T* r, long c) => Gamma(gamma, c) * (r == null ? 1.0 : D(r[c]));
 
-    private static (T DyScale, T XScale, T Bias) GradientCoefficients(in Geometry<T> g, double gamma, double invstd, double sumDy, double sumDyCentered)
+    /// <summary>dx = a·(dy − mean(dy)) + (x − mean)·b with a = γ·invstd, b = −a·invstd·mean(dy·x̂).</summary>
+    private static (double A, double B) GradientCoefficients(double gamma, double invstd, double meanDyXhat)
     {
         double a = gamma * invstd;
-        double dgammaOverM = invstd * sumDyCentered / g.M;
-        return (E(a), E(-a * invstd * dgammaOverM), E(-a * sumDy / g.M));
+        return (a, -a * invstd * meanDyXhat);
     }
+
+    /// <summary>The gradient coefficients fit the element type, and no x − mean can overflow (|x − mean| ≲ √M·σ).</summary>
+    private static bool GradientFits(in Geometry<T> g, double a, double b, double meanDy, double invstd) =>
+        Exact<T>.Fits(a) && Exact<T>.Fits(b) && T.IsFinite(E(meanDy)) && Math.Sqrt(g.M) / invstd <= Exact<T>.MaxValue / 4;
 
     private struct PlanarBackwardJob : IParallelJob
     {
         public Geometry<T> G;
         public T* X, Dy, Dx, Gamma, R, Mean, Invstd;
-        public double* SumDy, SumDyCentered;
+        public double* MeanDy, MeanDyXhat;
 
-        public void Run(int c)
+        public void Run(long c)
         {
-            var (sumDy, sumDyCentered) = ChannelPasses<T>.PlanarGradientSums(G, X, Dy, c, Mean[c], null, T.Zero);
-            SumDy[c] = sumDy;
-            SumDyCentered[c] = sumDyCentered;
+            double invstd = D(Invstd[c]);
+            var (meanDy, meanDyXhat) = GradientMeans(G, X, Dy, c, D(Mean[c]), invstd, ChannelPasses<T>.PlanarGradientSums(G, X, Dy, c, Mean[c]));
+            (MeanDy[c], MeanDyXhat[c]) = (meanDy, meanDyXhat);
             if (Dx == null)
                 return;
-            var (dyScale, xScale, bias) = GradientCoefficients(G, EffectiveGamma(Gamma, R, c), D(Invstd[c]), sumDy, sumDyCentered);
+            var (a, b) = GradientCoefficients(EffectiveGamma(Gamma, R, c), invstd, meanDyXhat);
+            if (!GradientFits(G, a, b, meanDy, invstd))
+            {
+                Exact<T>.GradientApply(X, Dy, Dx, G.Channel(c), D(Mean[c]), invstd, a, meanDy, meanDyXhat);
+                return;
+            }
+            T dyCenter = E(meanDy), dyScale = E(a), xScale = E(b);
             for (long n = 0; n < G.N; n++)
             {
                 long at = G.Slab(n, c);
-                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Mean[c], dyScale, xScale, bias, G.StreamSlabs);
+                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Mean[c], dyCenter, dyScale, xScale, G.StreamSlabs);
             }
         }
     }
 
     /// <summary>
     /// The gradient of the inference forward (frozen statistics): dx = dy·γ/σ, dbeta = Σdy,
-    /// dgamma = Σdy·(x − running_mean)/σ, in one pass that reads x and dy once.
+    /// dgamma = Σdy·(x − running_mean)/σ. The sums are taken before dx is written (dx may be dy), per
+    /// channel in NCHW so its slice is read again from cache.
     /// </summary>
     public static void BackwardInference(in Geometry<T> g, T* x, T* dy, T* dx, T* gamma, T* runningMean, T* runningVar, double eps,
         T* dgamma, T* dbeta)
     {
-        using var sumDy = new NativeBuffer<double>(g.C);
-        using var sumDyCentered = new NativeBuffer<double>(g.C);
-        using var dyScale = new NativeBuffer<T>(g.C);
-        for (long c = 0; c < g.C; c++)
-            dyScale.Pointer[c] = E(Gamma(gamma, c) / Math.Sqrt(D(runningVar[c]) + eps));
+        using var meanDy = new NativeBuffer<double>(g.C);
+        using var meanDyXhat = new NativeBuffer<double>(g.C);
         if (!g.ChannelsLast)
         {
-            var job = new PlanarFrozenJob { G = g, X = x, Dy = dy, Dx = dx, Center = runningMean, DyScale = dyScale, SumDy = sumDy, SumDyCentered = sumDyCentered };
-            WorkerPool.For(checked((int)g.C), ref job);
+            var job = new PlanarFrozenJob
+            {
+                G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, RunningMean = runningMean, RunningVar = runningVar, Eps = eps,
+                MeanDy = meanDy, MeanDyXhat = meanDyXhat,
+            };
+            WorkerPool.For(g.C, ref job);
         }
         else
         {
-            ChannelPasses<T>.RowGradientSums(g, x, dy, runningMean, dx, dyScale, sumDy, sumDyCentered);
+            ChannelPasses<T>.RowGradientSums(g, x, dy, runningMean, meanDy, meanDyXhat);
+            for (long c = 0; c < g.C; c++)
+                (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = GradientMeans(g, x, dy, c, D(runningMean[c]), InverseSigma(runningVar, eps, c),
+                    (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
+            if (dx != null)
+            {
+                using var zero = new NativeBuffer<T>(g.C);
+                using var dyScale = new NativeBuffer<T>(g.C);
+                for (long c = 0; c < g.C; c++)
+                {
+                    double a = Gamma(gamma, c) * InverseSigma(runningVar, eps, c);
+                    dyScale.Pointer[c] = Exact<T>.Fits(a) ? E(a) : T.One; // identity: dx = dy, rewritten below
+                }
+                ChannelPasses<T>.ScaleShift(g, dy, dx, zero, dyScale, zero);
+                for (long c = 0; c < g.C; c++)
+                {
+                    double a = Gamma(gamma, c) * InverseSigma(runningVar, eps, c);
+                    if (!Exact<T>.Fits(a))
+                        Exact<T>.ScaleShift(dx, dx, g.Channel(c), 0, a, 0);
+                }
+            }
         }
         for (long c = 0; c < g.C; c++)
         {
             if (dgamma != null)
-                dgamma[c] = E(sumDyCentered.Pointer[c] / Math.Sqrt(D(runningVar[c]) + eps));
+                dgamma[c] = E(meanDyXhat.Pointer[c] * g.M);
             if (dbeta != null)
-                dbeta[c] = E(sumDy.Pointer[c]);
+                dbeta[c] = E(meanDy.Pointer[c] * g.M);
         }
     }
+
+    private static double InverseSigma(T* runningVar, double eps, long c) => 1 / Math.Sqrt(D(runningVar[c]) + eps);
 
     private struct PlanarFrozenJob : IParallelJob
     {
         public Geometry<T> G;
-        public T* X, Dy, Dx, Center, DyScale;
-        public double* SumDy, SumDyCentered;
+        public T* X, Dy, Dx, Gamma, RunningMean, RunningVar;
+        public double Eps;
+        public double* MeanDy, MeanDyXhat;
 
-        public void Run(int c) =>
-            (SumDy[c], SumDyCentered[c]) = ChannelPasses<T>.PlanarGradientSums(G, X, Dy, c, Center[c], Dx, DyScale[c]);
+        public void Run(long c)
+        {
+            double inverseSigma = InverseSigma(RunningVar, Eps, c);
+            (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(RunningMean[c]), inverseSigma,
+                ChannelPasses<T>.PlanarGradientSums(G, X, Dy, c, RunningMean[c]));
+            if (Dx == null)
+                return;
+            double a = Gamma(Gamma, c) * inverseSigma;
+            if (!Exact<T>.Fits(a))
+            {
+                Exact<T>.ScaleShift(Dy, Dx, G.Channel(c), 0, a, 0);
+                return;
+            }
+            T scale = E(a);
+            for (long n = 0; n < G.N; n++)
+            {
+                long at = G.Slab(n, c);
+                K.ScaleShift.MembersContiguous(Dy + at, Dx + at, (nint)G.S, T.Zero, scale, T.Zero, G.StreamSlabs);
+            }
+        }
     }
 }

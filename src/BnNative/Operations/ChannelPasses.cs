@@ -11,8 +11,8 @@ namespace BnNative.Operations;
 /// <list type="bullet">
 /// <item>statistics: per-channel mean and biased variance, about the channel's first value and merged
 /// chunk by chunk (<see cref="Moments"/>), never Σx² − (Σx)²/M;</item>
-/// <item>gradient sums: per-channel Σdy and Σdy·(x − center), optionally writing dx = dy·dyScale on the way;</item>
-/// <item>affine maps: y = (x − center)·scale + shift and dx = dy·dyScale + (x − center)·xScale + bias.</item>
+/// <item>gradient sums: per-channel Σdy and Σdy·(x − center);</item>
+/// <item>affine maps: y = (x − center)·scale + shift and dx = (dy − dyCenter)·dyScale + (x − center)·xScale.</item>
 /// </list>
 /// Per-channel coefficients are arrays of T with C entries. In NCHW a task is one channel, so a channel's
 /// slice is read from memory once by a fused operation and revisited from cache (see BatchNorm).
@@ -27,38 +27,52 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     /// <summary>
     /// Mean and biased variance of every channel of a channels-last tensor, in float64. One pass per task
     /// over its rows sums d = x − shift and d², where the shift is the mean of the channel's first rows
-    /// (a power of two of them, summed pairwise, so a constant channel's shift is its value exactly and
-    /// every d is 0). var = Σd²/n − m² with m = Σd/n then loses at most (1 + m²/var) times the rounding
-    /// of the sums; where m² > var in a task (the shift was poor for that channel), that channel's rows of
-    /// the task are done again in two float64 passes.
+    /// (see <see cref="FirstRowsMean"/>: a constant channel's shift is its value exactly, so every d is 0).
+    /// var = Σd²/n − m² with m = Σd/n then loses at most (1 + m²/var) times the rounding of the sums;
+    /// where m² > var in a task (the shift was poor for that channel), that channel's rows of the task are
+    /// done again in two float64 passes. Sums that overflowed come out non-finite, which the caller checks.
     /// </summary>
     public static void RowStatistics(in Geometry<T> g, T* x, double* mean, double* variance)
     {
-        // Per row block: the moments of every channel over the block's rows ([RowBlocks × C] each).
+        // Per row block: the moments of every channel over the block's rows ([RowBlocks × C] each); with a
+        // single block the outputs hold them (the merge below reads and writes one channel at a time).
         long blocks = g.RowBlocks;
         using var shift = new NativeBuffer<T>(g.C);
-        using var partialMean = new NativeBuffer<double>(blocks * g.C);
-        using var partialM2 = new NativeBuffer<double>(blocks * g.C);
-        using var scratch = new NativeBuffer<T>(2 * blocks * g.C);
-        long shiftRows = g.M >= 8 ? 8 : g.M >= 4 ? 4 : g.M >= 2 ? 2 : 1;
+        using var partial = new NativeBuffer<double>(blocks > 1 ? 2 * blocks * g.C : 0);
+        double* partialMean = blocks > 1 ? partial : mean, partialM2 = blocks > 1 ? partial.Pointer + blocks * g.C : variance;
+        long shiftRows = Math.Min(8, g.M);
         for (long c = 0; c < g.C; c++)
-            shift.Pointer[c] = PairwiseSum(x + c, shiftRows, g.C) / E(shiftRows);
-        var job = new RowStatisticsJob { G = g, X = x, Shift = shift, Mean = partialMean, M2 = partialM2, Scratch = scratch };
+            shift.Pointer[c] = FirstRowsMean(x + c, shiftRows, g.C);
+        var job = new RowStatisticsJob { G = g, X = x, Shift = shift, Mean = partialMean, M2 = partialM2 };
         WorkerPool.For(g.TaskCount, ref job);
         for (long c = 0; c < g.C; c++)
         {
             var moments = new Moments();
-            for (int block = 0; block < blocks; block++)
-                moments.Add(g.RowsIn(block), partialMean.Pointer[block * g.C + c], partialM2.Pointer[block * g.C + c]);
+            for (long block = 0; block < blocks; block++)
+                moments.Add(g.RowsIn(block), partialMean[block * g.C + c], partialM2[block * g.C + c]);
             mean[c] = D(shift.Pointer[c]) + moments.Mean;
             variance[c] = moments.M2 / moments.Count;
         }
     }
 
-    /// <summary>Σ of <paramref name="count"/> (a power of two) values <paramref name="stride"/> apart, pairwise.</summary>
-    private static T PairwiseSum(T* values, long count, long stride) => count == 1
-        ? values[0]
-        : PairwiseSum(values, count / 2, stride) + PairwiseSum(values + count / 2 * stride, count / 2, stride);
+    /// <summary>
+    /// The mean of <paramref name="rows"/> values <paramref name="stride"/> apart, as a shift for one-pass
+    /// statistics: the first value when they are all equal (so a constant channel is shifted exactly), else
+    /// their mean taken in float64, which cannot overflow where the values do not.
+    /// </summary>
+    private static T FirstRowsMean(T* values, long rows, long stride)
+    {
+        T first = values[0];
+        bool constant = true;
+        double mean = 0;
+        for (long r = 0; r < rows; r++)
+        {
+            T value = values[r * stride];
+            constant &= value == first;
+            mean += D(value) / rows;
+        }
+        return constant ? first : E(mean);
+    }
 
     /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/>, chunk by chunk, about its first value.</summary>
     public static (double Mean, double Variance) PlanarStatistics(in Geometry<T> g, T* x, long c)
@@ -92,16 +106,17 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     private struct RowStatisticsJob : IParallelJob
     {
         public Geometry<T> G;
-        public T* X, Shift, Scratch;
+        public T* X, Shift;
         public double* Mean, M2;
 
-        public void Run(int task)
+        public void Run(long task)
         {
             var tile = G.TaskTile(task);
             long c = G.C, step = G.RowsPerChunk, first = tile.RowBlock * c + tile.FirstChannel;
             nint width = (nint)tile.Channels;
             double* sum = Mean + first, squares = M2 + first;
-            T* chunkSum = Scratch + 2 * first, chunkSquares = chunkSum + tile.Channels, shift = Shift + tile.FirstChannel;
+            using var chunk = new NativeBuffer<T>(2 * width);
+            T* chunkSum = chunk, chunkSquares = chunkSum + width, shift = Shift + tile.FirstChannel;
             T* rows = X + tile.Offset(c);
             long count = tile.Rows;
 
@@ -140,36 +155,33 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
     // ---- gradient sums ------------------------------------------------------------------------------
 
-    /// <summary>
-    /// Σdy and Σdy·(x − center) of every channel of a channels-last tensor, in float64; when
-    /// <paramref name="dx"/> is given, also writes dx = dy·dyScale (the frozen-statistics gradient).
-    /// </summary>
-    public static void RowGradientSums(in Geometry<T> g, T* x, T* dy, T* center, T* dx, T* dyScale, double* sumDy, double* sumDyCentered)
+    /// <summary>Σdy and Σdy·(x − center) of every channel of a channels-last tensor, in float64.</summary>
+    public static void RowGradientSums(in Geometry<T> g, T* x, T* dy, T* center, double* sumDy, double* sumDyCentered)
     {
-        // Per row block: both sums of every channel over the block's rows ([RowBlocks × 2 × C]).
+        // Per row block: both sums of every channel over the block's rows ([RowBlocks × C] each); with a
+        // single block, straight into the outputs.
         long blocks = g.RowBlocks;
-        using var partial = new NativeBuffer<double>(2 * blocks * g.C);
-        using var scratch = new NativeBuffer<T>(2 * blocks * g.C);
-        var job = new RowGradientSumsJob
-        {
-            G = g, X = x, Dy = dy, Dx = dx, Center = center, DyScale = dyScale, Partial = partial, Scratch = scratch,
-        };
+        using var partial = new NativeBuffer<double>(blocks > 1 ? 2 * blocks * g.C : 0);
+        double* partialDy = blocks > 1 ? partial : sumDy, partialDyCentered = blocks > 1 ? partial.Pointer + blocks * g.C : sumDyCentered;
+        var job = new RowGradientSumsJob { G = g, X = x, Dy = dy, Center = center, SumDy = partialDy, SumDyCentered = partialDyCentered };
         WorkerPool.For(g.TaskCount, ref job);
+        if (blocks == 1)
+            return;
         for (long c = 0; c < g.C; c++)
         {
             double a = 0, b = 0;
-            for (int block = 0; block < blocks; block++)
+            for (long block = 0; block < blocks; block++)
             {
-                a += partial.Pointer[2 * block * g.C + c];
-                b += partial.Pointer[(2 * block + 1) * g.C + c];
+                a += partialDy[block * g.C + c];
+                b += partialDyCentered[block * g.C + c];
             }
             sumDy[c] = a;
             sumDyCentered[c] = b;
         }
     }
 
-    /// <summary>Σdy and Σdy·(x − center) of NCHW channel <paramref name="c"/>; with <paramref name="dx"/>, also dx = dy·dyScale.</summary>
-    public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<T> g, T* x, T* dy, long c, T center, T* dx, T dyScale)
+    /// <summary>Σdy and Σdy·(x − center) of NCHW channel <paramref name="c"/>.</summary>
+    public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<T> g, T* x, T* dy, long c, T center)
     {
         double sumDy = 0, sumDyCentered = 0;
         for (long n = 0; n < g.N; n++)
@@ -180,10 +192,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
                 nint length = (nint)Math.Min(Geometry<T>.ChunkLength, g.S - start);
                 long at = slab + start;
                 T a = T.Zero, b = T.Zero;
-                if (dx != null)
-                    K.FrozenGradient.MembersContiguous(x + at, dy + at, dx + at, length, center, dyScale, ref a, ref b);
-                else
-                    K.GradientSums.MembersContiguous(x + at, dy + at, length, center, ref a, ref b);
+                K.GradientSums.MembersContiguous(x + at, dy + at, length, center, ref a, ref b);
                 sumDy += D(a);
                 sumDyCentered += D(b);
             }
@@ -194,26 +203,23 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     private struct RowGradientSumsJob : IParallelJob
     {
         public Geometry<T> G;
-        public T* X, Dy, Dx, Center, DyScale, Scratch;
-        public double* Partial;
+        public T* X, Dy, Center;
+        public double* SumDy, SumDyCentered;
 
-        public void Run(int task)
+        public void Run(long task)
         {
             var tile = G.TaskTile(task);
             long c = G.C, step = G.RowsPerChunk, f = tile.FirstChannel;
             nint width = (nint)tile.Channels;
-            double* sumDy = Partial + 2 * tile.RowBlock * c + f, sumDyCentered = sumDy + c;
-            T* a = Scratch + 2 * tile.RowBlock * c + f, b = a + c;
+            double* sumDy = SumDy + tile.RowBlock * c + f, sumDyCentered = SumDyCentered + tile.RowBlock * c + f;
+            using var chunk = new NativeBuffer<T>(2 * width);
+            T* a = chunk, b = a + width;
             for (long start = 0; start < tile.Rows; start += step)
             {
                 long at = (tile.FirstRow + start) * c + f;
                 nint rows = (nint)Math.Min(step, tile.Rows - start);
-                new Span<T>(a, (int)width).Clear();
-                new Span<T>(b, (int)width).Clear();
-                if (Dx != null)
-                    K.FrozenGradient.GroupsContiguous(X + at, Dy + at, Dx + at, rows, width, (nint)c, Center + f, DyScale + f, a, b);
-                else
-                    K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, width, (nint)c, Center + f, a, b);
+                new Span<T>(a, (int)(2 * width)).Clear();
+                K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, width, (nint)c, Center + f, a, b);
                 for (long k = 0; k < width; k++)
                 {
                     sumDy[k] += D(a[k]);
@@ -232,10 +238,10 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
     }
 
-    /// <summary>dx = dy·dyScale + (x − center)·xScale + bias per channel, over the whole tensor.</summary>
-    public static void GradientApply(in Geometry<T> g, T* x, T* dy, T* dx, T* center, T* dyScale, T* xScale, T* bias)
+    /// <summary>dx = (dy − dyCenter)·dyScale + (x − center)·xScale per channel, over the whole tensor.</summary>
+    public static void GradientApply(in Geometry<T> g, T* x, T* dy, T* dx, T* center, T* dyCenter, T* dyScale, T* xScale)
     {
-        var job = new GradientApplyJob { G = g, X = x, Dy = dy, Dx = dx, Center = center, DyScale = dyScale, XScale = xScale, Bias = bias };
+        var job = new GradientApplyJob { G = g, X = x, Dy = dy, Dx = dx, Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale };
         WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
     }
 
@@ -244,7 +250,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         public Geometry<T> G;
         public T* X, Y, Center, Scale, Shift;
 
-        public void Run(int task)
+        public void Run(long task)
         {
             if (G.ChannelsLast)
             {
@@ -265,22 +271,22 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     private struct GradientApplyJob : IParallelJob
     {
         public Geometry<T> G;
-        public T* X, Dy, Dx, Center, DyScale, XScale, Bias;
+        public T* X, Dy, Dx, Center, DyCenter, DyScale, XScale;
 
-        public void Run(int task)
+        public void Run(long task)
         {
             if (G.ChannelsLast)
             {
                 var tile = G.TaskTile(task);
                 long at = tile.Offset(G.C), f = tile.FirstChannel;
-                K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, Center + f, DyScale + f, XScale + f, Bias + f);
+                K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, Center + f, DyCenter + f, DyScale + f, XScale + f);
                 return;
             }
             var (slab, end) = G.PlanarTaskSlabs(task);
             for (; slab < end; slab++)
             {
                 long c = slab % G.C, at = slab * G.S;
-                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Center[c], DyScale[c], XScale[c], Bias[c], G.StreamSlabs);
+                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Center[c], DyCenter[c], DyScale[c], XScale[c], G.StreamSlabs);
             }
         }
     }

@@ -41,7 +41,7 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
 
     /// <summary>Channels-last tasks are tiles of RowsPerTask rows × ChannelsPerTask channels.</summary>
     public readonly long RowsPerTask, ChannelsPerTask;
-    public readonly int RowBlocks, ChannelBlocks;
+    public readonly long RowBlocks, ChannelBlocks;
 
     public Geometry(TensorDesc* desc)
     {
@@ -53,8 +53,8 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
         // Wide rows are cut into channel ranges (multiples of 64, a whole number of vectors at every width).
         ChannelsPerTask = rowBytes * MinRowsPerTask <= TaskBytes ? C : Math.Max(64, TaskBytes / (MinRowsPerTask * sizeof(T)) / 64 * 64);
         RowsPerTask = Math.Max(1, TaskBytes / (ChannelsPerTask * sizeof(T)));
-        RowBlocks = checked((int)((M + RowsPerTask - 1) / RowsPerTask));
-        ChannelBlocks = checked((int)((C + ChannelsPerTask - 1) / ChannelsPerTask));
+        RowBlocks = (M + RowsPerTask - 1) / RowsPerTask;
+        ChannelBlocks = (C + ChannelsPerTask - 1) / ChannelsPerTask;
     }
 
     /// <summary>Members per channel.</summary>
@@ -70,7 +70,7 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     public static bool Streams(long elements, long runLength) => elements * sizeof(T) >= StreamingBytes && runLength >= MinStreamingRun;
 
     /// <summary>Tasks in a channels-last layout; fixed by the shape, never by the thread count.</summary>
-    public int TaskCount => checked(RowBlocks * ChannelBlocks);
+    public long TaskCount => RowBlocks * ChannelBlocks;
 
     /// <summary>
     /// Rows of one reducing kernel call in a channels-last layout: each lane of a sum then adds at most
@@ -79,24 +79,24 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     public long RowsPerChunk => Math.Min(256, RowsPerTask);
 
     /// <summary>The tile of channels-last task <paramref name="task"/>: its row block and its rows and channels.</summary>
-    public Tile TaskTile(int task)
+    public Tile TaskTile(long task)
     {
-        int rowBlock = task / ChannelBlocks, channelBlock = task % ChannelBlocks;
+        long rowBlock = task / ChannelBlocks, channelBlock = task % ChannelBlocks;
         long firstRow = rowBlock * RowsPerTask, firstChannel = channelBlock * ChannelsPerTask;
         return new Tile(rowBlock, firstRow, Math.Min(RowsPerTask, M - firstRow), firstChannel, Math.Min(ChannelsPerTask, C - firstChannel));
     }
 
     /// <summary>Rows in row block <paramref name="rowBlock"/>.</summary>
-    public long RowsIn(int rowBlock) => Math.Min(RowsPerTask, M - rowBlock * RowsPerTask);
+    public long RowsIn(long rowBlock) => Math.Min(RowsPerTask, M - rowBlock * RowsPerTask);
 
     /// <summary>NCHW slabs (one (n, c) plane of S values) per task of an element-wise pass.</summary>
     public long SlabsPerTask => Math.Max(1, TaskBytes / (S * sizeof(T)));
 
     /// <summary>Tasks of an element-wise pass over NCHW.</summary>
-    public int PlanarTaskCount => checked((int)((N * C + SlabsPerTask - 1) / SlabsPerTask));
+    public long PlanarTaskCount => (N * C + SlabsPerTask - 1) / SlabsPerTask;
 
     /// <summary>The slabs [first, end) of NCHW element-wise task <paramref name="task"/>, in memory order.</summary>
-    public (long First, long End) PlanarTaskSlabs(int task)
+    public (long First, long End) PlanarTaskSlabs(long task)
     {
         long first = task * SlabsPerTask;
         return (first, Math.Min(first + SlabsPerTask, N * C));
@@ -104,10 +104,13 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
 
     /// <summary>Offset of slab (n, c) in NCHW.</summary>
     public long Slab(long n, long c) => (n * C + c) * S;
+
+    /// <summary>The M members of channel <paramref name="c"/>: N slabs of S (NCHW), or one value per row of C (NC, NHWC).</summary>
+    public Members Channel(long c) => ChannelsLast ? Members.Strided(c, M, C) : new Members(c * S, N, C * S, S, 1);
 }
 
 /// <summary>A channels-last task: rows [FirstRow, FirstRow + Rows) × channels [FirstChannel, FirstChannel + Channels).</summary>
-internal readonly record struct Tile(int RowBlock, long FirstRow, long Rows, long FirstChannel, long Channels)
+internal readonly record struct Tile(long RowBlock, long FirstRow, long Rows, long FirstChannel, long Channels)
 {
     /// <summary>Offset of the tile's first element in a tensor with <paramref name="c"/> channels per row.</summary>
     public long Offset(long c) => FirstRow * c + FirstChannel;

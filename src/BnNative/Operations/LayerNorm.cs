@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
 
@@ -9,9 +10,11 @@ namespace BnNative.Operations;
 /// Layer Normalization (SPEC §2.3) on validated arguments: statistics over the C channels of each of
 /// the P = N·S positions. NC and NHWC: a position's channels are contiguous (MembersContiguous, one row per
 /// position); tasks are blocks of rows. NCHW: a sample is C rows of S positions, so a task is a tile of
-/// positions across all C rows (GroupsContiguous), read in runs of the tile's width. Each task finishes its
-/// positions (statistics, then the map, from cache); dgamma and dbeta are per-task partial sums merged in
-/// task order, so results are bitwise the same for any thread count.
+/// positions across all C rows (GroupsContiguous), read in runs of the tile's width, or several whole
+/// samples when S is small. Each task finishes its positions (statistics, then the map, from cache);
+/// dgamma and dbeta are per-task partial sums merged in task order, so results are bitwise the same for
+/// any thread count. A position whose fast-path statistics or coefficients fail the checks of
+/// <see cref="Exact{T}"/> is done in float64 (an NCHW tile holding one: the whole tile).
 /// </summary>
 internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
@@ -19,6 +22,18 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     /// <summary>Rows one reducing kernel call adds in the element type before the sum goes on in float64.</summary>
     private const long RowsPerChunk = 256;
+
+    /// <summary>
+    /// Rows wider than this are backpropagated in two phases — the row sums, then tiles of rows × channel
+    /// ranges — so that the dgamma/dbeta partials stay bounded while wide rows still spread over threads.
+    /// </summary>
+    private const long WideRowBytes = 64 * 1024;
+
+    /// <summary>
+    /// Positions a backward task covers at least: its dgamma/dbeta partials (2·C doubles) are then at most
+    /// 1/32 of the x and dy it reads (SPEC §3 "Resources").
+    /// </summary>
+    private static long MinPositionsPerTask => 512 / sizeof(T);
 
     private static T E(double value) => T.CreateTruncating(value);
     private static double D(T value) => double.CreateTruncating(value);
@@ -28,11 +43,18 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     {
         public readonly long N, C, S;
         public readonly bool ChannelsLast;
-        /// <summary>NC/NHWC: positions (rows) per task. NCHW: positions of one sample per task (the tile width).</summary>
-        public readonly long PositionsPerTask;
-        public readonly int TasksPerSample, TaskCount;
         /// <summary>Whether rows of y or dx (NC/NHWC) are written with non-temporal stores (see Geometry.Streams).</summary>
         public readonly bool StreamRuns;
+
+        /// <summary>NC/NHWC: rows a forward task (and a backward sub-block) covers, about TaskBytes of x.</summary>
+        public readonly long BlockRows;
+        /// <summary>NC/NHWC with narrow rows: rows a backward task covers, a whole number of blocks.</summary>
+        public readonly long BackwardRows;
+        /// <summary>NC/NHWC with wide rows: backward tiles of TileRows rows × TileChannels channels.</summary>
+        public readonly long TileRows, TileChannels;
+
+        /// <summary>NCHW: positions of a tile (one sample), tiles per sample, and whole samples per task when S is small.</summary>
+        public readonly long Width, TilesPerSample, SamplesPerTask;
 
         public Plan(Abi.TensorDesc* desc)
         {
@@ -42,60 +64,83 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             ChannelsLast = desc->Layout != (int)Abi.Layout.NCHW;
             StreamRuns = Geometry<T>.Streams(N * C * S, C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(T)));
-            if (ChannelsLast)
-            {
-                PositionsPerTask = perTask;
-                TasksPerSample = 1;
-                TaskCount = checked((int)((N * S + perTask - 1) / perTask));
-            }
-            else
-            {
-                // Tiles are whole vectors wide (at least 64 positions) and short enough to reduce in one chunk.
-                PositionsPerTask = Math.Min(S, Math.Min(Geometry<T>.ChunkLength, Math.Max(64, perTask / 64 * 64)));
-                TasksPerSample = checked((int)((S + PositionsPerTask - 1) / PositionsPerTask));
-                TaskCount = checked((int)(N * TasksPerSample));
-            }
+            BlockRows = perTask;
+            BackwardRows = (MinPositionsPerTask + perTask - 1) / perTask * perTask;
+            TileRows = MinPositionsPerTask;
+            TileChannels = Math.Min(C, Math.Max(64, TaskBytes / (TileRows * sizeof(T)) / 64 * 64));
+            // Tiles are whole vectors wide and short enough to reduce in one chunk.
+            Width = Math.Min(S, Math.Min(Geometry<T>.ChunkLength, Math.Max(MinPositionsPerTask, perTask / 64 * 64)));
+            TilesPerSample = (S + Width - 1) / Width;
+            SamplesPerTask = S < MinPositionsPerTask ? (MinPositionsPerTask + S - 1) / S : 1;
         }
 
-        /// <summary>Task → (first position p = n·S + s, positions). An NCHW task lies within one sample.</summary>
-        public (long First, long Count) Positions(int task)
+        public long Positions => N * S;
+
+        public bool WideRows => C * sizeof(T) > WideRowBytes;
+
+        public long RowBlocks => (Positions + TileRows - 1) / TileRows;
+
+        public long ChannelBlocks => (C + TileChannels - 1) / TileChannels;
+
+        /// <summary>NCHW tasks: tiles of one sample, or groups of whole samples.</summary>
+        public long PlanarTasks => SamplesPerTask > 1 ? (N + SamplesPerTask - 1) / SamplesPerTask : N * TilesPerSample;
+
+        public long ForwardTasks => ChannelsLast ? (Positions + BlockRows - 1) / BlockRows : PlanarTasks;
+
+        /// <summary>Backward tasks; each owns one slot of dgamma/dbeta partials, except wide-row tiles (one per row block).</summary>
+        public long BackwardTasks => !ChannelsLast ? PlanarTasks : WideRows ? RowBlocks * ChannelBlocks : (Positions + BackwardRows - 1) / BackwardRows;
+
+        public long PartialSlots => ChannelsLast && WideRows ? RowBlocks : BackwardTasks;
+
+        /// <summary>Rows [first, first + count) of NC/NHWC task <paramref name="task"/> of <paramref name="rowsPerTask"/>.</summary>
+        public (long First, long Count) Rows(long task, long rowsPerTask)
         {
-            if (ChannelsLast)
-            {
-                long first = task * PositionsPerTask;
-                return (first, Math.Min(PositionsPerTask, N * S - first));
-            }
-            long n = task / TasksPerSample, s = task % TasksPerSample * PositionsPerTask;
-            return (n * S + s, Math.Min(PositionsPerTask, S - s));
+            long first = task * rowsPerTask;
+            return (first, Math.Min(rowsPerTask, Positions - first));
         }
 
-        /// <summary>Offset of (position p, channel 0).</summary>
-        public long Offset(long p) => ChannelsLast ? p * C : p / S * C * S + p % S;
+        /// <summary>NCHW task → samples [first, end), and the positions [s0, s0 + width) of each.</summary>
+        public (long FirstSample, long EndSample, long S0, long Width) Tiles(long task)
+        {
+            if (SamplesPerTask > 1)
+            {
+                long first = task * SamplesPerTask;
+                return (first, Math.Min(N, first + SamplesPerTask), 0, S);
+            }
+            long n = task / TilesPerSample, s0 = task % TilesPerSample * Width;
+            return (n, n + 1, s0, Math.Min(Width, S - s0));
+        }
 
-        /// <summary>Elements between consecutive channels of a position.</summary>
-        public long ChannelStride => ChannelsLast ? 1 : S;
+        /// <summary>The C members of position p = n·S + s.</summary>
+        public Members Position(long p) => ChannelsLast ? Members.Strided(p * C, C, 1) : Members.Strided(p / S * C * S + p % S, C, S);
     }
+
+    /// <summary>
+    /// γ = 1 and β = 0 for calls that pass NULL, a piece at a time: kernels over more channels than
+    /// <see cref="Piece"/> are called piece by piece, so no buffer of C values is ever made for them.
+    /// </summary>
+    private static class Defaults
+    {
+        public const long Piece = 16384;
+        public static readonly T* Ones = Filled(T.One), Zeros = Filled(T.Zero);
+
+        private static T* Filled(T value)
+        {
+            var values = (T*)NativeMemory.Alloc((nuint)Piece, (nuint)sizeof(T));
+            new Span<T>(values, (int)Piece).Fill(value);
+            return values;
+        }
+    }
+
+    private static T* Piece(T* parameters, long start, T* fallback) => parameters != null ? parameters + start : fallback;
 
     // ---- forward ----------------------------------------------------------------------------------------
 
     public static void Forward(Abi.TensorDesc* desc, T* x, T* y, T* gamma, T* beta, double eps, T* saveMean, T* saveInvstd)
     {
         var plan = new Plan(desc);
-        using var ones = Filled(gamma == null ? plan.C : 0, T.One);
-        using var zeros = Filled(beta == null ? plan.C : 0, T.Zero);
-        var job = new ForwardJob
-        {
-            Plan = plan, X = x, Y = y, Gamma = gamma != null ? gamma : ones, Beta = beta != null ? beta : zeros,
-            Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd,
-        };
-        WorkerPool.For(plan.TaskCount, ref job);
-    }
-
-    private static NativeBuffer<T> Filled(long count, T value)
-    {
-        var buffer = new NativeBuffer<T>(count);
-        new Span<T>(buffer.Pointer, checked((int)count)).Fill(value);
-        return buffer;
+        var job = new ForwardJob { Plan = plan, X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd };
+        WorkerPool.For(plan.ForwardTasks, ref job);
     }
 
     private struct ForwardJob : IParallelJob
@@ -104,33 +149,70 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         public T* X, Y, Gamma, Beta, SaveMean, SaveInvstd;
         public double Eps;
 
-        public void Run(int task)
+        public void Run(long task)
         {
-            var (first, count) = Plan.Positions(task);
             if (Plan.ChannelsLast)
             {
+                var (first, count) = Plan.Rows(task, Plan.BlockRows);
                 for (long p = first; p < first + count; p++)
-                {
-                    T* row = X + p * Plan.C;
-                    var (mean, variance) = RowStatistics(row, Plan.C);
-                    double invstd = 1 / Math.Sqrt(variance + Eps);
-                    Save(p, mean, invstd);
-                    K.LayerNormApply.MembersContiguous(row, Y + p * Plan.C, (nint)Plan.C, E(mean), E(invstd), Gamma, Beta, Plan.StreamRuns);
-                }
+                    Row(p);
                 return;
             }
-            using var center = new NativeBuffer<T>(count);
-            using var scale = new NativeBuffer<T>(count);
-            using var moments = new NativeBuffer<double>(2 * count);
-            long at = Plan.Offset(first);
-            TileStatistics(Plan, X + at, count, moments, moments.Pointer + count);
-            for (long k = 0; k < count; k++)
+            var (firstSample, endSample, s0, width) = Plan.Tiles(task);
+            for (long n = firstSample; n < endSample; n++)
+                Tile(n * Plan.S + s0, width);
+        }
+
+        private readonly void Row(long p)
+        {
+            long c = Plan.C, at = p * c;
+            var (mean, variance) = RowStatistics(X + at, c);
+            if (!Exact<T>.Trustworthy(mean, variance, Eps))
+                (mean, variance) = Exact<T>.Statistics(X, Plan.Position(p));
+            double invstd = 1 / Math.Sqrt(variance + Eps);
+            Save(p, mean, invstd);
+            if (!Exact<T>.MapFits(variance, c, invstd, 0))
             {
-                double mean = moments.Pointer[k], invstd = 1 / Math.Sqrt(moments.Pointer[count + k] + Eps);
-                Save(first + k, mean, invstd);
-                (center.Pointer[k], scale.Pointer[k]) = (E(mean), E(invstd));
+                Exact<T>.LayerNormMap(X, Y, Plan.Position(p), mean, invstd, Gamma, Beta);
+                return;
             }
-            K.LayerNormApply.GroupsContiguous(X + at, Y + at, (nint)Plan.C, (nint)count, (nint)Plan.S, center, scale, Gamma, Beta);
+            T center = E(mean), scale = E(invstd);
+            for (long start = 0; start < c; start += Defaults.Piece)
+                K.LayerNormApply.MembersContiguous(X + at + start, Y + at + start, (nint)Math.Min(Defaults.Piece, c - start), center, scale,
+                    Piece(Gamma, start, Defaults.Ones), Piece(Beta, start, Defaults.Zeros), Plan.StreamRuns);
+        }
+
+        /// <summary>Positions [first, first + width) of one NCHW sample.</summary>
+        private readonly void Tile(long first, long width)
+        {
+            using var center = new NativeBuffer<T>(width);
+            using var scale = new NativeBuffer<T>(width);
+            using var moments = new NativeBuffer<double>(2 * width);
+            double* mean = moments, variance = moments.Pointer + width;
+            long at = first / Plan.S * Plan.C * Plan.S + first % Plan.S;
+            TileStatistics(Plan, X + at, width, mean, variance);
+            bool fast = true;
+            for (long k = 0; k < width; k++)
+            {
+                if (!Exact<T>.Trustworthy(mean[k], variance[k], Eps))
+                    (mean[k], variance[k]) = Exact<T>.Statistics(X, Plan.Position(first + k));
+                double invstd = 1 / Math.Sqrt(variance[k] + Eps);
+                Save(first + k, mean[k], invstd);
+                fast &= Exact<T>.MapFits(variance[k], Plan.C, invstd, 0);
+                (center.Pointer[k], scale.Pointer[k]) = (E(mean[k]), E(invstd));
+            }
+            if (!fast)
+            {
+                for (long k = 0; k < width; k++)
+                    Exact<T>.LayerNormMap(X, Y, Plan.Position(first + k), mean[k], 1 / Math.Sqrt(variance[k] + Eps), Gamma, Beta);
+                return;
+            }
+            for (long start = 0; start < Plan.C; start += Defaults.Piece)
+            {
+                long rows = start * Plan.S;
+                K.LayerNormApply.GroupsContiguous(X + at + rows, Y + at + rows, (nint)Math.Min(Defaults.Piece, Plan.C - start), (nint)width, (nint)Plan.S,
+                    center, scale, Piece(Gamma, start, Defaults.Ones), Piece(Beta, start, Defaults.Zeros));
+            }
         }
 
         private readonly void Save(long p, double mean, double invstd)
@@ -207,31 +289,34 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     // ---- backward ---------------------------------------------------------------------------------------
 
     /// <summary>
-    /// g = dy·γ; dx = invstd·(g − mean_c(g) − x̂·mean_c(g·x̂)) folded to dx = g·invstd + (x − mean)·xScale + bias
-    /// per position; dgamma_c = Σ_p dy·x̂ and dbeta_c = Σ_p dy. Per task: the position sums, then the task's
-    /// dgamma/dbeta partials (before dx is written, so dx may be dy), then dx, all from cache.
+    /// g = dy·γ; dx = invstd·(g − mean_c(g) − x̂·mean_c(g·x̂)) folded to dx = (g − mean(g))·invstd + (x − mean)·xScale
+    /// per position; dgamma_c = Σ_p dy·x̂ and dbeta_c = Σ_p dy. Per task: the task's dgamma/dbeta partials (before
+    /// dx is written, so dx may be dy), then per position its sums and dx, all from cache. Wide rows: the row
+    /// sums of every row first, then tiles of rows × channels (partials, then dx), then any row done in float64.
     /// </summary>
     public static void Backward(Abi.TensorDesc* desc, T* x, T* dy, T* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta)
     {
         var plan = new Plan(desc);
         bool parameterGradients = dgamma != null || dbeta != null;
-        using var ones = Filled(gamma == null ? plan.C : 0, T.One);
-        using var partial = new NativeBuffer<double>(parameterGradients ? 2L * plan.TaskCount * plan.C : 0);
+        using var partial = new NativeBuffer<double>(parameterGradients ? 2 * plan.PartialSlots * plan.C : 0);
         var job = new BackwardJob
         {
-            Plan = plan, X = x, Dy = dy, Dx = dx, Gamma = gamma != null ? gamma : ones, Mean = saveMean, Invstd = saveInvstd,
+            Plan = plan, X = x, Dy = dy, Dx = dx, Gamma = gamma, Mean = saveMean, Invstd = saveInvstd,
             Partial = parameterGradients ? partial.Pointer : null,
         };
-        WorkerPool.For(plan.TaskCount, ref job);
+        if (plan.ChannelsLast && plan.WideRows)
+            WideRowBackward(ref job);
+        else
+            WorkerPool.For(plan.BackwardTasks, ref job);
         if (!parameterGradients)
             return;
         for (long c = 0; c < plan.C; c++)
         {
             double sumDy = 0, sumDyNormalized = 0;
-            for (long task = 0; task < plan.TaskCount; task++)
+            for (long slot = 0; slot < plan.PartialSlots; slot++)
             {
-                sumDy += partial.Pointer[2 * task * plan.C + c];
-                sumDyNormalized += partial.Pointer[(2 * task + 1) * plan.C + c];
+                sumDy += partial.Pointer[2 * slot * plan.C + c];
+                sumDyNormalized += partial.Pointer[(2 * slot + 1) * plan.C + c];
             }
             if (dgamma != null)
                 dgamma[c] = E(sumDyNormalized);
@@ -240,76 +325,233 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
     }
 
+    /// <summary>Wide rows: per-row coefficients (phase 1), tiles (phase 2), rows that need float64 (phase 3).</summary>
+    private static void WideRowBackward(ref BackwardJob job)
+    {
+        var plan = job.Plan;
+        bool dxWanted = job.Dx != null;
+        using var coefficients = new NativeBuffer<T>(dxWanted ? 2 * plan.Positions : 0);
+        using var exact = new NativeBuffer<byte>(dxWanted ? plan.Positions : 0);
+        if (dxWanted)
+        {
+            job.RowMeanG = coefficients;
+            job.RowXScale = coefficients.Pointer + plan.Positions;
+            job.RowExact = exact;
+            var rows = new RowCoefficientsJob { Job = job };
+            WorkerPool.For(plan.Positions, ref rows);
+        }
+        job.WidePhase = true;
+        WorkerPool.For(plan.BackwardTasks, ref job);
+        for (long p = 0; dxWanted && p < plan.Positions; p++)
+            if (exact.Pointer[p] != 0)
+                Exact<T>.LayerNormGradient(job.X, job.Dy, job.Dx, plan.Position(p), D(job.Mean[p]), D(job.Invstd[p]), job.Gamma);
+    }
+
+    private struct RowCoefficientsJob : IParallelJob
+    {
+        public BackwardJob Job;
+
+        public void Run(long p)
+        {
+            var (meanG, xScale, fits) = Job.RowCoefficients(p);
+            (Job.RowMeanG[p], Job.RowXScale[p], Job.RowExact[p]) = fits ? (E(meanG), E(xScale), (byte)0) : (T.Zero, T.Zero, (byte)1);
+        }
+    }
+
     private struct BackwardJob : IParallelJob
     {
         public Plan Plan;
         public T* X, Dy, Dx, Gamma, Mean, Invstd;
         public double* Partial;
+        /// <summary>Wide rows, phase 2: tasks are tiles, and dx uses the per-row coefficients of phase 1.</summary>
+        public bool WidePhase;
+        public T* RowMeanG, RowXScale;
+        public byte* RowExact;
 
-        public void Run(int task)
+        public void Run(long task)
         {
-            var (first, count) = Plan.Positions(task);
-            long c = Plan.C, at = Plan.Offset(first);
-            if (Partial != null)
-                ParameterGradients(task, first, count, at);
-            if (Dx == null)
-                return;
-            if (Plan.ChannelsLast)
-            {
-                for (long p = first; p < first + count; p++)
-                {
-                    long row = p * c;
-                    T rowSumG = T.Zero, rowSumGCentered = T.Zero;
-                    K.LayerNormGradientSums.MembersContiguous(X + row, Dy + row, (nint)c, Mean[p], Gamma, ref rowSumG, ref rowSumGCentered);
-                    var (rowXScale, rowBias) = Coefficients(D(Invstd[p]), D(rowSumG), D(rowSumGCentered));
-                    K.LayerNormGradientApply.MembersContiguous(X + row, Dy + row, Dx + row, (nint)c, Mean[p], Invstd[p], rowXScale, rowBias, Gamma, Plan.StreamRuns);
-                }
-                return;
-            }
-            using var sums = new NativeBuffer<T>(2 * count);
-            using var coefficients = new NativeBuffer<T>(2 * count);
-            T* sumG = sums, sumGCentered = sums.Pointer + count, xScale = coefficients, bias = coefficients.Pointer + count;
-            K.LayerNormGradientSums.GroupsContiguous(X + at, Dy + at, (nint)c, (nint)count, (nint)Plan.S, Mean + first, Gamma, sumG, sumGCentered);
-            for (long k = 0; k < count; k++)
-                (xScale[k], bias[k]) = Coefficients(D(Invstd[first + k]), D(sumG[k]), D(sumGCentered[k]));
-            K.LayerNormGradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, (nint)c, (nint)count, (nint)Plan.S,
-                Mean + first, Invstd + first, xScale, bias, Gamma);
+            if (WidePhase)
+                WideTile(task);
+            else if (Plan.ChannelsLast)
+                NarrowRows(task);
+            else
+                PlanarTiles(task);
         }
 
-        /// <summary>dx = g·invstd − (x − mean)·invstd³·Σg(x − mean)/C − invstd·Σg/C.</summary>
-        private readonly (T XScale, T Bias) Coefficients(double invstd, double sumG, double sumGCentered) =>
-            (E(-invstd * invstd * invstd * sumGCentered / Plan.C), E(-invstd * sumG / Plan.C));
+        private readonly void NarrowRows(long task)
+        {
+            var (first, count) = Plan.Rows(task, Plan.BackwardRows);
+            for (long start = 0; start < count; start += Plan.BlockRows)
+            {
+                long rows = Math.Min(Plan.BlockRows, count - start);
+                if (Partial != null)
+                    RowParameterGradients(task, first + start, rows, 0, Plan.C);
+                for (long p = first + start; Dx != null && p < first + start + rows; p++)
+                {
+                    var (meanG, xScale, fits) = RowCoefficients(p);
+                    if (fits)
+                        ApplyRow(p, 0, Plan.C, E(meanG), E(xScale));
+                    else
+                        Exact<T>.LayerNormGradient(X, Dy, Dx, Plan.Position(p), D(Mean[p]), D(Invstd[p]), Gamma);
+                }
+            }
+        }
 
-        /// <summary>This task's Σdy and Σdy·x̂ per channel, into its slot of the partials.</summary>
-        private readonly void ParameterGradients(int task, long first, long count, long at)
+        private readonly void WideTile(long task)
+        {
+            long rowBlock = task / Plan.ChannelBlocks, c0 = task % Plan.ChannelBlocks * Plan.TileChannels;
+            var (first, count) = Plan.Rows(rowBlock, Plan.TileRows);
+            long channels = Math.Min(Plan.TileChannels, Plan.C - c0);
+            if (Partial != null)
+                RowParameterGradients(rowBlock, first, count, c0, channels);
+            for (long p = first; Dx != null && p < first + count; p++)
+                if (RowExact[p] == 0)
+                    ApplyRow(p, c0, channels, RowMeanG[p], RowXScale[p]);
+        }
+
+        /// <summary>
+        /// mean(g) and xScale = −invstd²·mean(g·x̂) of row p, and whether the fast dx map fits the element
+        /// type; sums that overflowed, or coefficients that do not fit, send the row to float64.
+        /// </summary>
+        public readonly (double MeanG, double XScale, bool Fits) RowCoefficients(long p)
+        {
+            long c = Plan.C, at = p * c;
+            double sumG = 0, sumGCentered = 0;
+            for (long start = 0; start < c; start += Defaults.Piece)
+            {
+                T a = T.Zero, b = T.Zero;
+                K.LayerNormGradientSums.MembersContiguous(X + at + start, Dy + at + start, (nint)Math.Min(Defaults.Piece, c - start), Mean[p],
+                    Piece(Gamma, start, Defaults.Ones), ref a, ref b);
+                sumG += D(a);
+                sumGCentered += D(b);
+            }
+            double invstd = D(Invstd[p]), meanG = sumG / c, xScale = -invstd * invstd * (invstd * sumGCentered / c);
+            return (meanG, xScale, double.IsFinite(meanG) && double.IsFinite(xScale) && GradientFits(invstd, meanG, xScale));
+        }
+
+        private readonly bool GradientFits(double invstd, double meanG, double xScale) =>
+            Exact<T>.Fits(invstd) && Exact<T>.Fits(xScale) && T.IsFinite(E(meanG))
+            && Math.Sqrt(Plan.C) / invstd <= Exact<T>.MaxValue / 4;
+
+        /// <summary>dx of row p over channels [c0, c0 + channels), piece by piece.</summary>
+        private readonly void ApplyRow(long p, long c0, long channels, T meanG, T xScale)
+        {
+            long at = p * Plan.C;
+            for (long start = c0; start < c0 + channels; start += Defaults.Piece)
+            {
+                long o = at + start;
+                K.LayerNormGradientApply.MembersContiguous(X + o, Dy + o, Dx + o, (nint)Math.Min(Defaults.Piece, c0 + channels - start),
+                    Mean[p], meanG, Invstd[p], xScale, Piece(Gamma, start, Defaults.Ones), Plan.StreamRuns);
+            }
+        }
+
+        /// <summary>Σdy and Σdy·x̂ of rows [first, first + count) over channels [c0, c0 + channels), added to slot <paramref name="slot"/>.</summary>
+        private readonly void RowParameterGradients(long slot, long first, long count, long c0, long channels)
         {
             long c = Plan.C;
-            double* sumDy = Partial + 2 * task * c, sumDyNormalized = sumDy + c;
-            if (Plan.ChannelsLast)
+            double* sumDy = Partial + 2 * slot * c + c0, sumDyNormalized = sumDy + c;
+            using var chunk = new NativeBuffer<T>(2 * channels);
+            T* a = chunk, b = chunk.Pointer + channels;
+            for (long start = 0; start < count; start += RowsPerChunk)
             {
-                using var chunk = new NativeBuffer<T>(2 * c);
-                T* a = chunk, b = chunk.Pointer + c;
-                for (long start = 0; start < count; start += RowsPerChunk)
-                {
-                    long rows = Math.Min(RowsPerChunk, count - start), offset = at + start * c;
-                    new Span<T>(a, (int)(2 * c)).Clear();
-                    K.LayerNormParameterGradients.GroupsContiguous(X + offset, Dy + offset, (nint)rows, (nint)c, (nint)c,
-                        Mean + first + start, Invstd + first + start, a, b);
-                    for (long k = 0; k < c; k++)
-                    {
-                        sumDy[k] += D(a[k]);
-                        sumDyNormalized[k] += D(b[k]);
-                    }
-                }
+                long rows = Math.Min(RowsPerChunk, count - start), p0 = first + start, offset = p0 * c + c0;
+                new Span<T>(a, (int)(2 * channels)).Clear();
+                K.LayerNormParameterGradients.GroupsContiguous(X + offset, Dy + offset, (nint)rows, (nint)channels, (nint)c,
+                    Mean + p0, Invstd + p0, a, b);
+                for (long k = 0; k < channels; k++)
+                    AddParameterGradients(sumDy + k, sumDyNormalized + k, a[k], b[k], Members.Strided(offset + k, rows, c), p0, 1);
+            }
+        }
+
+        /// <summary>
+        /// Adds a chunk's Σdy and Σdy·x̂ of one channel (members: the chunk's positions, from p0 on, stepping
+        /// <paramref name="positionStep"/>); a chunk whose sums overflowed in the element type is summed again in float64.
+        /// </summary>
+        private readonly void AddParameterGradients(double* sumDy, double* sumDyNormalized, T a, T b, in Members members, long p0, long positionStep)
+        {
+            if (T.IsFinite(a) && T.IsFinite(b))
+            {
+                *sumDy += D(a);
+                *sumDyNormalized += D(b);
                 return;
             }
+            double exactA = 0, exactB = 0;
+            foreach (var (k, at) in members)
+            {
+                long p = p0 + k * positionStep;
+                double g = D(Dy[at]);
+                exactA += g;
+                exactB += g * (D(X[at]) - D(Mean[p])) * D(Invstd[p]);
+            }
+            *sumDy += exactA;
+            *sumDyNormalized += exactB;
+        }
+
+        private readonly void PlanarTiles(long task)
+        {
+            var (firstSample, endSample, s0, width) = Plan.Tiles(task);
+            for (long n = firstSample; n < endSample; n++)
+            {
+                long first = n * Plan.S + s0, at = n * Plan.C * Plan.S + s0;
+                if (Partial != null)
+                    PlanarParameterGradients(task, first, at, width);
+                if (Dx != null)
+                    PlanarGradient(first, at, width);
+            }
+        }
+
+        /// <summary>This tile's Σdy and Σdy·x̂ per channel, added to slot <paramref name="slot"/>.</summary>
+        private readonly void PlanarParameterGradients(long slot, long first, long at, long width)
+        {
+            long c = Plan.C;
+            double* sumDy = Partial + 2 * slot * c, sumDyNormalized = sumDy + c;
             for (long k = 0; k < c; k++)
             {
                 T a = T.Zero, b = T.Zero;
                 long offset = at + k * Plan.S;
-                K.LayerNormParameterGradients.MembersContiguous(X + offset, Dy + offset, (nint)count, Mean + first, Invstd + first, ref a, ref b);
-                sumDy[k] = D(a);
-                sumDyNormalized[k] = D(b);
+                K.LayerNormParameterGradients.MembersContiguous(X + offset, Dy + offset, (nint)width, Mean + first, Invstd + first, ref a, ref b);
+                AddParameterGradients(sumDy + k, sumDyNormalized + k, a, b, Members.Strided(offset, width, 1), first, 1);
+            }
+        }
+
+        /// <summary>dx of an NCHW tile: the position sums over C rows (chunk by chunk), then the map, or float64 for the whole tile.</summary>
+        private readonly void PlanarGradient(long first, long at, long width)
+        {
+            long c = Plan.C, stride = Plan.S;
+            using var sums = new NativeBuffer<double>(2 * width);
+            using var chunk = new NativeBuffer<T>(2 * width);
+            using var coefficients = new NativeBuffer<T>(2 * width);
+            double* sumG = sums, sumGCentered = sums.Pointer + width;
+            T* a = chunk, b = chunk.Pointer + width, meanG = coefficients, xScale = coefficients.Pointer + width;
+            for (long start = 0; start < c; start += RowsPerChunk)
+            {
+                new Span<T>(a, (int)(2 * width)).Clear();
+                K.LayerNormGradientSums.GroupsContiguous(X + at + start * stride, Dy + at + start * stride, (nint)Math.Min(RowsPerChunk, c - start),
+                    (nint)width, (nint)stride, Mean + first, Piece(Gamma, start, Defaults.Ones), a, b);
+                for (long k = 0; k < width; k++)
+                {
+                    sumG[k] += D(a[k]);
+                    sumGCentered[k] += D(b[k]);
+                }
+            }
+            bool fast = true;
+            for (long k = 0; k < width; k++)
+            {
+                double invstd = D(Invstd[first + k]), m = sumG[k] / c, s = -invstd * invstd * (invstd * sumGCentered[k] / c);
+                fast &= double.IsFinite(m) && double.IsFinite(s) && GradientFits(invstd, m, s);
+                (meanG[k], xScale[k]) = (E(m), E(s));
+            }
+            if (!fast)
+            {
+                for (long k = 0; k < width; k++)
+                    Exact<T>.LayerNormGradient(X, Dy, Dx, Plan.Position(first + k), D(Mean[first + k]), D(Invstd[first + k]), Gamma);
+                return;
+            }
+            for (long start = 0; start < c; start += Defaults.Piece)
+            {
+                long rows = start * stride;
+                K.LayerNormGradientApply.GroupsContiguous(X + at + rows, Dy + at + rows, Dx + at + rows, (nint)Math.Min(Defaults.Piece, c - start),
+                    (nint)width, (nint)stride, Mean + first, meanG, Invstd + first, xScale, Piece(Gamma, start, Defaults.Ones));
             }
         }
     }

@@ -9,53 +9,53 @@ namespace BnNative.Kernels;
 static unsafe partial class Kernels
 {
     /// <summary>
-    /// Kernel <c>GradientApply</c>, per element: <c>dx = Fma(dy, dyScale, Fma(x - center, xScale, bias));</c>
+    /// Kernel <c>GradientApply</c>, per element: <c>dx = Fma(dy - dyCenter, dyScale, (x - center) * xScale);</c>
     /// </summary>
     internal static unsafe class GradientApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T dyScale, T xScale, T bias, bool nonTemporal) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T dyCenter, T dyScale, T xScale, bool nonTemporal) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref dyScale), Unsafe.As<T, float>(ref xScale), Unsafe.As<T, float>(ref bias), nonTemporal);
+                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref dyCenter), Unsafe.As<T, float>(ref dyScale), Unsafe.As<T, float>(ref xScale), nonTemporal);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref dyScale), Unsafe.As<T, double>(ref xScale), Unsafe.As<T, double>(ref bias), nonTemporal);
+                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref dyCenter), Unsafe.As<T, double>(ref dyScale), Unsafe.As<T, double>(ref xScale), nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
+        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+                MembersContiguousVector512(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+                MembersContiguousVector256(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+                MembersContiguousVector128(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+            MembersContiguousScalar(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
+        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
+            var dyCenterV = Vector512.Create(dyCenter);
             var dyScaleV = Vector512.Create(dyScale);
             var xScaleV = Vector512.Create(xScale);
-            var biasV = Vector512.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 4 == 0)
             {
@@ -64,7 +64,7 @@ static unsafe partial class Kernels
                 {
                     float x_s = x[i];
                     float dy_s = dy[i];
-                    dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 64; i += 64)
                 {
@@ -76,16 +76,16 @@ static unsafe partial class Kernels
                     var dy_2 = Vector512.Load(dy + i + 32);
                     var x_3 = Vector512.Load(x + i + 48);
                     var dy_3 = Vector512.Load(dy + i + 48);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1, dyScaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 16);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2, dyScaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 32);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3, dyScaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 48);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenterV, dyScaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
                 }
                 for (; i <= count - 16; i += 16)
                 {
                     var x_0 = Vector512.Load(x + i);
                     var dy_0 = Vector512.Load(dy + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 64; i += 64)
@@ -98,32 +98,32 @@ static unsafe partial class Kernels
                 var dy_2 = Vector512.Load(dy + i + 32);
                 var x_3 = Vector512.Load(x + i + 48);
                 var dy_3 = Vector512.Load(dy + i + 48);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1, dyScaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 16);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2, dyScaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 32);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3, dyScaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 48);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenterV, dyScaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
             }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = Vector512.Load(x + i);
                 var dy_0 = Vector512.Load(dy + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
+        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
+            var dyCenterV = Vector256.Create(dyCenter);
             var dyScaleV = Vector256.Create(dyScale);
             var xScaleV = Vector256.Create(xScale);
-            var biasV = Vector256.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 4 == 0)
             {
@@ -132,7 +132,7 @@ static unsafe partial class Kernels
                 {
                     float x_s = x[i];
                     float dy_s = dy[i];
-                    dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 24; i += 24)
                 {
@@ -142,15 +142,15 @@ static unsafe partial class Kernels
                     var dy_1 = Vector256.Load(dy + i + 8);
                     var x_2 = Vector256.Load(x + i + 16);
                     var dy_2 = Vector256.Load(dy + i + 16);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1, dyScaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2, dyScaleV, Vector256.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
                 }
                 for (; i <= count - 8; i += 8)
                 {
                     var x_0 = Vector256.Load(x + i);
                     var dy_0 = Vector256.Load(dy + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 24; i += 24)
@@ -161,31 +161,31 @@ static unsafe partial class Kernels
                 var dy_1 = Vector256.Load(dy + i + 8);
                 var x_2 = Vector256.Load(x + i + 16);
                 var dy_2 = Vector256.Load(dy + i + 16);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1, dyScaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_2, dyScaleV, Vector256.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
             }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector256.Load(x + i);
                 var dy_0 = Vector256.Load(dy + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
+        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
+            var dyCenterV = Vector128.Create(dyCenter);
             var dyScaleV = Vector128.Create(dyScale);
             var xScaleV = Vector128.Create(xScale);
-            var biasV = Vector128.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 4 == 0)
             {
@@ -194,7 +194,7 @@ static unsafe partial class Kernels
                 {
                     float x_s = x[i];
                     float dy_s = dy[i];
-                    dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 12; i += 12)
                 {
@@ -204,15 +204,15 @@ static unsafe partial class Kernels
                     var dy_1 = Vector128.Load(dy + i + 4);
                     var x_2 = Vector128.Load(x + i + 8);
                     var dy_2 = Vector128.Load(dy + i + 8);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1, dyScaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2, dyScaleV, Vector128.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 8);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 8);
                 }
                 for (; i <= count - 4; i += 4)
                 {
                     var x_0 = Vector128.Load(x + i);
                     var dy_0 = Vector128.Load(dy + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 12; i += 12)
@@ -223,63 +223,63 @@ static unsafe partial class Kernels
                 var dy_1 = Vector128.Load(dy + i + 4);
                 var x_2 = Vector128.Load(x + i + 8);
                 var dy_2 = Vector128.Load(dy + i + 8);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1, dyScaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_2, dyScaleV, Vector128.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 8);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 8);
             }
             for (; i <= count - 4; i += 4)
             {
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float dyScale, float xScale, float bias, bool nonTemporal)
+        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s, dyScale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
-        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
+        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+                MembersContiguousVector512(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+                MembersContiguousVector256(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+                MembersContiguousVector128(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, dyScale, xScale, bias, nonTemporal);
+            MembersContiguousScalar(x, dy, dx, count, center, dyCenter, dyScale, xScale, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
+        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
+            var dyCenterV = Vector512.Create(dyCenter);
             var dyScaleV = Vector512.Create(dyScale);
             var xScaleV = Vector512.Create(xScale);
-            var biasV = Vector512.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 8 == 0)
             {
@@ -288,7 +288,7 @@ static unsafe partial class Kernels
                 {
                     double x_s = x[i];
                     double dy_s = dy[i];
-                    dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 32; i += 32)
                 {
@@ -300,16 +300,16 @@ static unsafe partial class Kernels
                     var dy_2 = Vector512.Load(dy + i + 16);
                     var x_3 = Vector512.Load(x + i + 24);
                     var dy_3 = Vector512.Load(dy + i + 24);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1, dyScaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2, dyScaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3, dyScaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 24);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenterV, dyScaleV, (x_3 - centerV) * xScaleV), dx + i + 24);
                 }
                 for (; i <= count - 8; i += 8)
                 {
                     var x_0 = Vector512.Load(x + i);
                     var dy_0 = Vector512.Load(dy + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 32; i += 32)
@@ -322,32 +322,32 @@ static unsafe partial class Kernels
                 var dy_2 = Vector512.Load(dy + i + 16);
                 var x_3 = Vector512.Load(x + i + 24);
                 var dy_3 = Vector512.Load(dy + i + 24);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1, dyScaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2, dyScaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3, dyScaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 24);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenterV, dyScaleV, (x_3 - centerV) * xScaleV), dx + i + 24);
             }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector512.Load(x + i);
                 var dy_0 = Vector512.Load(dy + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
+        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
+            var dyCenterV = Vector256.Create(dyCenter);
             var dyScaleV = Vector256.Create(dyScale);
             var xScaleV = Vector256.Create(xScale);
-            var biasV = Vector256.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 8 == 0)
             {
@@ -356,7 +356,7 @@ static unsafe partial class Kernels
                 {
                     double x_s = x[i];
                     double dy_s = dy[i];
-                    dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 12; i += 12)
                 {
@@ -366,15 +366,15 @@ static unsafe partial class Kernels
                     var dy_1 = Vector256.Load(dy + i + 4);
                     var x_2 = Vector256.Load(x + i + 8);
                     var dy_2 = Vector256.Load(dy + i + 8);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1, dyScaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2, dyScaleV, Vector256.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 8);
                 }
                 for (; i <= count - 4; i += 4)
                 {
                     var x_0 = Vector256.Load(x + i);
                     var dy_0 = Vector256.Load(dy + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 12; i += 12)
@@ -385,31 +385,31 @@ static unsafe partial class Kernels
                 var dy_1 = Vector256.Load(dy + i + 4);
                 var x_2 = Vector256.Load(x + i + 8);
                 var dy_2 = Vector256.Load(dy + i + 8);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1, dyScaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_2, dyScaleV, Vector256.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 8);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 8);
             }
             for (; i <= count - 4; i += 4)
             {
                 var x_0 = Vector256.Load(x + i);
                 var dy_0 = Vector256.Load(dy + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
-        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
+        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
+            var dyCenterV = Vector128.Create(dyCenter);
             var dyScaleV = Vector128.Create(dyScale);
             var xScaleV = Vector128.Create(xScale);
-            var biasV = Vector128.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 8 == 0)
             {
@@ -418,7 +418,7 @@ static unsafe partial class Kernels
                 {
                     double x_s = x[i];
                     double dy_s = dy[i];
-                    dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 6; i += 6)
                 {
@@ -428,15 +428,15 @@ static unsafe partial class Kernels
                     var dy_1 = Vector128.Load(dy + i + 2);
                     var x_2 = Vector128.Load(x + i + 4);
                     var dy_2 = Vector128.Load(dy + i + 4);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1, dyScaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 2);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2, dyScaleV, Vector128.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 2);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 4);
                 }
                 for (; i <= count - 2; i += 2)
                 {
                     var x_0 = Vector128.Load(x + i);
                     var dy_0 = Vector128.Load(dy + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 6; i += 6)
@@ -447,74 +447,74 @@ static unsafe partial class Kernels
                 var dy_1 = Vector128.Load(dy + i + 2);
                 var x_2 = Vector128.Load(x + i + 4);
                 var dy_2 = Vector128.Load(dy + i + 4);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1, dyScaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 2);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_2, dyScaleV, Vector128.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 4);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 2);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 4);
             }
             for (; i <= count - 2; i += 2)
             {
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double dyScale, double xScale, double bias, bool nonTemporal)
+        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s, dyScale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
             }
         }
 
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, T* dy, T* dx, nint rows, nint groups, nint rowStride, T* center, T* dyScale, T* xScale, T* bias) where T : unmanaged
+        public static void GroupsContiguous<T>(T* x, T* dy, T* dx, nint rows, nint groups, nint rowStride, T* center, T* dyCenter, T* dyScale, T* xScale) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)dyScale, (float*)xScale, (float*)bias);
+                GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)dyScale, (double*)xScale, (double*)bias);
+                GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)dyCenter, (double*)dyScale, (double*)xScale);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
+        public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
+        private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -524,61 +524,61 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
                     var dyScale_0 = Vector512.Load(dyScale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     var center_1 = Vector512.Load(center + g + 16);
+                    var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
                     var dyScale_1 = Vector512.Load(dyScale + g + 16);
                     var xScale_1 = Vector512.Load(xScale + g + 16);
-                    var bias_1 = Vector512.Load(bias + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
                     var dy_1 = Vector512.Load(dy + at + 16);
                     var center_2 = Vector512.Load(center + g + 32);
+                    var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
                     var dyScale_2 = Vector512.Load(dyScale + g + 32);
                     var xScale_2 = Vector512.Load(xScale + g + 32);
-                    var bias_2 = Vector512.Load(bias + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
                     var dy_2 = Vector512.Load(dy + at + 32);
                     var center_3 = Vector512.Load(center + g + 48);
+                    var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
                     var dyScale_3 = Vector512.Load(dyScale + g + 48);
                     var xScale_3 = Vector512.Load(xScale + g + 48);
-                    var bias_3 = Vector512.Load(bias + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var dy_3 = Vector512.Load(dy + at + 48);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1, dyScale_1, Vector512.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 16);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2, dyScale_2, Vector512.MultiplyAddEstimate(x_2 - center_2, xScale_2, bias_2)), dx + at + 32);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3, dyScale_3, Vector512.MultiplyAddEstimate(x_3 - center_3, xScale_3, bias_3)), dx + at + 48);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
                     var dyScale_0 = Vector512.Load(dyScale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     float center_s = center[g];
+                    float dyCenter_s = dyCenter[g];
                     float dyScale_s = dyScale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
+        private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -588,47 +588,47 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
                     var dyScale_0 = Vector256.Load(dyScale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     var center_1 = Vector256.Load(center + g + 8);
+                    var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
                     var dyScale_1 = Vector256.Load(dyScale + g + 8);
                     var xScale_1 = Vector256.Load(xScale + g + 8);
-                    var bias_1 = Vector256.Load(bias + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var dy_1 = Vector256.Load(dy + at + 8);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1, dyScale_1, Vector256.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 8);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
                     var dyScale_0 = Vector256.Load(dyScale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     float center_s = center[g];
+                    float dyCenter_s = dyCenter[g];
                     float dyScale_s = dyScale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
+        private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -638,47 +638,47 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
                     var dyScale_0 = Vector128.Load(dyScale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     var center_1 = Vector128.Load(center + g + 4);
+                    var dyCenter_1 = Vector128.Load(dyCenter + g + 4);
                     var dyScale_1 = Vector128.Load(dyScale + g + 4);
                     var xScale_1 = Vector128.Load(xScale + g + 4);
-                    var bias_1 = Vector128.Load(bias + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var dy_1 = Vector128.Load(dy + at + 4);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1, dyScale_1, Vector128.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 4);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
                     var dyScale_0 = Vector128.Load(dyScale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     float center_s = center[g];
+                    float dyCenter_s = dyCenter[g];
                     float dyScale_s = dyScale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyScale, float* xScale, float* bias)
+        private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -688,38 +688,38 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     float center_s = center[g];
+                    float dyCenter_s = dyCenter[g];
                     float dyScale_s = dyScale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s, dyScale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
-        public static void GroupsContiguous(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
+        public static void GroupsContiguous(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyScale, xScale, bias);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
+        private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -729,61 +729,61 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
                     var dyScale_0 = Vector512.Load(dyScale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     var center_1 = Vector512.Load(center + g + 8);
+                    var dyCenter_1 = Vector512.Load(dyCenter + g + 8);
                     var dyScale_1 = Vector512.Load(dyScale + g + 8);
                     var xScale_1 = Vector512.Load(xScale + g + 8);
-                    var bias_1 = Vector512.Load(bias + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
                     var dy_1 = Vector512.Load(dy + at + 8);
                     var center_2 = Vector512.Load(center + g + 16);
+                    var dyCenter_2 = Vector512.Load(dyCenter + g + 16);
                     var dyScale_2 = Vector512.Load(dyScale + g + 16);
                     var xScale_2 = Vector512.Load(xScale + g + 16);
-                    var bias_2 = Vector512.Load(bias + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
                     var dy_2 = Vector512.Load(dy + at + 16);
                     var center_3 = Vector512.Load(center + g + 24);
+                    var dyCenter_3 = Vector512.Load(dyCenter + g + 24);
                     var dyScale_3 = Vector512.Load(dyScale + g + 24);
                     var xScale_3 = Vector512.Load(xScale + g + 24);
-                    var bias_3 = Vector512.Load(bias + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var dy_3 = Vector512.Load(dy + at + 24);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1, dyScale_1, Vector512.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 8);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2, dyScale_2, Vector512.MultiplyAddEstimate(x_2 - center_2, xScale_2, bias_2)), dx + at + 16);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3, dyScale_3, Vector512.MultiplyAddEstimate(x_3 - center_3, xScale_3, bias_3)), dx + at + 24);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 16);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 24);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
                     var dyScale_0 = Vector512.Load(dyScale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0, dyScale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     double center_s = center[g];
+                    double dyCenter_s = dyCenter[g];
                     double dyScale_s = dyScale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
+        private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -793,47 +793,47 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
                     var dyScale_0 = Vector256.Load(dyScale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     var center_1 = Vector256.Load(center + g + 4);
+                    var dyCenter_1 = Vector256.Load(dyCenter + g + 4);
                     var dyScale_1 = Vector256.Load(dyScale + g + 4);
                     var xScale_1 = Vector256.Load(xScale + g + 4);
-                    var bias_1 = Vector256.Load(bias + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var dy_1 = Vector256.Load(dy + at + 4);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1, dyScale_1, Vector256.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 4);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
                     var dyScale_0 = Vector256.Load(dyScale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0, dyScale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     double center_s = center[g];
+                    double dyCenter_s = dyCenter[g];
                     double dyScale_s = dyScale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
+        private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -843,47 +843,47 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
                     var dyScale_0 = Vector128.Load(dyScale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     var center_1 = Vector128.Load(center + g + 2);
+                    var dyCenter_1 = Vector128.Load(dyCenter + g + 2);
                     var dyScale_1 = Vector128.Load(dyScale + g + 2);
                     var xScale_1 = Vector128.Load(xScale + g + 2);
-                    var bias_1 = Vector128.Load(bias + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var dy_1 = Vector128.Load(dy + at + 2);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1, dyScale_1, Vector128.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 2);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 2);
                 }
                 for (; g <= groups - 2; g += 2)
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
                     var dyScale_0 = Vector128.Load(dyScale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0, dyScale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     double center_s = center[g];
+                    double dyCenter_s = dyCenter[g];
                     double dyScale_s = dyScale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyScale, double* xScale, double* bias)
+        private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -893,12 +893,12 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     double center_s = center[g];
+                    double dyCenter_s = dyCenter[g];
                     double dyScale_s = dyScale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s, dyScale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }

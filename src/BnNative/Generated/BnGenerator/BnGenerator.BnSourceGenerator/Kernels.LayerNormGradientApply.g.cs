@@ -9,53 +9,53 @@ namespace BnNative.Kernels;
 static unsafe partial class Kernels
 {
     /// <summary>
-    /// Kernel <c>LayerNormGradientApply</c>, per element: <c>dx = Fma(dy * gamma, scale, Fma(x - center, xScale, bias));</c>
+    /// Kernel <c>LayerNormGradientApply</c>, per element: <c>dx = Fma(dy * gamma - meanG, scale, (x - center) * xScale);</c>
     /// </summary>
     internal static unsafe class LayerNormGradientApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T scale, T xScale, T bias, T* gamma, bool nonTemporal) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T meanG, T scale, T xScale, T* gamma, bool nonTemporal) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), Unsafe.As<T, float>(ref bias), (float*)gamma, nonTemporal);
+                MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref meanG), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), (float*)gamma, nonTemporal);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref xScale), Unsafe.As<T, double>(ref bias), (double*)gamma, nonTemporal);
+                MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref meanG), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref xScale), (double*)gamma, nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
+        public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+                MembersContiguousVector512(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+                MembersContiguousVector256(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+                MembersContiguousVector128(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+            MembersContiguousScalar(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
+        private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
+            var meanGV = Vector512.Create(meanG);
             var scaleV = Vector512.Create(scale);
             var xScaleV = Vector512.Create(xScale);
-            var biasV = Vector512.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 4 == 0)
             {
@@ -65,7 +65,7 @@ static unsafe partial class Kernels
                     float x_s = x[i];
                     float dy_s = dy[i];
                     float gamma_s = gamma[i];
-                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 64; i += 64)
                 {
@@ -81,17 +81,17 @@ static unsafe partial class Kernels
                     var x_3 = Vector512.Load(x + i + 48);
                     var dy_3 = Vector512.Load(dy + i + 48);
                     var gamma_3 = Vector512.Load(gamma + i + 48);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 16);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2, scaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 32);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3, scaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 48);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
                 }
                 for (; i <= count - 16; i += 16)
                 {
                     var x_0 = Vector512.Load(x + i);
                     var dy_0 = Vector512.Load(dy + i);
                     var gamma_0 = Vector512.Load(gamma + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 64; i += 64)
@@ -108,34 +108,34 @@ static unsafe partial class Kernels
                 var x_3 = Vector512.Load(x + i + 48);
                 var dy_3 = Vector512.Load(dy + i + 48);
                 var gamma_3 = Vector512.Load(gamma + i + 48);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 16);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gamma_2, scaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 32);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gamma_3, scaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 48);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
             }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = Vector512.Load(x + i);
                 var dy_0 = Vector512.Load(dy + i);
                 var gamma_0 = Vector512.Load(gamma + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
                 float gamma_s = gamma[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
+        private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
+            var meanGV = Vector256.Create(meanG);
             var scaleV = Vector256.Create(scale);
             var xScaleV = Vector256.Create(xScale);
-            var biasV = Vector256.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 4 == 0)
             {
@@ -145,7 +145,7 @@ static unsafe partial class Kernels
                     float x_s = x[i];
                     float dy_s = dy[i];
                     float gamma_s = gamma[i];
-                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 16; i += 16)
                 {
@@ -155,15 +155,15 @@ static unsafe partial class Kernels
                     var x_1 = Vector256.Load(x + i + 8);
                     var dy_1 = Vector256.Load(dy + i + 8);
                     var gamma_1 = Vector256.Load(gamma + i + 8);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
                 }
                 for (; i <= count - 8; i += 8)
                 {
                     var x_0 = Vector256.Load(x + i);
                     var dy_0 = Vector256.Load(dy + i);
                     var gamma_0 = Vector256.Load(gamma + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 16; i += 16)
@@ -174,32 +174,32 @@ static unsafe partial class Kernels
                 var x_1 = Vector256.Load(x + i + 8);
                 var dy_1 = Vector256.Load(dy + i + 8);
                 var gamma_1 = Vector256.Load(gamma + i + 8);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
             }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector256.Load(x + i);
                 var dy_0 = Vector256.Load(dy + i);
                 var gamma_0 = Vector256.Load(gamma + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
                 float gamma_s = gamma[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
+        private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
+            var meanGV = Vector128.Create(meanG);
             var scaleV = Vector128.Create(scale);
             var xScaleV = Vector128.Create(xScale);
-            var biasV = Vector128.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 4 == 0)
             {
@@ -209,7 +209,7 @@ static unsafe partial class Kernels
                     float x_s = x[i];
                     float dy_s = dy[i];
                     float gamma_s = gamma[i];
-                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 8; i += 8)
                 {
@@ -219,15 +219,15 @@ static unsafe partial class Kernels
                     var x_1 = Vector128.Load(x + i + 4);
                     var dy_1 = Vector128.Load(dy + i + 4);
                     var gamma_1 = Vector128.Load(gamma + i + 4);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
                 }
                 for (; i <= count - 4; i += 4)
                 {
                     var x_0 = Vector128.Load(x + i);
                     var dy_0 = Vector128.Load(dy + i);
                     var gamma_0 = Vector128.Load(gamma + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 8; i += 8)
@@ -238,27 +238,27 @@ static unsafe partial class Kernels
                 var x_1 = Vector128.Load(x + i + 4);
                 var dy_1 = Vector128.Load(dy + i + 4);
                 var gamma_1 = Vector128.Load(gamma + i + 4);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
             }
             for (; i <= count - 4; i += 4)
             {
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 float dy_s = dy[i];
                 float gamma_s = gamma[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float scale, float xScale, float bias, float* gamma, bool nonTemporal)
+        private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
@@ -266,37 +266,37 @@ static unsafe partial class Kernels
                 float x_s = x[i];
                 float dy_s = dy[i];
                 float gamma_s = gamma[i];
-                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s, scale, float.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
-        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
+        public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+                MembersContiguousVector512(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+                MembersContiguousVector256(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+                MembersContiguousVector128(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
                 return;
             }
-            MembersContiguousScalar(x, dy, dx, count, center, scale, xScale, bias, gamma, nonTemporal);
+            MembersContiguousScalar(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
+        private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
+            var meanGV = Vector512.Create(meanG);
             var scaleV = Vector512.Create(scale);
             var xScaleV = Vector512.Create(xScale);
-            var biasV = Vector512.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 8 == 0)
             {
@@ -306,7 +306,7 @@ static unsafe partial class Kernels
                     double x_s = x[i];
                     double dy_s = dy[i];
                     double gamma_s = gamma[i];
-                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 32; i += 32)
                 {
@@ -322,17 +322,17 @@ static unsafe partial class Kernels
                     var x_3 = Vector512.Load(x + i + 24);
                     var dy_3 = Vector512.Load(dy + i + 24);
                     var gamma_3 = Vector512.Load(gamma + i + 24);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2, scaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3, scaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 24);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 24);
                 }
                 for (; i <= count - 8; i += 8)
                 {
                     var x_0 = Vector512.Load(x + i);
                     var dy_0 = Vector512.Load(dy + i);
                     var gamma_0 = Vector512.Load(gamma + i);
-                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 32; i += 32)
@@ -349,34 +349,34 @@ static unsafe partial class Kernels
                 var x_3 = Vector512.Load(x + i + 24);
                 var dy_3 = Vector512.Load(dy + i + 24);
                 var gamma_3 = Vector512.Load(gamma + i + 24);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector512.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 8);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gamma_2, scaleV, Vector512.MultiplyAddEstimate(x_2 - centerV, xScaleV, biasV)), dx + i + 16);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gamma_3, scaleV, Vector512.MultiplyAddEstimate(x_3 - centerV, xScaleV, biasV)), dx + i + 24);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 24);
             }
             for (; i <= count - 8; i += 8)
             {
                 var x_0 = Vector512.Load(x + i);
                 var dy_0 = Vector512.Load(dy + i);
                 var gamma_0 = Vector512.Load(gamma + i);
-                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector512.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
                 double gamma_s = gamma[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
+        private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
+            var meanGV = Vector256.Create(meanG);
             var scaleV = Vector256.Create(scale);
             var xScaleV = Vector256.Create(xScale);
-            var biasV = Vector256.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 8 == 0)
             {
@@ -386,7 +386,7 @@ static unsafe partial class Kernels
                     double x_s = x[i];
                     double dy_s = dy[i];
                     double gamma_s = gamma[i];
-                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 8; i += 8)
                 {
@@ -396,15 +396,15 @@ static unsafe partial class Kernels
                     var x_1 = Vector256.Load(x + i + 4);
                     var dy_1 = Vector256.Load(dy + i + 4);
                     var gamma_1 = Vector256.Load(gamma + i + 4);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
                 }
                 for (; i <= count - 4; i += 4)
                 {
                     var x_0 = Vector256.Load(x + i);
                     var dy_0 = Vector256.Load(dy + i);
                     var gamma_0 = Vector256.Load(gamma + i);
-                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 8; i += 8)
@@ -415,32 +415,32 @@ static unsafe partial class Kernels
                 var x_1 = Vector256.Load(x + i + 4);
                 var dy_1 = Vector256.Load(dy + i + 4);
                 var gamma_1 = Vector256.Load(gamma + i + 4);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector256.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 4);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
             }
             for (; i <= count - 4; i += 4)
             {
                 var x_0 = Vector256.Load(x + i);
                 var dy_0 = Vector256.Load(dy + i);
                 var gamma_0 = Vector256.Load(gamma + i);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector256.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
                 double gamma_s = gamma[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
+        private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
+            var meanGV = Vector128.Create(meanG);
             var scaleV = Vector128.Create(scale);
             var xScaleV = Vector128.Create(xScale);
-            var biasV = Vector128.Create(bias);
             nint i = 0;
             if (nonTemporal && (nuint)dx % 8 == 0)
             {
@@ -450,7 +450,7 @@ static unsafe partial class Kernels
                     double x_s = x[i];
                     double dy_s = dy[i];
                     double gamma_s = gamma[i];
-                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
                 for (; i <= count - 4; i += 4)
                 {
@@ -460,15 +460,15 @@ static unsafe partial class Kernels
                     var x_1 = Vector128.Load(x + i + 2);
                     var dy_1 = Vector128.Load(dy + i + 2);
                     var gamma_1 = Vector128.Load(gamma + i + 2);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 2);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 2);
                 }
                 for (; i <= count - 2; i += 2)
                 {
                     var x_0 = Vector128.Load(x + i);
                     var dy_0 = Vector128.Load(dy + i);
                     var gamma_0 = Vector128.Load(gamma + i);
-                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                    Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
             }
             for (; i <= count - 4; i += 4)
@@ -479,27 +479,27 @@ static unsafe partial class Kernels
                 var x_1 = Vector128.Load(x + i + 2);
                 var dy_1 = Vector128.Load(dy + i + 2);
                 var gamma_1 = Vector128.Load(gamma + i + 2);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gamma_1, scaleV, Vector128.MultiplyAddEstimate(x_1 - centerV, xScaleV, biasV)), dx + i + 2);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 2);
             }
             for (; i <= count - 2; i += 2)
             {
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0, scaleV, Vector128.MultiplyAddEstimate(x_0 - centerV, xScaleV, biasV)), dx + i);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 double dy_s = dy[i];
                 double gamma_s = gamma[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double scale, double xScale, double bias, double* gamma, bool nonTemporal)
+        private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             nint i = 0;
             for (; i < count; i++)
@@ -507,48 +507,48 @@ static unsafe partial class Kernels
                 double x_s = x[i];
                 double dy_s = dy[i];
                 double gamma_s = gamma[i];
-                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s, scale, double.MultiplyAddEstimate(x_s - center, xScale, bias));
+                dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
             }
         }
 
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, T* dy, T* dx, nint rows, nint groups, nint rowStride, T* center, T* scale, T* xScale, T* bias, T* gamma) where T : unmanaged
+        public static void GroupsContiguous<T>(T* x, T* dy, T* dx, nint rows, nint groups, nint rowStride, T* center, T* meanG, T* scale, T* xScale, T* gamma) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)scale, (float*)xScale, (float*)bias, (float*)gamma);
+                GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)scale, (double*)xScale, (double*)bias, (double*)gamma);
+                GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)meanG, (double*)scale, (double*)xScale, (double*)gamma);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* scale, float* xScale, float* bias, float* gamma)
+        public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* scale, float* xScale, float* bias, float* gamma)
+        private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -559,62 +559,62 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
                     var scale_0 = Vector512.Load(scale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     var center_1 = Vector512.Load(center + g + 16);
+                    var meanG_1 = Vector512.Load(meanG + g + 16);
                     var scale_1 = Vector512.Load(scale + g + 16);
                     var xScale_1 = Vector512.Load(xScale + g + 16);
-                    var bias_1 = Vector512.Load(bias + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
                     var dy_1 = Vector512.Load(dy + at + 16);
                     var center_2 = Vector512.Load(center + g + 32);
+                    var meanG_2 = Vector512.Load(meanG + g + 32);
                     var scale_2 = Vector512.Load(scale + g + 32);
                     var xScale_2 = Vector512.Load(xScale + g + 32);
-                    var bias_2 = Vector512.Load(bias + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
                     var dy_2 = Vector512.Load(dy + at + 32);
                     var center_3 = Vector512.Load(center + g + 48);
+                    var meanG_3 = Vector512.Load(meanG + g + 48);
                     var scale_3 = Vector512.Load(scale + g + 48);
                     var xScale_3 = Vector512.Load(xScale + g + 48);
-                    var bias_3 = Vector512.Load(bias + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var dy_3 = Vector512.Load(dy + at + 48);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gammaV, scale_1, Vector512.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 16);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV, scale_2, Vector512.MultiplyAddEstimate(x_2 - center_2, xScale_2, bias_2)), dx + at + 32);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV, scale_3, Vector512.MultiplyAddEstimate(x_3 - center_3, xScale_3, bias_3)), dx + at + 48);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
                     var scale_0 = Vector512.Load(scale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     float gamma_s = gamma[r];
                     float center_s = center[g];
+                    float meanG_s = meanG[g];
                     float scale_s = scale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s, scale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* scale, float* xScale, float* bias, float* gamma)
+        private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -625,48 +625,48 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
                     var scale_0 = Vector256.Load(scale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     var center_1 = Vector256.Load(center + g + 8);
+                    var meanG_1 = Vector256.Load(meanG + g + 8);
                     var scale_1 = Vector256.Load(scale + g + 8);
                     var xScale_1 = Vector256.Load(xScale + g + 8);
-                    var bias_1 = Vector256.Load(bias + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var dy_1 = Vector256.Load(dy + at + 8);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV, scale_1, Vector256.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 8);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
                     var scale_0 = Vector256.Load(scale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     float gamma_s = gamma[r];
                     float center_s = center[g];
+                    float meanG_s = meanG[g];
                     float scale_s = scale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s, scale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* scale, float* xScale, float* bias, float* gamma)
+        private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -677,48 +677,48 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
                     var scale_0 = Vector128.Load(scale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     var center_1 = Vector128.Load(center + g + 4);
+                    var meanG_1 = Vector128.Load(meanG + g + 4);
                     var scale_1 = Vector128.Load(scale + g + 4);
                     var xScale_1 = Vector128.Load(xScale + g + 4);
-                    var bias_1 = Vector128.Load(bias + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var dy_1 = Vector128.Load(dy + at + 4);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV, scale_1, Vector128.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 4);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
                     var scale_0 = Vector128.Load(scale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     float gamma_s = gamma[r];
                     float center_s = center[g];
+                    float meanG_s = meanG[g];
                     float scale_s = scale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s, scale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* scale, float* xScale, float* bias, float* gamma)
+        private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -729,38 +729,38 @@ static unsafe partial class Kernels
                     nint at = row + g;
                     float gamma_s = gamma[r];
                     float center_s = center[g];
+                    float meanG_s = meanG[g];
                     float scale_s = scale[g];
                     float xScale_s = xScale[g];
-                    float bias_s = bias[g];
                     float x_s = x[at];
                     float dy_s = dy[at];
-                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s, scale_s, float.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
-        public static void GroupsContiguous(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* scale, double* xScale, double* bias, double* gamma)
+        public static void GroupsContiguous(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, scale, xScale, bias, gamma);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* scale, double* xScale, double* bias, double* gamma)
+        private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -771,62 +771,62 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
                     var scale_0 = Vector512.Load(scale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     var center_1 = Vector512.Load(center + g + 8);
+                    var meanG_1 = Vector512.Load(meanG + g + 8);
                     var scale_1 = Vector512.Load(scale + g + 8);
                     var xScale_1 = Vector512.Load(xScale + g + 8);
-                    var bias_1 = Vector512.Load(bias + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
                     var dy_1 = Vector512.Load(dy + at + 8);
                     var center_2 = Vector512.Load(center + g + 16);
+                    var meanG_2 = Vector512.Load(meanG + g + 16);
                     var scale_2 = Vector512.Load(scale + g + 16);
                     var xScale_2 = Vector512.Load(xScale + g + 16);
-                    var bias_2 = Vector512.Load(bias + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
                     var dy_2 = Vector512.Load(dy + at + 16);
                     var center_3 = Vector512.Load(center + g + 24);
+                    var meanG_3 = Vector512.Load(meanG + g + 24);
                     var scale_3 = Vector512.Load(scale + g + 24);
                     var xScale_3 = Vector512.Load(xScale + g + 24);
-                    var bias_3 = Vector512.Load(bias + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var dy_3 = Vector512.Load(dy + at + 24);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gammaV, scale_1, Vector512.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 8);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV, scale_2, Vector512.MultiplyAddEstimate(x_2 - center_2, xScale_2, bias_2)), dx + at + 16);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV, scale_3, Vector512.MultiplyAddEstimate(x_3 - center_3, xScale_3, bias_3)), dx + at + 24);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 16);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 24);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
                     var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
                     var scale_0 = Vector512.Load(scale + g);
                     var xScale_0 = Vector512.Load(xScale + g);
-                    var bias_0 = Vector512.Load(bias + g);
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector512.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     double gamma_s = gamma[r];
                     double center_s = center[g];
+                    double meanG_s = meanG[g];
                     double scale_s = scale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s, scale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* scale, double* xScale, double* bias, double* gamma)
+        private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -837,48 +837,48 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
                     var scale_0 = Vector256.Load(scale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     var center_1 = Vector256.Load(center + g + 4);
+                    var meanG_1 = Vector256.Load(meanG + g + 4);
                     var scale_1 = Vector256.Load(scale + g + 4);
                     var xScale_1 = Vector256.Load(xScale + g + 4);
-                    var bias_1 = Vector256.Load(bias + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var dy_1 = Vector256.Load(dy + at + 4);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV, scale_1, Vector256.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 4);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
                     nint at = row + g;
                     var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
                     var scale_0 = Vector256.Load(scale + g);
                     var xScale_0 = Vector256.Load(xScale + g);
-                    var bias_0 = Vector256.Load(bias + g);
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector256.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     double gamma_s = gamma[r];
                     double center_s = center[g];
+                    double meanG_s = meanG[g];
                     double scale_s = scale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s, scale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* scale, double* xScale, double* bias, double* gamma)
+        private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -889,48 +889,48 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
                     var scale_0 = Vector128.Load(scale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     var center_1 = Vector128.Load(center + g + 2);
+                    var meanG_1 = Vector128.Load(meanG + g + 2);
                     var scale_1 = Vector128.Load(scale + g + 2);
                     var xScale_1 = Vector128.Load(xScale + g + 2);
-                    var bias_1 = Vector128.Load(bias + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var dy_1 = Vector128.Load(dy + at + 2);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV, scale_1, Vector128.MultiplyAddEstimate(x_1 - center_1, xScale_1, bias_1)), dx + at + 2);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 2);
                 }
                 for (; g <= groups - 2; g += 2)
                 {
                     nint at = row + g;
                     var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
                     var scale_0 = Vector128.Load(scale + g);
                     var xScale_0 = Vector128.Load(xScale + g);
-                    var bias_0 = Vector128.Load(bias + g);
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV, scale_0, Vector128.MultiplyAddEstimate(x_0 - center_0, xScale_0, bias_0)), dx + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
                     double gamma_s = gamma[r];
                     double center_s = center[g];
+                    double meanG_s = meanG[g];
                     double scale_s = scale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s, scale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* scale, double* xScale, double* bias, double* gamma)
+        private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -941,12 +941,12 @@ static unsafe partial class Kernels
                     nint at = row + g;
                     double gamma_s = gamma[r];
                     double center_s = center[g];
+                    double meanG_s = meanG[g];
                     double scale_s = scale[g];
                     double xScale_s = xScale[g];
-                    double bias_s = bias[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
-                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s, scale_s, double.MultiplyAddEstimate(x_s - center_s, xScale_s, bias_s));
+                    dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                 }
             }
         }

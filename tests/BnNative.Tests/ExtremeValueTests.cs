@@ -1,0 +1,284 @@
+using System;
+using BnNative.Interop;
+using Xunit;
+
+namespace BnNative.Tests;
+
+/// <summary>
+/// SPEC §3 "Extremes": finite inputs whose float64 statistics are finite give results within §4 wherever
+/// the exact result is representable — values near the ends of the range, spreads whose squares pass the
+/// type's maximum, eps far below any variance. Each case once broke the fast path (NaN, zeros or ∞ where
+/// a float64 reference is finite); every image, layout and dtype.
+/// </summary>
+public class ExtremeValueTests
+{
+    public static TheoryData<string, BnLayout, BnDType> Cases() => EdgeCaseTests.Cases();
+
+    /// <summary>A (C = <paramref name="c"/>) tensor with <paramref name="members"/> values per channel in the layout.</summary>
+    private static BnTensorDesc Shape(BnLayout layout, BnDType t, long members, long c) => layout == BnLayout.NC
+        ? new BnTensorDesc(layout, t, members, c)
+        : new BnTensorDesc(layout, t, 2, c, 1, members / 2);
+
+    /// <summary>The same values seen by LayerNorm: each position's C channels.</summary>
+    private static BnTensorDesc Positions(BnLayout layout, BnDType t, long positions, long c) => layout == BnLayout.NC
+        ? new BnTensorDesc(layout, t, positions, c)
+        : new BnTensorDesc(layout, t, 1, c, 1, positions);
+
+    private static double Huge(BnDType t) => t == BnDType.F64 ? 1.7e308 : 3.4e38;
+
+    [Theory, MemberData(nameof(Cases))]
+    public void AConstantChannelOfHugeValuesGivesBetaExactly(string isa, BnLayout layout, BnDType t)
+    {
+        // 1e38 in F32 broke the channels-last shift (the sum of the first 8 rows overflowed before it was halved).
+        var lib = Images.ByIsa[isa];
+        var d = Shape(layout, t, 8, 3);
+        double[] constants = [t == BnDType.F64 ? 1e308 : 1e38, -Huge(t), Huge(t)];
+        var x = new double[d.Count];
+        for (int c = 0; c < 3; c++)
+            Reference.ForChannel(d, c, i => x[i] = constants[c]);
+        double[] beta = [0.25, -1.5, 3], gamma = [2, 0.5, -1];
+        using var xt = NativeTensor.Of(t, x);
+        using var y = new NativeTensor(t, x.Length);
+        using var g = NativeTensor.Of(t, gamma);
+        using var b = NativeTensor.Of(t, beta);
+        using var mean = new NativeTensor(t, 3);
+        using var invstd = new NativeTensor(t, 3);
+        using var runningMean = NativeTensor.Filled(t, 3, 0);
+        using var runningVar = NativeTensor.Filled(t, 3, 1);
+        Bn.Ok(lib, Bn.ForwardTraining(lib, d, xt, y, g, b, null, null, 0.1, 1e-5, mean, invstd));
+        AssertBeta("BN", d, y.Read(), beta);
+        Assert.Equal(xt.Read()[Reference.Offset(d, 0, 1, 0)], mean[1]);
+        Accuracy.Relative("save_invstd", Accuracy.Forward(t), invstd.Read(), [1 / Math.Sqrt(1e-5), 1 / Math.Sqrt(1e-5), 1 / Math.Sqrt(1e-5)]);
+
+        using var saveR = new NativeTensor(t, 3);
+        using var saveD = new NativeTensor(t, 3);
+        Bn.Ok(lib, Bn.RenormForwardTraining(lib, d, xt, y, g, b, runningMean, runningVar, 0.1, 1e-5, 1, 0, mean, invstd, saveR, saveD));
+        AssertBeta("BRN", d, y.Read(), beta);
+
+        // LayerNorm over the same values: every position holds the three constants, so pick one per position instead.
+        var lnDesc = Positions(layout, t, 8, 3);
+        var lnX = new double[lnDesc.Count];
+        for (long p = 0; p < 8; p++)
+            ReferenceNormalizations.ForPosition(lnDesc, p, (_, i) => lnX[i] = constants[p % 3]);
+        using var lnXt = NativeTensor.Of(t, lnX);
+        using var lnY = new NativeTensor(t, lnX.Length);
+        Bn.Ok(lib, Bn.LayerNormForward(lib, lnDesc, lnXt, lnY, g, b, 1e-5, null, null));
+        var got = lnY.Read();
+        for (long p = 0; p < 8; p++)
+            ReferenceNormalizations.ForPosition(lnDesc, p, (c, i) => Assert.True(got[i] == b[(int)c], $"LN position {p} channel {c}: y = {got[i]:R}, beta = {b[(int)c]:R}"));
+    }
+
+    private static void AssertBeta(string what, in BnTensorDesc d, double[] y, double[] beta)
+    {
+        for (int c = 0; c < d.C; c++)
+        {
+            int channel = c;
+            Reference.ForChannel(d, c, i => Assert.True(y[i] == (double)(float)beta[channel] || y[i] == beta[channel],
+                $"{what} channel {channel}: y = {y[i]:R}, beta = {beta[channel]:R}"));
+        }
+    }
+
+    /// <summary>
+    /// ±a with a = 1e20 (F32) or 1e153 (F64): the squares pass the type's maximum (F32) or come near it
+    /// (F64, where the float64 reference is still finite), and each element normalizes to about ±1.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void SpreadsWhoseSquaresOverflowNormalizeToUnits(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        double a = t == BnDType.F64 ? 1e153 : 1e20;
+        var d = Shape(layout, t, 4, 2);
+        var x = new double[d.Count];
+        var dy = new double[d.Count];
+        var random = new Random(3);
+        for (int c = 0; c < 2; c++)
+        {
+            int k = 0;
+            Reference.ForChannel(d, c, i => x[i] = (k++ % 2 == 0 ? a : -a) * (1 + 0.25 * c));
+        }
+        for (int i = 0; i < dy.Length; i++)
+            dy[i] = random.NextDouble() - 0.5;
+        CheckAllOperations(lib, d, x, dy, new[] { 1.5, -0.5 }, new[] { 0.25, 1 }, eps: 1e-5);
+        var lnDesc = Positions(layout, t, 2, 4);
+        CheckLayerNorm(lib, lnDesc, x, dy, new[] { 1.5, -0.5, 2, 1 }, new[] { 0.25, 1, 0, -1 }, eps: 1e-5);
+    }
+
+    /// <summary>
+    /// The same beyond one reduction chunk (16384 values): NCHW slabs of 20,000 values and LayerNorm rows of
+    /// 17,000, where per-chunk sums of squares in the element type overflowed from spreads of 1e18 (F32).
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void SpreadsWhoseChunkSumsOverflowNormalizeToUnits(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        double a = t == BnDType.F64 ? 1e151 : 1e18;
+        var d = Shape(layout, t, 40000, 1);
+        var x = new double[d.Count];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = (i % 3 == 0 ? -a : a) * (1 + i % 7 * 0.01);
+        var dy = new double[d.Count];
+        for (int i = 0; i < dy.Length; i++)
+            dy[i] = Math.Sin(i);
+        CheckAllOperations(lib, d, x, dy, null, null, eps: 1e-5);
+        var lnDesc = Positions(layout, t, 1, 17000);
+        CheckLayerNorm(lib, lnDesc, x.AsSpan(0, 17000).ToArray(), dy.AsSpan(0, 17000).ToArray(), null, null, eps: 1e-5);
+    }
+
+    /// <summary>Constant data with eps = 1e-300: γ/σ = γ·1e150 rounds to ∞ in F32, and 0·∞ gave NaN where y = β.</summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void TinyEpsWithConstantDataGivesBetaExactly(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        var d = Shape(layout, t, 6, 3);
+        double[] beta = [0.25, -1.5, 3], gamma = [2, 0.5, -1];
+        using var xt = NativeTensor.Filled(t, (int)d.Count, 0.5);
+        using var y = new NativeTensor(t, (int)d.Count);
+        using var g = NativeTensor.Of(t, gamma);
+        using var b = NativeTensor.Of(t, beta);
+        using var runningMean = NativeTensor.Filled(t, 3, 0.5);
+        using var runningVar = NativeTensor.Filled(t, 3, 0);
+        Bn.Ok(lib, Bn.ForwardTraining(lib, d, xt, y, g, b, null, null, 0.1, 1e-300, null, null));
+        AssertBeta("BN", d, y.Read(), beta);
+        Bn.Ok(lib, Bn.RenormForwardTraining(lib, d, xt, y, g, b, runningMean, runningVar, 0.1, 1e-300, 1, 0, null, null, null, null));
+        AssertBeta("BRN", d, y.Read(), beta);
+        using var frozenMean = NativeTensor.Filled(t, 3, 0.5);
+        using var frozenVar = NativeTensor.Filled(t, 3, 0);
+        Bn.Ok(lib, Bn.ForwardInference(lib, d, xt, y, g, b, frozenMean, frozenVar, 1e-300));
+        AssertBeta("BN inference", d, y.Read(), beta);
+        var lnDesc = Positions(layout, t, 2, 3);
+        Bn.Ok(lib, Bn.LayerNormForward(lib, lnDesc, xt, y, g, b, 1e-300, null, null));
+        var got = y.Read();
+        ReferenceNormalizations.ForPosition(lnDesc, 1, (c, i) => Assert.True(got[i] == b[(int)c], $"LN channel {c}: y = {got[i]:R}"));
+    }
+
+    /// <summary>
+    /// Gradients near the top of the range: a constant dy of 1e38 (F32) whose mean cancels it (dx = 0, not
+    /// ∞ − ∞), and dy·(x − mean) products that pass the maximum while dgamma = Σdy·x̂ does not.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void HugeGradientsCancelInsteadOfOverflowing(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        var d = Shape(layout, t, 8, 2);
+        var random = new Random(11);
+        var x = new double[d.Count];
+        var dy = new double[d.Count];
+        double huge = t == BnDType.F64 ? 1e307 : 1e37;
+        for (int i = 0; i < x.Length; i++)
+            x[i] = random.NextDouble() * 4 - 2;
+        Reference.ForChannel(d, 0, i => dy[i] = huge);
+        Reference.ForChannel(d, 1, i => dy[i] = huge * (random.NextDouble() - 0.5));
+        CheckAllOperations(lib, d, x, dy, new[] { 3.0, -2 }, null, eps: 1e-5);
+
+        // Frozen statistics: x − running_mean ≈ 1e20 and dy ≈ 1e20 multiply past FLT_MAX; running σ = 1e19 brings dgamma back.
+        double big = t == BnDType.F64 ? 1e155 : 1e20;
+        for (int i = 0; i < x.Length; i++)
+            (x[i], dy[i]) = (big * (random.NextDouble() - 0.5), big * (random.NextDouble() - 0.5));
+        double sigma = t == BnDType.F64 ? 1e154 : 1e19;
+        CheckFrozenBackward(lib, d, x, dy, new[] { 1.0, 1.0 }, new[] { 0.0, 0.0 }, new[] { sigma * sigma, sigma * sigma }, eps: 1e-5);
+    }
+
+    /// <summary>BN and BRN forward training (and the backwards from the saved statistics) against the float64 references.</summary>
+    private static void CheckAllOperations(BnLibrary lib, BnTensorDesc d, double[] x, double[] dy, double[]? gamma, double[]? beta, double eps)
+    {
+        var t = (BnDType)d.DType;
+        int c = (int)d.C;
+        using var xt = NativeTensor.Of(t, x);
+        using var dyt = NativeTensor.Of(t, dy);
+        x = xt.Read();
+        dy = dyt.Read();
+        using var g = gamma == null ? null : NativeTensor.Of(t, gamma);
+        using var b = beta == null ? null : NativeTensor.Of(t, beta);
+        gamma = g?.Read();
+        beta = b?.Read();
+        using var y = new NativeTensor(t, x.Length);
+        using var mean = new NativeTensor(t, c);
+        using var invstd = new NativeTensor(t, c);
+        double tol = Accuracy.Forward(t), gradientTol = Accuracy.Gradient(t);
+
+        var expected = Reference.ForwardTraining(d, x, gamma, beta, new double[c], new double[c], 0.1, eps);
+        Bn.Ok(lib, Bn.ForwardTraining(lib, d, xt, y, g, b, null, null, 0.1, eps, mean, invstd));
+        Accuracy.Near("BN y", t, tol, y.Read(), expected.Y, expected.YScale);
+        Accuracy.Relative("BN save_invstd", tol, invstd.Read(), expected.Invstd);
+
+        using var dx = new NativeTensor(t, x.Length);
+        using var dgamma = new NativeTensor(t, c);
+        using var dbeta = new NativeTensor(t, c);
+        var gradient = Reference.Backward(d, x, dy, gamma, mean.Read(), invstd.Read());
+        Bn.Ok(lib, Bn.Backward(lib, d, xt, dyt, dx, g, mean, invstd, dgamma, dbeta));
+        Accuracy.Near("BN dx", t, gradientTol, dx.Read(), gradient.Dx, gradient.DxScale);
+        Accuracy.Near("BN dgamma", t, gradientTol, dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
+        AssertNearOrOverflow("BN dbeta", t, gradientTol, dbeta.Read(), gradient.Dbeta, gradient.DbetaScale);
+
+        var runningMean = new double[c];
+        var runningVar = new double[c];
+        Array.Fill(runningVar, 1);
+        using var rm = NativeTensor.Of(t, runningMean);
+        using var rv = NativeTensor.Of(t, runningVar);
+        using var saveR = new NativeTensor(t, c);
+        using var saveD = new NativeTensor(t, c);
+        var renorm = ReferenceNormalizations.RenormForward(d, x, gamma, beta, runningMean, runningVar, 0.1, eps, 3, 5);
+        Bn.Ok(lib, Bn.RenormForwardTraining(lib, d, xt, y, g, b, rm, rv, 0.1, eps, 3, 5, mean, invstd, saveR, saveD));
+        Accuracy.Near("BRN y", t, tol, y.Read(), renorm.Y, renorm.YScale);
+        var renormGradient = ReferenceNormalizations.RenormBackward(d, x, dy, gamma, mean.Read(), invstd.Read(), saveR.Read(), saveD.Read());
+        Bn.Ok(lib, Bn.RenormBackward(lib, d, xt, dyt, dx, g, mean, invstd, saveR, saveD, dgamma, dbeta));
+        Accuracy.Near("BRN dx", t, gradientTol, dx.Read(), renormGradient.Dx, renormGradient.DxScale);
+    }
+
+    private static void CheckLayerNorm(BnLibrary lib, BnTensorDesc d, double[] x, double[] dy, double[]? gamma, double[]? beta, double eps)
+    {
+        var t = (BnDType)d.DType;
+        long positions = ReferenceNormalizations.Positions(d);
+        using var xt = NativeTensor.Of(t, x);
+        using var dyt = NativeTensor.Of(t, dy);
+        x = xt.Read();
+        dy = dyt.Read();
+        using var g = gamma == null ? null : NativeTensor.Of(t, gamma);
+        using var b = beta == null ? null : NativeTensor.Of(t, beta);
+        using var y = new NativeTensor(t, x.Length);
+        using var mean = new NativeTensor(t, (int)positions);
+        using var invstd = new NativeTensor(t, (int)positions);
+        var expected = ReferenceNormalizations.LayerNormForward(d, x, g?.Read(), b?.Read(), eps);
+        Bn.Ok(lib, Bn.LayerNormForward(lib, d, xt, y, g, b, eps, mean, invstd));
+        Accuracy.Near("LN y", t, Accuracy.Forward(t), y.Read(), expected.Y, expected.YScale);
+        Accuracy.Relative("LN save_invstd", Accuracy.Forward(t), invstd.Read(), expected.Invstd);
+        using var dx = new NativeTensor(t, x.Length);
+        var gradient = ReferenceNormalizations.LayerNormBackward(d, x, dy, g?.Read(), mean.Read(), invstd.Read());
+        Bn.Ok(lib, Bn.LayerNormBackward(lib, d, xt, dyt, dx, g, mean, invstd, null, null));
+        Accuracy.Near("LN dx", t, Accuracy.Gradient(t), dx.Read(), gradient.Dx, gradient.DxScale);
+    }
+
+    private static void CheckFrozenBackward(BnLibrary lib, BnTensorDesc d, double[] x, double[] dy, double[] gamma,
+        double[] runningMean, double[] runningVar, double eps)
+    {
+        var t = (BnDType)d.DType;
+        int c = (int)d.C;
+        using var xt = NativeTensor.Of(t, x);
+        using var dyt = NativeTensor.Of(t, dy);
+        using var g = NativeTensor.Of(t, gamma);
+        using var rm = NativeTensor.Of(t, runningMean);
+        using var rv = NativeTensor.Of(t, runningVar);
+        using var dx = new NativeTensor(t, x.Length);
+        using var dgamma = new NativeTensor(t, c);
+        using var dbeta = new NativeTensor(t, c);
+        var expected = Reference.BackwardInference(d, xt.Read(), dyt.Read(), g.Read(), rm.Read(), rv.Read(), eps);
+        Bn.Ok(lib, Bn.BackwardInference(lib, d, xt, dyt, dx, g, rm, rv, eps, dgamma, dbeta));
+        double tol = Accuracy.Gradient(t);
+        Accuracy.Near("frozen dx", t, tol, dx.Read(), expected.Dx, expected.DxScale);
+        Accuracy.Near("frozen dgamma", t, tol, dgamma.Read(), expected.Dgamma, expected.DgammaScale);
+        AssertNearOrOverflow("frozen dbeta", t, tol, dbeta.Read(), expected.Dbeta, expected.DbetaScale);
+    }
+
+    /// <summary>SPEC §4 where the exact result is representable; beyond the type's range, ±∞ of the right sign.</summary>
+    private static void AssertNearOrOverflow(string what, BnDType t, double tol, double[] got, double[] expected, double[] scale)
+    {
+        double max = t == BnDType.F64 ? double.MaxValue : float.MaxValue;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (Math.Abs(expected[i]) > max)
+                Assert.True(double.IsInfinity(got[i]) && Math.Sign(got[i]) == Math.Sign(expected[i]), $"{what}[{i}] = {got[i]:R}, expected {expected[i]:R} (beyond the range)");
+            else
+                Accuracy.Near($"{what}[{i}]", t, tol, [got[i]], [expected[i]], [scale[i]]);
+        }
+    }
+}
