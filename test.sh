@@ -4,7 +4,10 @@
 #   2. xunit: the generator's own tests, and the native library through its C ABI on every image this CPU runs;
 #   3. pytest: the Python binding against PyTorch (BatchNorm, LayerNorm, and Batch Renormalization composed in torch);
 #   4. CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2,
-#      Nehalem: vector128) and, for the arm64 build, under qemu-aarch64 (neon).
+#      Nehalem: vector128) and, for the arm64 build, under qemu-aarch64 (neon); valgrind memcheck of the
+#      avx2/vector128/scalar images; fault and soak tests (dlclose, thread limits, ulimit -v, fork, 8 host
+#      threads); the scratch memory of every operation against its bound;
+#   5. the libFuzzer target over the C ABI for 60 s (tools/fuzz.sh; tools/fuzz.sh 3600 for a longer run).
 set -euo pipefail
 cd "$(dirname "$0")"
 tools/install-deps.sh
@@ -33,3 +36,6 @@ elif grep -qw avx2 /proc/cpuinfo; then native_isa=avx2; fi
 cmake -S bindings/c -B build/c -DBN_NATIVE_ISA="$native_isa" >/dev/null
 cmake --build build/c -j 2 >/dev/null
 (cd build/c && ctest --output-on-failure)
+
+echo "== fuzz (60 s)"
+tools/fuzz.sh 60

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine with the .NET SDK lacks for building and testing BnNative:
 # CMake and a C compiler (the C ABI tests), qemu-user (the AVX2/baseline/arm64 images under emulation),
-# the arm64 cross toolchain with clang and lld (the linux-arm64 Native AOT build), and numpy, PyTorch and
-# pytest for /usr/bin/python3 (the Python binding's tests compare against PyTorch). Idempotent; needs root.
+# the arm64 cross toolchain with clang and lld (the linux-arm64 Native AOT build), clang's sanitizer and
+# libFuzzer runtime (the fuzz target), valgrind, and numpy, PyTorch and pytest for /usr/bin/python3 (the
+# Python binding's tests compare against PyTorch). Idempotent; needs root.
 set -euo pipefail
-packages=(cmake gcc g++ qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu clang lld llvm
+packages=(cmake gcc g++ qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu clang lld llvm libclang-rt-14-dev
           valgrind python3-numpy python3-torch python3-pytest)
 missing=()
 for p in "${packages[@]}"; do

@@ -44,6 +44,11 @@ namespace BnGenerator
                     w.Line();
                 first = false;
                 EmitGenericEntry(w, spec, shape);
+                if (shape == LoopShape.MembersContiguous && spec.Sums.Count > 0)
+                {
+                    w.Line();
+                    EmitChunkLength(w, spec);
+                }
                 foreach (var type in ElementType.All)
                 {
                     w.Line();
@@ -139,6 +144,32 @@ namespace BnGenerator
             w.Close();
         }
 
+        /// <summary>
+        /// The longest run one MembersContiguous call may reduce: AddsPerAccumulator values for each of its
+        /// accumulators (lanes × unroll at the width the image runs, one on the scalar rung).
+        /// </summary>
+        private static void EmitChunkLength(CodeWriter w, KernelSpec spec)
+        {
+            w.Line("/// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>");
+            w.Open("public static nint ChunkLength<T>() where T : unmanaged");
+            w.Line("nint accumulators = 1;");
+            foreach (var type in ElementType.All)
+            {
+                w.Open($"if (typeof(T) == typeof({type.Keyword}))");
+                bool firstWidth = true;
+                foreach (var width in VectorWidth.Ladder.Where(v => !v.IsScalar))
+                {
+                    string count = (width.Lanes(type) * Unrolling.Factor(spec, LoopShape.MembersContiguous, width)).ToString(CultureInfo.InvariantCulture);
+                    w.Line($"{(firstWidth ? "" : "else ")}if ({VectorSwitch} && {width.Name}.IsHardwareAccelerated)");
+                    w.Line($"    accumulators = {count};");
+                    firstWidth = false;
+                }
+                w.Close();
+            }
+            w.Line("return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;");
+            w.Close();
+        }
+
         private static void EmitLadder(CodeWriter w, KernelSpec spec, LoopShape shape, ElementType type)
         {
             w.Open($"public static void {shape}({string.Join(", ", Parameters(spec, shape, type.Keyword))})");
@@ -164,7 +195,8 @@ namespace BnGenerator
             public System.Func<string, string> Read = null!;
             public System.Func<string, string> Sum = null!;
             public System.Func<string, string, string> Store = null!;
-            public string Fma = "";
+            /// <summary>The type whose static methods implement the body's functions: the vector type, or the element type.</summary>
+            public string Math = "";
         }
 
         private static void EmitWidth(CodeWriter w, KernelSpec spec, LoopShape shape, ElementType type, VectorWidth width)
@@ -251,7 +283,7 @@ namespace BnGenerator
                     Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_{u}",
                     Sum = name => $"{name}_{u}",
                     Store = (output, value) => $"{vec}.{store}({value}, {output} + {Offset("i", lanes, u)});",
-                    Fma = $"{vec}.MultiplyAddEstimate",
+                    Math = vec,
                 });
                 w.Close();
             }
@@ -270,7 +302,7 @@ namespace BnGenerator
                 Read = name => spec.GroupParams.Contains(name) ? name : $"{name}_s",
                 Sum = name => $"{name}Total",
                 Store = (output, value) => $"{output}[i] = {value};",
-                Fma = $"{t}.MultiplyAddEstimate",
+                Math = t,
             });
             w.Close();
         }
@@ -336,7 +368,7 @@ namespace BnGenerator
                     Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
                     Sum = name => $"{name}_{u}",
                     Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
-                    Fma = $"{vec}.MultiplyAddEstimate",
+                    Math = vec,
                 });
                 for (int u = 0; u < copies; u++)
                     foreach (var sum in spec.Sums)
@@ -361,7 +393,7 @@ namespace BnGenerator
                 Read = name => $"{name}_s",
                 Sum = name => $"{name}[g]",
                 Store = (output, value) => $"{output}[at] = {value};",
-                Fma = $"{t}.MultiplyAddEstimate",
+                Math = t,
             });
             w.Close();
         }
@@ -401,7 +433,7 @@ namespace BnGenerator
                         Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
                         Sum = name => $"{name}_{u}",
                         Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
-                        Fma = $"{vec}.MultiplyAddEstimate",
+                        Math = vec,
                     });
                     w.Close();
                     for (int u = 0; u < copies; u++)
@@ -427,7 +459,7 @@ namespace BnGenerator
                 Read = name => $"{name}_s",
                 Sum = name => $"{name}_s",
                 Store = (output, value) => $"{output}[at] = {value};",
-                Fma = $"{t}.MultiplyAddEstimate",
+                Math = t,
             });
             w.Close();
             foreach (var s in spec.Sums)
@@ -474,7 +506,8 @@ namespace BnGenerator
             public override SyntaxNode? VisitInvocationExpression(InvocationExpressionSyntax node)
             {
                 var arguments = (ArgumentListSyntax)VisitArgumentList(node.ArgumentList)!;
-                return SyntaxFactory.InvocationExpression(SyntaxFactory.ParseExpression(_names.Fma), arguments);
+                string function = KernelParser.Functions[((IdentifierNameSyntax)node.Expression).Identifier.Text].Method;
+                return SyntaxFactory.InvocationExpression(SyntaxFactory.ParseExpression($"{_names.Math}.{function}"), arguments);
             }
 
             public override SyntaxNode? VisitIdentifierName(IdentifierNameSyntax node) =>

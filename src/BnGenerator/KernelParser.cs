@@ -24,8 +24,15 @@ namespace BnGenerator
     {
         public const string AttributeName = "BnNative.Kernels.NormKernelAttribute";
 
-        /// <summary>The one function a body may call: a multiply-add (fused where the instruction set has it).</summary>
-        public const string MultiplyAdd = "Fma";
+        /// <summary>
+        /// The functions a body may call, with their arity and the static method of the vector and element types
+        /// that implements them: a multiply-add (fused where the instruction set has it) and the magnitude.
+        /// </summary>
+        public static readonly Dictionary<string, (int Arity, string Method)> Functions = new()
+        {
+            ["Fma"] = (3, "MultiplyAddEstimate"),
+            ["Abs"] = (1, "Abs"),
+        };
 
         public static (KernelSpec? Spec, DiagnosticInfo? Error) Parse(AttributeData attribute, INamedTypeSymbol owner)
         {
@@ -107,7 +114,7 @@ namespace BnGenerator
         }
 
         /// <summary>
-        /// The body language is arithmetic on names: + - * /, unary minus, parentheses and Fma(a, b, c).
+        /// The body language is arithmetic on names: + - * /, unary minus, parentheses, Fma(a, b, c) and Abs(a).
         /// No literals: a constant is a parameter, so it has the kernel's element type at every width.
         /// </summary>
         private static string? CheckExpression(ExpressionSyntax expression, HashSet<string> readable)
@@ -117,8 +124,9 @@ namespace BnGenerator
                 switch (node)
                 {
                     case InvocationExpressionSyntax inv:
-                        if (inv.Expression is not IdentifierNameSyntax { Identifier.Text: MultiplyAdd } || inv.ArgumentList.Arguments.Count != 3)
-                            return $"'{inv}' calls something other than {MultiplyAdd}(a, b, c)";
+                        if (inv.Expression is not IdentifierNameSyntax callee || !Functions.TryGetValue(callee.Identifier.Text, out var function)
+                            || inv.ArgumentList.Arguments.Count != function.Arity)
+                            return $"'{inv}' calls something other than Fma(a, b, c) or Abs(a)";
                         break;
                     case IdentifierNameSyntax id when id.Parent is InvocationExpressionSyntax inv && inv.Expression == id:
                         break;

@@ -101,6 +101,7 @@ public class GeneratorTests
     [InlineData("y = x * 2;", "BN004", "literal")]
     [InlineData("y = x * z;", "BN004", "'z' is not an input")]
     [InlineData("y = Math.Sqrt(x);", "BN004", "calls something other than Fma")]
+    [InlineData("y = Abs(x, x);", "BN004", "calls something other than Fma")]
     [InlineData("y = x; y = x;", "BN005", "written twice")]
     [InlineData("x = x;", "BN005", "is not an output")]
     [InlineData("if (x) y = x;", "BN003", "is not 'var t = e'")]

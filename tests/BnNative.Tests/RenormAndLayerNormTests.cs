@@ -105,9 +105,13 @@ public class RenormAndLayerNormTests
             using var runningMean = NativeTensor.Of(t, p.RunningMean);
             using var runningVar = NativeTensor.Of(t, p.RunningVar);
             Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, y, gamma, beta, runningMean, runningVar, p.Eps));
-            using var o = new RenormOutputs(lib, p, 1e6, 1e6, x, gamma, beta);
-            var scale = ReferenceNormalizations.RenormForward(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps, 1e6, 1e6).YScale;
-            Accuracy.Near("renorm vs inference", t, 1e-11, o.Y.Read(), y.Read(), scale);
+            // Limits that never clip here, and +∞ (SPEC §2.2 asks only rmax ≥ 1, dmax ≥ 0): no clipping at all.
+            foreach (double limit in new[] { 1e6, double.PositiveInfinity })
+            {
+                using var o = new RenormOutputs(lib, p, limit, limit, x, gamma, beta);
+                var scale = ReferenceNormalizations.RenormForward(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps, 1e6, 1e6).YScale;
+                Accuracy.Near($"renorm (rmax = dmax = {limit}) vs inference", t, 1e-11, o.Y.Read(), y.Read(), scale);
+            }
         }, iter: 50);
     }
 

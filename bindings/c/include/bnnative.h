@@ -86,7 +86,7 @@ BN_API bn_status bn_batch_norm_backward_inference(const bn_tensor_desc* desc, co
 
 /* r = clamp(sigma_B/sigma_run, 1/rmax, rmax), d = clamp((mean - running_mean)/sigma_run, -dmax, dmax) from the
  * running statistics before the call; y = gamma*(xhat*r + d) + beta. running_mean/var are required and updated
- * as in BatchNorm. Needs rmax >= 1, dmax >= 0 (finite). save_* may each be NULL. Inference: bn_batch_norm_forward_inference. */
+ * as in BatchNorm. Needs rmax >= 1, dmax >= 0 (+inf: no clipping). save_* may each be NULL. Inference: bn_batch_norm_forward_inference. */
 BN_API bn_status bn_batch_renorm_forward_training(const bn_tensor_desc* desc, const void* x, void* y,
     const void* gamma, const void* beta, void* running_mean, void* running_var,
     double momentum, double eps, double rmax, double dmax,

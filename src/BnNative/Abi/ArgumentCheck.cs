@@ -102,13 +102,13 @@ internal unsafe struct ArgumentCheck
             Fail(Status.BadArgument, $"momentum must be in [0, 1] (got {momentum})");
     }
 
-    /// <summary>Batch Renormalization's clipping limits: rmax ≥ 1, dmax ≥ 0, both finite.</summary>
+    /// <summary>Batch Renormalization's clipping limits: rmax ≥ 1, dmax ≥ 0, not NaN (+∞: no clipping).</summary>
     public void RenormLimits(double rmax, double dmax)
     {
-        if (!(rmax >= 1) || !double.IsFinite(rmax))
-            Fail(Status.BadArgument, $"rmax must be finite and >= 1 (got {rmax})");
-        else if (!(dmax >= 0) || !double.IsFinite(dmax))
-            Fail(Status.BadArgument, $"dmax must be finite and >= 0 (got {dmax})");
+        if (!(rmax >= 1))
+            Fail(Status.BadArgument, $"rmax must be >= 1 (got {rmax})");
+        else if (!(dmax >= 0))
+            Fail(Status.BadArgument, $"dmax must be >= 0 (got {dmax})");
     }
 
     /// <summary>Training statistics need at least two values per channel (as PyTorch).</summary>

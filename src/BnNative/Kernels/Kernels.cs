@@ -6,10 +6,12 @@ namespace BnNative.Kernels;
 /// statistics are taken over (BatchNorm: a channel; LayerNorm: a position), its members the elements that
 /// meet in it.
 /// </summary>
-[NormKernel("ShiftedSum", "sum += x - shift;",
-    Inputs = "x", GroupParams = "shift", Sums = "sum")]
-[NormKernel("CenteredSquares", "var d = x - shift - mean; squares += d * d;",
-    Inputs = "x", GroupParams = "shift, mean", Sums = "squares")]
+// Two-pass statistics (corrected): the sum, then deviations and squares about the mean it gives. Neither pass
+// shifts by a data value, so a far-off first value cannot inflate the terms whose rounding reaches the mean.
+[NormKernel("Sum", "sum += x;",
+    Inputs = "x", Sums = "sum")]
+[NormKernel("CenteredMoments", "var d = x - center; deviations += d; squares += d * d;",
+    Inputs = "x", GroupParams = "center", Sums = "deviations, squares")]
 [NormKernel("ScaleShift", "y = Fma(x - center, scale, shift);",
     Inputs = "x", Outputs = "y", GroupParams = "center, scale, shift")]
 [NormKernel("GradientSums", "sumDy += dy; sumDyCentered += dy * (x - center);",
@@ -17,9 +19,10 @@ namespace BnNative.Kernels;
 // dy − mean(dy) first: a huge dy (1e38 in F32) whose mean cancels it gives dx = 0, not ∞ − ∞.
 [NormKernel("GradientApply", "dx = Fma(dy - dyCenter, dyScale, (x - center) * xScale);",
     Inputs = "x, dy", Outputs = "dx", GroupParams = "center, dyCenter, dyScale, xScale")]
-// One pass of shifted sums, for LayerNorm rows that sit in L1 (see LayerNorm.RowStatistics for when it is exact enough).
-[NormKernel("ShiftedMoments", "var d = x - shift; sum += d; squares += d * d;",
-    Inputs = "x", GroupParams = "shift", Sums = "sum, squares")]
+// One pass of shifted sums (BatchNorm channels-last tasks, LayerNorm rows in L1), with the magnitudes that
+// bound its rounding (see OnePass.Accepts for when it is exact enough).
+[NormKernel("ShiftedMoments", "var d = x - shift; sum += d; squares += d * d; magnitudes += Abs(x);",
+    Inputs = "x", GroupParams = "shift", Sums = "sum, squares, magnitudes")]
 // Layer Normalization: a group is a position, its members the channels; gamma and beta are per member.
 [NormKernel("LayerNormApply", "y = Fma((x - center) * scale, gamma, beta);",
     Inputs = "x", Outputs = "y", GroupParams = "center, scale", MemberParams = "gamma, beta")]

@@ -22,6 +22,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     private static double D(T value) => double.CreateTruncating(value);
     private static double Gamma(T* gamma, long c) => gamma == null ? 1.0 : D(gamma[c]);
     private static double Beta(T* beta, long c) => beta == null ? 0.0 : D(beta[c]);
+    private static bool ZeroGamma(T* gamma, long c) => gamma != null && gamma[c] == T.Zero;
 
     /// <summary>
     /// The per-channel affine of a training forward. Batch Normalization: y = (x − mean)·γ/σ_B + β.
@@ -43,8 +44,18 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                 return (gamma / sigma, beta, 1, 0);
             double runningSigma = Math.Sqrt(D(RunningVar[c]) + Eps);
             double r = Math.Clamp(sigma / runningSigma, 1 / RMax, RMax);
-            double d = Math.Clamp((mean - D(RunningMean[c])) / runningSigma, -DMax, DMax);
+            double d = Math.Clamp(Exact<T>.ScaledDeviation(mean, D(RunningMean[c]), 1 / runningSigma), -DMax, DMax);
             return (gamma * r / sigma, beta + gamma * d, r, d);
+        }
+
+        /// <summary>The map of channel <paramref name="c"/> in float64, for channels whose coefficients do not fit the element type.</summary>
+        public readonly void ExactMap(T* source, T* y, in Members members, long c, double mean, double variance)
+        {
+            var (_, _, r, _) = For(c, mean, variance);
+            double gamma = BatchNorm<T>.Gamma(Gamma, c), beta = BatchNorm<T>.Beta(Beta, c);
+            if (Renorm)
+                beta = Exact<T>.RenormShift(gamma, beta, mean, D(RunningMean[c]), 1 / Math.Sqrt(D(RunningVar[c]) + Eps), DMax);
+            Exact<T>.Affine(source, y, members, mean, 1 / Math.Sqrt(variance + Eps), r, 0, gamma, beta);
         }
     }
 
@@ -76,7 +87,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             {
                 (mean.Pointer[c], variance.Pointer[c]) = Checked(g, x, c, (mean.Pointer[c], variance.Pointer[c]), affine.Eps);
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
-                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = Exact<T>.MapFits(variance.Pointer[c], g.M, a, b)
+                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b)
                     ? (E(mean.Pointer[c]), E(a), E(b))
                     : (T.Zero, T.One, T.Zero);
             }
@@ -84,8 +95,8 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             for (long c = 0; c < g.C; c++)
             {
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
-                if (!Exact<T>.MapFits(variance.Pointer[c], g.M, a, b))
-                    Exact<T>.ScaleShift(y, y, g.Channel(c), mean.Pointer[c], a, b);
+                if (!Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b))
+                    affine.ExactMap(y, y, g.Channel(c), c, mean.Pointer[c], variance.Pointer[c]);
             }
         }
         T* runningMean = affine.RunningMean, runningVar = affine.RunningVar;
@@ -122,9 +133,9 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             var (mean, variance) = Checked(G, X, c, ChannelPasses<T>.PlanarStatistics(G, X, c), Affine.Eps);
             var (scale, shift, _, _) = Affine.For(c, mean, variance);
             (Mean[c], Variance[c]) = (mean, variance);
-            if (!Exact<T>.MapFits(variance, G.M, scale, shift))
+            if (!Exact<T>.MapFits(variance, G.M, scale, ZeroGamma(Affine.Gamma, c), shift))
             {
-                Exact<T>.ScaleShift(X, Y, G.Channel(c), mean, scale, shift);
+                Affine.ExactMap(X, Y, G.Channel(c), c, mean, variance);
                 return;
             }
             T center = E(mean), scaleT = E(scale), shiftT = E(shift);
@@ -144,26 +155,25 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         for (long c = 0; c < g.C; c++)
         {
             var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
-            (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = InferenceFits(a, b) ? (runningMean[c], E(a), E(b)) : (T.Zero, T.One, T.Zero);
+            (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = InferenceFits(a, b, ZeroGamma(gamma, c), runningMean[c])
+                ? (runningMean[c], E(a), E(b))
+                : (T.Zero, T.One, T.Zero);
         }
         ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
         for (long c = 0; c < g.C; c++)
         {
             var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
-            if (!InferenceFits(a, b))
-                Exact<T>.ScaleShift(y, y, g.Channel(c), D(runningMean[c]), a, b);
+            if (!InferenceFits(a, b, ZeroGamma(gamma, c), runningMean[c]))
+                Exact<T>.Affine(y, y, g.Channel(c), D(runningMean[c]), InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), Beta(beta, c));
         }
     }
 
     private static (double Scale, double Shift) InferenceAffine(T* gamma, T* beta, T* runningVar, double eps, long c) =>
-        (Gamma(gamma, c) / Math.Sqrt(D(runningVar[c]) + eps), Beta(beta, c));
+        (Gamma(gamma, c) * InverseSigma(runningVar, eps, c), Beta(beta, c));
 
-    /// <summary>
-    /// Inference coefficients fit the element type. (x − running_mean) is not guarded: with statistics from
-    /// elsewhere no bound on it is known, and it overflows only where x and the running mean lie more than
-    /// the type's range apart.
-    /// </summary>
-    private static bool InferenceFits(double scale, double shift) => Exact<T>.Fits(scale) && T.IsFinite(E(shift));
+    /// <summary>The inference coefficients fit the element type, and x − running_mean cannot overflow.</summary>
+    private static bool InferenceFits(double scale, double shift, bool zeroGamma, T runningMean) =>
+        Exact<T>.Fits(scale, zeroGamma) && T.IsFinite(E(shift)) && Exact<T>.CenterFits(D(runningMean));
 
     /// <summary>
     /// The training gradient: dbeta = Σdy, dgamma = Σdy·x̂, and dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)),
@@ -192,33 +202,33 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                     (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
             if (dx != null)
             {
+                using var center = new NativeBuffer<T>(g.C);
                 using var dyCenter = new NativeBuffer<T>(g.C);
                 using var dyScale = new NativeBuffer<T>(g.C);
                 using var xScale = new NativeBuffer<T>(g.C);
                 for (long c = 0; c < g.C; c++)
                 {
                     var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(saveInvstd[c]), meanDyXhat.Pointer[c]);
-                    (dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(g, a, b, meanDy.Pointer[c], D(saveInvstd[c]))
-                        ? (E(meanDy.Pointer[c]), E(a), E(b))
-                        : (T.Zero, T.One, T.Zero); // identity: dx = dy + (x − mean)·0, rewritten below
+                    (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c], D(saveMean[c]))
+                        ? (saveMean[c], E(meanDy.Pointer[c]), E(a), E(b))
+                        : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
                 }
-                ChannelPasses<T>.GradientApply(g, x, dy, dx, saveMean, dyCenter, dyScale, xScale);
+                ChannelPasses<T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
                 for (long c = 0; c < g.C; c++)
                 {
                     double invstd = D(saveInvstd[c]);
                     var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), invstd, meanDyXhat.Pointer[c]);
-                    if (!GradientFits(g, a, b, meanDy.Pointer[c], invstd))
-                        Exact<T>.GradientApply(x, dx, dx, g.Channel(c), D(saveMean[c]), invstd, a, meanDy.Pointer[c], meanDyXhat.Pointer[c]);
+                    if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c], D(saveMean[c])))
+                        Exact<T>.GradientApply(x, dx, dx, g.Channel(c), D(saveMean[c]), invstd, Gamma(gamma, c), R(r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c]);
                 }
             }
         }
         for (long c = 0; c < g.C; c++)
         {
-            double sumDy = meanDy.Pointer[c] * g.M, sumDyXhat = meanDyXhat.Pointer[c] * g.M;
             if (dgamma != null)
-                dgamma[c] = E(r == null ? sumDyXhat : D(r[c]) * sumDyXhat + D(d[c]) * sumDy);
+                dgamma[c] = E(r == null ? meanDyXhat.Pointer[c] * g.M : Exact<T>.Combination(g.M, D(r[c]), meanDyXhat.Pointer[c], D(d[c]), meanDy.Pointer[c]));
             if (dbeta != null)
-                dbeta[c] = E(sumDy);
+                dbeta[c] = E(meanDy.Pointer[c] * g.M);
         }
     }
 
@@ -235,7 +245,8 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             : Exact<T>.GradientMeans(x, dy, g.Channel(c), center, xScale);
     }
 
-    private static double EffectiveGamma(T* gamma, T* r, long c) => Gamma(gamma, c) * (r == null ? 1.0 : D(r[c]));
+    private static double R(T* r, long c) => r == null ? 1.0 : D(r[c]);
+    private static double EffectiveGamma(T* gamma, T* r, long c) => Gamma(gamma, c) * R(r, c);
 
     /// <summary>dx = a·(dy − mean(dy)) + (x − mean)·b with a = γ·invstd, b = −a·invstd·mean(dy·x̂).</summary>
     private static (double A, double B) GradientCoefficients(double gamma, double invstd, double meanDyXhat)
@@ -244,9 +255,9 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         return (a, -a * invstd * meanDyXhat);
     }
 
-    /// <summary>The gradient coefficients fit the element type, and no x − mean can overflow (|x − mean| ≲ √M·σ).</summary>
-    private static bool GradientFits(in Geometry<T> g, double a, double b, double meanDy, double invstd) =>
-        Exact<T>.Fits(a) && Exact<T>.Fits(b) && T.IsFinite(E(meanDy)) && Math.Sqrt(g.M) / invstd <= Exact<T>.MaxValue / 4;
+    /// <summary>The gradient coefficients fit the element type, and neither dy − mean(dy) nor x − mean can overflow.</summary>
+    private static bool GradientFits(double a, double b, double gamma, double meanDy, double meanDyXhat, double mean) =>
+        Exact<T>.Fits(a, gamma == 0) && Exact<T>.Fits(b, gamma == 0 || meanDyXhat == 0) && Exact<T>.CenterFits(meanDy) && Exact<T>.CenterFits(mean);
 
     private struct PlanarBackwardJob : IParallelJob
     {
@@ -262,9 +273,9 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             if (Dx == null)
                 return;
             var (a, b) = GradientCoefficients(EffectiveGamma(Gamma, R, c), invstd, meanDyXhat);
-            if (!GradientFits(G, a, b, meanDy, invstd))
+            if (!GradientFits(a, b, EffectiveGamma(Gamma, R, c), meanDy, meanDyXhat, D(Mean[c])))
             {
-                Exact<T>.GradientApply(X, Dy, Dx, G.Channel(c), D(Mean[c]), invstd, a, meanDy, meanDyXhat);
+                Exact<T>.GradientApply(X, Dy, Dx, G.Channel(c), D(Mean[c]), invstd, BatchNorm<T>.Gamma(Gamma, c), BatchNorm<T>.R(R, c), meanDy, meanDyXhat);
                 return;
             }
             T dyCenter = E(meanDy), dyScale = E(a), xScale = E(b);
@@ -308,14 +319,14 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                 for (long c = 0; c < g.C; c++)
                 {
                     double a = Gamma(gamma, c) * InverseSigma(runningVar, eps, c);
-                    dyScale.Pointer[c] = Exact<T>.Fits(a) ? E(a) : T.One; // identity: dx = dy, rewritten below
+                    dyScale.Pointer[c] = Exact<T>.Fits(a, ZeroGamma(gamma, c)) ? E(a) : T.One; // identity: dx = dy, rewritten below
                 }
                 ChannelPasses<T>.ScaleShift(g, dy, dx, zero, dyScale, zero);
                 for (long c = 0; c < g.C; c++)
                 {
                     double a = Gamma(gamma, c) * InverseSigma(runningVar, eps, c);
-                    if (!Exact<T>.Fits(a))
-                        Exact<T>.ScaleShift(dx, dx, g.Channel(c), 0, a, 0);
+                    if (!Exact<T>.Fits(a, ZeroGamma(gamma, c)))
+                        Exact<T>.Affine(dx, dx, g.Channel(c), 0, InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), 0);
                 }
             }
         }
@@ -345,9 +356,9 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             if (Dx == null)
                 return;
             double a = Gamma(Gamma, c) * inverseSigma;
-            if (!Exact<T>.Fits(a))
+            if (!Exact<T>.Fits(a, ZeroGamma(Gamma, c)))
             {
-                Exact<T>.ScaleShift(Dy, Dx, G.Channel(c), 0, a, 0);
+                Exact<T>.Affine(Dy, Dx, G.Channel(c), 0, inverseSigma, 1, 0, Gamma(Gamma, c), 0);
                 return;
             }
             T scale = E(a);

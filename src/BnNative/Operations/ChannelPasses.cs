@@ -25,17 +25,18 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     // ---- statistics ---------------------------------------------------------------------------------
 
     /// <summary>
-    /// Mean and biased variance of every channel of a channels-last tensor, in float64. One pass per task
-    /// over its rows sums d = x − shift and d², where the shift is the mean of the channel's first rows
-    /// (see <see cref="FirstRowsMean"/>: a constant channel's shift is its value exactly, so every d is 0).
-    /// var = Σd²/n − m² with m = Σd/n then loses at most (1 + m²/var) times the rounding of the sums;
-    /// where m² > var in a task (the shift was poor for that channel), that channel's rows of the task are
-    /// done again in two float64 passes. Sums that overflowed come out non-finite, which the caller checks.
+    /// Mean and biased variance of every channel of a channels-last tensor, in float64. Each task sums, for its
+    /// tile, d = x − shift, d² and |x| in one pass over its rows, where the shift is the mean of the channel's
+    /// first rows (see <see cref="FirstRowsMean"/>: a constant channel's shift is its value exactly, so every d
+    /// is 0). A task whose one-pass sums fail <see cref="Statistics{T}.OnePassAccepts"/> for some channel (the
+    /// shift lay far from that channel's rows) takes its tile again in a corrected two-pass, all channels at
+    /// once, from cache. Sums that overflowed come out non-finite, which the caller checks.
     /// </summary>
     public static void RowStatistics(in Geometry<T> g, T* x, double* mean, double* variance)
     {
-        // Per row block: the moments of every channel over the block's rows ([RowBlocks × C] each); with a
-        // single block the outputs hold them (the merge below reads and writes one channel at a time).
+        // Per row block: the mean (about the channel's shift, common to all blocks, so merging loses nothing to the
+        // size of the mean) and M2 of every channel over the block's rows ([RowBlocks × C] each); with a single
+        // block the outputs hold them (the merge below reads and writes one channel at a time).
         long blocks = g.RowBlocks;
         using var shift = new NativeBuffer<T>(g.C);
         using var partial = new NativeBuffer<double>(blocks > 1 ? 2 * blocks * g.C : 0);
@@ -74,35 +75,10 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         return constant ? first : E(mean);
     }
 
-    /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/>, chunk by chunk, about its first value.</summary>
-    public static (double Mean, double Variance) PlanarStatistics(in Geometry<T> g, T* x, long c)
-    {
-        T shift = x[g.Slab(0, c)];
-        var moments = new Moments();
-        for (long n = 0; n < g.N; n++)
-            AddRun(ref moments, x + g.Slab(n, c), g.S, shift);
-        return (D(shift) + moments.Mean, moments.M2 / moments.Count);
-    }
+    /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/> (see <see cref="Statistics{T}.OfRuns"/>).</summary>
+    public static (double Mean, double Variance) PlanarStatistics(in Geometry<T> g, T* x, long c) => Statistics<T>.OfRuns(x, g.Channel(c));
 
-    /// <summary>
-    /// Adds the moments (about <paramref name="shift"/>) of <paramref name="length"/> contiguous values, chunk
-    /// by chunk: each chunk is two passes in L1 — the sum, then the squares about the chunk's rounded mean.
-    /// </summary>
-    public static void AddRun(ref Moments moments, T* run, long length, T shift)
-    {
-        for (long start = 0; start < length; start += Geometry<T>.ChunkLength)
-        {
-            long chunk = Math.Min(Geometry<T>.ChunkLength, length - start);
-            T sum = T.Zero, squares = T.Zero;
-            K.ShiftedSum.MembersContiguous(run + start, (nint)chunk, shift, ref sum);
-            T roundedMean = sum / E(chunk);
-            K.CenteredSquares.MembersContiguous(run + start, (nint)chunk, shift, roundedMean, ref squares);
-            var (chunkMean, chunkM2) = Moments.OfChunk(chunk, D(sum), D(roundedMean), D(squares));
-            moments.Add(chunk, chunkMean, chunkM2);
-        }
-    }
-
-    /// <summary>One task of channels-last statistics: the moments of its tile's channels about their shifts (see RowStatistics).</summary>
+    /// <summary>One task of channels-last statistics: the mean and M2 of its tile's channels (see RowStatistics).</summary>
     private struct RowStatisticsJob : IParallelJob
     {
         public Geometry<T> G;
@@ -112,44 +88,68 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         public void Run(long task)
         {
             var tile = G.TaskTile(task);
-            long c = G.C, step = G.RowsPerChunk, first = tile.RowBlock * c + tile.FirstChannel;
+            long c = G.C, step = Geometry<T>.RowsPerChunk, first = tile.RowBlock * c + tile.FirstChannel;
             nint width = (nint)tile.Channels;
             double* sum = Mean + first, squares = M2 + first;
-            using var chunk = new NativeBuffer<T>(2 * width);
-            T* chunkSum = chunk, chunkSquares = chunkSum + width, shift = Shift + tile.FirstChannel;
+            using var magnitudes = new NativeBuffer<double>(width);
+            using var chunk = new NativeBuffer<T>(3 * width);
+            T* chunkSum = chunk, chunkSquares = chunkSum + width, chunkMagnitudes = chunkSquares + width, shift = Shift + tile.FirstChannel;
             T* rows = X + tile.Offset(c);
             long count = tile.Rows;
 
             for (long start = 0; start < count; start += step)
             {
-                new Span<T>(chunkSum, (int)(2 * width)).Clear();
-                K.ShiftedMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift, chunkSum, chunkSquares);
+                new Span<T>(chunkSum, (int)(3 * width)).Clear();
+                K.ShiftedMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift,
+                    chunkSum, chunkSquares, chunkMagnitudes);
                 for (long k = 0; k < width; k++)
                 {
                     sum[k] += D(chunkSum[k]);
                     squares[k] += D(chunkSquares[k]);
+                    magnitudes.Pointer[k] += D(chunkMagnitudes[k]);
                 }
             }
+            bool accepted = true;
             for (long k = 0; k < width; k++)
             {
                 double m = sum[k] / count, v = squares[k] / count - m * m;
-                (sum[k], squares[k]) = m * m <= v ? (m, v * count) : TwoPass(rows + k, count, c, D(shift[k]));
+                accepted &= Statistics<T>.OnePassAccepts(Math.Min(step, count), m, v, magnitudes.Pointer[k] / count);
+                (sum[k], squares[k]) = (m, Math.Max(0, v) * count);
             }
+            if (!accepted)
+                TwoPass(rows, count, width, shift, sum, squares);
         }
 
-        /// <summary>Mean about <paramref name="shift"/> and M2 of one channel's rows, in two float64 passes.</summary>
-        private static (double Mean, double M2) TwoPass(T* channel, long count, long stride, double shift)
+        /// <summary>The tile's moments again (mean about <paramref name="shift"/>), as a corrected two-pass over its rows (two more reads, from cache).</summary>
+        private readonly void TwoPass(T* rows, long count, nint width, T* shift, double* mean, double* m2)
         {
-            double sum = 0, squares = 0;
-            for (long r = 0; r < count; r++)
-                sum += D(channel[r * stride]) - shift;
-            double mean = sum / count;
-            for (long r = 0; r < count; r++)
+            long c = G.C, step = Geometry<T>.RowsPerChunk;
+            using var totals = new NativeBuffer<double>(2 * width);
+            using var chunk = new NativeBuffer<T>(3 * width);
+            T* center = chunk, deviations = center + width, squares = deviations + width;
+            double* sumDeviations = totals, sumSquares = totals.Pointer + width;
+            new Span<double>(mean, (int)width).Clear();
+            for (long start = 0; start < count; start += step)
             {
-                double d = D(channel[r * stride]) - shift - mean;
-                squares += d * d;
+                new Span<T>(deviations, (int)width).Clear();
+                K.Sum.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, deviations);
+                for (long k = 0; k < width; k++)
+                    mean[k] += D(deviations[k]);
             }
-            return (mean, squares);
+            for (long k = 0; k < width; k++)
+                center[k] = E(mean[k] / count);
+            for (long start = 0; start < count; start += step)
+            {
+                new Span<T>(deviations, (int)(2 * width)).Clear();
+                K.CenteredMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, center, deviations, squares);
+                for (long k = 0; k < width; k++)
+                {
+                    sumDeviations[k] += D(deviations[k]);
+                    sumSquares[k] += D(squares[k]);
+                }
+            }
+            for (long k = 0; k < width; k++)
+                (mean[k], m2[k]) = Moments.Corrected(count, D(center[k]) - D(shift[k]), sumDeviations[k], sumSquares[k]);
         }
     }
 
@@ -184,12 +184,13 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<T> g, T* x, T* dy, long c, T center)
     {
         double sumDy = 0, sumDyCentered = 0;
+        long chunkLength = K.GradientSums.ChunkLength<T>();
         for (long n = 0; n < g.N; n++)
         {
             long slab = g.Slab(n, c);
-            for (long start = 0; start < g.S; start += Geometry<T>.ChunkLength)
+            for (long start = 0; start < g.S; start += chunkLength)
             {
-                nint length = (nint)Math.Min(Geometry<T>.ChunkLength, g.S - start);
+                nint length = (nint)Math.Min(chunkLength, g.S - start);
                 long at = slab + start;
                 T a = T.Zero, b = T.Zero;
                 K.GradientSums.MembersContiguous(x + at, dy + at, length, center, ref a, ref b);
@@ -209,7 +210,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         public void Run(long task)
         {
             var tile = G.TaskTile(task);
-            long c = G.C, step = G.RowsPerChunk, f = tile.FirstChannel;
+            long c = G.C, step = Geometry<T>.RowsPerChunk, f = tile.FirstChannel;
             nint width = (nint)tile.Channels;
             double* sumDy = SumDy + tile.RowBlock * c + f, sumDyCentered = SumDyCentered + tile.RowBlock * c + f;
             using var chunk = new NativeBuffer<T>(2 * width);

@@ -74,16 +74,29 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     public static bool Trustworthy(double mean, double variance, double eps) =>
         double.IsFinite(mean) && double.IsFinite(variance) && variance + eps >= TinyVariance;
 
-    /// <summary>Whether a coefficient keeps its relative precision in the element type: 0, or a normal number of it.</summary>
-    public static bool Fits(double value) => value == 0 || T.IsNormal(E(value));
+    /// <summary>
+    /// Whether a coefficient keeps its relative precision in the element type: a normal number of it, or 0 when
+    /// <paramref name="zeroIsExact"/> (a factor of it is 0). A product that underflowed to 0 in float64 does not fit:
+    /// the terms it multiplies can be huge.
+    /// </summary>
+    public static bool Fits(double value, bool zeroIsExact) => value == 0 ? zeroIsExact : T.IsNormal(E(value));
+
+    /// <summary>
+    /// Below this a center c can be subtracted from any finite x of the element type without overflow: |x − c| ≤
+    /// MAX + |c| rounds back to MAX while |c| is under half an ulp of MAX (a quarter, for margin).
+    /// </summary>
+    private static readonly double SafeCenter = (MaxValue - D(T.BitDecrement(T.BitDecrement(T.PositiveInfinity)))) / 4;
+
+    /// <summary>Whether x − <paramref name="center"/> in the element type cannot overflow for any finite x.</summary>
+    public static bool CenterFits(double center) => Math.Abs(center) < SafeCenter;
 
     /// <summary>
     /// Whether the element-wise map (x − mean)·scale + shift in the element type is exact to §4 for a group of
     /// <paramref name="count"/> members with this mean and variance: the coefficients fit, and no x − mean can
     /// overflow (|x − mean| ≤ √(count·var)).
     /// </summary>
-    public static bool MapFits(double variance, long count, double scale, double shift) =>
-        Fits(scale) && T.IsFinite(E(shift)) && Math.Sqrt(count) * Math.Sqrt(variance) <= MaxValue / 4;
+    public static bool MapFits(double variance, long count, double scale, bool scaleIsExactlyZero, double shift) =>
+        Fits(scale, scaleIsExactlyZero) && T.IsFinite(E(shift)) && Math.Sqrt(count) * Math.Sqrt(variance) <= MaxValue / 4;
 
     /// <summary>The power of two that brings <paramref name="magnitude"/> into [1, 2); 0 for 0 and non-finite values.</summary>
     private static int Exponent(double magnitude) => magnitude > 0 && double.IsFinite(magnitude) ? Math.ILogB(magnitude) : 0;
@@ -91,95 +104,237 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     /// <summary>Mean and biased variance of a group, in three float64 passes: the largest magnitude, the mean, the squares.</summary>
     public static (double Mean, double Variance) Statistics(T* x, in Members members)
     {
-        double largest = 0;
+        double largest = 0, first = D(x[members.Start]);
+        bool constant = true;
         foreach (var (_, at) in members)
+        {
             largest = Math.Max(largest, Math.Abs(D(x[at])));
+            constant &= D(x[at]) == first;
+        }
+        if (constant && double.IsFinite(first))
+            return (first, 0); // y = β exactly; no sum of equal values is exact in general (3x rounds)
         int e = Exponent(largest);
-        double n = members.Count, sum = 0;
+        // The mean by compensated (Neumaier) summation, so values far larger than the mean may cancel: there
+        // the deviations d below each round the mean away, and the usual correction Σd/n would add their
+        // roundings rather than remove the sum's.
+        double n = members.Count, sum = 0, compensation = 0;
         foreach (var (_, at) in members)
-            sum += Math.ScaleB(D(x[at]), -e);
-        double mean = sum / n, correction = 0, squares = 0;
+        {
+            double v = Math.ScaleB(D(x[at]), -e), t = sum + v;
+            compensation += Math.Abs(sum) >= Math.Abs(v) ? sum - t + v : v - t + sum;
+            sum = t;
+        }
+        double mean = (sum + compensation) / n, correction = 0, squares = 0;
         foreach (var (_, at) in members)
         {
             double d = Math.ScaleB(D(x[at]), -e) - mean;
             correction += d;
             squares += d * d;
         }
-        // The corrected two-pass formula: the second pass also repairs the rounding of the mean.
-        return (Math.ScaleB(mean + correction / n, e), Math.ScaleB((squares - correction * correction / n) / n, 2 * e));
-    }
-
-    /// <summary>y = (x − center)·scale + shift over a group, in float64; <paramref name="source"/> is x (or y holding x).</summary>
-    public static void ScaleShift(T* source, T* y, in Members members, double center, double scale, double shift)
-    {
-        foreach (var (_, at) in members)
-            y[at] = E((D(source[at]) - center) * scale + shift);
+        return (Math.ScaleB(mean, e), Math.ScaleB(Math.Max(0, (squares - correction * correction / n) / n), 2 * e));
     }
 
     /// <summary>
-    /// Mean of dy and mean of dy·(x − center)·xScale over a group, in float64, dy and x − center each scaled
-    /// by a power of two so their product cannot overflow.
+    /// y = γ·((x − center)·invstd·r + d) + β over a group, in float64 and in the SPEC's order, with the product
+    /// and the sum formed from mantissas and exponents (<see cref="Scaled"/>), so no huge γ, invstd or x − center
+    /// overflows where y does not; <paramref name="source"/> is x (or y holding x).
     /// </summary>
+    public static void Affine(T* source, T* y, in Members members, double center, double invstd, double r, double d, double gamma, double beta)
+    {
+        var factor = Scaled.Of(invstd) * Scaled.Of(r);
+        foreach (var (_, at) in members)
+        {
+            var normalized = Scaled.Sum(Deviation(D(source[at]), center) * factor, Scaled.Of(d));
+            y[at] = E(Scaled.Sum(normalized * Scaled.Of(gamma), Scaled.Of(beta)).Value);
+        }
+    }
+
+    /// <summary>x − center as a <see cref="Scaled"/>, both halved first where their difference passes float64's range.</summary>
+    private static Scaled Deviation(double x, double center)
+    {
+        double deviation = x - center;
+        if (double.IsFinite(deviation) || !double.IsFinite(x) || !double.IsFinite(center))
+            return Scaled.Of(deviation);
+        var half = Scaled.Of(x * 0.5 - center * 0.5);
+        return new Scaled(half.Mantissa, half.Exponent + 1);
+    }
+
+    /// <summary>mean(dy) and mean(dy·(x − center))·xScale over a group, in float64, as sums of scaled products.</summary>
     public static (double MeanDy, double MeanDyXhat) GradientMeans(T* x, T* dy, in Members members, double center, double xScale)
     {
-        double largestDy = 0, largestDeviation = 0;
-        foreach (var (_, at) in members)
+        var sumDy = new ScaledSum();
+        var sumDyX = new ScaledSum();
+        for (int pass = 0; pass < 2; pass++)
         {
-            largestDy = Math.Max(largestDy, Math.Abs(D(dy[at])));
-            largestDeviation = Math.Max(largestDeviation, Math.Abs(D(x[at]) - center));
+            foreach (var (_, at) in members)
+            {
+                var g = Scaled.Of(D(dy[at]));
+                sumDy.Add(g, pass);
+                sumDyX.Add(g * Deviation(D(x[at]), center), pass);
+            }
         }
-        int eDy = Exponent(largestDy), eX = Exponent(largestDeviation);
-        double n = members.Count, sumDy = 0, sumDyX = 0;
-        foreach (var (_, at) in members)
-        {
-            double g = Math.ScaleB(D(dy[at]), -eDy);
-            sumDy += g;
-            sumDyX += g * Math.ScaleB(D(x[at]) - center, -eX);
-        }
-        return (Math.ScaleB(sumDy / n, eDy), Math.ScaleB(sumDyX / n * xScale, eDy + eX));
+        double n = members.Count;
+        return (sumDy.Mean(n).Value, (sumDyX.Mean(n) * Scaled.Of(xScale)).Value);
     }
 
     /// <summary>
-    /// dx = a·(dy − meanDy − x̂·meanDyXhat) with x̂ = (x − center)·invstd over a group, in float64;
-    /// <paramref name="dySource"/> is dy (or dx holding dy).
+    /// dx = γ·r·invstd·(dy − meanDy − x̂·meanDyXhat) with x̂ = (x − center)·invstd over a group, in float64, as
+    /// scaled products; <paramref name="dySource"/> is dy (or dx holding dy).
     /// </summary>
-    public static void GradientApply(T* x, T* dySource, T* dx, in Members members, double center, double invstd, double a,
+    public static void GradientApply(T* x, T* dySource, T* dx, in Members members, double center, double invstd, double gamma, double r,
         double meanDy, double meanDyXhat)
     {
+        var xFactor = Scaled.Of(invstd) * Scaled.Of(meanDyXhat);
+        var dxFactor = Scaled.Of(invstd) * Scaled.Of(gamma) * Scaled.Of(r);
         foreach (var (_, at) in members)
-            dx[at] = E(a * (D(dySource[at]) - meanDy - (D(x[at]) - center) * invstd * meanDyXhat));
+        {
+            var difference = Scaled.Sum(Deviation(D(dySource[at]), meanDy), (Deviation(D(x[at]), center) * xFactor).Negated);
+            dx[at] = E((difference * dxFactor).Value);
+        }
     }
 
     /// <summary>LayerNorm's y = γ_k·(x − mean)·invstd + β_k over a position (member k is channel k), in float64.</summary>
     public static void LayerNormMap(T* source, T* y, in Members members, double mean, double invstd, T* gamma, T* beta)
     {
+        var scale = Scaled.Of(invstd);
         foreach (var (k, at) in members)
-            y[at] = E((D(source[at]) - mean) * invstd * Parameter(gamma, k, 1) + Parameter(beta, k, 0));
+        {
+            var normalized = Deviation(D(source[at]), mean) * scale * Scaled.Of(Parameter(gamma, k, 1));
+            y[at] = E(Scaled.Sum(normalized, Scaled.Of(Parameter(beta, k, 0))).Value);
+        }
     }
 
     /// <summary>
-    /// LayerNorm's dx = invstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ over a position, in float64, dy scaled
-    /// by a power of two so the sums cannot overflow; <paramref name="dySource"/> is dy (or dx holding dy).
+    /// LayerNorm's dx = invstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ over a position, in float64, as scaled
+    /// products; <paramref name="dySource"/> is dy (or dx holding dy).
     /// </summary>
     public static void LayerNormGradient(T* x, T* dySource, T* dx, in Members members, double mean, double invstd, T* gamma)
     {
-        double largest = 0;
-        foreach (var (_, at) in members)
-            largest = Math.Max(largest, Math.Abs(D(dySource[at])));
-        int e = Exponent(largest);
-        double n = members.Count, sumG = 0, sumGXhat = 0;
+        var sumG = new ScaledSum();
+        var sumGX = new ScaledSum();
+        for (int pass = 0; pass < 2; pass++)
+        {
+            foreach (var (k, at) in members)
+            {
+                var g = Scaled.Of(D(dySource[at])) * Scaled.Of(Parameter(gamma, k, 1));
+                sumG.Add(g, pass);
+                sumGX.Add(g * Deviation(D(x[at]), mean), pass);
+            }
+        }
+        double n = members.Count;
+        var scale = Scaled.Of(invstd);
+        var meanG = sumG.Mean(n).Negated;
+        var xFactor = (sumGX.Mean(n) * scale * scale).Negated; // x̂·mean(g·x̂) = (x − mean)·invstd²·mean(g·(x − mean))
         foreach (var (k, at) in members)
         {
-            double g = Math.ScaleB(D(dySource[at]), -e) * Parameter(gamma, k, 1);
-            sumG += g;
-            sumGXhat += g * (D(x[at]) - mean) * invstd;
+            var g = Scaled.Of(D(dySource[at])) * Scaled.Of(Parameter(gamma, k, 1));
+            var difference = Scaled.Sum(Scaled.Sum(g, meanG), Deviation(D(x[at]), mean) * xFactor);
+            dx[at] = E((difference * scale).Value);
         }
-        double meanG = sumG / n, meanGXhat = sumGXhat / n;
-        foreach (var (k, at) in members)
+    }
+
+    /// <summary>
+    /// Σdy and Σdy·(x − mean_p)·invstd_p over a group of LayerNorm positions (a channel's members; position p =
+    /// <paramref name="firstPosition"/> + index), in float64, as sums of scaled products.
+    /// </summary>
+    public static (double SumDy, double SumDyXhat) ParameterGradients(T* x, T* dy, in Members members, T* mean, T* invstd, long firstPosition)
+    {
+        var sumDy = new ScaledSum();
+        var sumDyX = new ScaledSum();
+        for (int pass = 0; pass < 2; pass++)
         {
-            double g = Math.ScaleB(D(dySource[at]), -e) * Parameter(gamma, k, 1);
-            dx[at] = E(Math.ScaleB(invstd * (g - meanG - (D(x[at]) - mean) * invstd * meanGXhat), e));
+            foreach (var (k, at) in members)
+            {
+                long p = firstPosition + k;
+                var g = Scaled.Of(D(dy[at]));
+                sumDy.Add(g, pass);
+                sumDyX.Add(g * Deviation(D(x[at]), D(mean[p])) * Scaled.Of(D(invstd[p])), pass);
+            }
         }
+        return (sumDy.Total.Value, sumDyX.Total.Value);
+    }
+
+    /// <summary>(x − center)·scale without overflow of the difference (x and center of opposite signs near the ends of float64's range).</summary>
+    public static double ScaledDeviation(double x, double center, double scale) => (Deviation(x, center) * Scaled.Of(scale)).Value;
+
+    /// <summary>
+    /// γ·clamp((mean − runningMean)·inverseSigma, −dmax, dmax) + β (Batch Renormalization's constant term), with d
+    /// kept as mantissa and exponent: d itself may pass float64's range (dmax = ∞) where γ·d does not.
+    /// </summary>
+    public static double RenormShift(double gamma, double beta, double mean, double runningMean, double inverseSigma, double dmax)
+    {
+        var d = Deviation(mean, runningMean) * Scaled.Of(inverseSigma);
+        double value = d.Value; // ±∞ where d passes float64's range
+        if (double.IsNaN(value))
+            return double.NaN;
+        if (double.IsFinite(value))
+            d = Scaled.Of(Math.Clamp(value, -dmax, dmax));
+        else if (double.IsFinite(dmax))
+            d = Scaled.Of(value > 0 ? dmax : -dmax);
+        return Scaled.Sum(Scaled.Of(gamma) * d, Scaled.Of(beta)).Value;
+    }
+
+    /// <summary>count·(r·a + d·b) without overflow where the result does not (Batch Renormalization's dgamma).</summary>
+    public static double Combination(double count, double r, double a, double d, double b) =>
+        (Scaled.Of(count) * Scaled.Sum(Scaled.Of(r) * Scaled.Of(a), Scaled.Of(d) * Scaled.Of(b))).Value;
+
+    /// <summary>
+    /// A float64 as Mantissa·2^Exponent with |Mantissa| in [1, 2) (zeros and non-finite values: Exponent 0), so
+    /// products and sums of values near the ends of float64's range can be formed without overflow.
+    /// </summary>
+    private readonly record struct Scaled(double Mantissa, int Exponent)
+    {
+        public static Scaled Of(double value) =>
+            value != 0 && double.IsFinite(value) ? new(Math.ScaleB(value, -Math.ILogB(value)), Math.ILogB(value)) : new(value, 0);
+
+        public double Value => Math.ScaleB(Mantissa, Exponent);
+
+        public Scaled Negated => new(-Mantissa, Exponent);
+
+        /// <summary>The value divided by 2^<paramref name="exponent"/>.</summary>
+        public double At(int exponent) => Math.ScaleB(Mantissa, Exponent - exponent);
+
+        public static Scaled operator *(Scaled a, Scaled b)
+        {
+            var product = Of(a.Mantissa * b.Mantissa);
+            return new(product.Mantissa, product.Exponent + a.Exponent + b.Exponent);
+        }
+
+        public static Scaled Sum(Scaled a, Scaled b)
+        {
+            if (a.Mantissa == 0 || b.Mantissa == 0)
+                return a.Mantissa == 0 ? b : a; // a zero's exponent must not decide the other's scale
+            int exponent = Math.Max(a.Exponent, b.Exponent);
+            var sum = Of(a.At(exponent) + b.At(exponent));
+            return new(sum.Mantissa, sum.Exponent + exponent);
+        }
+    }
+
+    /// <summary>A sum of <see cref="Scaled"/> terms in two passes: the largest exponent, then the terms divided by it.</summary>
+    private struct ScaledSum
+    {
+        private int _exponent;
+        private double _sum;
+        private bool _seen;
+
+        public void Add(Scaled term, int pass)
+        {
+            if (pass == 0)
+            {
+                if (term.Mantissa == 0)
+                    return; // zeros add nothing, and their exponent must not decide the scale
+                _exponent = _seen ? Math.Max(_exponent, term.Exponent) : term.Exponent;
+                _seen = true;
+            }
+            else
+            {
+                _sum += term.At(_exponent);
+            }
+        }
+
+        public readonly Scaled Total => new(_sum, _exponent);
+
+        public readonly Scaled Mean(double count) => new(_sum / count, _exponent);
     }
 
     private static double Parameter(T* values, long k, double fallback) => values == null ? fallback : D(values[k]);

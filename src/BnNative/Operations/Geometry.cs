@@ -15,10 +15,10 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     private const long TaskBytes = 512 * 1024;
 
     /// <summary>
-    /// Values one kernel call reduces in the element type before the sum is carried on in float64: short
-    /// enough that a float accumulator loses nothing that matters (SPEC §4).
+    /// Rows one reducing GroupsContiguous call adds (each lane of a sum holds one group and adds one value per
+    /// row): Accumulation.AddsPerAccumulator, so the sums in the element type stay within SPEC §4 whatever the data.
     /// </summary>
-    public const long ChunkLength = 16384;
+    public const long RowsPerChunk = Kernels.Accumulation.AddsPerAccumulator;
 
     /// <summary>
     /// Rows a channels-last task has at least (when C allows), so that the per-channel bookkeeping of a
@@ -72,11 +72,6 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// <summary>Tasks in a channels-last layout; fixed by the shape, never by the thread count.</summary>
     public long TaskCount => RowBlocks * ChannelBlocks;
 
-    /// <summary>
-    /// Rows of one reducing kernel call in a channels-last layout: each lane of a sum then adds at most
-    /// this many values in the element type before the sum is carried on in float64.
-    /// </summary>
-    public long RowsPerChunk => Math.Min(256, RowsPerTask);
 
     /// <summary>The tile of channels-last task <paramref name="task"/>: its row block and its rows and channels.</summary>
     public Tile TaskTile(long task)
@@ -114,32 +109,6 @@ internal readonly record struct Tile(long RowBlock, long FirstRow, long Rows, lo
 {
     /// <summary>Offset of the tile's first element in a tensor with <paramref name="c"/> channels per row.</summary>
     public long Offset(long c) => FirstRow * c + FirstChannel;
-}
-
-/// <summary>Count, mean and sum of squared deviations, merged pairwise (Chan et al.) so variance stays exact-ish for any offset.</summary>
-internal struct Moments
-{
-    public double Count, Mean, M2;
-
-    public void Add(double count, double mean, double m2)
-    {
-        double total = Count + count;
-        double delta = mean - Mean;
-        Mean += delta * (count / total);
-        M2 += m2 + delta * delta * (Count * count / total);
-        Count = total;
-    }
-
-    /// <summary>
-    /// The moments of a chunk whose kernels summed <paramref name="sum"/> and then the squares about
-    /// <paramref name="roundedMean"/> (the mean rounded to the element type): corrected to the exact mean.
-    /// </summary>
-    public static (double Mean, double M2) OfChunk(double count, double sum, double roundedMean, double squares)
-    {
-        double mean = sum / count;
-        double offset = mean - roundedMean;
-        return (mean, Math.Max(0, squares - count * offset * offset));
-    }
 }
 
 /// <summary>An unmanaged buffer for one call's per-channel or per-task values.</summary>

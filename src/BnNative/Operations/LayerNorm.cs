@@ -20,8 +20,11 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
 {
     private const long TaskBytes = 512 * 1024;
 
-    /// <summary>Rows one reducing kernel call adds in the element type before the sum goes on in float64.</summary>
-    private const long RowsPerChunk = 256;
+    /// <summary>Rows one reducing GroupsContiguous call adds in the element type before the sums go on in float64.</summary>
+    private const long RowsPerChunk = Geometry<T>.RowsPerChunk;
+
+    /// <summary>The widest NCHW tile: positions whose sums one task keeps.</summary>
+    private const long MaxTileWidth = 16384;
 
     /// <summary>
     /// Rows wider than this are backpropagated in two phases — the row sums, then tiles of rows × channel
@@ -69,7 +72,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             TileRows = MinPositionsPerTask;
             TileChannels = Math.Min(C, Math.Max(64, TaskBytes / (TileRows * sizeof(T)) / 64 * 64));
             // Tiles are whole vectors wide and short enough to reduce in one chunk.
-            Width = Math.Min(S, Math.Min(Geometry<T>.ChunkLength, Math.Max(MinPositionsPerTask, perTask / 64 * 64)));
+            Width = Math.Min(S, Math.Min(MaxTileWidth, Math.Max(MinPositionsPerTask, perTask / 64 * 64)));
             TilesPerSample = (S + Width - 1) / Width;
             SamplesPerTask = S < MinPositionsPerTask ? (MinPositionsPerTask + S - 1) / S : 1;
         }
@@ -171,7 +174,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                 (mean, variance) = Exact<T>.Statistics(X, Plan.Position(p));
             double invstd = 1 / Math.Sqrt(variance + Eps);
             Save(p, mean, invstd);
-            if (!Exact<T>.MapFits(variance, c, invstd, 0))
+            if (!Exact<T>.MapFits(variance, c, invstd, false, 0))
             {
                 Exact<T>.LayerNormMap(X, Y, Plan.Position(p), mean, invstd, Gamma, Beta);
                 return;
@@ -198,7 +201,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                     (mean[k], variance[k]) = Exact<T>.Statistics(X, Plan.Position(first + k));
                 double invstd = 1 / Math.Sqrt(variance[k] + Eps);
                 Save(first + k, mean[k], invstd);
-                fast &= Exact<T>.MapFits(variance[k], Plan.C, invstd, 0);
+                fast &= Exact<T>.MapFits(variance[k], Plan.C, invstd, false, 0);
                 (center.Pointer[k], scale.Pointer[k]) = (E(mean[k]), E(invstd));
             }
             if (!fast)
@@ -224,64 +227,45 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
     }
 
-    /// <summary>
-    /// Mean and biased variance of a row in one pass when that is exact enough: shifted by the row's first
-    /// value d = x − x₀, var = Σd²/C − m² with m = Σd/C loses (1 + m²/var) times the rounding of the sums,
-    /// so when the shift was poor (m² > 4·var: the first value lies more than two standard deviations from
-    /// the mean, about one row in twenty of normal data) the row is done again in two passes. A row of one
-    /// value gives d = 0, so mean = x₀ and var = 0 exactly.
-    /// </summary>
-    private static (double Mean, double Variance) RowStatistics(T* row, long length)
-    {
-        if (length > Geometry<T>.ChunkLength)
-            return ContiguousStatistics(row, length);
-        T shift = row[0], sum = T.Zero, squares = T.Zero;
-        K.ShiftedMoments.MembersContiguous(row, (nint)length, shift, ref sum, ref squares);
-        double m = D(sum) / length, variance = D(squares) / length - m * m;
-        if (!(m * m <= 4 * variance))
-            return ContiguousStatistics(row, length);
-        return (D(shift) + m, Math.Max(0, variance));
-    }
-
-    /// <summary>Mean and biased variance of <paramref name="length"/> contiguous values, about the first, chunk by chunk.</summary>
-    private static (double Mean, double Variance) ContiguousStatistics(T* run, long length)
-    {
-        var moments = new Moments();
-        ChannelPasses<T>.AddRun(ref moments, run, length, run[0]);
-        return (D(run[0]) + moments.Mean, moments.M2 / moments.Count);
-    }
+    /// <summary>Mean and biased variance of a row of <paramref name="length"/> values (see <see cref="Statistics{T}.OfRuns"/>).</summary>
+    private static (double Mean, double Variance) RowStatistics(T* row, long length) => Statistics<T>.OfRuns(row, Members.Strided(0, length, 1));
 
     /// <summary>
-    /// Mean and biased variance of each of <paramref name="width"/> NCHW positions (columns of C rows, S apart),
-    /// about the position's channel-0 value: sums over the rows, then squares about the rounded mean.
+    /// Mean and biased variance of each of <paramref name="width"/> NCHW positions (columns of C rows, S apart):
+    /// a corrected two-pass over the rows, chunk by chunk — the sums, then deviations and squares about the means.
     /// </summary>
     private static void TileStatistics(in Plan plan, T* tile, long width, double* mean, double* variance)
     {
-        using var chunk = new NativeBuffer<T>(2 * width);
-        T* chunkSum = chunk, roundedMean = chunk.Pointer + width;
-        T* shift = tile; // channel 0 of every position of the tile
+        using var chunk = new NativeBuffer<T>(3 * width);
+        using var totals = new NativeBuffer<double>(width);
+        T* center = chunk, deviations = center + width, squares = deviations + width;
+        double* sumDeviations = totals;
         new Span<double>(mean, (int)width).Clear();
         new Span<double>(variance, (int)width).Clear();
         for (long start = 0; start < plan.C; start += RowsPerChunk)
         {
-            new Span<T>(chunkSum, (int)width).Clear();
-            K.ShiftedSum.GroupsContiguous(tile + start * plan.S, (nint)Math.Min(RowsPerChunk, plan.C - start), (nint)width, (nint)plan.S, shift, chunkSum);
+            new Span<T>(deviations, (int)width).Clear();
+            K.Sum.GroupsContiguous(tile + start * plan.S, (nint)Math.Min(RowsPerChunk, plan.C - start), (nint)width, (nint)plan.S, deviations);
             for (long k = 0; k < width; k++)
-                mean[k] += D(chunkSum[k]);
+                mean[k] += D(deviations[k]);
         }
         for (long k = 0; k < width; k++)
-            roundedMean[k] = E(mean[k] / plan.C);
+            center[k] = E(mean[k] / plan.C);
         for (long start = 0; start < plan.C; start += RowsPerChunk)
         {
-            new Span<T>(chunkSum, (int)width).Clear();
-            K.CenteredSquares.GroupsContiguous(tile + start * plan.S, (nint)Math.Min(RowsPerChunk, plan.C - start), (nint)width, (nint)plan.S, shift, roundedMean, chunkSum);
+            new Span<T>(deviations, (int)(2 * width)).Clear();
+            K.CenteredMoments.GroupsContiguous(tile + start * plan.S, (nint)Math.Min(RowsPerChunk, plan.C - start), (nint)width, (nint)plan.S,
+                center, deviations, squares);
             for (long k = 0; k < width; k++)
-                variance[k] += D(chunkSum[k]);
+            {
+                sumDeviations[k] += D(deviations[k]);
+                variance[k] += D(squares[k]);
+            }
         }
         for (long k = 0; k < width; k++)
         {
-            var (m, m2) = Moments.OfChunk(plan.C, mean[k], D(roundedMean[k]), variance[k]);
-            mean[k] = D(shift[k]) + m;
+            var (m, m2) = Moments.Corrected(plan.C, D(center[k]), sumDeviations[k], variance[k]);
+            mean[k] = m;
             variance[k] = m2 / plan.C;
         }
     }
@@ -415,23 +399,23 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         /// </summary>
         public readonly (double MeanG, double XScale, bool Fits) RowCoefficients(long p)
         {
-            long c = Plan.C, at = p * c;
+            long c = Plan.C, at = p * c, piece = Math.Min(Defaults.Piece, K.LayerNormGradientSums.ChunkLength<T>());
             double sumG = 0, sumGCentered = 0;
-            for (long start = 0; start < c; start += Defaults.Piece)
+            for (long start = 0; start < c; start += piece)
             {
                 T a = T.Zero, b = T.Zero;
-                K.LayerNormGradientSums.MembersContiguous(X + at + start, Dy + at + start, (nint)Math.Min(Defaults.Piece, c - start), Mean[p],
+                K.LayerNormGradientSums.MembersContiguous(X + at + start, Dy + at + start, (nint)Math.Min(piece, c - start), Mean[p],
                     Piece(Gamma, start, Defaults.Ones), ref a, ref b);
                 sumG += D(a);
                 sumGCentered += D(b);
             }
             double invstd = D(Invstd[p]), meanG = sumG / c, xScale = -invstd * invstd * (invstd * sumGCentered / c);
-            return (meanG, xScale, double.IsFinite(meanG) && double.IsFinite(xScale) && GradientFits(invstd, meanG, xScale));
+            return (meanG, xScale, double.IsFinite(meanG) && double.IsFinite(xScale) && GradientFits(invstd, meanG, xScale, sumGCentered == 0, D(Mean[p])));
         }
 
-        private readonly bool GradientFits(double invstd, double meanG, double xScale) =>
-            Exact<T>.Fits(invstd) && Exact<T>.Fits(xScale) && T.IsFinite(E(meanG))
-            && Math.Sqrt(Plan.C) / invstd <= Exact<T>.MaxValue / 4;
+        /// <summary>The dx coefficients of a position fit the element type, and neither g − mean(g) nor x − mean can overflow.</summary>
+        private readonly bool GradientFits(double invstd, double meanG, double xScale, bool xScaleIsExactlyZero, double mean) =>
+            Exact<T>.Fits(invstd, false) && Exact<T>.Fits(xScale, xScaleIsExactlyZero) && Exact<T>.CenterFits(meanG) && Exact<T>.CenterFits(mean);
 
         /// <summary>dx of row p over channels [c0, c0 + channels), piece by piece.</summary>
         private readonly void ApplyRow(long p, long c0, long channels, T meanG, T xScale)
@@ -459,15 +443,15 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                 K.LayerNormParameterGradients.GroupsContiguous(X + offset, Dy + offset, (nint)rows, (nint)channels, (nint)c,
                     Mean + p0, Invstd + p0, a, b);
                 for (long k = 0; k < channels; k++)
-                    AddParameterGradients(sumDy + k, sumDyNormalized + k, a[k], b[k], Members.Strided(offset + k, rows, c), p0, 1);
+                    AddParameterGradients(sumDy + k, sumDyNormalized + k, a[k], b[k], Members.Strided(offset + k, rows, c), p0);
             }
         }
 
         /// <summary>
-        /// Adds a chunk's Σdy and Σdy·x̂ of one channel (members: the chunk's positions, from p0 on, stepping
-        /// <paramref name="positionStep"/>); a chunk whose sums overflowed in the element type is summed again in float64.
+        /// Adds a chunk's Σdy and Σdy·x̂ of one channel (members: the chunk's positions, from p0 on); a chunk whose
+        /// sums overflowed in the element type is summed again in float64.
         /// </summary>
-        private readonly void AddParameterGradients(double* sumDy, double* sumDyNormalized, T a, T b, in Members members, long p0, long positionStep)
+        private readonly void AddParameterGradients(double* sumDy, double* sumDyNormalized, T a, T b, in Members members, long p0)
         {
             if (T.IsFinite(a) && T.IsFinite(b))
             {
@@ -475,14 +459,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                 *sumDyNormalized += D(b);
                 return;
             }
-            double exactA = 0, exactB = 0;
-            foreach (var (k, at) in members)
-            {
-                long p = p0 + k * positionStep;
-                double g = D(Dy[at]);
-                exactA += g;
-                exactB += g * (D(X[at]) - D(Mean[p])) * D(Invstd[p]);
-            }
+            var (exactA, exactB) = Exact<T>.ParameterGradients(X, Dy, members, Mean, Invstd, p0);
             *sumDy += exactA;
             *sumDyNormalized += exactB;
         }
@@ -503,14 +480,17 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         /// <summary>This tile's Σdy and Σdy·x̂ per channel, added to slot <paramref name="slot"/>.</summary>
         private readonly void PlanarParameterGradients(long slot, long first, long at, long width)
         {
-            long c = Plan.C;
+            long c = Plan.C, chunkLength = K.LayerNormParameterGradients.ChunkLength<T>();
             double* sumDy = Partial + 2 * slot * c, sumDyNormalized = sumDy + c;
             for (long k = 0; k < c; k++)
             {
-                T a = T.Zero, b = T.Zero;
-                long offset = at + k * Plan.S;
-                K.LayerNormParameterGradients.MembersContiguous(X + offset, Dy + offset, (nint)width, Mean + first, Invstd + first, ref a, ref b);
-                AddParameterGradients(sumDy + k, sumDyNormalized + k, a, b, Members.Strided(offset, width, 1), first, 1);
+                for (long start = 0; start < width; start += chunkLength)
+                {
+                    T a = T.Zero, b = T.Zero;
+                    long offset = at + k * Plan.S + start, length = Math.Min(chunkLength, width - start);
+                    K.LayerNormParameterGradients.MembersContiguous(X + offset, Dy + offset, (nint)length, Mean + first + start, Invstd + first + start, ref a, ref b);
+                    AddParameterGradients(sumDy + k, sumDyNormalized + k, a, b, Members.Strided(offset, length, 1), first + start);
+                }
             }
         }
 
@@ -538,7 +518,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             for (long k = 0; k < width; k++)
             {
                 double invstd = D(Invstd[first + k]), m = sumG[k] / c, s = -invstd * invstd * (invstd * sumGCentered[k] / c);
-                fast &= double.IsFinite(m) && double.IsFinite(s) && GradientFits(invstd, m, s);
+                fast &= double.IsFinite(m) && double.IsFinite(s) && GradientFits(invstd, m, s, sumGCentered[k] == 0, D(Mean[first + k]));
                 (meanG[k], xScale[k]) = (E(m), E(s));
             }
             if (!fast)

@@ -5,7 +5,7 @@ namespace BnNative.Kernels
     /// <summary>
     /// Describes a kernel for BnGenerator. The body is a few statements over one element:
     /// <c>var t = e;</c> (a temporary), <c>output = e;</c> (a store), <c>sum += e;</c> (a reduction per group),
-    /// with + - * / and <c>Fma(a, b, c)</c> = a·b + c on the declared names. A "group" is what statistics are
+    /// with + - * /, <c>Fma(a, b, c)</c> = a·b + c and <c>Abs(a)</c> on the declared names. A "group" is what statistics are
     /// taken over (BatchNorm: a channel; LayerNorm: a position), its "members" the elements it reduces.
     /// </summary>
     [global::System.AttributeUsage(global::System.AttributeTargets.Class, AllowMultiple = true)]
@@ -24,6 +24,19 @@ namespace BnNative.Kernels
         public string MemberParams { get; set; } = "";
         /// <summary>Reductions with one entry per group; the kernel adds to them.</summary>
         public string Sums { get; set; } = "";
+    }
+}
+namespace BnNative.Kernels
+{
+    /// <summary>How long a reduction may run in the element type before its sums are carried on in float64.</summary>
+    internal static class Accumulation
+    {
+        /// <summary>
+        /// Values one accumulator adds in one kernel call. Each addition rounds by at most half an ulp of the
+        /// partial sum, so a sum of k values per accumulator is within k·2^-24 (F32) of its terms' magnitudes:
+        /// 64 keeps that under SPEC §4's 1e-5 with room to spare, whatever the data.
+        /// </summary>
+        public const int AddsPerAccumulator = 64;
     }
 }
 namespace BnNative.Abi

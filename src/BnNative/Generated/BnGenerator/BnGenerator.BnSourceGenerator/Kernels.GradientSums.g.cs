@@ -29,6 +29,31 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
+        /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        public static nint ChunkLength<T>() where T : unmanaged
+        {
+            nint accumulators = 1;
+            if (typeof(T) == typeof(float))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 64;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 16;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 8;
+            }
+            if (typeof(T) == typeof(double))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 32;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 4;
+            }
+            return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
+        }
+
         public static void MembersContiguous(float* x, float* dy, nint count, float center, ref float sumDy, ref float sumDyCentered)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)

@@ -9,52 +9,78 @@ namespace BnNative.Kernels;
 static unsafe partial class Kernels
 {
     /// <summary>
-    /// Kernel <c>ShiftedMoments</c>, per element: <c>var d = x - shift; sum += d; squares += d * d;</c>
+    /// Kernel <c>ShiftedMoments</c>, per element: <c>var d = x - shift; sum += d; squares += d * d; magnitudes += Abs(x);</c>
     /// </summary>
     internal static unsafe class ShiftedMoments
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, nint count, T shift, ref T sum, ref T squares) where T : unmanaged
+        public static void MembersContiguous<T>(T* x, nint count, T shift, ref T sum, ref T squares, ref T magnitudes) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                MembersContiguous((float*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref sum), ref Unsafe.As<T, float>(ref squares));
+                MembersContiguous((float*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref sum), ref Unsafe.As<T, float>(ref squares), ref Unsafe.As<T, float>(ref magnitudes));
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                MembersContiguous((double*)x, count, Unsafe.As<T, double>(ref shift), ref Unsafe.As<T, double>(ref sum), ref Unsafe.As<T, double>(ref squares));
+                MembersContiguous((double*)x, count, Unsafe.As<T, double>(ref shift), ref Unsafe.As<T, double>(ref sum), ref Unsafe.As<T, double>(ref squares), ref Unsafe.As<T, double>(ref magnitudes));
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void MembersContiguous(float* x, nint count, float shift, ref float sum, ref float squares)
+        /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        public static nint ChunkLength<T>() where T : unmanaged
+        {
+            nint accumulators = 1;
+            if (typeof(T) == typeof(float))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 64;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 16;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 8;
+            }
+            if (typeof(T) == typeof(double))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 32;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 4;
+            }
+            return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
+        }
+
+        public static void MembersContiguous(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, count, shift, ref sum, ref squares);
+                MembersContiguousVector512(x, count, shift, ref sum, ref squares, ref magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, count, shift, ref sum, ref squares);
+                MembersContiguousVector256(x, count, shift, ref sum, ref squares, ref magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, count, shift, ref sum, ref squares);
+                MembersContiguousVector128(x, count, shift, ref sum, ref squares, ref magnitudes);
                 return;
             }
-            MembersContiguousScalar(x, count, shift, ref sum, ref squares);
+            MembersContiguousScalar(x, count, shift, ref sum, ref squares, ref magnitudes);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(float* x, nint count, float shift, ref float sum, ref float squares)
+        private static void MembersContiguousVector512(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector512.Create(shift);
             Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
             Vector512<float> squares_0 = Vector512<float>.Zero, squares_1 = Vector512<float>.Zero, squares_2 = Vector512<float>.Zero, squares_3 = Vector512<float>.Zero;
+            Vector512<float> magnitudes_0 = Vector512<float>.Zero, magnitudes_1 = Vector512<float>.Zero, magnitudes_2 = Vector512<float>.Zero, magnitudes_3 = Vector512<float>.Zero;
             nint i = 0;
             for (; i <= count - 64; i += 64)
             {
@@ -74,6 +100,10 @@ static unsafe partial class Kernels
                 squares_1 += d_1 * d_1;
                 squares_2 += d_2 * d_2;
                 squares_3 += d_3 * d_3;
+                magnitudes_0 += Vector512.Abs(x_0);
+                magnitudes_1 += Vector512.Abs(x_1);
+                magnitudes_2 += Vector512.Abs(x_2);
+                magnitudes_3 += Vector512.Abs(x_3);
             }
             for (; i <= count - 16; i += 16)
             {
@@ -81,26 +111,31 @@ static unsafe partial class Kernels
                 var d_0 = x_0 - shiftV;
                 sum_0 += d_0;
                 squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector512.Abs(x_0);
             }
             float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector256(float* x, nint count, float shift, ref float sum, ref float squares)
+        private static void MembersContiguousVector256(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector256.Create(shift);
             Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero;
             Vector256<float> squares_0 = Vector256<float>.Zero, squares_1 = Vector256<float>.Zero;
+            Vector256<float> magnitudes_0 = Vector256<float>.Zero, magnitudes_1 = Vector256<float>.Zero;
             nint i = 0;
             for (; i <= count - 16; i += 16)
             {
@@ -112,6 +147,8 @@ static unsafe partial class Kernels
                 sum_1 += d_1;
                 squares_0 += d_0 * d_0;
                 squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector256.Abs(x_0);
+                magnitudes_1 += Vector256.Abs(x_1);
             }
             for (; i <= count - 8; i += 8)
             {
@@ -119,26 +156,31 @@ static unsafe partial class Kernels
                 var d_0 = x_0 - shiftV;
                 sum_0 += d_0;
                 squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector256.Abs(x_0);
             }
             float sumTotal = Vector256.Sum((sum_0) + (sum_1));
             float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            float magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector128(float* x, nint count, float shift, ref float sum, ref float squares)
+        private static void MembersContiguousVector128(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector128.Create(shift);
             Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero;
             Vector128<float> squares_0 = Vector128<float>.Zero, squares_1 = Vector128<float>.Zero;
+            Vector128<float> magnitudes_0 = Vector128<float>.Zero, magnitudes_1 = Vector128<float>.Zero;
             nint i = 0;
             for (; i <= count - 8; i += 8)
             {
@@ -150,6 +192,8 @@ static unsafe partial class Kernels
                 sum_1 += d_1;
                 squares_0 += d_0 * d_0;
                 squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector128.Abs(x_0);
+                magnitudes_1 += Vector128.Abs(x_1);
             }
             for (; i <= count - 4; i += 4)
             {
@@ -157,25 +201,30 @@ static unsafe partial class Kernels
                 var d_0 = x_0 - shiftV;
                 sum_0 += d_0;
                 squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector128.Abs(x_0);
             }
             float sumTotal = Vector128.Sum((sum_0) + (sum_1));
             float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            float magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(float* x, nint count, float shift, ref float sum, ref float squares)
+        private static void MembersContiguousScalar(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             float sumTotal = 0;
             float squaresTotal = 0;
+            float magnitudesTotal = 0;
             nint i = 0;
             for (; i < count; i++)
             {
@@ -183,37 +232,40 @@ static unsafe partial class Kernels
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
-        public static void MembersContiguous(double* x, nint count, double shift, ref double sum, ref double squares)
+        public static void MembersContiguous(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                MembersContiguousVector512(x, count, shift, ref sum, ref squares);
+                MembersContiguousVector512(x, count, shift, ref sum, ref squares, ref magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                MembersContiguousVector256(x, count, shift, ref sum, ref squares);
+                MembersContiguousVector256(x, count, shift, ref sum, ref squares, ref magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                MembersContiguousVector128(x, count, shift, ref sum, ref squares);
+                MembersContiguousVector128(x, count, shift, ref sum, ref squares, ref magnitudes);
                 return;
             }
-            MembersContiguousScalar(x, count, shift, ref sum, ref squares);
+            MembersContiguousScalar(x, count, shift, ref sum, ref squares, ref magnitudes);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void MembersContiguousVector512(double* x, nint count, double shift, ref double sum, ref double squares)
+        private static void MembersContiguousVector512(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             var shiftV = Vector512.Create(shift);
             Vector512<double> sum_0 = Vector512<double>.Zero, sum_1 = Vector512<double>.Zero, sum_2 = Vector512<double>.Zero, sum_3 = Vector512<double>.Zero;
             Vector512<double> squares_0 = Vector512<double>.Zero, squares_1 = Vector512<double>.Zero, squares_2 = Vector512<double>.Zero, squares_3 = Vector512<double>.Zero;
+            Vector512<double> magnitudes_0 = Vector512<double>.Zero, magnitudes_1 = Vector512<double>.Zero, magnitudes_2 = Vector512<double>.Zero, magnitudes_3 = Vector512<double>.Zero;
             nint i = 0;
             for (; i <= count - 32; i += 32)
             {
@@ -233,6 +285,10 @@ static unsafe partial class Kernels
                 squares_1 += d_1 * d_1;
                 squares_2 += d_2 * d_2;
                 squares_3 += d_3 * d_3;
+                magnitudes_0 += Vector512.Abs(x_0);
+                magnitudes_1 += Vector512.Abs(x_1);
+                magnitudes_2 += Vector512.Abs(x_2);
+                magnitudes_3 += Vector512.Abs(x_3);
             }
             for (; i <= count - 8; i += 8)
             {
@@ -240,26 +296,31 @@ static unsafe partial class Kernels
                 var d_0 = x_0 - shiftV;
                 sum_0 += d_0;
                 squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector512.Abs(x_0);
             }
             double sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             double squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            double magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += double.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector256(double* x, nint count, double shift, ref double sum, ref double squares)
+        private static void MembersContiguousVector256(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             var shiftV = Vector256.Create(shift);
             Vector256<double> sum_0 = Vector256<double>.Zero, sum_1 = Vector256<double>.Zero;
             Vector256<double> squares_0 = Vector256<double>.Zero, squares_1 = Vector256<double>.Zero;
+            Vector256<double> magnitudes_0 = Vector256<double>.Zero, magnitudes_1 = Vector256<double>.Zero;
             nint i = 0;
             for (; i <= count - 8; i += 8)
             {
@@ -271,6 +332,8 @@ static unsafe partial class Kernels
                 sum_1 += d_1;
                 squares_0 += d_0 * d_0;
                 squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector256.Abs(x_0);
+                magnitudes_1 += Vector256.Abs(x_1);
             }
             for (; i <= count - 4; i += 4)
             {
@@ -278,26 +341,31 @@ static unsafe partial class Kernels
                 var d_0 = x_0 - shiftV;
                 sum_0 += d_0;
                 squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector256.Abs(x_0);
             }
             double sumTotal = Vector256.Sum((sum_0) + (sum_1));
             double squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            double magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += double.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void MembersContiguousVector128(double* x, nint count, double shift, ref double sum, ref double squares)
+        private static void MembersContiguousVector128(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             var shiftV = Vector128.Create(shift);
             Vector128<double> sum_0 = Vector128<double>.Zero, sum_1 = Vector128<double>.Zero;
             Vector128<double> squares_0 = Vector128<double>.Zero, squares_1 = Vector128<double>.Zero;
+            Vector128<double> magnitudes_0 = Vector128<double>.Zero, magnitudes_1 = Vector128<double>.Zero;
             nint i = 0;
             for (; i <= count - 4; i += 4)
             {
@@ -309,6 +377,8 @@ static unsafe partial class Kernels
                 sum_1 += d_1;
                 squares_0 += d_0 * d_0;
                 squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector128.Abs(x_0);
+                magnitudes_1 += Vector128.Abs(x_1);
             }
             for (; i <= count - 2; i += 2)
             {
@@ -316,25 +386,30 @@ static unsafe partial class Kernels
                 var d_0 = x_0 - shiftV;
                 sum_0 += d_0;
                 squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector128.Abs(x_0);
             }
             double sumTotal = Vector128.Sum((sum_0) + (sum_1));
             double squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            double magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += double.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void MembersContiguousScalar(double* x, nint count, double shift, ref double sum, ref double squares)
+        private static void MembersContiguousScalar(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             double sumTotal = 0;
             double squaresTotal = 0;
+            double magnitudesTotal = 0;
             nint i = 0;
             for (; i < count; i++)
             {
@@ -342,49 +417,51 @@ static unsafe partial class Kernels
                 var d_s = x_s - shift;
                 sumTotal += d_s;
                 squaresTotal += d_s * d_s;
+                magnitudesTotal += double.Abs(x_s);
             }
             sum += sumTotal;
             squares += squaresTotal;
+            magnitudes += magnitudesTotal;
         }
 
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, nint rows, nint groups, nint rowStride, T* shift, T* sum, T* squares) where T : unmanaged
+        public static void GroupsContiguous<T>(T* x, nint rows, nint groups, nint rowStride, T* shift, T* sum, T* squares, T* magnitudes) where T : unmanaged
         {
             if (typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares);
+                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
                 return;
             }
             if (typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)sum, (double*)squares);
+                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)sum, (double*)squares, (double*)magnitudes);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares)
+        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares)
+        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
             if (groups <= 64)
             {
@@ -394,15 +471,19 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512<float>.Zero;
                     var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
                     var shift_1 = Vector512.Load(shift + g + 16);
                     var sum_1 = Vector512<float>.Zero;
                     var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
                     var shift_2 = Vector512.Load(shift + g + 32);
                     var sum_2 = Vector512<float>.Zero;
                     var squares_2 = Vector512<float>.Zero;
+                    var magnitudes_2 = Vector512<float>.Zero;
                     var shift_3 = Vector512.Load(shift + g + 48);
                     var sum_3 = Vector512<float>.Zero;
                     var squares_3 = Vector512<float>.Zero;
+                    var magnitudes_3 = Vector512<float>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -422,21 +503,30 @@ static unsafe partial class Kernels
                         squares_1 += d_1 * d_1;
                         squares_2 += d_2 * d_2;
                         squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                     Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
                     Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
                     Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
                     Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
                     Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512<float>.Zero;
                     var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -444,15 +534,18 @@ static unsafe partial class Kernels
                         var d_0 = x_0 - shift_0;
                         sum_0 += d_0;
                         squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
                     float sum_s = 0;
                     float squares_s = 0;
+                    float magnitudes_s = 0;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -460,9 +553,11 @@ static unsafe partial class Kernels
                         var d_s = x_s - shift_s;
                         sum_s += d_s;
                         squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
                     }
                     sum[g] += sum_s;
                     squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
                 }
                 return;
             }
@@ -476,18 +571,22 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512.Load(sum + g);
                     var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
                     var x_0 = Vector512.Load(x + at);
                     var shift_1 = Vector512.Load(shift + g + 16);
                     var sum_1 = Vector512.Load(sum + g + 16);
                     var squares_1 = Vector512.Load(squares + g + 16);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 16);
                     var x_1 = Vector512.Load(x + at + 16);
                     var shift_2 = Vector512.Load(shift + g + 32);
                     var sum_2 = Vector512.Load(sum + g + 32);
                     var squares_2 = Vector512.Load(squares + g + 32);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 32);
                     var x_2 = Vector512.Load(x + at + 32);
                     var shift_3 = Vector512.Load(shift + g + 48);
                     var sum_3 = Vector512.Load(sum + g + 48);
                     var squares_3 = Vector512.Load(squares + g + 48);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 48);
                     var x_3 = Vector512.Load(x + at + 48);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -501,14 +600,22 @@ static unsafe partial class Kernels
                     squares_1 += d_1 * d_1;
                     squares_2 += d_2 * d_2;
                     squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
                     Vector512.Store(sum_0, sum + g);
                     Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
                     Vector512.Store(sum_1, sum + g + 16);
                     Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 16);
                     Vector512.Store(sum_2, sum + g + 32);
                     Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 32);
                     Vector512.Store(sum_3, sum + g + 48);
                     Vector512.Store(squares_3, squares + g + 48);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 48);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -516,12 +623,15 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512.Load(sum + g);
                     var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
                     var x_0 = Vector512.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     sum_0 += d_0;
                     squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
                     Vector512.Store(sum_0, sum + g);
                     Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
@@ -531,12 +641,13 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
                 }
             }
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares)
+        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
             if (groups <= 16)
             {
@@ -546,9 +657,11 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256<float>.Zero;
                     var squares_0 = Vector256<float>.Zero;
+                    var magnitudes_0 = Vector256<float>.Zero;
                     var shift_1 = Vector256.Load(shift + g + 8);
                     var sum_1 = Vector256<float>.Zero;
                     var squares_1 = Vector256<float>.Zero;
+                    var magnitudes_1 = Vector256<float>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -560,17 +673,22 @@ static unsafe partial class Kernels
                         sum_1 += d_1;
                         squares_0 += d_0 * d_0;
                         squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                     Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
                     Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector256.Store(Vector256.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256<float>.Zero;
                     var squares_0 = Vector256<float>.Zero;
+                    var magnitudes_0 = Vector256<float>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -578,15 +696,18 @@ static unsafe partial class Kernels
                         var d_0 = x_0 - shift_0;
                         sum_0 += d_0;
                         squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
                     float sum_s = 0;
                     float squares_s = 0;
+                    float magnitudes_s = 0;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -594,9 +715,11 @@ static unsafe partial class Kernels
                         var d_s = x_s - shift_s;
                         sum_s += d_s;
                         squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
                     }
                     sum[g] += sum_s;
                     squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
                 }
                 return;
             }
@@ -610,10 +733,12 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256.Load(sum + g);
                     var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
                     var x_0 = Vector256.Load(x + at);
                     var shift_1 = Vector256.Load(shift + g + 8);
                     var sum_1 = Vector256.Load(sum + g + 8);
                     var squares_1 = Vector256.Load(squares + g + 8);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 8);
                     var x_1 = Vector256.Load(x + at + 8);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -621,10 +746,14 @@ static unsafe partial class Kernels
                     sum_1 += d_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector256.Abs(x_0);
+                    magnitudes_1 += Vector256.Abs(x_1);
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
                     Vector256.Store(sum_1, sum + g + 8);
                     Vector256.Store(squares_1, squares + g + 8);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 8);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
@@ -632,12 +761,15 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256.Load(sum + g);
                     var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
                     var x_0 = Vector256.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     sum_0 += d_0;
                     squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector256.Abs(x_0);
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
@@ -647,12 +779,13 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
                 }
             }
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares)
+        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
             if (groups <= 8)
             {
@@ -662,9 +795,11 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128<float>.Zero;
                     var squares_0 = Vector128<float>.Zero;
+                    var magnitudes_0 = Vector128<float>.Zero;
                     var shift_1 = Vector128.Load(shift + g + 4);
                     var sum_1 = Vector128<float>.Zero;
                     var squares_1 = Vector128<float>.Zero;
+                    var magnitudes_1 = Vector128<float>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -676,17 +811,22 @@ static unsafe partial class Kernels
                         sum_1 += d_1;
                         squares_0 += d_0 * d_0;
                         squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                     Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
                     Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
+                    Vector128.Store(Vector128.Load(magnitudes + g + 4) + magnitudes_1, magnitudes + g + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128<float>.Zero;
                     var squares_0 = Vector128<float>.Zero;
+                    var magnitudes_0 = Vector128<float>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -694,15 +834,18 @@ static unsafe partial class Kernels
                         var d_0 = x_0 - shift_0;
                         sum_0 += d_0;
                         squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
                     float sum_s = 0;
                     float squares_s = 0;
+                    float magnitudes_s = 0;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -710,9 +853,11 @@ static unsafe partial class Kernels
                         var d_s = x_s - shift_s;
                         sum_s += d_s;
                         squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
                     }
                     sum[g] += sum_s;
                     squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
                 }
                 return;
             }
@@ -726,10 +871,12 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128.Load(sum + g);
                     var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
                     var x_0 = Vector128.Load(x + at);
                     var shift_1 = Vector128.Load(shift + g + 4);
                     var sum_1 = Vector128.Load(sum + g + 4);
                     var squares_1 = Vector128.Load(squares + g + 4);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 4);
                     var x_1 = Vector128.Load(x + at + 4);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -737,10 +884,14 @@ static unsafe partial class Kernels
                     sum_1 += d_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector128.Abs(x_0);
+                    magnitudes_1 += Vector128.Abs(x_1);
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
                     Vector128.Store(sum_1, sum + g + 4);
                     Vector128.Store(squares_1, squares + g + 4);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
@@ -748,12 +899,15 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128.Load(sum + g);
                     var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
                     var x_0 = Vector128.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     sum_0 += d_0;
                     squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector128.Abs(x_0);
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
@@ -763,12 +917,13 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
                 }
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares)
+        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -782,32 +937,33 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
                 }
             }
         }
 
-        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares)
+        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares)
+        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
             if (groups <= 32)
             {
@@ -817,15 +973,19 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512<double>.Zero;
                     var squares_0 = Vector512<double>.Zero;
+                    var magnitudes_0 = Vector512<double>.Zero;
                     var shift_1 = Vector512.Load(shift + g + 8);
                     var sum_1 = Vector512<double>.Zero;
                     var squares_1 = Vector512<double>.Zero;
+                    var magnitudes_1 = Vector512<double>.Zero;
                     var shift_2 = Vector512.Load(shift + g + 16);
                     var sum_2 = Vector512<double>.Zero;
                     var squares_2 = Vector512<double>.Zero;
+                    var magnitudes_2 = Vector512<double>.Zero;
                     var shift_3 = Vector512.Load(shift + g + 24);
                     var sum_3 = Vector512<double>.Zero;
                     var squares_3 = Vector512<double>.Zero;
+                    var magnitudes_3 = Vector512<double>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -845,21 +1005,30 @@ static unsafe partial class Kernels
                         squares_1 += d_1 * d_1;
                         squares_2 += d_2 * d_2;
                         squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                     Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
                     Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
                     Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
                     Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
                     Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
                     Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512<double>.Zero;
                     var squares_0 = Vector512<double>.Zero;
+                    var magnitudes_0 = Vector512<double>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -867,15 +1036,18 @@ static unsafe partial class Kernels
                         var d_0 = x_0 - shift_0;
                         sum_0 += d_0;
                         squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
                     double sum_s = 0;
                     double squares_s = 0;
+                    double magnitudes_s = 0;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -883,9 +1055,11 @@ static unsafe partial class Kernels
                         var d_s = x_s - shift_s;
                         sum_s += d_s;
                         squares_s += d_s * d_s;
+                        magnitudes_s += double.Abs(x_s);
                     }
                     sum[g] += sum_s;
                     squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
                 }
                 return;
             }
@@ -899,18 +1073,22 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512.Load(sum + g);
                     var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
                     var x_0 = Vector512.Load(x + at);
                     var shift_1 = Vector512.Load(shift + g + 8);
                     var sum_1 = Vector512.Load(sum + g + 8);
                     var squares_1 = Vector512.Load(squares + g + 8);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 8);
                     var x_1 = Vector512.Load(x + at + 8);
                     var shift_2 = Vector512.Load(shift + g + 16);
                     var sum_2 = Vector512.Load(sum + g + 16);
                     var squares_2 = Vector512.Load(squares + g + 16);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 16);
                     var x_2 = Vector512.Load(x + at + 16);
                     var shift_3 = Vector512.Load(shift + g + 24);
                     var sum_3 = Vector512.Load(sum + g + 24);
                     var squares_3 = Vector512.Load(squares + g + 24);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 24);
                     var x_3 = Vector512.Load(x + at + 24);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -924,14 +1102,22 @@ static unsafe partial class Kernels
                     squares_1 += d_1 * d_1;
                     squares_2 += d_2 * d_2;
                     squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
                     Vector512.Store(sum_0, sum + g);
                     Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
                     Vector512.Store(sum_1, sum + g + 8);
                     Vector512.Store(squares_1, squares + g + 8);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 8);
                     Vector512.Store(sum_2, sum + g + 16);
                     Vector512.Store(squares_2, squares + g + 16);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 16);
                     Vector512.Store(sum_3, sum + g + 24);
                     Vector512.Store(squares_3, squares + g + 24);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 24);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
@@ -939,12 +1125,15 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var sum_0 = Vector512.Load(sum + g);
                     var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
                     var x_0 = Vector512.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     sum_0 += d_0;
                     squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
                     Vector512.Store(sum_0, sum + g);
                     Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
@@ -954,12 +1143,13 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += double.Abs(x_s);
                 }
             }
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares)
+        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
             if (groups <= 8)
             {
@@ -969,9 +1159,11 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256<double>.Zero;
                     var squares_0 = Vector256<double>.Zero;
+                    var magnitudes_0 = Vector256<double>.Zero;
                     var shift_1 = Vector256.Load(shift + g + 4);
                     var sum_1 = Vector256<double>.Zero;
                     var squares_1 = Vector256<double>.Zero;
+                    var magnitudes_1 = Vector256<double>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -983,17 +1175,22 @@ static unsafe partial class Kernels
                         sum_1 += d_1;
                         squares_0 += d_0 * d_0;
                         squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                     Vector256.Store(Vector256.Load(sum + g + 4) + sum_1, sum + g + 4);
                     Vector256.Store(Vector256.Load(squares + g + 4) + squares_1, squares + g + 4);
+                    Vector256.Store(Vector256.Load(magnitudes + g + 4) + magnitudes_1, magnitudes + g + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256<double>.Zero;
                     var squares_0 = Vector256<double>.Zero;
+                    var magnitudes_0 = Vector256<double>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -1001,15 +1198,18 @@ static unsafe partial class Kernels
                         var d_0 = x_0 - shift_0;
                         sum_0 += d_0;
                         squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
                     double sum_s = 0;
                     double squares_s = 0;
+                    double magnitudes_s = 0;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -1017,9 +1217,11 @@ static unsafe partial class Kernels
                         var d_s = x_s - shift_s;
                         sum_s += d_s;
                         squares_s += d_s * d_s;
+                        magnitudes_s += double.Abs(x_s);
                     }
                     sum[g] += sum_s;
                     squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
                 }
                 return;
             }
@@ -1033,10 +1235,12 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256.Load(sum + g);
                     var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
                     var x_0 = Vector256.Load(x + at);
                     var shift_1 = Vector256.Load(shift + g + 4);
                     var sum_1 = Vector256.Load(sum + g + 4);
                     var squares_1 = Vector256.Load(squares + g + 4);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 4);
                     var x_1 = Vector256.Load(x + at + 4);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -1044,10 +1248,14 @@ static unsafe partial class Kernels
                     sum_1 += d_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector256.Abs(x_0);
+                    magnitudes_1 += Vector256.Abs(x_1);
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
                     Vector256.Store(sum_1, sum + g + 4);
                     Vector256.Store(squares_1, squares + g + 4);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
@@ -1055,12 +1263,15 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var sum_0 = Vector256.Load(sum + g);
                     var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
                     var x_0 = Vector256.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     sum_0 += d_0;
                     squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector256.Abs(x_0);
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
@@ -1070,12 +1281,13 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += double.Abs(x_s);
                 }
             }
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares)
+        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
             if (groups <= 4)
             {
@@ -1085,9 +1297,11 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128<double>.Zero;
                     var squares_0 = Vector128<double>.Zero;
+                    var magnitudes_0 = Vector128<double>.Zero;
                     var shift_1 = Vector128.Load(shift + g + 2);
                     var sum_1 = Vector128<double>.Zero;
                     var squares_1 = Vector128<double>.Zero;
+                    var magnitudes_1 = Vector128<double>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -1099,17 +1313,22 @@ static unsafe partial class Kernels
                         sum_1 += d_1;
                         squares_0 += d_0 * d_0;
                         squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                     Vector128.Store(Vector128.Load(sum + g + 2) + sum_1, sum + g + 2);
                     Vector128.Store(Vector128.Load(squares + g + 2) + squares_1, squares + g + 2);
+                    Vector128.Store(Vector128.Load(magnitudes + g + 2) + magnitudes_1, magnitudes + g + 2);
                 }
                 for (; g <= groups - 2; g += 2)
                 {
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128<double>.Zero;
                     var squares_0 = Vector128<double>.Zero;
+                    var magnitudes_0 = Vector128<double>.Zero;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -1117,15 +1336,18 @@ static unsafe partial class Kernels
                         var d_0 = x_0 - shift_0;
                         sum_0 += d_0;
                         squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
                     double sum_s = 0;
                     double squares_s = 0;
+                    double magnitudes_s = 0;
                     for (nint r = 0; r < rows; r++)
                     {
                         nint at = r * rowStride + g;
@@ -1133,9 +1355,11 @@ static unsafe partial class Kernels
                         var d_s = x_s - shift_s;
                         sum_s += d_s;
                         squares_s += d_s * d_s;
+                        magnitudes_s += double.Abs(x_s);
                     }
                     sum[g] += sum_s;
                     squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
                 }
                 return;
             }
@@ -1149,10 +1373,12 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128.Load(sum + g);
                     var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
                     var x_0 = Vector128.Load(x + at);
                     var shift_1 = Vector128.Load(shift + g + 2);
                     var sum_1 = Vector128.Load(sum + g + 2);
                     var squares_1 = Vector128.Load(squares + g + 2);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 2);
                     var x_1 = Vector128.Load(x + at + 2);
                     var d_0 = x_0 - shift_0;
                     var d_1 = x_1 - shift_1;
@@ -1160,10 +1386,14 @@ static unsafe partial class Kernels
                     sum_1 += d_1;
                     squares_0 += d_0 * d_0;
                     squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector128.Abs(x_0);
+                    magnitudes_1 += Vector128.Abs(x_1);
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
                     Vector128.Store(sum_1, sum + g + 2);
                     Vector128.Store(squares_1, squares + g + 2);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 2);
                 }
                 for (; g <= groups - 2; g += 2)
                 {
@@ -1171,12 +1401,15 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var sum_0 = Vector128.Load(sum + g);
                     var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
                     var x_0 = Vector128.Load(x + at);
                     var d_0 = x_0 - shift_0;
                     sum_0 += d_0;
                     squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector128.Abs(x_0);
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
                 }
                 for (; g < groups; g++)
                 {
@@ -1186,12 +1419,13 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += double.Abs(x_s);
                 }
             }
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares)
+        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1205,6 +1439,7 @@ static unsafe partial class Kernels
                     var d_s = x_s - shift_s;
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
+                    magnitudes[g] += double.Abs(x_s);
                 }
             }
         }

@@ -1,0 +1,135 @@
+using System;
+using System.Numerics;
+using K = BnNative.Kernels.Kernels;
+
+namespace BnNative.Operations;
+
+/// <summary>Count, mean and sum of squared deviations, merged pairwise (Chan et al.) so variance stays exact-ish for any offset.</summary>
+internal struct Moments
+{
+    public double Count, Mean, M2;
+
+    public void Add(double count, double mean, double m2)
+    {
+        if (Count == 0)
+        {
+            (Count, Mean, M2) = (count, mean, m2); // not through delta²·0, which is NaN when delta² overflows
+            return;
+        }
+        double total = Count + count;
+        double delta = mean - Mean;
+        Mean += delta * (count / total);
+        M2 += m2 + delta * delta * (Count * count / total);
+        Count = total;
+    }
+
+    /// <summary>
+    /// The corrected two-pass moments of <paramref name="count"/> values from Σ(x − center) and Σ(x − center)²,
+    /// where center is the first pass's mean rounded to the element type: exact to the rounding of those sums.
+    /// </summary>
+    public static (double Mean, double M2) Corrected(double count, double center, double deviations, double squares) =>
+        (center + deviations / count, Math.Max(0, squares - deviations * deviations / count));
+}
+
+/// <summary>
+/// Statistics in the element type. Sums run in the element type for at most Accumulation.AddsPerAccumulator
+/// values per accumulator and are then carried on in float64. Two ways to take them:
+/// <list type="bullet">
+/// <item>the corrected two-pass: Σx, then Σ(x − c) and Σ(x − c)² about c = the mean so found. The terms whose
+/// rounding reaches the mean are x and x − c, never larger than |x| + |mean|;</item>
+/// <item>one pass shifted by a data value (<see cref="OnePassAccepts"/>): Σd, Σd² and Σ|x| with d = x − shift,
+/// used only where its rounding bound is within half of SPEC §4, which depends on how far the shift lies from
+/// the data; elsewhere the two-pass is taken.</item>
+/// </list>
+/// </summary>
+internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private static T E(double value) => T.CreateTruncating(value);
+    private static double D(T value) => double.CreateTruncating(value);
+
+    /// <summary>The unit roundoff of the element type (2^-24 for float).</summary>
+    private static readonly double Roundoff = D(T.BitIncrement(T.One) - T.One) / 2;
+
+    /// <summary>SPEC §4 for saved statistics: tol·(a + s) with tol = 1e-12, a = 0 for F64 and tol = 1e-5, a = 1 otherwise.</summary>
+    private static readonly (double Tolerance, double Absolute) Rule = typeof(T) == typeof(double) ? (1e-12, 0) : (1e-5, 1);
+
+    /// <summary>
+    /// Whether one-pass sums about a shift are exact enough: m = Σd/n and var = Σd²/n − m² over n values,
+    /// <paramref name="meanMagnitude"/> = Σ|x|/n, at most <paramref name="adds"/> additions per accumulator.
+    /// A sum of k terms per accumulator rounds by at most u·(k/2 + 8)·Σ|terms| (u: the unit roundoff, 8 for the
+    /// final reduction across lanes), and Σ|d| ≤ n·√(var + m²). The mean is accepted when that stays within half of
+    /// §4's bound tol·(a + Σ|x|/n); the variance when m² ≤ var, so the cancellation in Σd²/n − m² costs at most twice
+    /// its rounding.
+    /// </summary>
+    public static bool OnePassAccepts(double adds, double m, double variance, double meanMagnitude)
+    {
+        if (!(m * m <= variance))
+            return false;
+        double meanError = Roundoff * (adds / 2 + 8) * Math.Sqrt(variance + m * m);
+        return meanError <= 0.5 * Rule.Tolerance * (Rule.Absolute + meanMagnitude);
+    }
+
+    /// <summary>
+    /// Mean and biased variance of a group made of contiguous runs (an NCHW channel: N slabs of S; a LayerNorm
+    /// row: one run of C). A group of one chunk is a corrected two-pass in L1. A longer one: the corrected mean
+    /// of its first chunk becomes the shift of one pass over all of it (Σd, Σd², Σ|x|, chunk by chunk); where
+    /// <see cref="OnePassAccepts"/> refuses that pass (the first chunk was not like the rest), the whole group
+    /// is taken again as a corrected two-pass about its mean. Every chunk of a group is reduced about the same
+    /// value, so merging the chunks loses nothing to the size of the mean.
+    /// </summary>
+    public static (double Mean, double Variance) OfRuns(T* x, in Members group)
+    {
+        long chunk = Math.Min(K.ShiftedMoments.ChunkLength<T>(), Math.Min(K.Sum.ChunkLength<T>(), K.CenteredMoments.ChunkLength<T>()));
+        double n = group.Count;
+        var (firstMean, firstM2) = TwoPass(x + group.Start, Math.Min(chunk, group.RunLength));
+        if (group.Runs == 1 && group.RunLength <= chunk)
+            return (firstMean, firstM2 / n);
+
+        T shift = E(firstMean);
+        double sum = 0, squares = 0, magnitudes = 0;
+        for (long r = 0; r < group.Runs; r++)
+        {
+            T* run = x + group.Start + r * group.RunStride;
+            for (long start = 0; start < group.RunLength; start += chunk)
+            {
+                T a = T.Zero, b = T.Zero, c = T.Zero;
+                K.ShiftedMoments.MembersContiguous(run + start, (nint)Math.Min(chunk, group.RunLength - start), shift, ref a, ref b, ref c);
+                (sum, squares, magnitudes) = (sum + D(a), squares + D(b), magnitudes + D(c));
+            }
+        }
+        double m = sum / n, variance = squares / n - m * m;
+        if (OnePassAccepts(Kernels.Accumulation.AddsPerAccumulator, m, variance, magnitudes / n))
+            return (D(shift) + m, Math.Max(0, variance));
+
+        double total = 0;
+        for (long r = 0; r < group.Runs; r++)
+            for (long start = 0; start < group.RunLength; start += chunk)
+            {
+                T part = T.Zero;
+                K.Sum.MembersContiguous(x + group.Start + r * group.RunStride + start, (nint)Math.Min(chunk, group.RunLength - start), ref part);
+                total += D(part);
+            }
+        T center = E(total / n);
+        double deviations = 0;
+        squares = 0;
+        for (long r = 0; r < group.Runs; r++)
+            for (long start = 0; start < group.RunLength; start += chunk)
+            {
+                T a = T.Zero, b = T.Zero;
+                K.CenteredMoments.MembersContiguous(x + group.Start + r * group.RunStride + start, (nint)Math.Min(chunk, group.RunLength - start), center, ref a, ref b);
+                (deviations, squares) = (deviations + D(a), squares + D(b));
+            }
+        var (mean, m2) = Moments.Corrected(n, D(center), deviations, squares);
+        return (mean, m2 / n);
+    }
+
+    /// <summary>The corrected two-pass mean and M2 of <paramref name="length"/> contiguous values (one chunk).</summary>
+    private static (double Mean, double M2) TwoPass(T* run, long length)
+    {
+        T sum = T.Zero, deviations = T.Zero, squares = T.Zero;
+        K.Sum.MembersContiguous(run, (nint)length, ref sum);
+        T center = E(D(sum) / length);
+        K.CenteredMoments.MembersContiguous(run, (nint)length, center, ref deviations, ref squares);
+        return Moments.Corrected(length, D(center), D(deviations), D(squares));
+    }
+}
