@@ -3,9 +3,9 @@
  * come through it (its scratch is NativeMemory, that is malloc); it records the peak of live heap bytes
  * during each call above what was live before it. Tensors and per-channel vectors are mmap'd, outside
  * the count. Prints one line per case; fails when a call's scratch passes
- *     tensor/16 + (16 + 3·sizeof(T))·C + 16·P + 2 MiB·threads
+ *     tensor/16 + (16 + 4·sizeof(T))·C + 16·P + 2 MiB·threads
  * (C: channels, P: LayerNorm positions): the row-block partials of channels-last BatchNorm and LayerNorm's
- * dgamma/dbeta partials are at most 1/32 of the tensor; per channel, the statistics in float64 and three
+ * dgamma/dbeta partials are at most 1/32 of the tensor; per channel, the statistics in float64 and four
  * coefficients in the element type; per wide LayerNorm row, two coefficients; per task, its chunk buffers. With --errors instead: 1000 short-lived
  * host threads each make a failing call and read its message; the heap must not grow by a buffer per thread.
  * Usage: test_resources [--quick | --errors] */
@@ -87,7 +87,7 @@ static void measure(const char* name, int kind, bn_tensor_desc d, int threads) {
     }
     long scratch = atomic_load(&peak) - before;
     double tensor = (double)(count * size);
-    double bound = tensor / 16 + (16.0 + 3.0 * (double)size) * (double)channels + 16.0 * (double)(kind >= JOB_LN_FORWARD ? positions : 0)
+    double bound = tensor / 16 + (16.0 + 4.0 * (double)size) * (double)channels + 16.0 * (double)(kind >= JOB_LN_FORWARD ? positions : 0)
                    + 2.0 * 1048576 * threads;
     int ok = s == BN_STATUS_SUCCESS && scratch <= bound;
     if (ok) passed++; else failed++;
