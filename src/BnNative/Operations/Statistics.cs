@@ -65,13 +65,19 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
     {
         if (!(m * m <= variance))
             return false;
-        double meanError = Roundoff * (adds / 2 + 8) * Math.Sqrt(variance + m * m);
-        return meanError <= 0.5 * Rule.Tolerance * (Rule.Absolute + meanMagnitude);
+        double errorFactor = Roundoff * (adds / 2 + 8), allowed = 0.5 * Rule.Tolerance * (Rule.Absolute + meanMagnitude);
+        return errorFactor * errorFactor * (variance + m * m) <= allowed * allowed; // squared: no square root per group
     }
+
+    /// <summary>The chunk of <see cref="OfRuns"/>: the shortest ChunkLength of the three kernels it calls, for the width this image runs.</summary>
+    private static readonly long Chunk = Math.Min(K.ShiftedMoments.ChunkLength<T>(), Math.Min(K.Sum.ChunkLength<T>(), K.CenteredMoments.ChunkLength<T>()));
+
+    /// <summary>Accumulators of one ShiftedMoments call (its ChunkLength over AddsPerAccumulator).</summary>
+    private static readonly long OnePassAccumulators = K.ShiftedMoments.ChunkLength<T>() / Kernels.Accumulation.AddsPerAccumulator;
 
     /// <summary>
     /// Mean and biased variance of a group made of contiguous runs (an NCHW channel: N slabs of S; a LayerNorm
-    /// row: one run of C). A group of one chunk is a corrected two-pass in L1. A longer one: the corrected mean
+    /// row: one run of C). A group of one chunk: see <see cref="OneChunk"/>. A longer one: the corrected mean
     /// of its first chunk becomes the shift of one pass over all of it (Σd, Σd², Σ|x|, chunk by chunk); where
     /// <see cref="OnePassAccepts"/> refuses that pass (the first chunk was not like the rest), the whole group
     /// is taken again as a corrected two-pass about its mean. Every chunk of a group is reduced about the same
@@ -79,11 +85,11 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
     /// </summary>
     public static (double Mean, double Variance) OfRuns(T* x, in Members group)
     {
-        long chunk = Math.Min(K.ShiftedMoments.ChunkLength<T>(), Math.Min(K.Sum.ChunkLength<T>(), K.CenteredMoments.ChunkLength<T>()));
+        long chunk = Chunk;
         double n = group.Count;
-        var (firstMean, firstM2) = TwoPass(x + group.Start, Math.Min(chunk, group.RunLength));
         if (group.Runs == 1 && group.RunLength <= chunk)
-            return (firstMean, firstM2 / n);
+            return OneChunk(x + group.Start, group.RunLength);
+        var (firstMean, _) = TwoPass(x + group.Start, Math.Min(chunk, group.RunLength));
 
         T shift = E(firstMean);
         double sum = 0, squares = 0, magnitudes = 0;
@@ -121,6 +127,38 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
             }
         var (mean, m2) = Moments.Corrected(n, D(center), deviations, squares);
         return (mean, m2 / n);
+    }
+
+    /// <summary>
+    /// Mean and biased variance of one chunk (a LayerNorm row in L1): one pass shifted by the mean of its first
+    /// values (their first value when they are equal, so a constant row is exact), or, where that is refused, the
+    /// corrected two-pass.
+    /// </summary>
+    private static (double Mean, double Variance) OneChunk(T* run, long length)
+    {
+        T shift = FirstValuesMean(run, Math.Min(8, length));
+        T sum = T.Zero, squares = T.Zero, magnitudes = T.Zero;
+        K.ShiftedMoments.MembersContiguous(run, (nint)length, shift, ref sum, ref squares, ref magnitudes);
+        double m = D(sum) / length, variance = D(squares) / length - m * m;
+        long adds = (length + OnePassAccumulators - 1) / OnePassAccumulators;
+        if (OnePassAccepts(adds, m, variance, D(magnitudes) / length))
+            return (D(shift) + m, Math.Max(0, variance));
+        var (mean, m2) = TwoPass(run, length);
+        return (mean, m2 / length);
+    }
+
+    /// <summary>The mean of the first <paramref name="count"/> values in float64, or the first value when they are all equal to it.</summary>
+    private static T FirstValuesMean(T* values, long count)
+    {
+        T first = values[0];
+        bool constant = true;
+        double mean = 0, inverse = 1.0 / count; // each term at most max/count: the sum cannot overflow
+        for (long i = 0; i < count; i++)
+        {
+            constant &= values[i] == first;
+            mean += D(values[i]) * inverse;
+        }
+        return constant ? first : E(mean);
     }
 
     /// <summary>The corrected two-pass mean and M2 of <paramref name="length"/> contiguous values (one chunk).</summary>
