@@ -25,7 +25,7 @@ jobs=$(nproc)
 rm -f "$out"/crash-* "$out"/leak-* "$out"/timeout-*
 status=0
 (cd "$out" && ./fuzz_abi -fork="$jobs" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 corpus) >"$out/fuzz.log" 2>&1 || status=$?
-executions=$(grep -oE '#[0-9]+' "$out/fuzz.log" | tail -1 | tr -d '#')
+executions=$(grep -oE '^#[0-9]+:' "$out/fuzz.log" | tail -1 | tr -d '#:') # the fork parent's running total
 echo "fuzz: ${executions:-0} executions in ${seconds} s on $jobs processes (log: $out/fuzz.log)"
 if [ $status -ne 0 ] || ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* >/dev/null 2>&1; then
   grep -E "INVARIANT BROKEN|  call:|ERROR:|SUMMARY:|runtime error" "$out/fuzz.log" | head -20 >&2

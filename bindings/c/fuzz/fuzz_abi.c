@@ -513,13 +513,15 @@ static void check_success(const call* k, const inputs* in) {
         for (int64_t g = 0; g < groups; g++)
             for (int64_t j = 0; j < members; j++) {
                 size_t i = member_offset(d, 1, g, j);
-                real xhat = (in->x[i] - in->mean[g]) * in->invstd[g];
+                real deviation = in->x[i] - in->mean[g], xhat = deviation * in->invstd[g];
                 dgamma_ref[j] += in->dy[i] * xhat; dbeta_ref[j] += in->dy[i];
                 dgamma_s[j] += fabsl(in->dy[i] * xhat); dbeta_s[j] += fabsl(in->dy[i]);
+                /* products below the normal range (the documented limit, as for dx above) */
+                channel_poisoned[j] |= below_normal(deviation, t) || below_normal(xhat, t) || below_normal(in->dy[i] * xhat, t);
             }
     if (k->op == OP_LN_BACKWARD && !parameters_poisoned)
         for (int64_t c = 0; c < d->c; c++) {
-            if (in->gamma && !isfinite(in->gamma[c])) continue;
+            if ((in->gamma && !isfinite(in->gamma[c])) || channel_poisoned[c]) continue;
             if (p[SLOT_DGAMMA]) near_sum("LN dgamma", (size_t)c, get(p[SLOT_DGAMMA], pt, (size_t)c), dgamma_ref[c], dgamma_s[c], tol.gradient, tol.absolute, pt, 0, groups);
             if (p[SLOT_DBETA]) near_sum("LN dbeta", (size_t)c, get(p[SLOT_DBETA], pt, (size_t)c), dbeta_ref[c], dbeta_s[c], tol.gradient, tol.absolute, pt, 0, groups);
         }
