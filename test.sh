@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test suite of BnNative (README's test command; .ci/run runs it too):
-#   1. builds every image (./build.sh, ./build.sh arm64) and checks the committed generated kernels are current;
+#   1. builds every image (./build.sh arm64, ./build.sh) and checks that generated files are current (kernels,
+#      exports, and the C header and Python/.NET declarations of the ABI);
 #   2. xunit: the generator's own tests, and the native library through its C ABI on every image this CPU runs;
-#   3. pytest: the Python binding against PyTorch (BatchNorm, LayerNorm, and Batch Renormalization composed in torch);
+#   3. the .NET package consumed from a folder feed by examples/dotnet; pytest: the Python binding against PyTorch
+#      (BatchNorm, LayerNorm, Batch Renormalization composed in torch), its argument checks, the bnnative.torch
+#      modules against torch.nn (training steps, state_dict, channels_last, gradcheck), the wheel in a venv;
 #   4. CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2,
 #      Nehalem: vector128) and, for the arm64 build, under qemu-aarch64 (neon); valgrind memcheck of the
 #      avx2/vector128/scalar images; fault and soak tests (dlclose, thread limits, ulimit -v, fork, 8 host
@@ -13,12 +16,16 @@ cd "$(dirname "$0")"
 tools/install-deps.sh
 
 echo "== build"
+./build.sh arm64   # first: ./build.sh then packs the linux-arm64 library into the NuGet package too
 ./build.sh
-./build.sh arm64
 if git rev-parse --git-dir >/dev/null 2>&1; then
-  if [ -n "$(git status --porcelain -- src/BnNative/Generated)" ]; then
-    git status --short -- src/BnNative/Generated
-    echo "test.sh: src/BnNative/Generated differs from what the generator emits: commit the regenerated files" >&2
+  # What generators wrote must be what is committed: the kernels and exports (src/BnNative/Generated) and the
+  # bindings' declarations of the C ABI (tools/BnAbi, run by build.sh).
+  generated=(src/BnNative/Generated bindings/c/include/bnnative.h bindings/python/bnnative/_abi.py
+             bindings/dotnet/BnNative.Interop/BnLibrary.Abi.g.cs)
+  if [ -n "$(git status --porcelain -- "${generated[@]}")" ]; then
+    git status --short -- "${generated[@]}"
+    echo "test.sh: these files differ from what the generators emit: commit the regenerated files" >&2
     exit 1
   fi
 fi
@@ -26,7 +33,12 @@ fi
 echo "== xunit"
 dotnet test BnNative.sln -c Release --nologo
 
-echo "== pytest (Python binding vs PyTorch)"
+echo "== .NET package (a console program restores artifacts/nuget from a folder feed)"
+rm -rf build/dotnet-example-packages
+dotnet run --project examples/dotnet -c Release --nologo --packages build/dotnet-example-packages | tee build/dotnet-example.log
+grep -q "^refused: y has 511 elements" build/dotnet-example.log
+
+echo "== pytest (Python binding vs PyTorch, modules, the package in a venv)"
 /usr/bin/python3 -m pytest tests/python -q
 
 echo "== ctest"

@@ -1,5 +1,6 @@
 /* BnNative in ten lines of C: a BatchNorm training step (forward, then backward) on a small NCHW batch.
- * Build: ./build.sh && cc examples/batch_norm_demo.c -Iartifacts/include -Lartifacts/lib -lbnnative -Wl,-rpath,'$ORIGIN/../lib' */
+ * Build: ./build.sh && cc examples/batch_norm_demo.c -Iartifacts/include -Lartifacts/lib -lbnnative -Wl,-rpath,"$PWD/artifacts/lib"
+ * or, from an installed package (./build.sh --prefix DIR): cc examples/batch_norm_demo.c $(PKG_CONFIG_PATH=DIR/lib/pkgconfig pkg-config --cflags --libs bnnative) */
 #include <bnnative.h>
 #include <stdio.h>
 

@@ -13,7 +13,8 @@ out=build/fuzz
 mkdir -p "$out/lib" "$out/corpus"
 [ -f artifacts/lib/libbnnative.so ] || { echo "fuzz.sh: run ./build.sh first" >&2; exit 1; }
 # The images with their symbols beside them, so a report can name the runtime's frames (see lsan.supp).
-cp artifacts/lib/*.so "$out/lib/"
+rm -f "$out"/lib/*.so*
+cp -P artifacts/lib/*.so* "$out/lib/"   # with the links: programs look for the SONAME, libbnnative.so.MAJOR
 for debug in obj-publish/linux-x64/*/*.so.dbg; do [ -f "$debug" ] && cp "$debug" "$out/lib/"; done
 clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall -Wextra -Werror \
   -Iartifacts/include bindings/c/fuzz/fuzz_abi.c -L"$out/lib" -lbnnative -lm -Wl,-rpath,"$PWD/$out/lib" -o "$out/fuzz_abi"

@@ -6,7 +6,8 @@
 # Python binding's tests compare against PyTorch). Idempotent; needs root.
 set -euo pipefail
 packages=(cmake gcc g++ qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu clang lld llvm libclang-rt-14-dev
-          valgrind python3-numpy python3-torch python3-pytest)
+          valgrind python3-numpy python3-torch python3-pytest python3-setuptools python3-wheel python3-pip python3-venv pkg-config
+          python3-sklearn python3-matplotlib python3-tqdm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

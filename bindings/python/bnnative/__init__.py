@@ -1,207 +1,305 @@
-"""Python binding of libbnnative (ctypes + numpy).
+"""BnNative for Python: Batch Normalization, Batch Renormalization and Layer Normalization on CPUs.
 
-Arrays are numpy float32 or float64, C-contiguous, in the layout named: "NC" (N, C), "NCHW" (N, C, H, W)
-or (N, C, L), "NHWC" (N, H, W, C). Functions return new arrays; a failing call raises BnError with the
-library's status and message (and has written nothing). The library is found at $BNNATIVE_LIBRARY, else at
-artifacts/lib/libbnnative.so of this repository.
+The numpy API below works on float32 and float64 arrays; ``bnnative.torch`` has autograd Functions and
+``nn.Module`` drop-ins. Every array argument is checked before the library is called — its type, dtype (that
+of ``x``), shape (against ``x``'s layout), C-contiguity and, for outputs, writability — and a wrong one raises
+``TypeError`` or ``ValueError`` naming it, with nothing written. A call the library refuses raises ``BnError``
+with its status and message, also with nothing written.
+
+Layouts: ``layout=None`` infers one from the rank of ``x``: 2-D (N, C) is "NC"; 3-D (N, C, L), 4-D (N, C, H, W)
+and 5-D (N, C, D, H, W) are "NCHW" (D and H folded). "NHWC" takes (N, H, W, C), (N, L, C) or (N, D, H, W, C).
+Outputs are new arrays unless ``out=`` (and the other output arguments) give arrays to write into; ``out``
+may be ``x`` (in place). The library is found as ``bnnative._native`` says ($BNNATIVE_LIBRARY overrides).
 """
-import ctypes
-import os
+from typing import Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["BnError", "library", "version", "isa", "set_num_threads",
+from . import _abi
+from ._native import Desc, library
+
+__version__ = ".".join(str(part) for part in _abi.VERSION)
+
+__all__ = ["BnError", "version", "version_number", "isa", "set_num_threads", "get_num_threads", "describe",
            "batch_norm_forward_training", "batch_norm_forward_inference", "batch_norm_backward",
            "batch_norm_backward_inference", "batch_renorm_forward_training", "batch_renorm_backward",
            "layer_norm_forward", "layer_norm_backward"]
 
-_LAYOUTS = {"NC": 0, "NCHW": 1, "NHWC": 2}
-_DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
+Array = npt.NDArray[np.floating]
 
-
-class _Desc(ctypes.Structure):
-    _fields_ = [("layout", ctypes.c_int32), ("dtype", ctypes.c_int32),
-                ("n", ctypes.c_int64), ("c", ctypes.c_int64), ("h", ctypes.c_int64), ("w", ctypes.c_int64)]
+_DTYPES = {np.dtype(np.float32): _abi.DTYPES["F32"], np.dtype(np.float64): _abi.DTYPES["F64"]}
 
 
 class BnError(RuntimeError):
-    """A call returned a status other than BN_STATUS_SUCCESS."""
+    """A call of the library returned a status other than BN_STATUS_SUCCESS; it wrote nothing."""
 
-    def __init__(self, status, message):
-        super().__init__(f"{message} (status {status})")
+    def __init__(self, function: str, status: int, message: str):
+        super().__init__(f"{message} [{_abi.STATUS.get(status, status)}]")
+        self.function = function
         self.status = status
+        self.message = message
 
 
-def _default_path():
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get("BNNATIVE_LIBRARY") or os.path.join(here, "..", "..", "..", "artifacts", "lib", "libbnnative.so")
-
-
-_lib = None
-
-
-def library():
-    """The loaded ctypes library (loaded on first use)."""
-    global _lib
-    if _lib is None:
-        lib = ctypes.CDLL(os.path.abspath(_default_path()))
-        p, d, i = ctypes.c_void_p, ctypes.c_double, ctypes.c_int32
-        desc = ctypes.POINTER(_Desc)
-        signatures = {
-            "bn_batch_norm_forward_training": [desc, p, p, p, p, p, p, d, d, p, p],
-            "bn_batch_norm_forward_inference": [desc, p, p, p, p, p, p, d],
-            "bn_batch_norm_backward": [desc, p, p, p, p, p, p, p, p],
-            "bn_batch_norm_backward_inference": [desc, p, p, p, p, p, p, d, p, p],
-            "bn_batch_renorm_forward_training": [desc, p, p, p, p, p, p, d, d, d, d, p, p, p, p],
-            "bn_batch_renorm_backward": [desc, p, p, p, p, p, p, p, p, p, p],
-            "bn_layer_norm_forward": [desc, p, p, p, p, d, p, p],
-            "bn_layer_norm_backward": [desc, p, p, p, p, p, p, p, p],
-        }
-        for name, args in signatures.items():
-            getattr(lib, name).argtypes = args
-            getattr(lib, name).restype = i
-        for name in ("bn_version", "bn_get_isa", "bn_last_error_message"):
-            getattr(lib, name).restype = ctypes.c_char_p
-        lib.bn_status_string.restype = ctypes.c_char_p
-        lib.bn_status_string.argtypes = [i]
-        lib.bn_set_num_threads.argtypes = [i]
-        lib.bn_set_num_threads.restype = i
-        _lib = lib
-    return _lib
-
-
-def version():
+def version() -> str:
+    """The loaded library's version, "MAJOR.MINOR.PATCH"."""
     return library().bn_version().decode()
 
 
-def isa():
+def version_number() -> int:
+    """The loaded library's version as MAJOR*10000 + MINOR*100 + PATCH."""
+    return library().bn_version_number()
+
+
+def isa() -> str:
+    """The kernels in use: "avx512", "avx2", "neon", "vector128" or "scalar"."""
     return library().bn_get_isa().decode()
 
 
-def set_num_threads(n):
-    return library().bn_set_num_threads(n)
+def set_num_threads(n: int) -> int:
+    """Sets the thread count of later calls (n <= 0: one per processor); returns the count in use."""
+    return library().bn_set_num_threads(int(n))
 
 
-def _describe(x, layout):
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}")
-    if x.dtype not in _DTYPES or not x.flags["C_CONTIGUOUS"]:
-        raise ValueError("x must be a C-contiguous float32 or float64 array")
-    s = x.shape
-    if layout == "NC" and len(s) == 2:
-        n, c, h, w = s[0], s[1], 1, 1
-    elif layout == "NCHW" and len(s) in (3, 4):
-        n, c, h, w = (s[0], s[1], 1, s[2]) if len(s) == 3 else s
-    elif layout == "NHWC" and len(s) == 4:
-        n, h, w, c = s
-    else:
-        raise ValueError(f"shape {s} does not fit layout {layout}")
-    return _Desc(_LAYOUTS[layout], _DTYPES[x.dtype], n, c, h, w), c, n * h * w
+def get_num_threads() -> int:
+    return library().bn_get_num_threads()
 
 
-def _ptr(a):
-    return None if a is None else a.ctypes.data_as(ctypes.c_void_p)
+# ---- checks ---------------------------------------------------------------------------------------------
+
+def _folded(shape, layout: str):
+    """(n, c, h, w) of an array shape in a layout, or None when the rank does not fit it."""
+    if layout == "NC":
+        return (shape[0], shape[1], 1, 1) if len(shape) == 2 else None
+    if layout == "NCHW":
+        return {3: lambda: (shape[0], shape[1], 1, shape[2]), 4: lambda: tuple(shape),
+                5: lambda: (shape[0], shape[1], shape[2] * shape[3], shape[4])}.get(len(shape), lambda: None)()
+    if layout == "NHWC":
+        return {3: lambda: (shape[0], shape[2], 1, shape[1]), 4: lambda: (shape[0], shape[3], shape[1], shape[2]),
+                5: lambda: (shape[0], shape[4], shape[1] * shape[2], shape[3])}.get(len(shape), lambda: None)()
+    return None
 
 
-def _vector(v, dtype, length, name):
-    if v is None:
-        return None
-    v = np.ascontiguousarray(v, dtype=dtype)
-    if v.shape != (length,):
-        raise ValueError(f"{name} must have shape ({length},)")
-    return v
+def describe(x, layout: Optional[str] = None) -> Tuple[Desc, int, int]:
+    """The descriptor of ``x`` in ``layout`` (inferred from its rank when None), its channels and positions."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy array (got {type(x).__name__})")
+    if x.dtype not in _DTYPES:
+        raise TypeError(f"x has dtype {x.dtype}; it must be float32 or float64")
+    if layout is None:
+        layout = "NC" if x.ndim == 2 else "NCHW"
+    if layout not in _abi.LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(_abi.LAYOUTS)} or None (got {layout!r})")
+    dims = _folded(x.shape, layout)
+    if dims is None:
+        raise ValueError(f"x has shape {x.shape}, which does not fit layout {layout} (NC: 2-D; NCHW, NHWC: 3-D to 5-D)")
+    if not x.flags.c_contiguous:
+        raise ValueError("x must be C-contiguous (np.ascontiguousarray(x))")
+    n, c, h, w = dims
+    return Desc(_abi.LAYOUTS[layout], _DTYPES[x.dtype], n, c, h, w), c, n * h * w
 
 
-def _check(status):
+def _checked(name: str, a, dtype, shape, writable: bool = False, optional: bool = True):
+    """``a`` as the library may use it, or a clear error naming ``name``."""
+    if a is None:
+        if optional:
+            return None
+        raise ValueError(f"{name} is required")
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array (got {type(a).__name__})")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype}; it must be {dtype}, like x")
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}; it must be {shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writable and not a.flags.writeable:
+        raise ValueError(f"{name} is read-only, and it is written")
+    return a
+
+
+def _output(name: str, given, dtype, shape):
+    """A writable output: the array given (checked) or a new one."""
+    return np.empty(shape, dtype) if given is None else _checked(name, given, dtype, shape, writable=True)
+
+
+def _address(a) -> Optional[int]:
+    return None if a is None else a.__array_interface__["data"][0]
+
+
+def _momentum(momentum, num_batches_tracked) -> float:
+    """momentum, or for None the cumulative average 1/num_batches_tracked (the count including this batch), as PyTorch."""
+    if momentum is not None:
+        return float(momentum)
+    if num_batches_tracked is None or int(num_batches_tracked) < 1:
+        raise ValueError("momentum=None (a cumulative average) needs num_batches_tracked >= 1, counting this batch")
+    return 1.0 / int(num_batches_tracked)
+
+
+def _call(name: str, desc: Desc, *arguments) -> None:
+    lib = library()
+    status = getattr(lib, name)(desc, *arguments)
     if status != 0:
-        raise BnError(status, library().bn_last_error_message().decode())
+        raise BnError(name, status, lib.bn_last_error_message().decode())
 
 
-def batch_norm_forward_training(x, gamma=None, beta=None, running_mean=None, running_var=None,
-                                momentum=0.1, eps=1e-5, layout="NCHW"):
-    """Returns (y, save_mean, save_invstd); running_mean/running_var (numpy, same dtype) are updated in place."""
-    desc, c, _ = _describe(x, layout)
-    y = np.empty_like(x)
-    mean, invstd = np.empty(c, x.dtype), np.empty(c, x.dtype)
-    for name, r in (("running_mean", running_mean), ("running_var", running_var)):
-        if r is not None and (r.dtype != x.dtype or r.shape != (c,) or not r.flags["C_CONTIGUOUS"]):
-            raise ValueError(f"{name} must be a contiguous ({c},) array of x's dtype (it is updated in place)")
-    _check(library().bn_batch_norm_forward_training(
-        ctypes.byref(desc), _ptr(x), _ptr(y), _ptr(_vector(gamma, x.dtype, c, "gamma")), _ptr(_vector(beta, x.dtype, c, "beta")),
-        _ptr(running_mean), _ptr(running_var), momentum, eps, _ptr(mean), _ptr(invstd)))
+# ---- Batch Normalization ----------------------------------------------------------------------------------
+
+def batch_norm_forward_training(x: Array, gamma: Optional[Array] = None, beta: Optional[Array] = None,
+                                running_mean: Optional[Array] = None, running_var: Optional[Array] = None,
+                                momentum: Optional[float] = 0.1, eps: float = 1e-5, layout: Optional[str] = None, *,
+                                num_batches_tracked: Optional[int] = None, out: Optional[Array] = None,
+                                save_mean: Optional[Array] = None, save_invstd: Optional[Array] = None
+                                ) -> Tuple[Array, Array, Array]:
+    """Batch Normalization forward in training mode; returns (y, save_mean, save_invstd).
+
+    running_mean and running_var (both or neither, shape (C,), x's dtype) are updated in place:
+    r <- (1 - momentum)·r + momentum·batch statistic (the variance unbiased). momentum=None is a cumulative
+    average, for which num_batches_tracked (counting this batch) must be given.
+    """
+    desc, c, _ = describe(x, layout)
+    d, vec = x.dtype, (c,)
+    gamma, beta = _checked("gamma", gamma, d, vec), _checked("beta", beta, d, vec)
+    running_mean = _checked("running_mean", running_mean, d, vec, writable=True)
+    running_var = _checked("running_var", running_var, d, vec, writable=True)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together, or neither")
+    factor = _momentum(momentum, num_batches_tracked)
+    y = _output("out", out, d, x.shape)
+    mean, invstd = _output("save_mean", save_mean, d, vec), _output("save_invstd", save_invstd, d, vec)
+    _call("bn_batch_norm_forward_training", desc, _address(x), _address(y), _address(gamma), _address(beta),
+          _address(running_mean), _address(running_var), factor, eps, _address(mean), _address(invstd))
     return y, mean, invstd
 
 
-def batch_norm_forward_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, layout="NCHW"):
-    desc, c, _ = _describe(x, layout)
-    y = np.empty_like(x)
-    _check(library().bn_batch_norm_forward_inference(
-        ctypes.byref(desc), _ptr(x), _ptr(y), _ptr(_vector(gamma, x.dtype, c, "gamma")), _ptr(_vector(beta, x.dtype, c, "beta")),
-        _ptr(_vector(running_mean, x.dtype, c, "running_mean")), _ptr(_vector(running_var, x.dtype, c, "running_var")), eps))
+def batch_norm_forward_inference(x: Array, gamma: Optional[Array], beta: Optional[Array], running_mean: Array,
+                                 running_var: Array, eps: float = 1e-5, layout: Optional[str] = None, *,
+                                 out: Optional[Array] = None) -> Array:
+    """Batch Normalization forward in inference mode, with the running statistics; returns y."""
+    desc, c, _ = describe(x, layout)
+    d, vec = x.dtype, (c,)
+    gamma, beta = _checked("gamma", gamma, d, vec), _checked("beta", beta, d, vec)
+    running_mean = _checked("running_mean", running_mean, d, vec, optional=False)
+    running_var = _checked("running_var", running_var, d, vec, optional=False)
+    y = _output("out", out, d, x.shape)
+    _call("bn_batch_norm_forward_inference", desc, _address(x), _address(y), _address(gamma), _address(beta),
+          _address(running_mean), _address(running_var), eps)
     return y
 
 
-def batch_norm_backward(x, dy, gamma, save_mean, save_invstd, layout="NCHW"):
-    """Returns (dx, dgamma, dbeta)."""
-    desc, c, _ = _describe(x, layout)
-    dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    dx, dgamma, dbeta = np.empty_like(x), np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _check(library().bn_batch_norm_backward(
-        ctypes.byref(desc), _ptr(x), _ptr(dy), _ptr(dx), _ptr(_vector(gamma, x.dtype, c, "gamma")),
-        _ptr(_vector(save_mean, x.dtype, c, "save_mean")), _ptr(_vector(save_invstd, x.dtype, c, "save_invstd")), _ptr(dgamma), _ptr(dbeta)))
+def _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx):
+    d = x.dtype
+    dy = _checked("dy", dy, d, x.shape, optional=False)
+    dx = _output("out", out, d, x.shape) if compute_dx else None
+    return dy, dx, _output("dgamma", dgamma, d, (c,)), _output("dbeta", dbeta, d, (c,))
+
+
+def batch_norm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: Array, save_invstd: Array,
+                        layout: Optional[str] = None, *, out: Optional[Array] = None, dgamma: Optional[Array] = None,
+                        dbeta: Optional[Array] = None, compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
+    """The gradient of the training forward from its saved statistics; returns (dx, dgamma, dbeta) (dx None without compute_dx)."""
+    desc, c, _ = describe(x, layout)
+    d, vec = x.dtype, (c,)
+    gamma = _checked("gamma", gamma, d, vec)
+    save_mean = _checked("save_mean", save_mean, d, vec, optional=False)
+    save_invstd = _checked("save_invstd", save_invstd, d, vec, optional=False)
+    dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
+    _call("bn_batch_norm_backward", desc, _address(x), _address(dy), _address(dx), _address(gamma),
+          _address(save_mean), _address(save_invstd), _address(dgamma), _address(dbeta))
     return dx, dgamma, dbeta
 
 
-def batch_norm_backward_inference(x, dy, gamma, running_mean, running_var, eps=1e-5, layout="NCHW"):
-    desc, c, _ = _describe(x, layout)
-    dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    dx, dgamma, dbeta = np.empty_like(x), np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _check(library().bn_batch_norm_backward_inference(
-        ctypes.byref(desc), _ptr(x), _ptr(dy), _ptr(dx), _ptr(_vector(gamma, x.dtype, c, "gamma")),
-        _ptr(_vector(running_mean, x.dtype, c, "running_mean")), _ptr(_vector(running_var, x.dtype, c, "running_var")), eps,
-        _ptr(dgamma), _ptr(dbeta)))
+def batch_norm_backward_inference(x: Array, dy: Array, gamma: Optional[Array], running_mean: Array, running_var: Array,
+                                  eps: float = 1e-5, layout: Optional[str] = None, *, out: Optional[Array] = None,
+                                  dgamma: Optional[Array] = None, dbeta: Optional[Array] = None,
+                                  compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
+    """The gradient of the inference forward (frozen statistics); returns (dx, dgamma, dbeta)."""
+    desc, c, _ = describe(x, layout)
+    d, vec = x.dtype, (c,)
+    gamma = _checked("gamma", gamma, d, vec)
+    running_mean = _checked("running_mean", running_mean, d, vec, optional=False)
+    running_var = _checked("running_var", running_var, d, vec, optional=False)
+    dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
+    _call("bn_batch_norm_backward_inference", desc, _address(x), _address(dy), _address(dx), _address(gamma),
+          _address(running_mean), _address(running_var), eps, _address(dgamma), _address(dbeta))
     return dx, dgamma, dbeta
 
 
-def batch_renorm_forward_training(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5,
-                                  rmax=3.0, dmax=5.0, layout="NCHW"):
-    """Returns (y, save_mean, save_invstd, r, d); running statistics are updated in place."""
-    desc, c, _ = _describe(x, layout)
-    y = np.empty_like(x)
-    out = [np.empty(c, x.dtype) for _ in range(4)]
-    _check(library().bn_batch_renorm_forward_training(
-        ctypes.byref(desc), _ptr(x), _ptr(y), _ptr(_vector(gamma, x.dtype, c, "gamma")), _ptr(_vector(beta, x.dtype, c, "beta")),
-        _ptr(running_mean), _ptr(running_var), momentum, eps, rmax, dmax, *[_ptr(o) for o in out]))
-    return (y, *out)
+# ---- Batch Renormalization ----------------------------------------------------------------------------------
+
+def batch_renorm_forward_training(x: Array, gamma: Optional[Array], beta: Optional[Array], running_mean: Array,
+                                  running_var: Array, momentum: Optional[float] = 0.1, eps: float = 1e-5,
+                                  rmax: float = 3.0, dmax: float = 5.0, layout: Optional[str] = None, *,
+                                  num_batches_tracked: Optional[int] = None, out: Optional[Array] = None,
+                                  save_mean: Optional[Array] = None, save_invstd: Optional[Array] = None,
+                                  save_r: Optional[Array] = None, save_d: Optional[Array] = None
+                                  ) -> Tuple[Array, Array, Array, Array, Array]:
+    """Batch Renormalization forward in training mode (Ioffe 2017); returns (y, save_mean, save_invstd, r, d).
+
+    r and d come from the running statistics as they were before the call, which are then updated in place as
+    in batch_norm_forward_training. rmax = 1, dmax = 0 is Batch Normalization; rmax = dmax = inf clips nothing.
+    """
+    desc, c, _ = describe(x, layout)
+    d, vec = x.dtype, (c,)
+    gamma, beta = _checked("gamma", gamma, d, vec), _checked("beta", beta, d, vec)
+    running_mean = _checked("running_mean", running_mean, d, vec, writable=True, optional=False)
+    running_var = _checked("running_var", running_var, d, vec, writable=True, optional=False)
+    factor = _momentum(momentum, num_batches_tracked)
+    y = _output("out", out, d, x.shape)
+    saved = [_output(name, given, d, vec) for name, given in
+             (("save_mean", save_mean), ("save_invstd", save_invstd), ("save_r", save_r), ("save_d", save_d))]
+    _call("bn_batch_renorm_forward_training", desc, _address(x), _address(y), _address(gamma), _address(beta),
+          _address(running_mean), _address(running_var), factor, eps, float(rmax), float(dmax), *[_address(s) for s in saved])
+    return (y, *saved)
 
 
-def batch_renorm_backward(x, dy, gamma, save_mean, save_invstd, r, d, layout="NCHW"):
-    desc, c, _ = _describe(x, layout)
-    dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    dx, dgamma, dbeta = np.empty_like(x), np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _check(library().bn_batch_renorm_backward(
-        ctypes.byref(desc), _ptr(x), _ptr(dy), _ptr(dx), _ptr(_vector(gamma, x.dtype, c, "gamma")),
-        _ptr(_vector(save_mean, x.dtype, c, "save_mean")), _ptr(_vector(save_invstd, x.dtype, c, "save_invstd")),
-        _ptr(_vector(r, x.dtype, c, "r")), _ptr(_vector(d, x.dtype, c, "d")), _ptr(dgamma), _ptr(dbeta)))
+def batch_renorm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: Array, save_invstd: Array,
+                          r: Array, d: Array, layout: Optional[str] = None, *, out: Optional[Array] = None,
+                          dgamma: Optional[Array] = None, dbeta: Optional[Array] = None,
+                          compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
+    """The gradient of the Batch Renormalization forward with r and d constant; returns (dx, dgamma, dbeta)."""
+    desc, c, _ = describe(x, layout)
+    t, vec = x.dtype, (c,)
+    gamma = _checked("gamma", gamma, t, vec)
+    save_mean = _checked("save_mean", save_mean, t, vec, optional=False)
+    save_invstd = _checked("save_invstd", save_invstd, t, vec, optional=False)
+    r, d = _checked("r", r, t, vec, optional=False), _checked("d", d, t, vec, optional=False)
+    dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
+    _call("bn_batch_renorm_backward", desc, _address(x), _address(dy), _address(dx), _address(gamma),
+          _address(save_mean), _address(save_invstd), _address(r), _address(d), _address(dgamma), _address(dbeta))
     return dx, dgamma, dbeta
 
 
-def layer_norm_forward(x, gamma=None, beta=None, eps=1e-5, layout="NC"):
-    """LayerNorm over the channel axis of the layout. Returns (y, save_mean, save_invstd), the last two per position."""
-    desc, c, positions = _describe(x, layout)
-    y, mean, invstd = np.empty_like(x), np.empty(positions, x.dtype), np.empty(positions, x.dtype)
-    _check(library().bn_layer_norm_forward(
-        ctypes.byref(desc), _ptr(x), _ptr(y), _ptr(_vector(gamma, x.dtype, c, "gamma")), _ptr(_vector(beta, x.dtype, c, "beta")),
-        eps, _ptr(mean), _ptr(invstd)))
+# ---- Layer Normalization --------------------------------------------------------------------------------------
+
+def layer_norm_forward(x: Array, gamma: Optional[Array] = None, beta: Optional[Array] = None, eps: float = 1e-5,
+                       layout: Optional[str] = None, *, out: Optional[Array] = None, save_mean: Optional[Array] = None,
+                       save_invstd: Optional[Array] = None) -> Tuple[Array, Array, Array]:
+    """LayerNorm over the channel axis of the layout at every position; returns (y, save_mean, save_invstd).
+
+    The saved statistics have one value per position (N·H·W). A LayerNorm over several trailing axes is "NC"
+    on x reshaped to (N, features).
+    """
+    desc, c, positions = describe(x, layout)
+    d = x.dtype
+    gamma, beta = _checked("gamma", gamma, d, (c,)), _checked("beta", beta, d, (c,))
+    y = _output("out", out, d, x.shape)
+    mean, invstd = _output("save_mean", save_mean, d, (positions,)), _output("save_invstd", save_invstd, d, (positions,))
+    _call("bn_layer_norm_forward", desc, _address(x), _address(y), _address(gamma), _address(beta), eps,
+          _address(mean), _address(invstd))
     return y, mean, invstd
 
 
-def layer_norm_backward(x, dy, gamma, save_mean, save_invstd, layout="NC"):
-    desc, c, positions = _describe(x, layout)
-    dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    dx, dgamma, dbeta = np.empty_like(x), np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _check(library().bn_layer_norm_backward(
-        ctypes.byref(desc), _ptr(x), _ptr(dy), _ptr(dx), _ptr(_vector(gamma, x.dtype, c, "gamma")),
-        _ptr(_vector(save_mean, x.dtype, positions, "save_mean")), _ptr(_vector(save_invstd, x.dtype, positions, "save_invstd")),
-        _ptr(dgamma), _ptr(dbeta)))
+def layer_norm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: Array, save_invstd: Array,
+                        layout: Optional[str] = None, *, out: Optional[Array] = None, dgamma: Optional[Array] = None,
+                        dbeta: Optional[Array] = None, compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
+    """The gradient of Layer Normalization; returns (dx, dgamma, dbeta)."""
+    desc, c, positions = describe(x, layout)
+    d = x.dtype
+    gamma = _checked("gamma", gamma, d, (c,))
+    save_mean = _checked("save_mean", save_mean, d, (positions,), optional=False)
+    save_invstd = _checked("save_invstd", save_invstd, d, (positions,), optional=False)
+    dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
+    _call("bn_layer_norm_backward", desc, _address(x), _address(dy), _address(dx), _address(gamma),
+          _address(save_mean), _address(save_invstd), _address(dgamma), _address(dbeta))
     return dx, dgamma, dbeta

@@ -21,31 +21,75 @@ internal static unsafe class ImageSelection
     public static nint* Load(string[] entryPoints)
     {
 #if BN_FRONT
+        bool verbose = Environment.GetEnvironmentVariable("BNNATIVE_VERBOSE") is "1";
         try
         {
-            Level target = Min(Requested(Environment.GetEnvironmentVariable("BNNATIVE_ISA")), Detect());
-            string? directory = Path.GetDirectoryName(OwnPath());
+            Level detected = Detect(), requested = Requested(Environment.GetEnvironmentVariable("BNNATIVE_ISA"));
+            Level target = Min(requested, detected);
+            // The images lie beside the real file of this library: a symlinked libbnnative.so (.so → .so.0 →
+            // .so.0.2.0, or a link from elsewhere) still finds them.
+            string? own = OwnPath();
+            string? directory = own == null ? null : Path.GetDirectoryName(RealPath(own));
+            if (verbose)
+                Say($"CPU and OS support {Name(detected)}{(requested < Level.Avx512 ? $", BNNATIVE_ISA asks for {Name(requested)}" : "")}; images looked for in {directory ?? "(unknown)"}");
             if (directory == null)
                 return null;
             foreach (var (level, file) in new[] { (Level.Avx512, "libbnnative_avx512.so"), (Level.Avx2, "libbnnative_avx2.so") })
             {
-                if (level > target || !NativeLibrary.TryLoad(Path.Combine(directory, file), out nint image))
+                if (level > target)
                     continue;
+                string path = Path.Combine(directory, file);
+                if (!NativeLibrary.TryLoad(path, out nint image))
+                {
+                    if (verbose)
+                        Say($"{path}: {(File.Exists(path) ? "cannot be loaded" : "missing")}");
+                    continue;
+                }
                 var table = (nint*)NativeMemory.Alloc((nuint)entryPoints.Length, (nuint)sizeof(nint));
                 bool complete = true;
                 for (int i = 0; i < entryPoints.Length && complete; i++)
                     complete = NativeLibrary.TryGetExport(image, entryPoints[i], out table[i]);
                 if (complete)
+                {
+                    if (verbose)
+                        Say($"using {path}");
                     return table;
+                }
+                if (verbose)
+                    Say($"{path}: lacks entry points of this version");
                 NativeMemory.Free(table);
             }
+            if (verbose)
+                Say($"using the baseline kernels of {own} ({(target >= Level.Vector128 ? "vector128" : "scalar")})");
         }
-        catch (Exception)
+        catch (Exception e)
         {
             // Any failure to choose leaves the baseline kernels of this library in use.
+            if (verbose)
+                Say($"image choice failed ({e.GetType().Name}): using the baseline kernels");
         }
 #endif
         return null;
+    }
+
+    private static void Say(string message) => Console.Error.WriteLine("bnnative: " + message);
+
+    private static string Name(Level level) => level switch
+    {
+        Level.Avx512 => "avx512",
+        Level.Avx2 => "avx2",
+        Level.Vector128 => "vector128",
+        _ => "scalar",
+    };
+
+    private static string RealPath(string path)
+    {
+        byte* resolved = Realpath(path, null);
+        if (resolved == null)
+            return path;
+        string real = Marshal.PtrToStringUTF8((nint)resolved) ?? path;
+        NativeMemory.Free(resolved); // realpath(…, NULL) returns malloc'd memory
+        return real;
     }
 
     private static Level Min(Level a, Level b) => a < b ? a : b;
@@ -123,6 +167,9 @@ internal static unsafe class ImageSelection
 
     [DllImport("libc.so.6", EntryPoint = "dladdr")]
     private static extern int Dladdr(void* address, DlInfo* info);
+
+    [DllImport("libc.so.6", EntryPoint = "realpath")]
+    private static extern byte* Realpath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte* resolved);
 
     [DllImport("libc.so.6", EntryPoint = "mmap")]
     private static extern void* Mmap(void* address, nuint length, int protection, int flags, int fd, nint offset);

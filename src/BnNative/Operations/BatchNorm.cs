@@ -116,7 +116,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             if (runningMean != null)
             {
                 runningMean[c] = E((1 - momentum) * D(runningMean[c]) + momentum * m);
-                runningVar[c] = E((1 - momentum) * D(runningVar[c]) + momentum * v * g.M / (g.M - 1));
+                runningVar[c] = E((1 - momentum) * D(runningVar[c]) + momentum * v * ((double)g.M / (g.M - 1))); // M/(M − 1) first: v·M may overflow
             }
         }
     }

@@ -41,11 +41,22 @@ namespace BnNative.Kernels
 }
 namespace BnNative.Abi
 {
-    /// <summary>Makes a static method a C entry point of the library (see BnGenerator's ExportEmitter).</summary>
+    /// <summary>
+    /// Makes a static method a C entry point of the library (see BnGenerator's ExportEmitter). Its XML
+    /// documentation is the entry point's documentation in every binding (tools/BnAbi).
+    /// </summary>
     [global::System.AttributeUsage(global::System.AttributeTargets.Method)]
     internal sealed class CExportAttribute : global::System.Attribute
     {
         public CExportAttribute(string entryPoint) { EntryPoint = entryPoint; }
         public string EntryPoint { get; }
+        /// <summary>The C return type of an int export that is not a bn_status (a count, a version number).</summary>
+        public string Returns { get; set; } = "";
+    }
+
+    /// <summary>A pointer parameter of an export that is only read: <c>const</c> in C.</summary>
+    [global::System.AttributeUsage(global::System.AttributeTargets.Parameter)]
+    internal sealed class CConstAttribute : global::System.Attribute
+    {
     }
 }

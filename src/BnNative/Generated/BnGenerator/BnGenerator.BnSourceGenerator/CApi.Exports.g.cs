@@ -14,6 +14,7 @@ static unsafe partial class CApi
         "bn_status_string",
         "bn_last_error_message",
         "bn_version",
+        "bn_version_number",
         "bn_get_isa",
         "bn_set_num_threads",
         "bn_get_num_threads",
@@ -75,12 +76,28 @@ static unsafe partial class CApi
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "bn_version_number")]
+    private static int VersionNumberExport()
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<int>)image[3])();
+        try
+        {
+            return VersionNumber();
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "bn_get_isa")]
     private static byte* GetIsaExport()
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<byte*>)image[3])();
+            return ((delegate* unmanaged<byte*>)image[4])();
         try
         {
             return GetIsa();
@@ -96,7 +113,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<int, int>)image[4])(n);
+            return ((delegate* unmanaged<int, int>)image[5])(n);
         try
         {
             return SetNumThreads(n);
@@ -112,7 +129,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<int>)image[5])();
+            return ((delegate* unmanaged<int>)image[6])();
         try
         {
             return GetNumThreads();
@@ -128,7 +145,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, void*, void*, int>)image[6])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, void*, void*, int>)image[7])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
         try
         {
             return BatchNormForwardTraining(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
@@ -144,7 +161,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, int>)image[7])(desc, x, y, gamma, beta, runningMean, runningVar, eps);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, int>)image[8])(desc, x, y, gamma, beta, runningMean, runningVar, eps);
         try
         {
             return BatchNormForwardInference(desc, x, y, gamma, beta, runningMean, runningVar, eps);
@@ -160,7 +177,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[8])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[9])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
         try
         {
             return BatchNormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
@@ -176,7 +193,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, void*, void*, int>)image[9])(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, void*, void*, int>)image[10])(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
         try
         {
             return BatchNormBackwardInference(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
@@ -192,7 +209,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)image[10])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)image[11])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
         try
         {
             return BatchRenormForwardTraining(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
@@ -208,7 +225,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[11])(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[12])(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
         try
         {
             return BatchRenormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
@@ -224,7 +241,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, double, void*, void*, int>)image[12])(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, double, void*, void*, int>)image[13])(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
         try
         {
             return LayerNormForward(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
@@ -240,7 +257,7 @@ static unsafe partial class CApi
     {
         nint* image = ImageTable;
         if (image != null)
-            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[13])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[14])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
         try
         {
             return LayerNormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
