@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The end-to-end demonstration: builds libbnnative (./build.sh), compiles the C example against
-# artifacts/include/bnnative.h and artifacts/lib/libbnnative.so, and runs one BatchNorm training step.
+# The main job (README's first command): installs what it needs from Debian when run as root, builds libbnnative
+# and the Python package (./build.sh), and trains a small CNN on scikit-learn's handwritten digits with PyTorch's
+# BatchNorm2d, bnnative's BatchNorm2d and bnnative's BatchRenorm2d, on shuffled batches and on micro-batches of
+# one class (examples/digits/train_digits.py). It prints a table and writes artifacts/demo/accuracy.png and
+# artifacts/demo/report.md. Arguments go to the script (--quick: a short run).
 set -euo pipefail
 cd "$(dirname "$0")"
-./build.sh
-mkdir -p build
-cc -std=c99 -Wall -O2 examples/batch_norm_demo.c -Iartifacts/include -Lartifacts/lib -lbnnative \
-   -Wl,-rpath,"$PWD/artifacts/lib" -o build/batch_norm_demo
-./build/batch_norm_demo
+tools/install-deps.sh
+./build.sh >/dev/null
+exec /usr/bin/python3 examples/digits/train_digits.py "$@"

@@ -6,9 +6,9 @@
 #   3. the .NET package consumed from a folder feed by examples/dotnet; pytest: the Python binding against PyTorch
 #      (BatchNorm, LayerNorm, Batch Renormalization composed in torch), its argument checks, the bnnative.torch
 #      modules against torch.nn (training steps, state_dict, channels_last, gradcheck), the wheel in a venv;
-#   4. CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2,
-#      Nehalem: vector128) and, for the arm64 build, under qemu-aarch64 (neon); valgrind memcheck of the
-#      avx2/vector128/scalar images; fault and soak tests (dlclose, thread limits, ulimit -v, fork, 8 host
+#   4. the main job's --quick run (examples/digits/train_digits.py: its files, bnnative's BatchNorm tracking PyTorch's);
+#      CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2, Nehalem:
+#      vector128) and, for the arm64 build, under qemu-aarch64 (neon); valgrind memcheck of the avx2/vector128/scalar images; fault and soak tests (dlclose, thread limits, ulimit -v, fork, 8 host
 #      threads); the scratch memory of every operation against its bound;
 #   5. the libFuzzer target over the C ABI for 60 s (tools/fuzz.sh; tools/fuzz.sh 3600 for a longer run).
 set -euo pipefail
@@ -40,6 +40,11 @@ grep -q "^refused: y has 511 elements" build/dotnet-example.log
 
 echo "== pytest (Python binding vs PyTorch, modules, the package in a venv)"
 /usr/bin/python3 -m pytest tests/python -q
+
+echo "== the main job, short (its --quick run: the files are written and bnnative's BatchNorm tracks PyTorch's)"
+rm -rf build/demo-quick
+/usr/bin/python3 examples/digits/train_digits.py --quick --out build/demo-quick
+test -s build/demo-quick/accuracy.png && test -s build/demo-quick/report.md
 
 echo "== ctest"
 native_isa=""
