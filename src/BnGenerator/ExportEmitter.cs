@@ -7,10 +7,11 @@ namespace BnGenerator
     /// <summary>
     /// Emits the <c>[UnmanagedCallersOnly]</c> wrapper of every <c>[CExport]</c> method of a class, and the
     /// table of entry-point names. Each wrapper either forwards the call through <c>ImageTable</c> (the
-    /// dispatching front library sets it to the exports of the image it chose) or runs the method here
-    /// inside a catch-all, because an exception that escapes an export aborts the host process.
-    /// The class provides <c>nint* ImageTable</c>, <c>int StatusFromException(Exception)</c> and
-    /// <c>byte* TextFromException(Exception)</c>.
+    /// dispatching front library sets it to the exports of the image it chose) or runs the method here,
+    /// between <c>EnterCall()</c> and <c>ExitCall()</c> (the library keeps count of the calls inside it), in a
+    /// catch-all, because an exception that escapes an export aborts the host process.
+    /// The class provides <c>nint* ImageTable</c>, <c>EnterCall()</c>, <c>ExitCall()</c>,
+    /// <c>int StatusFromException(Exception)</c> and <c>byte* TextFromException(Exception)</c>.
     /// </summary>
     internal static class ExportEmitter
     {
@@ -45,11 +46,15 @@ namespace BnGenerator
                 w.Line("nint* image = ImageTable;");
                 w.Line("if (image != null)");
                 w.Line($"    return ((delegate* unmanaged<{pointerType}>)image[{index.ToString(CultureInfo.InvariantCulture)}])({arguments});");
+                w.Line("EnterCall();");
                 w.Open("try");
                 w.Line($"return {export.Method}({arguments});");
                 w.Close();
                 w.Open("catch (global::System.Exception e)");
                 w.Line($"return {ExportSpec.ExceptionFallback(export.ReturnType)}(e);");
+                w.Close();
+                w.Open("finally");
+                w.Line("ExitCall();");
                 w.Close();
                 w.Close();
             }

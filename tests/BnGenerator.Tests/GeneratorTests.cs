@@ -130,6 +130,8 @@ public class GeneratorTests
             internal static unsafe partial class Api
             {
                 internal static nint* ImageTable => null;
+                private static void EnterCall() { }
+                private static void ExitCall() { }
                 private static int StatusFromException(Exception e) => 5;
                 private static byte* TextFromException(Exception e) => null;
                 [CExport("lib_add")] private static int Add(int a, double* b) => a;
@@ -144,6 +146,8 @@ public class GeneratorTests
         Assert.Contains("return ((delegate* unmanaged<int, double*, int>)image[0])(a, b);", code);
         Assert.Contains("return StatusFromException(e);", code);
         Assert.Contains("return TextFromException(e);", code);
+        // The call runs here between EnterCall and ExitCall (in a finally, so a failing call is counted out too).
+        Assert.Matches(@"EnterCall\(\);\s*try\s*\{\s*return Add\(a, b\);\s*\}\s*catch \(global::System.Exception e\)\s*\{\s*return StatusFromException\(e\);\s*\}\s*finally\s*\{\s*ExitCall\(\);", code);
         Assert.Contains("\"lib_name\",", code);
         Assert.DoesNotContain("lib_bad", code);
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));

@@ -22,6 +22,11 @@ internal static unsafe partial class CApi
         public static readonly nint* Table = ImageSelection.Load(EntryPoints);
     }
 
+    // Every call that runs library code is counted, so that fork() waits until none is inside (CallGate).
+    private static void EnterCall() => CallGate.Enter();
+
+    private static void ExitCall() => CallGate.Exit();
+
     private static int StatusFromException(Exception e)
     {
         NativeText.SetLastError($"internal error: {e.GetType().Name}: {e.Message}");

@@ -18,9 +18,10 @@ internal interface IParallelJob
 /// thread is inside the library) runs its tasks on its own thread, with the same results.
 /// <para>
 /// Failure modes a host can impose are absorbed rather than reported: a worker the OS refuses to create
-/// makes the call (and later ones) run with the workers that exist, and a process made by <c>fork()</c>
-/// — which inherits the pool's memory but none of its threads, and perhaps a lock held by a thread that
-/// no longer exists — starts a fresh pool of its own at its first call.
+/// makes the call (and later ones) run with the workers that exist. Around <c>fork()</c> (see
+/// <see cref="CallGate"/>) the workers are parked asleep in the kernel, and the child, which has none of
+/// them, starts a pool of its own. Workers wait only on futexes (<see cref="Futex"/>), never on a .NET
+/// lock, so a fork finds no lock held.
 /// </para>
 /// </summary>
 internal static unsafe class WorkerPool
@@ -35,7 +36,7 @@ internal static unsafe class WorkerPool
     private const int WorkerStackBytes = 512 * 1024;
 
     private static int _threads = DefaultThreadCount();
-    private static Pool _pool = new(GetPid());
+    private static Pool _pool = new();
 
     public static int Threads => Volatile.Read(ref _threads);
 
@@ -60,8 +61,8 @@ internal static unsafe class WorkerPool
         if (count <= 0)
             return;
         int threads = (int)Math.Min(Threads, count);
-        var pool = Current();
-        if (threads <= 1 || !Monitor.TryEnter(pool.Gate))
+        var pool = Volatile.Read(ref _pool);
+        if (threads <= 1 || !pool.TryAcquire())
         {
             for (long i = 0; i < count; i++)
                 job.Run(i);
@@ -75,23 +76,21 @@ internal static unsafe class WorkerPool
         }
         finally
         {
-            Monitor.Exit(pool.Gate);
+            pool.Release();
         }
     }
 
     private static void RunTask<TJob>(void* job, long index) where TJob : unmanaged, IParallelJob =>
         ((TJob*)job)->Run(index);
 
-    /// <summary>The pool of this process: after a fork, the child replaces the parent's (whose threads it does not have).</summary>
-    private static Pool Current()
-    {
-        var pool = Volatile.Read(ref _pool);
-        int pid = GetPid();
-        if (pool.ProcessId == pid)
-            return pool;
-        var fresh = new Pool(pid);
-        return Interlocked.CompareExchange(ref _pool, fresh, pool) == pool ? fresh : Volatile.Read(ref _pool);
-    }
+    /// <summary>Before a fork (no call is inside the library): every worker asleep in the kernel.</summary>
+    internal static void ParkForFork() => Volatile.Read(ref _pool).Park();
+
+    /// <summary>In the parent after a fork: the workers resume waiting for calls.</summary>
+    internal static void ResumeAfterFork() => Volatile.Read(ref _pool).Resume();
+
+    /// <summary>In the child after a fork: the parent's workers do not exist here, so a new pool starts.</summary>
+    internal static void StartAfreshAfterFork() => Volatile.Write(ref _pool, new Pool());
 
     /// <summary>
     /// Kernels may write with non-temporal stores, which x86 does not order with other stores: a fence on
@@ -104,16 +103,18 @@ internal static unsafe class WorkerPool
             System.Runtime.Intrinsics.X86.Sse.StoreFence();
     }
 
-    // glibc's getpid is a system call (no cached value), so a forked child sees its own id.
-    [DllImport("libc.so.6", EntryPoint = "getpid")]
-    private static extern int GetPid();
-
     /// <summary>The workers of one process, and the job they are running.</summary>
     private sealed class Pool
     {
-        public readonly int ProcessId;
-        public readonly object Gate = new();
-        private readonly object _wakeup = new();
+        // Futex words live outside the managed heap, where the collector cannot move them: the call generation
+        // (workers sleep on it between calls) and, on another cache line, the word parked workers sleep on.
+        private readonly int* _words = AllocateWords();
+        private int* Generation => _words;
+        private int* Parked => _words + 16;
+
+        private int _busy;
+        private int _sleepers;
+        private int _parking;
         private Thread[] _workers = [];
 
         // The job being run: its address and the static thunk that calls Run on it.
@@ -125,13 +126,21 @@ internal static unsafe class WorkerPool
         private int _openGeneration = -1;
         private Exception? _failure;
         private int _activeWorkers;
-        private int _generation;
 
         // How long a worker keeps polling for the next call before it sleeps: back-to-back calls (a training
         // step) then start without a wake-up, which was measured at 0.1–0.3 ms on the 2-vCPU VM.
         private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 2000; // 500 µs
 
-        public Pool(int processId) => ProcessId = processId;
+        private static int* AllocateWords()
+        {
+            var words = (int*)NativeMemory.AlignedAlloc(128, 64); // one pool per process: never freed
+            NativeMemory.Clear(words, 128);
+            return words;
+        }
+
+        public bool TryAcquire() => Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+        public void Release() => Volatile.Write(ref _busy, 0);
 
         public void Run(void* job, delegate*<void*, long, void> run, long count, int threads)
         {
@@ -141,14 +150,14 @@ internal static unsafe class WorkerPool
             _taskCount = count;
             _nextTask = 0;
             _failure = null;
-            lock (_wakeup)
-            {
-                // Workers read the generation and the active count together, under this lock.
-                _activeWorkers = workers;
-                _generation++;
-                Volatile.Write(ref _openGeneration, _generation);
-                Monitor.PulseAll(_wakeup);
-            }
+            _activeWorkers = workers;
+            // Open the job, publish it (the increment is a full fence, after the writes above), then wake the
+            // workers that sleep; a worker counts itself a sleeper before it rechecks the generation, so either
+            // it sees the new one or this sees it sleeping.
+            int generation = Interlocked.Increment(ref *Generation);
+            Volatile.Write(ref _openGeneration, generation);
+            if (Volatile.Read(ref _sleepers) != 0)
+                Futex.WakeAll(Generation);
 
             DrainTasks();
 
@@ -197,7 +206,7 @@ internal static unsafe class WorkerPool
             {
                 // A new worker starts from the generation before this call's, so it takes part in this call
                 // however late its thread starts running.
-                int index = started, generation = _generation;
+                int index = started, generation = Volatile.Read(ref *Generation);
                 try
                 {
                     var thread = new Thread(() => WorkerLoop(index, generation), WorkerStackBytes) { IsBackground = true, Name = $"bnnative-{index + 1}" };
@@ -230,19 +239,41 @@ internal static unsafe class WorkerPool
             while (true)
             {
                 long spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
-                while (Volatile.Read(ref _generation) == seen && System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil)
+                while (Volatile.Read(ref *Generation) == seen && Volatile.Read(ref _parking) == 0
+                       && System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil)
                     Thread.SpinWait(32);
-                int active;
-                lock (_wakeup)
+                while (Volatile.Read(ref *Generation) == seen)
                 {
-                    while (_generation == seen)
-                        Monitor.Wait(_wakeup);
-                    seen = _generation;
-                    active = _activeWorkers;
+                    Interlocked.Increment(ref _sleepers);
+                    Futex.WaitWhile(Generation, seen);
+                    Interlocked.Decrement(ref _sleepers);
                 }
-                if (index < active)
+                seen = Volatile.Read(ref *Generation);
+                if (index < Volatile.Read(ref _activeWorkers))
                     JoinJob(seen);
             }
+        }
+
+        /// <summary>
+        /// Waits until every worker sleeps in the kernel, which the kernel itself counts: sleepers on the generation
+        /// word are moved to the parked word (none is woken), and no call can start meanwhile.
+        /// </summary>
+        public void Park()
+        {
+            Volatile.Write(ref _parking, 1);
+            int parked = 0;
+            while (parked < _workers.Length)
+            {
+                parked += Futex.MoveSleepers(Generation, Volatile.Read(ref *Generation), Parked);
+                if (parked < _workers.Length)
+                    Thread.Yield();
+            }
+        }
+
+        public void Resume()
+        {
+            Volatile.Write(ref _parking, 0);
+            Futex.WakeAll(Parked);
         }
     }
 }

@@ -34,6 +34,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<int, byte*>)image[0])(status);
+        EnterCall();
         try
         {
             return StatusString(status);
@@ -41,6 +42,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return TextFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -50,6 +55,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<byte*>)image[1])();
+        EnterCall();
         try
         {
             return LastErrorMessage();
@@ -57,6 +63,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return TextFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -66,6 +76,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<byte*>)image[2])();
+        EnterCall();
         try
         {
             return VersionString();
@@ -73,6 +84,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return TextFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -82,6 +97,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<int>)image[3])();
+        EnterCall();
         try
         {
             return VersionNumber();
@@ -89,6 +105,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -98,6 +118,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<byte*>)image[4])();
+        EnterCall();
         try
         {
             return GetIsa();
@@ -105,6 +126,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return TextFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -114,6 +139,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<int, int>)image[5])(n);
+        EnterCall();
         try
         {
             return SetNumThreads(n);
@@ -121,6 +147,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -130,6 +160,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<int>)image[6])();
+        EnterCall();
         try
         {
             return GetNumThreads();
@@ -137,6 +168,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -146,6 +181,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, void*, void*, int>)image[7])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
+        EnterCall();
         try
         {
             return BatchNormForwardTraining(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
@@ -153,6 +189,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -162,6 +202,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, int>)image[8])(desc, x, y, gamma, beta, runningMean, runningVar, eps);
+        EnterCall();
         try
         {
             return BatchNormForwardInference(desc, x, y, gamma, beta, runningMean, runningVar, eps);
@@ -169,6 +210,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -178,6 +223,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[9])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+        EnterCall();
         try
         {
             return BatchNormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
@@ -185,6 +231,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -194,6 +244,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, void*, void*, int>)image[10])(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
+        EnterCall();
         try
         {
             return BatchNormBackwardInference(desc, x, dy, dx, gamma, runningMean, runningVar, eps, dgamma, dbeta);
@@ -201,6 +252,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -210,6 +265,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)image[11])(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
+        EnterCall();
         try
         {
             return BatchRenormForwardTraining(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, rmax, dmax, saveMean, saveInvstd, saveR, saveD);
@@ -217,6 +273,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -226,6 +286,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[12])(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
+        EnterCall();
         try
         {
             return BatchRenormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, saveR, saveD, dgamma, dbeta);
@@ -233,6 +294,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -242,6 +307,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, double, void*, void*, int>)image[13])(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
+        EnterCall();
         try
         {
             return LayerNormForward(desc, x, y, gamma, beta, eps, saveMean, saveInvstd);
@@ -249,6 +315,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 
@@ -258,6 +328,7 @@ static unsafe partial class CApi
         nint* image = ImageTable;
         if (image != null)
             return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[14])(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+        EnterCall();
         try
         {
             return LayerNormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
@@ -265,6 +336,10 @@ static unsafe partial class CApi
         catch (global::System.Exception e)
         {
             return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
         }
     }
 }
