@@ -83,20 +83,24 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             using var center = new NativeBuffer<T>(g.C);
             using var scale = new NativeBuffer<T>(g.C);
             using var shift = new NativeBuffer<T>(g.C);
+            long misfits = 0;
             for (long c = 0; c < g.C; c++)
             {
                 (mean.Pointer[c], variance.Pointer[c]) = Checked(g, x, c, (mean.Pointer[c], variance.Pointer[c]), affine.Eps);
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
-                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b)
-                    ? (E(mean.Pointer[c]), E(a), E(b))
-                    : (T.Zero, T.One, T.Zero);
+                bool fits = Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b);
+                (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = fits ? (E(mean.Pointer[c]), E(a), E(b)) : (T.Zero, T.One, T.Zero);
+                misfits += fits ? 0 : 1;
             }
             ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
-            for (long c = 0; c < g.C; c++)
+            for (long c = 0; misfits > 0 && c < g.C; c++)
             {
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
                 if (!Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b))
+                {
                     affine.ExactMap(y, y, g.Channel(c), c, mean.Pointer[c], variance.Pointer[c]);
+                    misfits--;
+                }
             }
         }
         T* runningMean = affine.RunningMean, runningVar = affine.RunningVar;
@@ -104,7 +108,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         {
             double m = mean.Pointer[c], v = variance.Pointer[c];
             // r and d read the running statistics as they were before this call: before they are updated below.
-            var (_, _, r, d) = affine.For(c, m, v);
+            var (_, _, r, d) = affine.Renorm ? affine.For(c, m, v) : (0, 0, 1.0, 0.0);
             if (saveMean != null)
                 saveMean[c] = E(m);
             if (saveInvstd != null)

@@ -26,11 +26,13 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
     /// <summary>
     /// Mean and biased variance of every channel of a channels-last tensor, in float64. Each task sums, for its
-    /// tile, d = x − shift, d² and |x| in one pass over its rows, where the shift is the mean of the channel's
-    /// first rows (see <see cref="FirstRowsMean"/>: a constant channel's shift is its value exactly, so every d
-    /// is 0). A task whose one-pass sums fail <see cref="Statistics{T}.OnePassAccepts"/> for some channel (the
-    /// shift lay far from that channel's rows) takes its tile again in a corrected two-pass, all channels at
-    /// once, from cache. Sums that overflowed come out non-finite, which the caller checks.
+    /// tile, d = x − shift, d² and |x| in one pass over its rows, about a shift common to all tasks (see
+    /// <see cref="SampleShift"/>). Where those one-pass sums fail <see cref="Statistics{T}.OnePassAccepts"/> for a
+    /// channel (the shift lay far from that channel's rows in this tile), the task takes that channel again as a
+    /// float64 two-pass down its column; where they fail for many, it takes the tile once more in one pass about the
+    /// means just found, an excellent shift, and in the rare case that is refused too (a spread of magnitudes the
+    /// element type cannot sum in one pass), as a corrected two-pass; all of these read the tile from cache. Sums
+    /// that overflowed come out non-finite, which the caller checks.
     /// </summary>
     public static void RowStatistics(in Geometry<T> g, T* x, double* mean, double* variance)
     {
@@ -41,9 +43,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         using var shift = new NativeBuffer<T>(g.C);
         using var partial = new NativeBuffer<double>(blocks > 1 ? 2 * blocks * g.C : 0);
         double* partialMean = blocks > 1 ? partial : mean, partialM2 = blocks > 1 ? partial.Pointer + blocks * g.C : variance;
-        long shiftRows = Math.Min(8, g.M);
-        for (long c = 0; c < g.C; c++)
-            shift.Pointer[c] = FirstRowsMean(x + c, shiftRows, g.C);
+        SampleShift(x, g.M, g.C, shift);
         var job = new RowStatisticsJob { G = g, X = x, Shift = shift, Mean = partialMean, M2 = partialM2 };
         WorkerPool.For(g.TaskCount, ref job);
         for (long c = 0; c < g.C; c++)
@@ -57,22 +57,27 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     }
 
     /// <summary>
-    /// The mean of <paramref name="rows"/> values <paramref name="stride"/> apart, as a shift for one-pass
-    /// statistics: the first value when they are all equal (so a constant channel is shifted exactly), else
-    /// their mean taken in float64, which cannot overflow where the values do not.
+    /// A shift for every channel's one-pass statistics: the mean of up to 8 rows spread evenly over the tensor (in
+    /// NHWC, from different samples, which the first rows are not), taken as the first row plus the mean deviation
+    /// from it, so that a channel equal in those rows is shifted by its value exactly (its d are then all 0 where
+    /// it is constant). A channel whose deviations overflowed is shifted by its first value.
     /// </summary>
-    private static T FirstRowsMean(T* values, long rows, long stride)
+    private static void SampleShift(T* x, long rows, long channels, T* shift)
     {
-        T first = values[0];
-        bool constant = true;
-        double mean = 0;
-        for (long r = 0; r < rows; r++)
+        long samples = Math.Min(8, rows);
+        using var sums = new NativeBuffer<T>(2 * channels);
+        T* deviations = sums, squares = sums.Pointer + channels;
+        new Span<T>(deviations, (int)(2 * channels)).Clear();
+        for (long i = 1; i < samples; i++)
         {
-            T value = values[r * stride];
-            constant &= value == first;
-            mean += D(value) / rows;
+            long row = i * (rows - 1) / (samples - 1);
+            K.CenteredMoments.GroupsContiguous(x + row * channels, 1, (nint)channels, (nint)channels, x, deviations, squares);
         }
-        return constant ? first : E(mean);
+        for (long c = 0; c < channels; c++)
+        {
+            T candidate = E(D(x[c]) + D(deviations[c]) / samples);
+            shift[c] = T.IsFinite(candidate) ? candidate : x[c];
+        }
     }
 
     /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/> (see <see cref="Statistics{T}.OfRuns"/>).</summary>
@@ -88,15 +93,51 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         public void Run(long task)
         {
             var tile = G.TaskTile(task);
-            long c = G.C, step = Geometry<T>.RowsPerChunk, first = tile.RowBlock * c + tile.FirstChannel;
+            long c = G.C, first = tile.RowBlock * c + tile.FirstChannel;
             nint width = (nint)tile.Channels;
-            double* sum = Mean + first, squares = M2 + first;
+            double* mean = Mean + first, m2 = M2 + first;
+            T* shift = Shift + tile.FirstChannel, rows = X + tile.Offset(c);
+            long count = tile.Rows;
+            using var refused = new NativeBuffer<bool>(width);
+            long refusals = OnePass(rows, count, width, shift, mean, m2, refused);
+            if (refusals == 0)
+                return;
+            // A few channels the sample shift missed (with a shift from 8 samples, about one in 200 of normal data):
+            // each on its own, in float64, down its column of the tile. Many: the whole tile again, row by row.
+            if (refusals * 16 <= width)
+            {
+                for (long k = 0; k < width; k++)
+                    if (refused.Pointer[k])
+                        (mean[k], m2[k]) = Column(rows + k, count, D(shift[k]));
+                return;
+            }
+            using var closer = new NativeBuffer<T>(width);
+            for (long k = 0; k < width; k++)
+            {
+                T candidate = E(D(shift[k]) + mean[k]);
+                closer.Pointer[k] = T.IsFinite(candidate) ? candidate : shift[k];
+            }
+            if (OnePass(rows, count, width, closer, mean, m2, refused) == 0)
+            {
+                for (long k = 0; k < width; k++)
+                    mean[k] += D(closer.Pointer[k]) - D(shift[k]); // about the common shift again
+                return;
+            }
+            TwoPass(rows, count, width, shift, mean, m2);
+        }
+
+        /// <summary>
+        /// The tile's mean (about <paramref name="shift"/>) and M2 per channel from one pass of Σd, Σd², Σ|x|;
+        /// returns how many channels <see cref="Statistics{T}.OnePassAccepts"/> refused, marked in <paramref name="refused"/>.
+        /// </summary>
+        private readonly long OnePass(T* rows, long count, nint width, T* shift, double* mean, double* m2, bool* refused)
+        {
+            long c = G.C, step = Geometry<T>.RowsPerChunk;
             using var magnitudes = new NativeBuffer<double>(width);
             using var chunk = new NativeBuffer<T>(3 * width);
-            T* chunkSum = chunk, chunkSquares = chunkSum + width, chunkMagnitudes = chunkSquares + width, shift = Shift + tile.FirstChannel;
-            T* rows = X + tile.Offset(c);
-            long count = tile.Rows;
-
+            T* chunkSum = chunk, chunkSquares = chunkSum + width, chunkMagnitudes = chunkSquares + width;
+            new Span<double>(mean, (int)width).Clear();
+            new Span<double>(m2, (int)width).Clear();
             for (long start = 0; start < count; start += step)
             {
                 new Span<T>(chunkSum, (int)(3 * width)).Clear();
@@ -104,20 +145,52 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
                     chunkSum, chunkSquares, chunkMagnitudes);
                 for (long k = 0; k < width; k++)
                 {
-                    sum[k] += D(chunkSum[k]);
-                    squares[k] += D(chunkSquares[k]);
+                    mean[k] += D(chunkSum[k]);
+                    m2[k] += D(chunkSquares[k]);
                     magnitudes.Pointer[k] += D(chunkMagnitudes[k]);
                 }
             }
-            bool accepted = true;
+            long refusals = 0;
             for (long k = 0; k < width; k++)
             {
-                double m = sum[k] / count, v = squares[k] / count - m * m;
-                accepted &= Statistics<T>.OnePassAccepts(Math.Min(step, count), m, v, magnitudes.Pointer[k] / count);
-                (sum[k], squares[k]) = (m, Math.Max(0, v) * count);
+                double m = mean[k] / count, v = m2[k] / count - m * m;
+                refused[k] = !Statistics<T>.OnePassAccepts(Math.Min(step, count), m, v, magnitudes.Pointer[k] / count);
+                refusals += refused[k] ? 1 : 0;
+                (mean[k], m2[k]) = (m, Math.Max(0, v) * count);
             }
-            if (!accepted)
-                TwoPass(rows, count, width, shift, sum, squares);
+            return refusals;
+        }
+
+        /// <summary>
+        /// One channel's mean (about <paramref name="shift"/>) and M2 over the tile's rows, as a corrected two-pass in
+        /// float64 summed in blocks of 64 (so its rounding is that of a few float64 additions per value).
+        /// </summary>
+        private readonly (double Mean, double M2) Column(T* column, long count, double shift)
+        {
+            long stride = G.C;
+            double total = 0;
+            for (long start = 0; start < count; start += 64)
+            {
+                double block = 0;
+                for (long r = start, end = Math.Min(count, start + 64); r < end; r++)
+                    block += D(column[r * stride]);
+                total += block;
+            }
+            double center = total / count, deviations = 0, squares = 0;
+            for (long start = 0; start < count; start += 64)
+            {
+                double blockDeviations = 0, blockSquares = 0;
+                for (long r = start, end = Math.Min(count, start + 64); r < end; r++)
+                {
+                    double d = D(column[r * stride]) - center;
+                    blockDeviations += d;
+                    blockSquares += d * d;
+                }
+                deviations += blockDeviations;
+                squares += blockSquares;
+            }
+            var (mean, m2) = Moments.Corrected(count, center, deviations, squares);
+            return (mean - shift, m2);
         }
 
         /// <summary>The tile's moments again (mean about <paramref name="shift"/>), as a corrected two-pass over its rows (two more reads, from cache).</summary>
