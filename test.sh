@@ -34,7 +34,7 @@ echo "== xunit"
 dotnet test BnNative.sln -c Release --nologo
 
 echo "== .NET package (a console program restores artifacts/nuget from a folder feed)"
-rm -rf build/dotnet-example-packages
+mkdir -p build && rm -rf build/dotnet-example-packages
 dotnet run --project examples/dotnet -c Release --nologo --packages build/dotnet-example-packages | tee build/dotnet-example.log
 grep -q "^refused: y has 511 elements" build/dotnet-example.log
 
