@@ -81,7 +81,11 @@ namespace BnGenerator
 
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
-            context.RegisterPostInitializationOutput(c => c.AddSource("BnGeneratorAttributes.g.cs", SourceText.From(AttributeSource, System.Text.Encoding.UTF8)));
+            context.RegisterPostInitializationOutput(c =>
+            {
+                c.AddSource("BnGeneratorAttributes.g.cs", SourceText.From(AttributeSource, System.Text.Encoding.UTF8));
+                c.AddSource(ConversionEmitter.HintName, SourceText.From(ConversionEmitter.Emit(), System.Text.Encoding.UTF8));
+            });
 
             var kernels = context.SyntaxProvider.ForAttributeWithMetadataName(
                 KernelParser.AttributeName,

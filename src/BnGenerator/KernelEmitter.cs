@@ -69,10 +69,14 @@ namespace BnGenerator
 
         // ---- signatures ------------------------------------------------------------------------------
 
-        private static IEnumerable<string> Parameters(KernelSpec spec, LoopShape shape, string t)
+        /// <summary>
+        /// The parameters of one loop shape: element streams of type <paramref name="e"/>, parameters and sums of
+        /// type <paramref name="t"/> (the compute type).
+        /// </summary>
+        private static IEnumerable<string> Parameters(KernelSpec spec, LoopShape shape, string e, string t)
         {
-            foreach (var input in spec.Inputs) yield return $"{t}* {input}";
-            foreach (var output in spec.Outputs) yield return $"{t}* {output}";
+            foreach (var input in spec.Inputs) yield return $"{e}* {input}";
+            foreach (var output in spec.Outputs) yield return $"{e}* {output}";
             if (shape == LoopShape.MembersContiguous)
             {
                 yield return "nint count";
@@ -102,11 +106,14 @@ namespace BnGenerator
         /// </summary>
         public static bool CanStream(KernelSpec spec) => spec.Outputs.Count == 1 && spec.Sums.Count == 0;
 
-        private static IEnumerable<string> Arguments(KernelSpec spec, LoopShape shape, string? castTo = null)
+        /// <summary>The arguments that pass one loop shape's parameters on; cast to <paramref name="type"/> from the generic entry.</summary>
+        private static IEnumerable<string> Arguments(KernelSpec spec, LoopShape shape, ElementType? type = null)
         {
+            string? castTo = type?.Compute;
             string Pointer(string name) => castTo == null ? name : $"({castTo}*){name}";
-            foreach (var input in spec.Inputs) yield return Pointer(input);
-            foreach (var output in spec.Outputs) yield return Pointer(output);
+            string Stream(string name) => type == null ? name : $"({type.Keyword}*){name}";
+            foreach (var input in spec.Inputs) yield return Stream(input);
+            foreach (var output in spec.Outputs) yield return Stream(output);
             if (shape == LoopShape.MembersContiguous)
             {
                 yield return "count";
@@ -132,15 +139,17 @@ namespace BnGenerator
             w.Line(shape == LoopShape.MembersContiguous
                 ? "/// <summary>One group whose <paramref name=\"count\"/> members are contiguous; sums are added to.</summary>"
                 : "/// <summary><paramref name=\"rows\"/> rows of <paramref name=\"groups\"/> contiguous groups, rows <paramref name=\"rowStride\"/> elements apart; sums are added to.</summary>");
-            w.Open($"public static void {shape}<T>({string.Join(", ", Parameters(spec, shape, "T"))}) where T : unmanaged");
+            w.Line("/// <typeparam name=\"TElement\">how tensor elements are stored</typeparam>");
+            w.Line("/// <typeparam name=\"T\">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>");
+            w.Open($"public static void {shape}<TElement, T>({string.Join(", ", Parameters(spec, shape, "TElement", "T"))}) where TElement : unmanaged where T : unmanaged");
             foreach (var type in ElementType.All)
             {
-                w.Open($"if (typeof(T) == typeof({type.Keyword}))");
-                w.Line($"{shape}({string.Join(", ", Arguments(spec, shape, type.Keyword))});");
+                w.Open($"if (typeof(TElement) == typeof({type.Keyword}) && typeof(T) == typeof({type.Compute}))");
+                w.Line($"{shape}({string.Join(", ", Arguments(spec, shape, type))});");
                 w.Line("return;");
                 w.Close();
             }
-            w.Line($"throw new global::System.NotSupportedException(typeof(T).Name);");
+            w.Line($"throw new global::System.NotSupportedException(typeof(TElement).Name + \" computed in \" + typeof(T).Name);");
             w.Close();
         }
 
@@ -151,9 +160,10 @@ namespace BnGenerator
         private static void EmitChunkLength(CodeWriter w, KernelSpec spec)
         {
             w.Line("/// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>");
+            w.Line("/// <typeparam name=\"T\">the compute type (float for 16-bit elements)</typeparam>");
             w.Open("public static nint ChunkLength<T>() where T : unmanaged");
             w.Line("nint accumulators = 1;");
-            foreach (var type in ElementType.All)
+            foreach (var type in ElementType.ComputeTypes)
             {
                 w.Open($"if (typeof(T) == typeof({type.Keyword}))");
                 bool firstWidth = true;
@@ -172,7 +182,7 @@ namespace BnGenerator
 
         private static void EmitLadder(CodeWriter w, KernelSpec spec, LoopShape shape, ElementType type)
         {
-            w.Open($"public static void {shape}({string.Join(", ", Parameters(spec, shape, type.Keyword))})");
+            w.Open($"public static void {shape}({string.Join(", ", Parameters(spec, shape, type.Keyword, type.Compute))})");
             string args = string.Join(", ", Arguments(spec, shape));
             foreach (var width in VectorWidth.Ladder.Where(v => !v.IsScalar))
             {
@@ -206,7 +216,7 @@ namespace BnGenerator
                 ? "Scalar: the reference path, and what BNNATIVE_ISA=scalar runs."
                 : $"{width.Name}: {width.Lanes(type)} lanes, unrolled {unroll}×.";
             w.Line($"/// <summary>{summary}</summary>");
-            w.Open($"private static void {shape}{width.Name}({string.Join(", ", Parameters(spec, shape, type.Keyword))})");
+            w.Open($"private static void {shape}{width.Name}({string.Join(", ", Parameters(spec, shape, type.Keyword, type.Compute))})");
             if (shape == LoopShape.MembersContiguous)
                 EmitMembersContiguous(w, spec, type, width, unroll);
             else
@@ -219,7 +229,7 @@ namespace BnGenerator
 
         private static void EmitMembersContiguous(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
-            string t = type.Keyword;
+            string t = type.Compute;
             if (!width.IsScalar)
             {
                 string vec = width.Name;
@@ -228,7 +238,7 @@ namespace BnGenerator
                 foreach (var s in spec.Sums)
                     w.Line($"{vec}<{t}> " + string.Join(", ", Enumerable.Range(0, unroll).Select(u => $"{s}_{u} = {vec}<{t}>.Zero")) + ";");
                 w.Line("nint i = 0;");
-                if (CanStream(spec))
+                if (CanStream(spec) && type.IsNative)
                 {
                     string output = spec.Outputs[0];
                     EmitStreamingHead(w, type, width, output);
@@ -274,7 +284,7 @@ namespace BnGenerator
                 for (int u = 0; u < copies; u++)
                 {
                     foreach (var input in spec.Inputs)
-                        w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("i", lanes, u)});");
+                        w.Line($"var {input}_{u} = {type.VectorLoad(width, $"{input} + {Offset("i", lanes, u)}")};");
                     foreach (var p in spec.MemberParams)
                         w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("i", lanes, u)});");
                 }
@@ -282,7 +292,7 @@ namespace BnGenerator
                 {
                     Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_{u}",
                     Sum = name => $"{name}_{u}",
-                    Store = (output, value) => $"{vec}.{store}({value}, {output} + {Offset("i", lanes, u)});",
+                    Store = (output, value) => type.VectorStore(width, store, value, $"{output} + {Offset("i", lanes, u)}"),
                     Math = vec,
                 });
                 w.Close();
@@ -291,17 +301,17 @@ namespace BnGenerator
 
         private static void EmitScalarMembers(CodeWriter w, KernelSpec spec, ElementType type, string end)
         {
-            string t = type.Keyword;
+            string t = type.Compute;
             w.Open($"for (; i < {end}; i++)");
             foreach (var input in spec.Inputs)
-                w.Line($"{t} {input}_s = {input}[i];");
+                w.Line($"{t} {input}_s = {type.ScalarLoad($"{input}[i]")};");
             foreach (var p in spec.MemberParams)
                 w.Line($"{t} {p}_s = {p}[i];");
             EmitStatements(w, spec, 1, _ => new Naming
             {
                 Read = name => spec.GroupParams.Contains(name) ? name : $"{name}_s",
                 Sum = name => $"{name}Total",
-                Store = (output, value) => $"{output}[i] = {value};",
+                Store = (output, value) => $"{output}[i] = {type.ScalarStore(value)};",
                 Math = t,
             });
             w.Close();
@@ -361,13 +371,13 @@ namespace BnGenerator
                     foreach (var sum in spec.Sums)
                         w.Line($"var {sum}_{u} = {vec}.Load({sum} + {Offset("g", lanes, u)});");
                     foreach (var input in spec.Inputs)
-                        w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("at", lanes, u)});");
+                        w.Line($"var {input}_{u} = {type.VectorLoad(width, $"{input} + {Offset("at", lanes, u)}")};");
                 }
                 EmitStatements(w, spec, copies, u => new Naming
                 {
                     Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
                     Sum = name => $"{name}_{u}",
-                    Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
+                    Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + {Offset("at", lanes, u)}"),
                     Math = vec,
                 });
                 for (int u = 0; u < copies; u++)
@@ -379,7 +389,7 @@ namespace BnGenerator
 
         private static void EmitScalarRow(CodeWriter w, KernelSpec spec, ElementType type, string end)
         {
-            string t = type.Keyword;
+            string t = type.Compute;
             w.Open($"for (; g < {end}; g++)");
             w.Line("nint at = row + g;");
             foreach (var p in spec.MemberParams)
@@ -387,12 +397,12 @@ namespace BnGenerator
             foreach (var p in spec.GroupParams)
                 w.Line($"{t} {p}_s = {p}[g];");
             foreach (var input in spec.Inputs)
-                w.Line($"{t} {input}_s = {input}[at];");
+                w.Line($"{t} {input}_s = {type.ScalarLoad($"{input}[at]")};");
             EmitStatements(w, spec, 1, _ => new Naming
             {
                 Read = name => $"{name}_s",
                 Sum = name => $"{name}[g]",
-                Store = (output, value) => $"{output}[at] = {value};",
+                Store = (output, value) => $"{output}[at] = {type.ScalarStore(value)};",
                 Math = t,
             });
             w.Close();
@@ -404,7 +414,7 @@ namespace BnGenerator
         /// </summary>
         private static void EmitGroupBlocks(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
-            string t = type.Keyword;
+            string t = type.Compute;
             w.Line("nint g = 0;");
             if (!width.IsScalar)
             {
@@ -427,12 +437,12 @@ namespace BnGenerator
                         w.Line($"var {p}V = {vec}.Create({p}[r]);");
                     for (int u = 0; u < copies; u++)
                         foreach (var input in spec.Inputs)
-                            w.Line($"var {input}_{u} = {vec}.Load({input} + {Offset("at", lanes, u)});");
+                            w.Line($"var {input}_{u} = {type.VectorLoad(width, $"{input} + {Offset("at", lanes, u)}")};");
                     EmitStatements(w, spec, copies, u => new Naming
                     {
                         Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
                         Sum = name => $"{name}_{u}",
-                        Store = (output, value) => $"{vec}.Store({value}, {output} + {Offset("at", lanes, u)});",
+                        Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + {Offset("at", lanes, u)}"),
                         Math = vec,
                     });
                     w.Close();
@@ -453,12 +463,12 @@ namespace BnGenerator
             foreach (var p in spec.MemberParams)
                 w.Line($"{t} {p}_s = {p}[r];");
             foreach (var input in spec.Inputs)
-                w.Line($"{t} {input}_s = {input}[at];");
+                w.Line($"{t} {input}_s = {type.ScalarLoad($"{input}[at]")};");
             EmitStatements(w, spec, 1, _ => new Naming
             {
                 Read = name => $"{name}_s",
                 Sum = name => $"{name}_s",
-                Store = (output, value) => $"{output}[at] = {value};",
+                Store = (output, value) => $"{output}[at] = {type.ScalarStore(value)};",
                 Math = t,
             });
             w.Close();

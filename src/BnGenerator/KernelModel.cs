@@ -38,12 +38,40 @@ namespace BnGenerator
             System.Linq.Enumerable.Where(Statements, s => s.Kind == StatementKind.Local), s => s.Target));
     }
 
-    /// <summary>An element type the kernels are emitted for.</summary>
-    internal sealed record ElementType(string Keyword, string Suffix, int Size)
+    /// <summary>
+    /// An element type the kernels are emitted for: how tensor elements are stored (<see cref="Keyword"/>, the
+    /// type of the element streams) and the type they are computed in (<see cref="Compute"/>, the type of
+    /// parameters, temporaries and sums). 16-bit types are stored narrow and computed in float: their streams
+    /// are widened on load and narrowed (round to nearest even) on store by <see cref="Conversions"/>, a class
+    /// of <see cref="ConversionEmitter"/>'s, so no kernel spells out a conversion.
+    /// </summary>
+    internal sealed record ElementType(string Keyword, string Compute, string Suffix, int Size, int ComputeSize, string? Conversions)
     {
-        public static readonly ElementType Float32 = new("float", "Float32", 4);
-        public static readonly ElementType Float64 = new("double", "Float64", 8);
-        public static readonly ElementType[] All = { Float32, Float64 };
+        public static readonly ElementType Float32 = new("float", "float", "Float32", 4, 4, null);
+        public static readonly ElementType Float64 = new("double", "double", "Float64", 8, 8, null);
+        public static readonly ElementType Float16 = new("global::System.Half", "float", "Float16", 2, 4, "global::BnNative.Kernels.Float16Conversions");
+        public static readonly ElementType BFloat16 = new("global::BnNative.Kernels.BFloat16", "float", "BFloat16", 2, 4, "global::BnNative.Kernels.BFloat16Conversions");
+        public static readonly ElementType[] All = { Float32, Float64, Float16, BFloat16 };
+
+        /// <summary>The element types whose compute type is their own: the others have no type of their own for sums.</summary>
+        public static readonly ElementType[] ComputeTypes = { Float32, Float64 };
+
+        /// <summary>Stored as computed: streams are loaded and stored as they are.</summary>
+        public bool IsNative => Conversions == null;
+
+        /// <summary>A vector of <paramref name="width"/> computed values loaded from <paramref name="address"/>.</summary>
+        public string VectorLoad(VectorWidth width, string address) =>
+            IsNative ? $"{width.Name}.Load({address})" : $"{Conversions}.Load{width.Bits}({address})";
+
+        /// <summary>Stores a vector of computed values at <paramref name="address"/>, narrowed where the type is.</summary>
+        public string VectorStore(VectorWidth width, string store, string value, string address) =>
+            IsNative ? $"{width.Name}.{store}({value}, {address});" : $"{Conversions}.Store{width.Bits}({value}, {address});";
+
+        /// <summary>One stored element as the compute type.</summary>
+        public string ScalarLoad(string element) => IsNative ? element : $"{Conversions}.Widen({element})";
+
+        /// <summary>A computed value as a stored element.</summary>
+        public string ScalarStore(string value) => IsNative ? value : $"{Conversions}.Narrow({value})";
     }
 
     /// <summary>
@@ -63,7 +91,7 @@ namespace BnGenerator
 
         public bool IsScalar => Bits == 0;
 
-        public int Lanes(ElementType type) => Bits / 8 / type.Size;
+        public int Lanes(ElementType type) => Bits / 8 / type.ComputeSize;
     }
 
     /// <summary>The two ways a tile of (members × groups) can lie in memory.</summary>

@@ -46,7 +46,7 @@ public class GeneratorTests
         var (driver, _, diagnostics, _) = Run(TwoKernels);
         Assert.Empty(diagnostics);
         var names = driver.GetRunResult().Results.Single().GeneratedSources.Select(s => s.HintName).OrderBy(n => n);
-        Assert.Equal(new[] { "BnGeneratorAttributes.g.cs", "Kernels.Axpy.g.cs", "Kernels.Moments.g.cs" }, names);
+        Assert.Equal(new[] { "BnGeneratorAttributes.g.cs", "BnGeneratorElementTypes.g.cs", "Kernels.Axpy.g.cs", "Kernels.Moments.g.cs" }, names);
     }
 
     [Fact]
@@ -64,13 +64,29 @@ public class GeneratorTests
         string code = Generated(driver, "Kernels.Moments.g.cs");
         foreach (var shape in new[] { "MembersContiguous", "GroupsContiguous" })
         {
-            Assert.Contains($"public static void {shape}<T>(", code);
+            Assert.Contains($"public static void {shape}<TElement, T>(", code);
             foreach (var width in new[] { "Vector512", "Vector256", "Vector128", "Scalar" })
             {
                 Assert.Contains($"private static void {shape}{width}(float* x,", code);
                 Assert.Contains($"private static void {shape}{width}(double* x,", code);
+                // 16-bit elements: streams of the element type, parameters and sums in float.
+                Assert.Contains($"private static void {shape}{width}(global::System.Half* x,", code);
+                Assert.Contains($"private static void {shape}{width}(global::BnNative.Kernels.BFloat16* x,", code);
             }
         }
+    }
+
+    [Fact]
+    public void SixteenBitStreamsAreWidenedOnLoadAndNarrowedOnStore()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string axpy = Generated(driver, "Kernels.Axpy.g.cs");
+        Assert.Contains("var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);", axpy);
+        Assert.Contains("global::BnNative.Kernels.BFloat16Conversions.Store256(", axpy);
+        Assert.Contains("y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(", axpy);
+        Assert.Contains("float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);", axpy);
+        string moments = Generated(driver, "Kernels.Moments.g.cs");
+        Assert.Contains("private static void MembersContiguousVector512(global::System.Half* x, nint count, float shift, ref float s, ref float q)", moments);
     }
 
     [Fact]

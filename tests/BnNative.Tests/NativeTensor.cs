@@ -4,7 +4,7 @@ using BnNative.Interop;
 
 namespace BnNative.Tests;
 
-/// <summary>A buffer of F32 or F64 values in unmanaged memory (stable addresses for the C ABI), read and written as float64.</summary>
+/// <summary>A buffer of F32, F64, F16 or BF16 values in unmanaged memory (stable addresses for the C ABI), read and written as float64.</summary>
 public sealed unsafe class NativeTensor : IDisposable
 {
     public readonly BnDType DType;
@@ -15,7 +15,7 @@ public sealed unsafe class NativeTensor : IDisposable
     {
         DType = dtype;
         Length = length;
-        Pointer = NativeMemory.AllocZeroed((nuint)Math.Max(1, length), (nuint)(dtype == BnDType.F64 ? 8 : 4));
+        Pointer = NativeMemory.AllocZeroed((nuint)Math.Max(1, length), (nuint)ElementSize(dtype));
     }
 
     public static NativeTensor Of(BnDType dtype, double[] values)
@@ -32,13 +32,29 @@ public sealed unsafe class NativeTensor : IDisposable
         return Of(dtype, values);
     }
 
+    public static int ElementSize(BnDType dtype) => dtype switch { BnDType.F64 => 8, BnDType.F16 or BnDType.BF16 => 2, _ => 4 };
+
+    /// <summary>The type of parameters, statistics and their gradients beside a tensor of <paramref name="dtype"/> (SPEC §1).</summary>
+    public static BnDType ParameterType(BnDType dtype) => dtype == BnDType.F64 ? BnDType.F64 : BnDType.F32;
+
     public double this[int i]
     {
-        get => DType == BnDType.F64 ? ((double*)Pointer)[i] : ((float*)Pointer)[i];
+        get => DType switch
+        {
+            BnDType.F64 => ((double*)Pointer)[i],
+            BnDType.F16 => (double)((Half*)Pointer)[i],
+            BnDType.BF16 => BitConverter.UInt32BitsToSingle((uint)((ushort*)Pointer)[i] << 16),
+            _ => ((float*)Pointer)[i],
+        };
         set
         {
-            if (DType == BnDType.F64) ((double*)Pointer)[i] = value;
-            else ((float*)Pointer)[i] = (float)value;
+            switch (DType)
+            {
+                case BnDType.F64: ((double*)Pointer)[i] = value; break;
+                case BnDType.F16: ((Half*)Pointer)[i] = (Half)value; break;
+                case BnDType.BF16: ((ushort*)Pointer)[i] = Sixteen.BFloat16Bits(value); break;
+                default: ((float*)Pointer)[i] = (float)value; break;
+            }
         }
     }
 
@@ -58,7 +74,7 @@ public sealed unsafe class NativeTensor : IDisposable
     }
 
     /// <summary>The raw bytes, for bitwise comparisons.</summary>
-    public byte[] Bytes() => new Span<byte>(Pointer, Length * (DType == BnDType.F64 ? 8 : 4)).ToArray();
+    public byte[] Bytes() => new Span<byte>(Pointer, Length * ElementSize(DType)).ToArray();
 
     public void Dispose()
     {

@@ -15,7 +15,12 @@ public sealed record Problem(BnTensorDesc Desc, double[] X, double[] Dy, double[
         $"{(BnLayout)Desc.Layout} {DType} n={Desc.N} c={Desc.C} h={Desc.H} w={Desc.W} gamma={(Gamma == null ? "NULL" : "given")} beta={(Beta == null ? "NULL" : "given")} momentum={Momentum} eps={Eps}";
 
     /// <summary>Values as the library will see them: rounded to the dtype.</summary>
-    private static double[] Round(BnDType t, double[] v) => t == BnDType.F32 ? Array.ConvertAll(v, a => (double)(float)a) : v;
+    public static double[] Round(BnDType t, double[] v) => t switch
+    {
+        BnDType.F32 => Array.ConvertAll(v, a => (double)(float)a),
+        BnDType.F16 or BnDType.BF16 => Array.ConvertAll(v, a => Sixteen.Round(t, a)),
+        _ => v,
+    };
 
     public static Problem Create(BnDType dtype, BnLayout layout, long n, long c, long h, long w, int seed, bool affine)
     {
@@ -40,7 +45,7 @@ public sealed record Problem(BnTensorDesc Desc, double[] X, double[] Dy, double[
         {
             var v = new double[c];
             for (int k = 0; k < c; k++) v[k] = Uniform(lo, hi);
-            return Round(dtype, v);
+            return Round(NativeTensor.ParameterType(dtype), v);
         }
         return new Problem(desc, Round(dtype, x), Round(dtype, dy),
             affine ? Vector(-2, 2) : null, affine ? Vector(-1, 1) : null,

@@ -16,6 +16,7 @@
  * Build and run: tools/fuzz.sh SECONDS (the README's test command runs it for about a minute). */
 #define _GNU_SOURCE
 #include "bnnative.h"
+#include "../tests/sixteen.h"
 
 #include <float.h>
 #include <math.h>
@@ -39,40 +40,6 @@ static uint64_t take64(input* in) { uint64_t v = 0; for (int i = 0; i < 8; i++) 
 
 static size_t element_size(int dtype) { return dtype == BN_DTYPE_F64 ? 8 : dtype == BN_DTYPE_F32 ? 4 : 2; }
 static size_t parameter_size(int dtype) { return dtype == BN_DTYPE_F64 ? 8 : 4; }
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exponent = (h >> 10) & 31, mantissa = h & 1023, bits;
-    if (exponent == 31) bits = sign | 0x7F800000u | (mantissa << 13);
-    else if (exponent) bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    else { float f = (float)mantissa * 0x1p-24f; memcpy(&bits, &f, 4); bits |= sign; }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static uint16_t float_to_half(float f) { /* round to nearest even, overflow to Inf, NaN stays NaN */
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
-    float a = fabsf(f);
-    if (isnan(f)) return sign | 0x7E00;
-    if (a >= 65520.0f) return sign | 0x7C00;
-    if (a < 0x1p-14f) return sign | (uint16_t)lrintf(a * 0x1p24f);
-    int e;
-    float m = frexpf(a, &e); /* a = m·2^e, m in [0.5, 1) */
-    uint32_t q = (uint32_t)lrintf(ldexpf(m, 11)); /* 11 significant bits */
-    if (q == 2048) { q = 1024; e++; }
-    return sign | (uint16_t)(((uint32_t)(e + 14) << 10) + (q - 1024));
-}
-
-static float bf16_to_float(uint16_t b) { uint32_t bits = (uint32_t)b << 16; float f; memcpy(&f, &bits, 4); return f; }
-
-static uint16_t float_to_bf16(float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    if (isnan(f)) return (uint16_t)((bits >> 16) | 0x40);
-    return (uint16_t)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-}
 
 static real get(const void* p, int dtype, size_t i) {
     switch (dtype) {

@@ -1,8 +1,9 @@
 /* The C ABI test: links libbnnative through bnnative.h and checks what a C caller relies on — version,
  * status codes and messages, argument checks that write nothing, the instruction set in use, and
- * BatchNorm forward/backward (F32 and F64, NCHW and NHWC, sizes with vector tails) against a float64
+ * BatchNorm forward/backward (F32, F64, F16 and BF16, NCHW, NHWC and NC, sizes with vector tails) against a float64
  * reference written here. Usage: test_abi [expected-isa]. Prints "N passed, N failed". */
 #include "bnnative.h"
+#include "sixteen.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -49,18 +50,43 @@ static void reference(const bn_tensor_desc* d, const double* x, const double* dy
     }
 }
 
-static double get(const void* p, int dtype, size_t i) { return dtype == BN_DTYPE_F64 ? ((const double*)p)[i] : ((const float*)p)[i]; }
-static void put(void* p, int dtype, size_t i, double v) { if (dtype == BN_DTYPE_F64) ((double*)p)[i] = v; else ((float*)p)[i] = (float)v; }
+static double get(const void* p, int dtype, size_t i) {
+    switch (dtype) {
+    case BN_DTYPE_F64: return ((const double*)p)[i];
+    case BN_DTYPE_F16: return half_to_float(((const uint16_t*)p)[i]);
+    case BN_DTYPE_BF16: return bf16_to_float(((const uint16_t*)p)[i]);
+    default: return ((const float*)p)[i];
+    }
+}
+
+static void put(void* p, int dtype, size_t i, double v) {
+    switch (dtype) {
+    case BN_DTYPE_F64: ((double*)p)[i] = v; break;
+    case BN_DTYPE_F16: ((uint16_t*)p)[i] = float_to_half((float)v); break;
+    case BN_DTYPE_BF16: ((uint16_t*)p)[i] = float_to_bf16((float)v); break;
+    default: ((float*)p)[i] = (float)v; break;
+    }
+}
+
+static int sixteen_bit(int dtype) { return dtype == BN_DTYPE_F16 || dtype == BN_DTYPE_BF16; }
+
+/* A tensor output's error beyond what SPEC §4 grants a 16-bit format (2.5 of its ulps), relative to 1 + |ref|. */
+static double tensor_error(int dtype, double got, double ref) {
+    double slack = sixteen_bit(dtype) ? 2.5 * sixteen_ulp(dtype == BN_DTYPE_BF16, ref) : 0;
+    return fmax(0, fabs(got - ref) - slack) / (1 + fabs(ref));
+}
 
 static void check_batch_norm(int layout, int dtype, int64_t n, int64_t c, int64_t h, int64_t w) {
     bn_tensor_desc d = { layout, dtype, n, c, h, w };
-    size_t count = (size_t)(n * c * h * w), size = dtype == BN_DTYPE_F64 ? 8 : 4;
+    /* Parameters and statistics are float beside F16/BF16 tensors (SPEC §1). */
+    int pdtype = dtype == BN_DTYPE_F64 ? BN_DTYPE_F64 : BN_DTYPE_F32;
+    size_t count = (size_t)(n * c * h * w), size = dtype == BN_DTYPE_F64 ? 8 : sixteen_bit(dtype) ? 2 : 4, psize = pdtype == BN_DTYPE_F64 ? 8 : 4;
     double tol = dtype == BN_DTYPE_F64 ? 1e-10 : 1e-4, eps = 1e-5;
     double *x = malloc(count * 8), *dy = malloc(count * 8), *ry = malloc(count * 8), *rdx = malloc(count * 8);
     double *gamma = malloc(c * 8), *rmean = malloc(c * 8), *rinv = malloc(c * 8), *rdg = malloc(c * 8), *rdb = malloc(c * 8);
     void *tx = malloc(count * size), *tdy = malloc(count * size), *ty = malloc(count * size), *tdx = malloc(count * size);
-    void *tg = malloc(c * size), *tb = malloc(c * size), *tm = malloc(c * size), *ti = malloc(c * size);
-    void *tdg = malloc(c * size), *tdb = malloc(c * size), *trm = malloc(c * size), *trv = malloc(c * size);
+    void *tg = malloc(c * psize), *tb = malloc(c * psize), *tm = malloc(c * psize), *ti = malloc(c * psize);
+    void *tdg = malloc(c * psize), *tdb = malloc(c * psize), *trm = malloc(c * psize), *trv = malloc(c * psize);
     unsigned seed = 12345u + (unsigned)(layout * 7 + dtype);
     for (size_t i = 0; i < count; i++) {
         x[i] = 3.0 + 2.0 * (urand(&seed) - 0.5); dy[i] = urand(&seed) - 0.5;
@@ -68,31 +94,31 @@ static void check_batch_norm(int layout, int dtype, int64_t n, int64_t c, int64_
         put(tdy, dtype, i, dy[i]); dy[i] = get(tdy, dtype, i);
     }
     for (int64_t k = 0; k < c; k++) {
-        gamma[k] = 0.5 + urand(&seed); put(tg, dtype, k, gamma[k]); gamma[k] = get(tg, dtype, k);
-        put(tb, dtype, k, 0.5); put(trm, dtype, k, 0.0); put(trv, dtype, k, 1.0);
+        gamma[k] = 0.5 + urand(&seed); put(tg, pdtype, k, gamma[k]); gamma[k] = get(tg, pdtype, k);
+        put(tb, pdtype, k, 0.5); put(trm, pdtype, k, 0.0); put(trv, pdtype, k, 1.0);
     }
     reference(&d, x, dy, gamma, eps, ry, rdx, rmean, rinv, rdg, rdb);
 
     bn_status s = bn_batch_norm_forward_training(&d, tx, ty, tg, tb, trm, trv, 0.1, eps, tm, ti);
     CHECK(s == BN_STATUS_SUCCESS, "forward_training status %d (%s)", s, bn_last_error_message());
     double worst = 0;
-    for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs(get(ty, dtype, i) - ry[i]) / (1 + fabs(ry[i])));
+    for (size_t i = 0; i < count; i++) worst = fmax(worst, tensor_error(dtype, get(ty, dtype, i), ry[i]));
     for (int64_t k = 0; k < c; k++) {
-        worst = fmax(worst, fabs(get(tm, dtype, k) - rmean[k]) / (1 + fabs(rmean[k])));
-        worst = fmax(worst, fabs(get(ti, dtype, k) - rinv[k]) / rinv[k]);
+        worst = fmax(worst, fabs(get(tm, pdtype, k) - rmean[k]) / (1 + fabs(rmean[k])));
+        worst = fmax(worst, fabs(get(ti, pdtype, k) - rinv[k]) / rinv[k]);
         double m = (double)(n * h * w), var = 1.0 / (rinv[k] * rinv[k]) - eps;
-        worst = fmax(worst, fabs(get(trm, dtype, k) - 0.1 * rmean[k]) / (1 + fabs(rmean[k])));
-        worst = fmax(worst, fabs(get(trv, dtype, k) - (0.9 + 0.1 * var * m / (m - 1))));
+        worst = fmax(worst, fabs(get(trm, pdtype, k) - 0.1 * rmean[k]) / (1 + fabs(rmean[k])));
+        worst = fmax(worst, fabs(get(trv, pdtype, k) - (0.9 + 0.1 * var * m / (m - 1))));
     }
     CHECK(worst <= tol, "forward layout %d dtype %d: worst error %g", layout, dtype, worst);
 
     s = bn_batch_norm_backward(&d, tx, tdy, tdx, tg, tm, ti, tdg, tdb);
     CHECK(s == BN_STATUS_SUCCESS, "backward status %d (%s)", s, bn_last_error_message());
     worst = 0;
-    for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs(get(tdx, dtype, i) - rdx[i]) / (1 + fabs(rdx[i])));
+    for (size_t i = 0; i < count; i++) worst = fmax(worst, tensor_error(dtype, get(tdx, dtype, i), rdx[i]));
     for (int64_t k = 0; k < c; k++) {
-        worst = fmax(worst, fabs(get(tdg, dtype, k) - rdg[k]) / (1 + fabs(rdg[k])));
-        worst = fmax(worst, fabs(get(tdb, dtype, k) - rdb[k]) / (1 + fabs(rdb[k])));
+        worst = fmax(worst, fabs(get(tdg, pdtype, k) - rdg[k]) / (1 + fabs(rdg[k])));
+        worst = fmax(worst, fabs(get(tdb, pdtype, k) - rdb[k]) / (1 + fabs(rdb[k])));
     }
     CHECK(worst <= tol, "backward layout %d dtype %d: worst error %g", layout, dtype, worst);
 
@@ -110,8 +136,8 @@ static void check_errors(void) {
     CHECK(bn_batch_norm_forward_training(&d, x, y, NULL, NULL, rm, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_NULL_POINTER, "running_var alone");
     bn_tensor_desc bad = d; bad.layout = 7;
     CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_UNSUPPORTED, "bad layout");
-    bad = d; bad.dtype = BN_DTYPE_F16;
-    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_UNSUPPORTED, "F16");
+    bad = d; bad.dtype = 4;
+    CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_UNSUPPORTED, "unknown dtype");
     bad = d; bad.h = 2;
     CHECK(bn_batch_norm_forward_training(&bad, x, y, NULL, NULL, NULL, NULL, 0.1, 1e-5, NULL, NULL) == BN_STATUS_BAD_SHAPE, "NC with h=2");
     bad = d; bad.n = INT64_MAX / 2;
@@ -177,13 +203,15 @@ int main(int argc, char** argv) {
     CHECK(bn_set_num_threads(0) >= 1, "set_num_threads(0)");
 
     check_errors();
-    int layouts[] = { BN_LAYOUT_NCHW, BN_LAYOUT_NHWC }, dtypes[] = { BN_DTYPE_F32, BN_DTYPE_F64 };
+    int layouts[] = { BN_LAYOUT_NCHW, BN_LAYOUT_NHWC }, dtypes[] = { BN_DTYPE_F32, BN_DTYPE_F64, BN_DTYPE_F16, BN_DTYPE_BF16 };
     for (int l = 0; l < 2; l++)
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < 4; t++) {
             check_batch_norm(layouts[l], dtypes[t], 3, 37, 5, 7);  /* 37 channels: tails for every vector width */
             check_batch_norm(layouts[l], dtypes[t], 2, 3, 1, 1);
         }
     check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_F32, 19, 70, 1, 1);
+    check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_F16, 19, 70, 1, 1);
+    check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_BF16, 19, 70, 1, 1);
     check_renorm_and_layer_norm();
 
     printf("%d passed, %d failed\n", passed, failed);

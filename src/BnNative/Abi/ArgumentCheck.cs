@@ -62,8 +62,6 @@ internal unsafe struct ArgumentCheck
             Fail(Status.Unsupported, $"unknown layout {desc->Layout}");
         else if (desc->DType is < (int)DType.F32 or > (int)DType.BF16)
             Fail(Status.Unsupported, $"unknown dtype {desc->DType}");
-        else if (desc->DType is not ((int)DType.F32 or (int)DType.F64))
-            Fail(Status.Unsupported, $"dtype {(DType)desc->DType} is not implemented in this build (F32 and F64 are)");
     }
 
     /// <summary>Every dimension ≥ 1, NC has h = w = 1, and the element and byte counts fit in int64.</summary>
@@ -78,7 +76,7 @@ internal unsafe struct ArgumentCheck
             Fail(Status.BadShape, $"layout NC needs h = w = 1 (h={h} w={w})");
         else
         {
-            long elementSize = desc->DType == (int)DType.F64 ? 8 : 4;
+            long elementSize = DTypes.ElementSize(desc->DType);
             try
             {
                 _ = checked(n * c * h * w * elementSize);

@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using BnNative.Kernels;
 using BnNative.Operations;
 using BnNative.Runtime;
@@ -125,25 +126,33 @@ internal static unsafe partial class CApi
         check.TrainingBatch(desc);
         if (check.Failed)
             return check.Finish("bn_batch_norm_forward_training");
-        if (desc->DType == (int)DType.F32)
-            BatchNormTraining<float>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
-        else
-            BatchNormTraining<double>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd);
+        var call = new ForwardTrainingCall
+        {
+            Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar,
+            Momentum = momentum, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd,
+        };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
     }
 
-    /// <summary>BatchNorm forward training, or with <paramref name="renorm"/> Batch Renormalization's.</summary>
-    private static void BatchNormTraining<T>(TensorDesc* desc, void* x, void* y, void* gamma, void* beta,
-        void* runningMean, void* runningVar, double momentum, double eps, void* saveMean, void* saveInvstd,
-        bool renorm = false, double rmax = 1, double dmax = 0, void* saveR = null, void* saveD = null)
-        where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
+    /// <summary>BatchNorm forward training, or with <see cref="Renorm"/> Batch Renormalization's.</summary>
+    private struct ForwardTrainingCall : IDTypeCall
     {
-        var affine = new BatchNorm<T>.TrainingAffine
+        public TensorDesc* Desc;
+        public void* X, Y, Gamma, Beta, RunningMean, RunningVar, SaveMean, SaveInvstd, SaveR, SaveD;
+        public double Momentum, Eps, RMax, DMax;
+        public bool Renorm;
+
+        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
         {
-            Gamma = (T*)gamma, Beta = (T*)beta, RunningMean = (T*)runningMean, RunningVar = (T*)runningVar,
-            Eps = eps, Renorm = renorm, RMax = rmax, DMax = dmax,
-        };
-        BatchNorm<T>.ForwardTraining(new Geometry<T>(desc), (T*)x, (T*)y, affine, momentum, (T*)saveMean, (T*)saveInvstd, (T*)saveR, (T*)saveD);
+            var affine = new BatchNorm<TElement, T>.TrainingAffine
+            {
+                Gamma = (T*)Gamma, Beta = (T*)Beta, RunningMean = (T*)RunningMean, RunningVar = (T*)RunningVar,
+                Eps = Eps, Renorm = Renorm, RMax = Renorm ? RMax : 1, DMax = DMax,
+            };
+            BatchNorm<TElement, T>.ForwardTraining(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Y, affine, Momentum,
+                (T*)SaveMean, (T*)SaveInvstd, (T*)SaveR, (T*)SaveD);
+        }
     }
 
     /// <summary>
@@ -170,13 +179,20 @@ internal static unsafe partial class CApi
         check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_batch_norm_forward_inference");
-        if (desc->DType == (int)DType.F32)
-            BatchNorm<float>.ForwardInference(new Geometry<float>(desc), (float*)x, (float*)y, (float*)gamma, (float*)beta,
-                (float*)runningMean, (float*)runningVar, eps);
-        else
-            BatchNorm<double>.ForwardInference(new Geometry<double>(desc), (double*)x, (double*)y, (double*)gamma, (double*)beta,
-                (double*)runningMean, (double*)runningVar, eps);
+        var call = new ForwardInferenceCall { Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar, Eps = eps };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
+    }
+
+    private struct ForwardInferenceCall : IDTypeCall
+    {
+        public TensorDesc* Desc;
+        public void* X, Y, Gamma, Beta, RunningMean, RunningVar;
+        public double Eps;
+
+        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            BatchNorm<TElement, T>.ForwardInference(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Y, (T*)Gamma, (T*)Beta,
+                (T*)RunningMean, (T*)RunningVar, Eps);
     }
 
     /// <summary>
@@ -205,13 +221,20 @@ internal static unsafe partial class CApi
         check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_batch_norm_backward");
-        if (desc->DType == (int)DType.F32)
-            BatchNorm<float>.Backward(new Geometry<float>(desc), (float*)x, (float*)dy, (float*)dx, (float*)gamma,
-                (float*)saveMean, (float*)saveInvstd, (float*)dgamma, (float*)dbeta);
-        else
-            BatchNorm<double>.Backward(new Geometry<double>(desc), (double*)x, (double*)dy, (double*)dx, (double*)gamma,
-                (double*)saveMean, (double*)saveInvstd, (double*)dgamma, (double*)dbeta);
+        var call = new BackwardCall { Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
+    }
+
+    /// <summary>BatchNorm's backward, or with save_r and save_d Batch Renormalization's.</summary>
+    private struct BackwardCall : IDTypeCall
+    {
+        public TensorDesc* Desc;
+        public void* X, Dy, Dx, Gamma, SaveMean, SaveInvstd, Dgamma, Dbeta, SaveR, SaveD;
+
+        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            BatchNorm<TElement, T>.Backward(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma,
+                (T*)SaveMean, (T*)SaveInvstd, (T*)Dgamma, (T*)Dbeta, (T*)SaveR, (T*)SaveD);
     }
 
     /// <summary>
@@ -242,13 +265,23 @@ internal static unsafe partial class CApi
         check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_batch_norm_backward_inference");
-        if (desc->DType == (int)DType.F32)
-            BatchNorm<float>.BackwardInference(new Geometry<float>(desc), (float*)x, (float*)dy, (float*)dx, (float*)gamma,
-                (float*)runningMean, (float*)runningVar, eps, (float*)dgamma, (float*)dbeta);
-        else
-            BatchNorm<double>.BackwardInference(new Geometry<double>(desc), (double*)x, (double*)dy, (double*)dx, (double*)gamma,
-                (double*)runningMean, (double*)runningVar, eps, (double*)dgamma, (double*)dbeta);
+        var call = new BackwardInferenceCall
+        {
+            Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, RunningMean = runningMean, RunningVar = runningVar, Eps = eps, Dgamma = dgamma, Dbeta = dbeta,
+        };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
+    }
+
+    private struct BackwardInferenceCall : IDTypeCall
+    {
+        public TensorDesc* Desc;
+        public void* X, Dy, Dx, Gamma, RunningMean, RunningVar, Dgamma, Dbeta;
+        public double Eps;
+
+        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            BatchNorm<TElement, T>.BackwardInference(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma,
+                (T*)RunningMean, (T*)RunningVar, Eps, (T*)Dgamma, (T*)Dbeta);
     }
 
     // ---- Batch Renormalization ----------------------------------------------------------------------------
@@ -292,10 +325,13 @@ internal static unsafe partial class CApi
         check.TrainingBatch(desc);
         if (check.Failed)
             return check.Finish("bn_batch_renorm_forward_training");
-        if (desc->DType == (int)DType.F32)
-            BatchNormTraining<float>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd, true, rmax, dmax, saveR, saveD);
-        else
-            BatchNormTraining<double>(desc, x, y, gamma, beta, runningMean, runningVar, momentum, eps, saveMean, saveInvstd, true, rmax, dmax, saveR, saveD);
+        var call = new ForwardTrainingCall
+        {
+            Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar,
+            Momentum = momentum, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd,
+            Renorm = true, RMax = rmax, DMax = dmax, SaveR = saveR, SaveD = saveD,
+        };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
     }
 
@@ -328,12 +364,12 @@ internal static unsafe partial class CApi
         check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_batch_renorm_backward");
-        if (desc->DType == (int)DType.F32)
-            BatchNorm<float>.Backward(new Geometry<float>(desc), (float*)x, (float*)dy, (float*)dx, (float*)gamma,
-                (float*)saveMean, (float*)saveInvstd, (float*)dgamma, (float*)dbeta, (float*)saveR, (float*)saveD);
-        else
-            BatchNorm<double>.Backward(new Geometry<double>(desc), (double*)x, (double*)dy, (double*)dx, (double*)gamma,
-                (double*)saveMean, (double*)saveInvstd, (double*)dgamma, (double*)dbeta, (double*)saveR, (double*)saveD);
+        var call = new BackwardCall
+        {
+            Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta,
+            SaveR = saveR, SaveD = saveD,
+        };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
     }
 
@@ -363,11 +399,19 @@ internal static unsafe partial class CApi
         check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_layer_norm_forward");
-        if (desc->DType == (int)DType.F32)
-            LayerNorm<float>.Forward(desc, (float*)x, (float*)y, (float*)gamma, (float*)beta, eps, (float*)saveMean, (float*)saveInvstd);
-        else
-            LayerNorm<double>.Forward(desc, (double*)x, (double*)y, (double*)gamma, (double*)beta, eps, (double*)saveMean, (double*)saveInvstd);
+        var call = new LayerNormForwardCall { Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
+    }
+
+    private struct LayerNormForwardCall : IDTypeCall
+    {
+        public TensorDesc* Desc;
+        public void* X, Y, Gamma, Beta, SaveMean, SaveInvstd;
+        public double Eps;
+
+        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            LayerNorm<TElement, T>.Forward(Desc, (TElement*)X, (TElement*)Y, (T*)Gamma, (T*)Beta, Eps, (T*)SaveMean, (T*)SaveInvstd);
     }
 
     /// <summary>
@@ -395,10 +439,17 @@ internal static unsafe partial class CApi
         check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_layer_norm_backward");
-        if (desc->DType == (int)DType.F32)
-            LayerNorm<float>.Backward(desc, (float*)x, (float*)dy, (float*)dx, (float*)gamma, (float*)saveMean, (float*)saveInvstd, (float*)dgamma, (float*)dbeta);
-        else
-            LayerNorm<double>.Backward(desc, (double*)x, (double*)dy, (double*)dx, (double*)gamma, (double*)saveMean, (double*)saveInvstd, (double*)dgamma, (double*)dbeta);
+        var call = new LayerNormBackwardCall { Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta };
+        DTypes.Run(desc->DType, ref call);
         return Status.Success;
+    }
+
+    private struct LayerNormBackwardCall : IDTypeCall
+    {
+        public TensorDesc* Desc;
+        public void* X, Dy, Dx, Gamma, SaveMean, SaveInvstd, Dgamma, Dbeta;
+
+        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            LayerNorm<TElement, T>.Backward(Desc, (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma, (T*)SaveMean, (T*)SaveInvstd, (T*)Dgamma, (T*)Dbeta);
     }
 }

@@ -16,10 +16,10 @@ namespace BnNative.Operations;
 /// near the ends of the range, tiny eps) is done in float64 instead; in channels-last passes it rides
 /// through the vector pass with identity coefficients (y = x) and is then rewritten from y.
 /// </summary>
-internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private static T E(double value) => T.CreateTruncating(value);
-    private static double D(T value) => double.CreateTruncating(value);
+    private static T E(double value) => Element<T>.FromDouble(value);
+    private static double D(T value) => Element<T>.ToDouble(value);
     private static double Gamma(T* gamma, long c) => gamma == null ? 1.0 : D(gamma[c]);
     private static double Beta(T* beta, long c) => beta == null ? 0.0 : D(beta[c]);
     private static bool ZeroGamma(T* gamma, long c) => gamma != null && gamma[c] == T.Zero;
@@ -39,35 +39,35 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
 
         public readonly (double Scale, double Shift, double R, double D) For(long c, double mean, double variance)
         {
-            double sigma = Math.Sqrt(variance + Eps), gamma = BatchNorm<T>.Gamma(Gamma, c), beta = BatchNorm<T>.Beta(Beta, c);
+            double sigma = Math.Sqrt(variance + Eps), gamma = BatchNorm<TElement, T>.Gamma(Gamma, c), beta = BatchNorm<TElement, T>.Beta(Beta, c);
             if (!Renorm)
                 return (gamma / sigma, beta, 1, 0);
             double runningSigma = Math.Sqrt(D(RunningVar[c]) + Eps);
             double r = Math.Clamp(sigma / runningSigma, 1 / RMax, RMax);
-            double d = Math.Clamp(Exact<T>.ScaledDeviation(mean, D(RunningMean[c]), 1 / runningSigma), -DMax, DMax);
+            double d = Math.Clamp(Exact<TElement, T>.ScaledDeviation(mean, D(RunningMean[c]), 1 / runningSigma), -DMax, DMax);
             return (gamma * r / sigma, beta + gamma * d, r, d);
         }
 
         /// <summary>The map of channel <paramref name="c"/> in float64, for channels whose coefficients do not fit the element type.</summary>
-        public readonly void ExactMap(T* source, T* y, in Members members, long c, double mean, double variance)
+        public readonly void ExactMap(TElement* source, TElement* y, in Members members, long c, double mean, double variance)
         {
             var (_, _, r, _) = For(c, mean, variance);
-            double gamma = BatchNorm<T>.Gamma(Gamma, c), beta = BatchNorm<T>.Beta(Beta, c);
+            double gamma = BatchNorm<TElement, T>.Gamma(Gamma, c), beta = BatchNorm<TElement, T>.Beta(Beta, c);
             if (Renorm)
-                beta = Exact<T>.RenormShift(gamma, beta, mean, D(RunningMean[c]), 1 / Math.Sqrt(D(RunningVar[c]) + Eps), DMax);
-            Exact<T>.Affine(source, y, members, mean, 1 / Math.Sqrt(variance + Eps), r, 0, gamma, beta);
+                beta = Exact<TElement, T>.RenormShift(gamma, beta, mean, D(RunningMean[c]), 1 / Math.Sqrt(D(RunningVar[c]) + Eps), DMax);
+            Exact<TElement, T>.Affine(source, y, members, mean, 1 / Math.Sqrt(variance + Eps), r, 0, gamma, beta);
         }
     }
 
     /// <summary>The fast-path statistics of a channel, or the float64 ones where those cannot be trusted.</summary>
-    private static (double Mean, double Variance) Checked(in Geometry<T> g, T* x, long c, (double Mean, double Variance) fast, double eps) =>
-        Exact<T>.Trustworthy(fast.Mean, fast.Variance, eps) ? fast : Exact<T>.Statistics(x, g.Channel(c));
+    private static (double Mean, double Variance) Checked(in Geometry<TElement> g, TElement* x, long c, (double Mean, double Variance) fast, double eps) =>
+        Exact<TElement, T>.Trustworthy(fast.Mean, fast.Variance, eps) ? fast : Exact<TElement, T>.Statistics(x, g.Channel(c));
 
     /// <summary>
     /// Batch Normalization or, with <paramref name="affine"/>.Renorm, Batch Renormalization forward training;
     /// <paramref name="saveR"/> and <paramref name="saveD"/> receive r and d (renorm only; may be null).
     /// </summary>
-    public static void ForwardTraining(in Geometry<T> g, T* x, T* y, in TrainingAffine affine, double momentum,
+    public static void ForwardTraining(in Geometry<TElement> g, TElement* x, TElement* y, in TrainingAffine affine, double momentum,
         T* saveMean, T* saveInvstd, T* saveR = null, T* saveD = null)
     {
         using var mean = new NativeBuffer<double>(g.C);
@@ -79,7 +79,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
         else
         {
-            ChannelPasses<T>.RowStatistics(g, x, mean, variance);
+            ChannelPasses<TElement, T>.RowStatistics(g, x, mean, variance);
             using var center = new NativeBuffer<T>(g.C);
             using var scale = new NativeBuffer<T>(g.C);
             using var shift = new NativeBuffer<T>(g.C);
@@ -88,15 +88,15 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
             {
                 (mean.Pointer[c], variance.Pointer[c]) = Checked(g, x, c, (mean.Pointer[c], variance.Pointer[c]), affine.Eps);
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
-                bool fits = Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b);
+                bool fits = Exact<TElement, T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b);
                 (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = fits ? (E(mean.Pointer[c]), E(a), E(b)) : (T.Zero, T.One, T.Zero);
                 misfits += fits ? 0 : 1;
             }
-            ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
+            ChannelPasses<TElement, T>.ScaleShift(g, x, y, center, scale, shift);
             for (long c = 0; misfits > 0 && c < g.C; c++)
             {
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
-                if (!Exact<T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b))
+                if (!Exact<TElement, T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b))
                 {
                     affine.ExactMap(y, y, g.Channel(c), c, mean.Pointer[c], variance.Pointer[c]);
                     misfits--;
@@ -127,17 +127,17 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     private struct PlanarForwardTrainingJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Y;
+        public Geometry<TElement> G;
+        public TElement* X, Y;
         public TrainingAffine Affine;
         public double* Mean, Variance;
 
         public void Run(long c)
         {
-            var (mean, variance) = Checked(G, X, c, ChannelPasses<T>.PlanarStatistics(G, X, c), Affine.Eps);
+            var (mean, variance) = Checked(G, X, c, ChannelPasses<TElement, T>.PlanarStatistics(G, X, c), Affine.Eps);
             var (scale, shift, _, _) = Affine.For(c, mean, variance);
             (Mean[c], Variance[c]) = (mean, variance);
-            if (!Exact<T>.MapFits(variance, G.M, scale, ZeroGamma(Affine.Gamma, c), shift))
+            if (!Exact<TElement, T>.MapFits(variance, G.M, scale, ZeroGamma(Affine.Gamma, c), shift))
             {
                 Affine.ExactMap(X, Y, G.Channel(c), c, mean, variance);
                 return;
@@ -151,7 +151,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
     }
 
-    public static void ForwardInference(in Geometry<T> g, T* x, T* y, T* gamma, T* beta, T* runningMean, T* runningVar, double eps)
+    public static void ForwardInference(in Geometry<TElement> g, TElement* x, TElement* y, T* gamma, T* beta, T* runningMean, T* runningVar, double eps)
     {
         using var center = new NativeBuffer<T>(g.C);
         using var scale = new NativeBuffer<T>(g.C);
@@ -163,12 +163,12 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                 ? (runningMean[c], E(a), E(b))
                 : (T.Zero, T.One, T.Zero);
         }
-        ChannelPasses<T>.ScaleShift(g, x, y, center, scale, shift);
+        ChannelPasses<TElement, T>.ScaleShift(g, x, y, center, scale, shift);
         for (long c = 0; c < g.C; c++)
         {
             var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
             if (!InferenceFits(a, b, ZeroGamma(gamma, c), runningMean[c]))
-                Exact<T>.Affine(y, y, g.Channel(c), D(runningMean[c]), InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), Beta(beta, c));
+                Exact<TElement, T>.Affine(y, y, g.Channel(c), D(runningMean[c]), InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), Beta(beta, c));
         }
     }
 
@@ -177,7 +177,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     /// <summary>The inference coefficients fit the element type, and x − running_mean cannot overflow.</summary>
     private static bool InferenceFits(double scale, double shift, bool zeroGamma, T runningMean) =>
-        Exact<T>.Fits(scale, zeroGamma) && T.IsFinite(E(shift)) && Exact<T>.CenterFits(D(runningMean));
+        Exact<TElement, T>.Fits(scale, zeroGamma) && T.IsFinite(E(shift)) && Exact<TElement, T>.CenterFits(D(runningMean));
 
     /// <summary>
     /// The training gradient: dbeta = Σdy, dgamma = Σdy·x̂, and dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)),
@@ -185,7 +185,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// <paramref name="d"/> (Batch Renormalization, constants of the backward): γ becomes γ·r in dx, and
     /// dgamma = r·Σdy·x̂ + d·Σdy.
     /// </summary>
-    public static void Backward(in Geometry<T> g, T* x, T* dy, T* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta,
+    public static void Backward(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta,
         T* r = null, T* d = null)
     {
         using var meanDy = new NativeBuffer<double>(g.C);
@@ -200,7 +200,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
         else
         {
-            ChannelPasses<T>.RowGradientSums(g, x, dy, saveMean, meanDy, meanDyXhat);
+            ChannelPasses<TElement, T>.RowGradientSums(g, x, dy, saveMean, meanDy, meanDyXhat);
             for (long c = 0; c < g.C; c++)
                 (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = GradientMeans(g, x, dy, c, D(saveMean[c]), D(saveInvstd[c]),
                     (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
@@ -217,20 +217,20 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                         ? (saveMean[c], E(meanDy.Pointer[c]), E(a), E(b))
                         : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
                 }
-                ChannelPasses<T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
+                ChannelPasses<TElement, T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
                 for (long c = 0; c < g.C; c++)
                 {
                     double invstd = D(saveInvstd[c]);
                     var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), invstd, meanDyXhat.Pointer[c]);
                     if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c], D(saveMean[c])))
-                        Exact<T>.GradientApply(x, dx, dx, g.Channel(c), D(saveMean[c]), invstd, Gamma(gamma, c), R(r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c]);
+                        Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(saveMean[c]), invstd, Gamma(gamma, c), R(r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c]);
                 }
             }
         }
         for (long c = 0; c < g.C; c++)
         {
             if (dgamma != null)
-                dgamma[c] = E(r == null ? meanDyXhat.Pointer[c] * g.M : Exact<T>.Combination(g.M, D(r[c]), meanDyXhat.Pointer[c], D(d[c]), meanDy.Pointer[c]));
+                dgamma[c] = E(r == null ? meanDyXhat.Pointer[c] * g.M : Exact<TElement, T>.Combination(g.M, D(r[c]), meanDyXhat.Pointer[c], D(d[c]), meanDy.Pointer[c]));
             if (dbeta != null)
                 dbeta[c] = E(meanDy.Pointer[c] * g.M);
         }
@@ -240,13 +240,13 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// mean(dy) and mean(dy·(x − center)·xScale) of channel <paramref name="c"/> from its fast-path sums
     /// (Σdy, Σdy·(x − center)), or in float64 where those overflowed.
     /// </summary>
-    private static (double MeanDy, double MeanDyXhat) GradientMeans(in Geometry<T> g, T* x, T* dy, long c, double center, double xScale,
+    private static (double MeanDy, double MeanDyXhat) GradientMeans(in Geometry<TElement> g, TElement* x, TElement* dy, long c, double center, double xScale,
         (double SumDy, double SumDyCentered) sums)
     {
         double meanDy = sums.SumDy / g.M, meanDyXhat = sums.SumDyCentered * xScale / g.M;
         return double.IsFinite(meanDy) && double.IsFinite(meanDyXhat)
             ? (meanDy, meanDyXhat)
-            : Exact<T>.GradientMeans(x, dy, g.Channel(c), center, xScale);
+            : Exact<TElement, T>.GradientMeans(x, dy, g.Channel(c), center, xScale);
     }
 
     private static double R(T* r, long c) => r == null ? 1.0 : D(r[c]);
@@ -261,25 +261,26 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     /// <summary>The gradient coefficients fit the element type, and neither dy − mean(dy) nor x − mean can overflow.</summary>
     private static bool GradientFits(double a, double b, double gamma, double meanDy, double meanDyXhat, double mean) =>
-        Exact<T>.Fits(a, gamma == 0) && Exact<T>.Fits(b, gamma == 0 || meanDyXhat == 0) && Exact<T>.CenterFits(meanDy) && Exact<T>.CenterFits(mean);
+        Exact<TElement, T>.Fits(a, gamma == 0) && Exact<TElement, T>.Fits(b, gamma == 0 || meanDyXhat == 0) && Exact<TElement, T>.CenterFits(meanDy) && Exact<TElement, T>.CenterFits(mean);
 
     private struct PlanarBackwardJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Dy, Dx, Gamma, R, Mean, Invstd;
+        public Geometry<TElement> G;
+        public TElement* X, Dy, Dx;
+        public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
         public void Run(long c)
         {
             double invstd = D(Invstd[c]);
-            var (meanDy, meanDyXhat) = GradientMeans(G, X, Dy, c, D(Mean[c]), invstd, ChannelPasses<T>.PlanarGradientSums(G, X, Dy, c, Mean[c]));
+            var (meanDy, meanDyXhat) = GradientMeans(G, X, Dy, c, D(Mean[c]), invstd, ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, Mean[c]));
             (MeanDy[c], MeanDyXhat[c]) = (meanDy, meanDyXhat);
             if (Dx == null)
                 return;
             var (a, b) = GradientCoefficients(EffectiveGamma(Gamma, R, c), invstd, meanDyXhat);
             if (!GradientFits(a, b, EffectiveGamma(Gamma, R, c), meanDy, meanDyXhat, D(Mean[c])))
             {
-                Exact<T>.GradientApply(X, Dy, Dx, G.Channel(c), D(Mean[c]), invstd, BatchNorm<T>.Gamma(Gamma, c), BatchNorm<T>.R(R, c), meanDy, meanDyXhat);
+                Exact<TElement, T>.GradientApply(X, Dy, Dx, G.Channel(c), D(Mean[c]), invstd, BatchNorm<TElement, T>.Gamma(Gamma, c), BatchNorm<TElement, T>.R(R, c), meanDy, meanDyXhat);
                 return;
             }
             T dyCenter = E(meanDy), dyScale = E(a), xScale = E(b);
@@ -296,7 +297,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// dgamma = Σdy·(x − running_mean)/σ. The sums are taken before dx is written (dx may be dy), per
     /// channel in NCHW so its slice is read again from cache.
     /// </summary>
-    public static void BackwardInference(in Geometry<T> g, T* x, T* dy, T* dx, T* gamma, T* runningMean, T* runningVar, double eps,
+    public static void BackwardInference(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* runningMean, T* runningVar, double eps,
         T* dgamma, T* dbeta)
     {
         using var meanDy = new NativeBuffer<double>(g.C);
@@ -312,7 +313,7 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         }
         else
         {
-            ChannelPasses<T>.RowGradientSums(g, x, dy, runningMean, meanDy, meanDyXhat);
+            ChannelPasses<TElement, T>.RowGradientSums(g, x, dy, runningMean, meanDy, meanDyXhat);
             for (long c = 0; c < g.C; c++)
                 (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = GradientMeans(g, x, dy, c, D(runningMean[c]), InverseSigma(runningVar, eps, c),
                     (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
@@ -323,14 +324,14 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
                 for (long c = 0; c < g.C; c++)
                 {
                     double a = Gamma(gamma, c) * InverseSigma(runningVar, eps, c);
-                    dyScale.Pointer[c] = Exact<T>.Fits(a, ZeroGamma(gamma, c)) ? E(a) : T.One; // identity: dx = dy, rewritten below
+                    dyScale.Pointer[c] = Exact<TElement, T>.Fits(a, ZeroGamma(gamma, c)) ? E(a) : T.One; // identity: dx = dy, rewritten below
                 }
-                ChannelPasses<T>.ScaleShift(g, dy, dx, zero, dyScale, zero);
+                ChannelPasses<TElement, T>.ScaleShift(g, dy, dx, zero, dyScale, zero);
                 for (long c = 0; c < g.C; c++)
                 {
                     double a = Gamma(gamma, c) * InverseSigma(runningVar, eps, c);
-                    if (!Exact<T>.Fits(a, ZeroGamma(gamma, c)))
-                        Exact<T>.Affine(dx, dx, g.Channel(c), 0, InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), 0);
+                    if (!Exact<TElement, T>.Fits(a, ZeroGamma(gamma, c)))
+                        Exact<TElement, T>.Affine(dx, dx, g.Channel(c), 0, InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), 0);
                 }
             }
         }
@@ -347,8 +348,9 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     private struct PlanarFrozenJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Dy, Dx, Gamma, RunningMean, RunningVar;
+        public Geometry<TElement> G;
+        public TElement* X, Dy, Dx;
+        public T* Gamma, RunningMean, RunningVar;
         public double Eps;
         public double* MeanDy, MeanDyXhat;
 
@@ -356,13 +358,13 @@ internal static unsafe class BatchNorm<T> where T : unmanaged, IBinaryFloatingPo
         {
             double inverseSigma = InverseSigma(RunningVar, Eps, c);
             (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(RunningMean[c]), inverseSigma,
-                ChannelPasses<T>.PlanarGradientSums(G, X, Dy, c, RunningMean[c]));
+                ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, RunningMean[c]));
             if (Dx == null)
                 return;
             double a = Gamma(Gamma, c) * inverseSigma;
-            if (!Exact<T>.Fits(a, ZeroGamma(Gamma, c)))
+            if (!Exact<TElement, T>.Fits(a, ZeroGamma(Gamma, c)))
             {
-                Exact<T>.Affine(Dy, Dx, G.Channel(c), 0, inverseSigma, 1, 0, Gamma(Gamma, c), 0);
+                Exact<TElement, T>.Affine(Dy, Dx, G.Channel(c), 0, inverseSigma, 1, 0, Gamma(Gamma, c), 0);
                 return;
             }
             T scale = E(a);

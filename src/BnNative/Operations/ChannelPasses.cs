@@ -17,10 +17,11 @@ namespace BnNative.Operations;
 /// Per-channel coefficients are arrays of T with C entries. In NCHW a task is one channel, so a channel's
 /// slice is read from memory once by a fused operation and revisited from cache (see BatchNorm).
 /// </summary>
-internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    public static T E(double value) => T.CreateTruncating(value);
-    public static double D(T value) => double.CreateTruncating(value);
+    private static T E(double value) => Element<T>.FromDouble(value);
+    private static double D(T value) => Element<T>.ToDouble(value);
+    private static double X(TElement value) => Element<TElement>.ToDouble(value);
 
     // ---- statistics ---------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     /// element type cannot sum in one pass), as a corrected two-pass; all of these read the tile from cache. Sums
     /// that overflowed come out non-finite, which the caller checks.
     /// </summary>
-    public static void RowStatistics(in Geometry<T> g, T* x, double* mean, double* variance)
+    public static void RowStatistics(in Geometry<TElement> g, TElement* x, double* mean, double* variance)
     {
         // Per row block: the mean (about the channel's shift, common to all blocks, so merging loses nothing to the
         // size of the mean) and M2 of every channel over the block's rows ([RowBlocks × C] each); with a single
@@ -62,32 +63,34 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     /// from it, so that a channel equal in those rows is shifted by its value exactly (its d are then all 0 where
     /// it is constant). A channel whose deviations overflowed is shifted by its first value.
     /// </summary>
-    private static void SampleShift(T* x, long rows, long channels, T* shift)
+    private static void SampleShift(TElement* x, long rows, long channels, T* shift)
     {
         long samples = Math.Min(8, rows);
-        using var sums = new NativeBuffer<T>(2 * channels);
-        T* deviations = sums, squares = sums.Pointer + channels;
-        new Span<T>(deviations, (int)(2 * channels)).Clear();
+        using var sums = new NativeBuffer<T>(3 * channels);
+        T* first = sums, deviations = first + channels, squares = deviations + channels;
+        for (long c = 0; c < channels; c++)
+            first[c] = E(X(x[c]));
         for (long i = 1; i < samples; i++)
         {
             long row = i * (rows - 1) / (samples - 1);
-            K.CenteredMoments.GroupsContiguous(x + row * channels, 1, (nint)channels, (nint)channels, x, deviations, squares);
+            K.CenteredMoments.GroupsContiguous(x + row * channels, 1, (nint)channels, (nint)channels, first, deviations, squares);
         }
         for (long c = 0; c < channels; c++)
         {
-            T candidate = E(D(x[c]) + D(deviations[c]) / samples);
-            shift[c] = T.IsFinite(candidate) ? candidate : x[c];
+            T candidate = E(D(first[c]) + D(deviations[c]) / samples);
+            shift[c] = T.IsFinite(candidate) ? candidate : first[c];
         }
     }
 
     /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/> (see <see cref="Statistics{T}.OfRuns"/>).</summary>
-    public static (double Mean, double Variance) PlanarStatistics(in Geometry<T> g, T* x, long c) => Statistics<T>.OfRuns(x, g.Channel(c));
+    public static (double Mean, double Variance) PlanarStatistics(in Geometry<TElement> g, TElement* x, long c) => Statistics<TElement, T>.OfRuns(x, g.Channel(c));
 
     /// <summary>One task of channels-last statistics: the mean and M2 of its tile's channels (see RowStatistics).</summary>
     private struct RowStatisticsJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Shift;
+        public Geometry<TElement> G;
+        public TElement* X;
+        public T* Shift;
         public double* Mean, M2;
 
         public void Run(long task)
@@ -96,7 +99,8 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             long c = G.C, first = tile.RowBlock * c + tile.FirstChannel;
             nint width = (nint)tile.Channels;
             double* mean = Mean + first, m2 = M2 + first;
-            T* shift = Shift + tile.FirstChannel, rows = X + tile.Offset(c);
+            T* shift = Shift + tile.FirstChannel;
+            TElement* rows = X + tile.Offset(c);
             long count = tile.Rows;
             using var refused = new NativeBuffer<bool>(width);
             long refusals = OnePass(rows, count, width, shift, mean, m2, refused);
@@ -130,9 +134,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         /// The tile's mean (about <paramref name="shift"/>) and M2 per channel from one pass of Σd, Σd², Σ|x|;
         /// returns how many channels <see cref="Statistics{T}.OnePassAccepts"/> refused, marked in <paramref name="refused"/>.
         /// </summary>
-        private readonly long OnePass(T* rows, long count, nint width, T* shift, double* mean, double* m2, bool* refused)
+        private readonly long OnePass(TElement* rows, long count, nint width, T* shift, double* mean, double* m2, bool* refused)
         {
-            long c = G.C, step = Geometry<T>.RowsPerChunk;
+            long c = G.C, step = Geometry<TElement>.RowsPerChunk;
             using var magnitudes = new NativeBuffer<double>(width);
             using var chunk = new NativeBuffer<T>(3 * width);
             T* chunkSum = chunk, chunkSquares = chunkSum + width, chunkMagnitudes = chunkSquares + width;
@@ -154,7 +158,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             for (long k = 0; k < width; k++)
             {
                 double m = mean[k] / count, v = m2[k] / count - m * m;
-                refused[k] = !Statistics<T>.OnePassAccepts(Math.Min(step, count), m, v, magnitudes.Pointer[k] / count);
+                refused[k] = !Statistics<TElement, T>.OnePassAccepts(Math.Min(step, count), m, v, magnitudes.Pointer[k] / count);
                 refusals += refused[k] ? 1 : 0;
                 (mean[k], m2[k]) = (m, Math.Max(0, v) * count);
             }
@@ -165,7 +169,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         /// One channel's mean (about <paramref name="shift"/>) and M2 over the tile's rows, as a corrected two-pass in
         /// float64 summed in blocks of 64 (so its rounding is that of a few float64 additions per value).
         /// </summary>
-        private readonly (double Mean, double M2) Column(T* column, long count, double shift)
+        private readonly (double Mean, double M2) Column(TElement* column, long count, double shift)
         {
             long stride = G.C;
             double total = 0;
@@ -173,7 +177,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
             {
                 double block = 0;
                 for (long r = start, end = Math.Min(count, start + 64); r < end; r++)
-                    block += D(column[r * stride]);
+                    block += X(column[r * stride]);
                 total += block;
             }
             double center = total / count, deviations = 0, squares = 0;
@@ -182,7 +186,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
                 double blockDeviations = 0, blockSquares = 0;
                 for (long r = start, end = Math.Min(count, start + 64); r < end; r++)
                 {
-                    double d = D(column[r * stride]) - center;
+                    double d = X(column[r * stride]) - center;
                     blockDeviations += d;
                     blockSquares += d * d;
                 }
@@ -194,9 +198,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
         }
 
         /// <summary>The tile's moments again (mean about <paramref name="shift"/>), as a corrected two-pass over its rows (two more reads, from cache).</summary>
-        private readonly void TwoPass(T* rows, long count, nint width, T* shift, double* mean, double* m2)
+        private readonly void TwoPass(TElement* rows, long count, nint width, T* shift, double* mean, double* m2)
         {
-            long c = G.C, step = Geometry<T>.RowsPerChunk;
+            long c = G.C, step = Geometry<TElement>.RowsPerChunk;
             using var totals = new NativeBuffer<double>(2 * width);
             using var chunk = new NativeBuffer<T>(3 * width);
             T* center = chunk, deviations = center + width, squares = deviations + width;
@@ -229,7 +233,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     // ---- gradient sums ------------------------------------------------------------------------------
 
     /// <summary>Σdy and Σdy·(x − center) of every channel of a channels-last tensor, in float64.</summary>
-    public static void RowGradientSums(in Geometry<T> g, T* x, T* dy, T* center, double* sumDy, double* sumDyCentered)
+    public static void RowGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, T* center, double* sumDy, double* sumDyCentered)
     {
         // Per row block: both sums of every channel over the block's rows ([RowBlocks × C] each); with a
         // single block, straight into the outputs.
@@ -254,7 +258,7 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     }
 
     /// <summary>Σdy and Σdy·(x − center) of NCHW channel <paramref name="c"/>.</summary>
-    public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<T> g, T* x, T* dy, long c, T center)
+    public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long c, T center)
     {
         double sumDy = 0, sumDyCentered = 0;
         long chunkLength = K.GradientSums.ChunkLength<T>();
@@ -276,14 +280,15 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
     private struct RowGradientSumsJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Dy, Center;
+        public Geometry<TElement> G;
+        public TElement* X, Dy;
+        public T* Center;
         public double* SumDy, SumDyCentered;
 
         public void Run(long task)
         {
             var tile = G.TaskTile(task);
-            long c = G.C, step = Geometry<T>.RowsPerChunk, f = tile.FirstChannel;
+            long c = G.C, step = Geometry<TElement>.RowsPerChunk, f = tile.FirstChannel;
             nint width = (nint)tile.Channels;
             double* sumDy = SumDy + tile.RowBlock * c + f, sumDyCentered = SumDyCentered + tile.RowBlock * c + f;
             using var chunk = new NativeBuffer<T>(2 * width);
@@ -306,14 +311,14 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
     // ---- affine maps --------------------------------------------------------------------------------
 
     /// <summary>y = (x − center)·scale + shift per channel, over the whole tensor.</summary>
-    public static void ScaleShift(in Geometry<T> g, T* x, T* y, T* center, T* scale, T* shift)
+    public static void ScaleShift(in Geometry<TElement> g, TElement* x, TElement* y, T* center, T* scale, T* shift)
     {
         var job = new ScaleShiftJob { G = g, X = x, Y = y, Center = center, Scale = scale, Shift = shift };
         WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
     }
 
     /// <summary>dx = (dy − dyCenter)·dyScale + (x − center)·xScale per channel, over the whole tensor.</summary>
-    public static void GradientApply(in Geometry<T> g, T* x, T* dy, T* dx, T* center, T* dyCenter, T* dyScale, T* xScale)
+    public static void GradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* center, T* dyCenter, T* dyScale, T* xScale)
     {
         var job = new GradientApplyJob { G = g, X = x, Dy = dy, Dx = dx, Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale };
         WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
@@ -321,8 +326,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
     private struct ScaleShiftJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Y, Center, Scale, Shift;
+        public Geometry<TElement> G;
+        public TElement* X, Y;
+        public T* Center, Scale, Shift;
 
         public void Run(long task)
         {
@@ -344,8 +350,9 @@ internal static unsafe class ChannelPasses<T> where T : unmanaged, IBinaryFloati
 
     private struct GradientApplyJob : IParallelJob
     {
-        public Geometry<T> G;
-        public T* X, Dy, Dx, Center, DyCenter, DyScale, XScale;
+        public Geometry<TElement> G;
+        public TElement* X, Dy, Dx;
+        public T* Center, DyCenter, DyScale, XScale;
 
         public void Run(long task)
         {

@@ -56,10 +56,14 @@ internal readonly record struct Members(long Start, long Runs, long RunStride, l
 /// value is read as float64 and scaled by a power of two before it is squared or multiplied, so no
 /// intermediate overflows where the result does not. Slow (scalar, three passes), and only for such groups.
 /// </summary>
-internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+internal static unsafe class Exact<TElement, T> where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private static T E(double value) => T.CreateTruncating(value);
-    private static double D(T value) => double.CreateTruncating(value);
+    private static T E(double value) => Element<T>.FromDouble(value);
+    private static double D(T value) => Element<T>.ToDouble(value);
+    /// <summary>A tensor element as float64 (exact).</summary>
+    private static double X(TElement value) => Element<TElement>.ToDouble(value);
+    /// <summary>A float64 result as a tensor element.</summary>
+    private static TElement Y(double value) => Element<TElement>.FromDouble(value);
 
     /// <summary>The element type's largest finite value, as float64.</summary>
     public static readonly double MaxValue = D(T.BitDecrement(T.PositiveInfinity));
@@ -102,14 +106,14 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     private static int Exponent(double magnitude) => magnitude > 0 && double.IsFinite(magnitude) ? Math.ILogB(magnitude) : 0;
 
     /// <summary>Mean and biased variance of a group, in three float64 passes: the largest magnitude, the mean, the squares.</summary>
-    public static (double Mean, double Variance) Statistics(T* x, in Members members)
+    public static (double Mean, double Variance) Statistics(TElement* x, in Members members)
     {
-        double largest = 0, first = D(x[members.Start]);
+        double largest = 0, first = X(x[members.Start]);
         bool constant = true;
         foreach (var (_, at) in members)
         {
-            largest = Math.Max(largest, Math.Abs(D(x[at])));
-            constant &= D(x[at]) == first;
+            largest = Math.Max(largest, Math.Abs(X(x[at])));
+            constant &= X(x[at]) == first;
         }
         if (constant && double.IsFinite(first))
             return (first, 0); // y = β exactly; no sum of equal values is exact in general (3x rounds)
@@ -120,14 +124,14 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
         double n = members.Count, sum = 0, compensation = 0;
         foreach (var (_, at) in members)
         {
-            double v = Math.ScaleB(D(x[at]), -e), t = sum + v;
+            double v = Math.ScaleB(X(x[at]), -e), t = sum + v;
             compensation += Math.Abs(sum) >= Math.Abs(v) ? sum - t + v : v - t + sum;
             sum = t;
         }
         double mean = (sum + compensation) / n, correction = 0, squares = 0;
         foreach (var (_, at) in members)
         {
-            double d = Math.ScaleB(D(x[at]), -e) - mean;
+            double d = Math.ScaleB(X(x[at]), -e) - mean;
             correction += d;
             squares += d * d;
         }
@@ -139,13 +143,13 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     /// and the sum formed from mantissas and exponents (<see cref="Scaled"/>), so no huge γ, invstd or x − center
     /// overflows where y does not; <paramref name="source"/> is x (or y holding x).
     /// </summary>
-    public static void Affine(T* source, T* y, in Members members, double center, double invstd, double r, double d, double gamma, double beta)
+    public static void Affine(TElement* source, TElement* y, in Members members, double center, double invstd, double r, double d, double gamma, double beta)
     {
         var factor = Scaled.Of(invstd) * Scaled.Of(r);
         foreach (var (_, at) in members)
         {
-            var normalized = Scaled.Sum(Deviation(D(source[at]), center) * factor, Scaled.Of(d));
-            y[at] = E(Scaled.Sum(normalized * Scaled.Of(gamma), Scaled.Of(beta)).Value);
+            var normalized = Scaled.Sum(Deviation(X(source[at]), center) * factor, Scaled.Of(d));
+            y[at] = Y(Scaled.Sum(normalized * Scaled.Of(gamma), Scaled.Of(beta)).Value);
         }
     }
 
@@ -160,7 +164,7 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     }
 
     /// <summary>mean(dy) and mean(dy·(x − center))·xScale over a group, in float64, as sums of scaled products.</summary>
-    public static (double MeanDy, double MeanDyXhat) GradientMeans(T* x, T* dy, in Members members, double center, double xScale)
+    public static (double MeanDy, double MeanDyXhat) GradientMeans(TElement* x, TElement* dy, in Members members, double center, double xScale)
     {
         var sumDy = new ScaledSum();
         var sumDyX = new ScaledSum();
@@ -168,9 +172,9 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
         {
             foreach (var (_, at) in members)
             {
-                var g = Scaled.Of(D(dy[at]));
+                var g = Scaled.Of(X(dy[at]));
                 sumDy.Add(g, pass);
-                sumDyX.Add(g * Deviation(D(x[at]), center), pass);
+                sumDyX.Add(g * Deviation(X(x[at]), center), pass);
             }
         }
         double n = members.Count;
@@ -181,26 +185,26 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     /// dx = γ·r·invstd·(dy − meanDy − x̂·meanDyXhat) with x̂ = (x − center)·invstd over a group, in float64, as
     /// scaled products; <paramref name="dySource"/> is dy (or dx holding dy).
     /// </summary>
-    public static void GradientApply(T* x, T* dySource, T* dx, in Members members, double center, double invstd, double gamma, double r,
+    public static void GradientApply(TElement* x, TElement* dySource, TElement* dx, in Members members, double center, double invstd, double gamma, double r,
         double meanDy, double meanDyXhat)
     {
         var xFactor = Scaled.Of(invstd) * Scaled.Of(meanDyXhat);
         var dxFactor = Scaled.Of(invstd) * Scaled.Of(gamma) * Scaled.Of(r);
         foreach (var (_, at) in members)
         {
-            var difference = Scaled.Sum(Deviation(D(dySource[at]), meanDy), (Deviation(D(x[at]), center) * xFactor).Negated);
-            dx[at] = E((difference * dxFactor).Value);
+            var difference = Scaled.Sum(Deviation(X(dySource[at]), meanDy), (Deviation(X(x[at]), center) * xFactor).Negated);
+            dx[at] = Y((difference * dxFactor).Value);
         }
     }
 
     /// <summary>LayerNorm's y = γ_k·(x − mean)·invstd + β_k over a position (member k is channel k), in float64.</summary>
-    public static void LayerNormMap(T* source, T* y, in Members members, double mean, double invstd, T* gamma, T* beta)
+    public static void LayerNormMap(TElement* source, TElement* y, in Members members, double mean, double invstd, T* gamma, T* beta)
     {
         var scale = Scaled.Of(invstd);
         foreach (var (k, at) in members)
         {
-            var normalized = Deviation(D(source[at]), mean) * scale * Scaled.Of(Parameter(gamma, k, 1));
-            y[at] = E(Scaled.Sum(normalized, Scaled.Of(Parameter(beta, k, 0))).Value);
+            var normalized = Deviation(X(source[at]), mean) * scale * Scaled.Of(Parameter(gamma, k, 1));
+            y[at] = Y(Scaled.Sum(normalized, Scaled.Of(Parameter(beta, k, 0))).Value);
         }
     }
 
@@ -208,7 +212,7 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     /// LayerNorm's dx = invstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ over a position, in float64, as scaled
     /// products; <paramref name="dySource"/> is dy (or dx holding dy).
     /// </summary>
-    public static void LayerNormGradient(T* x, T* dySource, T* dx, in Members members, double mean, double invstd, T* gamma)
+    public static void LayerNormGradient(TElement* x, TElement* dySource, TElement* dx, in Members members, double mean, double invstd, T* gamma)
     {
         var sumG = new ScaledSum();
         var sumGX = new ScaledSum();
@@ -216,9 +220,9 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
         {
             foreach (var (k, at) in members)
             {
-                var g = Scaled.Of(D(dySource[at])) * Scaled.Of(Parameter(gamma, k, 1));
+                var g = Scaled.Of(X(dySource[at])) * Scaled.Of(Parameter(gamma, k, 1));
                 sumG.Add(g, pass);
-                sumGX.Add(g * Deviation(D(x[at]), mean), pass);
+                sumGX.Add(g * Deviation(X(x[at]), mean), pass);
             }
         }
         double n = members.Count;
@@ -227,9 +231,9 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
         var xFactor = (sumGX.Mean(n) * scale * scale).Negated; // x̂·mean(g·x̂) = (x − mean)·invstd²·mean(g·(x − mean))
         foreach (var (k, at) in members)
         {
-            var g = Scaled.Of(D(dySource[at])) * Scaled.Of(Parameter(gamma, k, 1));
-            var difference = Scaled.Sum(Scaled.Sum(g, meanG), Deviation(D(x[at]), mean) * xFactor);
-            dx[at] = E((difference * scale).Value);
+            var g = Scaled.Of(X(dySource[at])) * Scaled.Of(Parameter(gamma, k, 1));
+            var difference = Scaled.Sum(Scaled.Sum(g, meanG), Deviation(X(x[at]), mean) * xFactor);
+            dx[at] = Y((difference * scale).Value);
         }
     }
 
@@ -237,7 +241,7 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
     /// Σdy and Σdy·(x − mean_p)·invstd_p over a group of LayerNorm positions (a channel's members; position p =
     /// <paramref name="firstPosition"/> + index), in float64, as sums of scaled products.
     /// </summary>
-    public static (double SumDy, double SumDyXhat) ParameterGradients(T* x, T* dy, in Members members, T* mean, T* invstd, long firstPosition)
+    public static (double SumDy, double SumDyXhat) ParameterGradients(TElement* x, TElement* dy, in Members members, T* mean, T* invstd, long firstPosition)
     {
         var sumDy = new ScaledSum();
         var sumDyX = new ScaledSum();
@@ -246,9 +250,9 @@ internal static unsafe class Exact<T> where T : unmanaged, IBinaryFloatingPointI
             foreach (var (k, at) in members)
             {
                 long p = firstPosition + k;
-                var g = Scaled.Of(D(dy[at]));
+                var g = Scaled.Of(X(dy[at]));
                 sumDy.Add(g, pass);
-                sumDyX.Add(g * Deviation(D(x[at]), D(mean[p])) * Scaled.Of(D(invstd[p])), pass);
+                sumDyX.Add(g * Deviation(X(x[at]), D(mean[p])) * Scaled.Of(D(invstd[p])), pass);
             }
         }
         return (sumDy.Total.Value, sumDyX.Total.Value);

@@ -16,12 +16,12 @@ namespace BnNative.Operations;
 /// any thread count. A position whose fast-path statistics or coefficients fail the checks of
 /// <see cref="Exact{T}"/> is done in float64 (an NCHW tile holding one: the whole tile).
 /// </summary>
-internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private const long TaskBytes = 512 * 1024;
 
     /// <summary>Rows one reducing GroupsContiguous call adds in the element type before the sums go on in float64.</summary>
-    private const long RowsPerChunk = Geometry<T>.RowsPerChunk;
+    private const long RowsPerChunk = Geometry<TElement>.RowsPerChunk;
 
     /// <summary>The widest NCHW tile: positions whose sums one task keeps.</summary>
     private const long MaxTileWidth = 16384;
@@ -36,10 +36,10 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// Positions a backward task covers at least: its dgamma/dbeta partials (2·C doubles) are then at most
     /// 1/32 of the x and dy it reads (SPEC §3 "Resources").
     /// </summary>
-    private static long MinPositionsPerTask => 512 / sizeof(T);
+    private static long MinPositionsPerTask => 512 / sizeof(TElement);
 
-    private static T E(double value) => T.CreateTruncating(value);
-    private static double D(T value) => double.CreateTruncating(value);
+    private static T E(double value) => Element<T>.FromDouble(value);
+    private static double D(T value) => Element<T>.ToDouble(value);
 
     /// <summary>The tasks of a Layer Normalization over a tensor.</summary>
     internal readonly struct Plan
@@ -65,12 +65,12 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             C = desc->C;
             S = desc->H * desc->W;
             ChannelsLast = desc->Layout != (int)Abi.Layout.NCHW;
-            StreamRuns = Geometry<T>.Streams(N * C * S, C);
-            long perTask = Math.Max(1, TaskBytes / (C * sizeof(T)));
+            StreamRuns = Geometry<TElement>.Streams(N * C * S, C);
+            long perTask = Math.Max(1, TaskBytes / (C * sizeof(TElement)));
             BlockRows = perTask;
             BackwardRows = (MinPositionsPerTask + perTask - 1) / perTask * perTask;
             TileRows = MinPositionsPerTask;
-            TileChannels = Math.Min(C, Math.Max(64, TaskBytes / (TileRows * sizeof(T)) / 64 * 64));
+            TileChannels = Math.Min(C, Math.Max(64, TaskBytes / (TileRows * sizeof(TElement)) / 64 * 64));
             // Tiles are whole vectors wide and short enough to reduce in one chunk.
             Width = Math.Min(S, Math.Min(MaxTileWidth, Math.Max(MinPositionsPerTask, perTask / 64 * 64)));
             TilesPerSample = (S + Width - 1) / Width;
@@ -79,7 +79,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
 
         public long Positions => N * S;
 
-        public bool WideRows => C * sizeof(T) > WideRowBytes;
+        public bool WideRows => C * sizeof(TElement) > WideRowBytes;
 
         public long RowBlocks => (Positions + TileRows - 1) / TileRows;
 
@@ -139,7 +139,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
 
     // ---- forward ----------------------------------------------------------------------------------------
 
-    public static void Forward(Abi.TensorDesc* desc, T* x, T* y, T* gamma, T* beta, double eps, T* saveMean, T* saveInvstd)
+    public static void Forward(Abi.TensorDesc* desc, TElement* x, TElement* y, T* gamma, T* beta, double eps, T* saveMean, T* saveInvstd)
     {
         var plan = new Plan(desc);
         var job = new ForwardJob { Plan = plan, X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd };
@@ -149,7 +149,8 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     private struct ForwardJob : IParallelJob
     {
         public Plan Plan;
-        public T* X, Y, Gamma, Beta, SaveMean, SaveInvstd;
+        public TElement* X, Y;
+        public T* Gamma, Beta, SaveMean, SaveInvstd;
         public double Eps;
 
         public void Run(long task)
@@ -170,13 +171,13 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         {
             long c = Plan.C, at = p * c;
             var (mean, variance) = RowStatistics(X + at, c);
-            if (!Exact<T>.Trustworthy(mean, variance, Eps))
-                (mean, variance) = Exact<T>.Statistics(X, Plan.Position(p));
+            if (!Exact<TElement, T>.Trustworthy(mean, variance, Eps))
+                (mean, variance) = Exact<TElement, T>.Statistics(X, Plan.Position(p));
             double invstd = 1 / Math.Sqrt(variance + Eps);
             Save(p, mean, invstd);
-            if (!Exact<T>.MapFits(variance, c, invstd, false, 0))
+            if (!Exact<TElement, T>.MapFits(variance, c, invstd, false, 0))
             {
-                Exact<T>.LayerNormMap(X, Y, Plan.Position(p), mean, invstd, Gamma, Beta);
+                Exact<TElement, T>.LayerNormMap(X, Y, Plan.Position(p), mean, invstd, Gamma, Beta);
                 return;
             }
             T center = E(mean), scale = E(invstd);
@@ -197,17 +198,17 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             bool fast = true;
             for (long k = 0; k < width; k++)
             {
-                if (!Exact<T>.Trustworthy(mean[k], variance[k], Eps))
-                    (mean[k], variance[k]) = Exact<T>.Statistics(X, Plan.Position(first + k));
+                if (!Exact<TElement, T>.Trustworthy(mean[k], variance[k], Eps))
+                    (mean[k], variance[k]) = Exact<TElement, T>.Statistics(X, Plan.Position(first + k));
                 double invstd = 1 / Math.Sqrt(variance[k] + Eps);
                 Save(first + k, mean[k], invstd);
-                fast &= Exact<T>.MapFits(variance[k], Plan.C, invstd, false, 0);
+                fast &= Exact<TElement, T>.MapFits(variance[k], Plan.C, invstd, false, 0);
                 (center.Pointer[k], scale.Pointer[k]) = (E(mean[k]), E(invstd));
             }
             if (!fast)
             {
                 for (long k = 0; k < width; k++)
-                    Exact<T>.LayerNormMap(X, Y, Plan.Position(first + k), mean[k], 1 / Math.Sqrt(variance[k] + Eps), Gamma, Beta);
+                    Exact<TElement, T>.LayerNormMap(X, Y, Plan.Position(first + k), mean[k], 1 / Math.Sqrt(variance[k] + Eps), Gamma, Beta);
                 return;
             }
             for (long start = 0; start < Plan.C; start += Defaults.Piece)
@@ -228,13 +229,13 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     }
 
     /// <summary>Mean and biased variance of a row of <paramref name="length"/> values (see <see cref="Statistics{T}.OfRuns"/>).</summary>
-    private static (double Mean, double Variance) RowStatistics(T* row, long length) => Statistics<T>.OfRuns(row, Members.Strided(0, length, 1));
+    private static (double Mean, double Variance) RowStatistics(TElement* row, long length) => Statistics<TElement, T>.OfRuns(row, Members.Strided(0, length, 1));
 
     /// <summary>
     /// Mean and biased variance of each of <paramref name="width"/> NCHW positions (columns of C rows, S apart):
     /// a corrected two-pass over the rows, chunk by chunk — the sums, then deviations and squares about the means.
     /// </summary>
-    private static void TileStatistics(in Plan plan, T* tile, long width, double* mean, double* variance)
+    private static void TileStatistics(in Plan plan, TElement* tile, long width, double* mean, double* variance)
     {
         using var chunk = new NativeBuffer<T>(3 * width);
         using var totals = new NativeBuffer<double>(width);
@@ -278,7 +279,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     /// dx is written, so dx may be dy), then per position its sums and dx, all from cache. Wide rows: the row
     /// sums of every row first, then tiles of rows × channels (partials, then dx), then any row done in float64.
     /// </summary>
-    public static void Backward(Abi.TensorDesc* desc, T* x, T* dy, T* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta)
+    public static void Backward(Abi.TensorDesc* desc, TElement* x, TElement* dy, TElement* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta)
     {
         var plan = new Plan(desc);
         bool parameterGradients = dgamma != null || dbeta != null;
@@ -328,7 +329,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
         WorkerPool.For(plan.BackwardTasks, ref job);
         for (long p = 0; dxWanted && p < plan.Positions; p++)
             if (exact.Pointer[p] != 0)
-                Exact<T>.LayerNormGradient(job.X, job.Dy, job.Dx, plan.Position(p), D(job.Mean[p]), D(job.Invstd[p]), job.Gamma);
+                Exact<TElement, T>.LayerNormGradient(job.X, job.Dy, job.Dx, plan.Position(p), D(job.Mean[p]), D(job.Invstd[p]), job.Gamma);
     }
 
     private struct RowCoefficientsJob : IParallelJob
@@ -345,7 +346,8 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
     private struct BackwardJob : IParallelJob
     {
         public Plan Plan;
-        public T* X, Dy, Dx, Gamma, Mean, Invstd;
+        public TElement* X, Dy, Dx;
+        public T* Gamma, Mean, Invstd;
         public double* Partial;
         /// <summary>Wide rows, phase 2: tasks are tiles, and dx uses the per-row coefficients of phase 1.</summary>
         public bool WidePhase;
@@ -376,7 +378,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                     if (fits)
                         ApplyRow(p, 0, Plan.C, E(meanG), E(xScale));
                     else
-                        Exact<T>.LayerNormGradient(X, Dy, Dx, Plan.Position(p), D(Mean[p]), D(Invstd[p]), Gamma);
+                        Exact<TElement, T>.LayerNormGradient(X, Dy, Dx, Plan.Position(p), D(Mean[p]), D(Invstd[p]), Gamma);
                 }
             }
         }
@@ -415,7 +417,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
 
         /// <summary>The dx coefficients of a position fit the element type, and neither g − mean(g) nor x − mean can overflow.</summary>
         private readonly bool GradientFits(double invstd, double meanG, double xScale, bool xScaleIsExactlyZero, double mean) =>
-            Exact<T>.Fits(invstd, false) && Exact<T>.Fits(xScale, xScaleIsExactlyZero) && Exact<T>.CenterFits(meanG) && Exact<T>.CenterFits(mean);
+            Exact<TElement, T>.Fits(invstd, false) && Exact<TElement, T>.Fits(xScale, xScaleIsExactlyZero) && Exact<TElement, T>.CenterFits(meanG) && Exact<TElement, T>.CenterFits(mean);
 
         /// <summary>dx of row p over channels [c0, c0 + channels), piece by piece.</summary>
         private readonly void ApplyRow(long p, long c0, long channels, T meanG, T xScale)
@@ -459,7 +461,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
                 *sumDyNormalized += D(b);
                 return;
             }
-            var (exactA, exactB) = Exact<T>.ParameterGradients(X, Dy, members, Mean, Invstd, p0);
+            var (exactA, exactB) = Exact<TElement, T>.ParameterGradients(X, Dy, members, Mean, Invstd, p0);
             *sumDy += exactA;
             *sumDyNormalized += exactB;
         }
@@ -524,7 +526,7 @@ internal static unsafe class LayerNorm<T> where T : unmanaged, IBinaryFloatingPo
             if (!fast)
             {
                 for (long k = 0; k < width; k++)
-                    Exact<T>.LayerNormGradient(X, Dy, Dx, Plan.Position(first + k), D(Mean[first + k]), D(Invstd[first + k]), Gamma);
+                    Exact<TElement, T>.LayerNormGradient(X, Dy, Dx, Plan.Position(first + k), D(Mean[first + k]), D(Invstd[first + k]), Gamma);
                 return;
             }
             for (long start = 0; start < c; start += Defaults.Piece)

@@ -42,10 +42,11 @@ internal struct Moments
 /// the data; elsewhere the two-pass is taken.</item>
 /// </list>
 /// </summary>
-internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+internal static unsafe class Statistics<TElement, T> where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private static T E(double value) => T.CreateTruncating(value);
-    private static double D(T value) => double.CreateTruncating(value);
+    private static T E(double value) => Element<T>.FromDouble(value);
+    private static double D(T value) => Element<T>.ToDouble(value);
+    private static T Widen(TElement value) => E(Element<TElement>.ToDouble(value));
 
     /// <summary>The unit roundoff of the element type (2^-24 for float).</summary>
     private static readonly double Roundoff = D(T.BitIncrement(T.One) - T.One) / 2;
@@ -83,7 +84,7 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
     /// is taken again as a corrected two-pass about its mean. Every chunk of a group is reduced about the same
     /// value, so merging the chunks loses nothing to the size of the mean.
     /// </summary>
-    public static (double Mean, double Variance) OfRuns(T* x, in Members group)
+    public static (double Mean, double Variance) OfRuns(TElement* x, in Members group)
     {
         long chunk = Chunk;
         double n = group.Count;
@@ -95,7 +96,7 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
         double sum = 0, squares = 0, magnitudes = 0;
         for (long r = 0; r < group.Runs; r++)
         {
-            T* run = x + group.Start + r * group.RunStride;
+            TElement* run = x + group.Start + r * group.RunStride;
             for (long start = 0; start < group.RunLength; start += chunk)
             {
                 T a = T.Zero, b = T.Zero, c = T.Zero;
@@ -134,7 +135,7 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
     /// values (their first value when they are equal, so a constant row is exact), or, where that is refused, the
     /// corrected two-pass.
     /// </summary>
-    private static (double Mean, double Variance) OneChunk(T* run, long length)
+    private static (double Mean, double Variance) OneChunk(TElement* run, long length)
     {
         T shift = FirstValuesMean(run, Math.Min(8, length));
         T sum = T.Zero, squares = T.Zero, magnitudes = T.Zero;
@@ -148,21 +149,21 @@ internal static unsafe class Statistics<T> where T : unmanaged, IBinaryFloatingP
     }
 
     /// <summary>The mean of the first <paramref name="count"/> values in float64, or the first value when they are all equal to it.</summary>
-    private static T FirstValuesMean(T* values, long count)
+    private static T FirstValuesMean(TElement* values, long count)
     {
-        T first = values[0];
+        T first = Widen(values[0]);
         bool constant = true;
         double mean = 0, inverse = 1.0 / count; // each term at most max/count: the sum cannot overflow
         for (long i = 0; i < count; i++)
         {
-            constant &= values[i] == first;
-            mean += D(values[i]) * inverse;
+            constant &= Widen(values[i]) == first;
+            mean += Element<TElement>.ToDouble(values[i]) * inverse;
         }
         return constant ? first : E(mean);
     }
 
     /// <summary>The corrected two-pass mean and M2 of <paramref name="length"/> contiguous values (one chunk).</summary>
-    private static (double Mean, double M2) TwoPass(T* run, long length)
+    private static (double Mean, double M2) TwoPass(TElement* run, long length)
     {
         T sum = T.Zero, deviations = T.Zero, squares = T.Zero;
         K.Sum.MembersContiguous(run, (nint)length, ref sum);

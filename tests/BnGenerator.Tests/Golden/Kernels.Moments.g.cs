@@ -14,22 +14,35 @@ static unsafe partial class Kernels
     internal static unsafe class Moments
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, nint count, T shift, ref T s, ref T q) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, nint count, T shift, ref T s, ref T q) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref s), ref Unsafe.As<T, float>(ref q));
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, count, Unsafe.As<T, double>(ref shift), ref Unsafe.As<T, double>(ref s), ref Unsafe.As<T, double>(ref q));
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref s), ref Unsafe.As<T, float>(ref q));
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref s), ref Unsafe.As<T, float>(ref q));
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
             nint accumulators = 1;
@@ -372,20 +385,350 @@ static unsafe partial class Kernels
             q += qTotal;
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, nint rows, nint groups, nint rowStride, T* shift, T* s, T* q) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, nint count, float shift, ref float s, ref float q)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, shift, ref s, ref q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, shift, ref s, ref q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, shift, ref s, ref q);
+                return;
+            }
+            MembersContiguousScalar(x, count, shift, ref s, ref q);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, nint count, float shift, ref float s, ref float q)
+        {
+            var shiftV = Vector512.Create(shift);
+            Vector512<float> s_0 = Vector512<float>.Zero, s_1 = Vector512<float>.Zero, s_2 = Vector512<float>.Zero, s_3 = Vector512<float>.Zero;
+            Vector512<float> q_0 = Vector512<float>.Zero, q_1 = Vector512<float>.Zero, q_2 = Vector512<float>.Zero, q_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                var d_2 = x_2 - shiftV;
+                var d_3 = x_3 - shiftV;
+                s_0 += d_0;
+                s_1 += d_1;
+                s_2 += d_2;
+                s_3 += d_3;
+                q_0 += d_0 * d_0;
+                q_1 += d_1 * d_1;
+                q_2 += d_2 * d_2;
+                q_3 += d_3 * d_3;
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var d_0 = x_0 - shiftV;
+                s_0 += d_0;
+                q_0 += d_0 * d_0;
+            }
+            float sTotal = Vector512.Sum(((s_0) + (s_1)) + ((s_2) + (s_3)));
+            float qTotal = Vector512.Sum(((q_0) + (q_1)) + ((q_2) + (q_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, nint count, float shift, ref float s, ref float q)
+        {
+            var shiftV = Vector256.Create(shift);
+            Vector256<float> s_0 = Vector256<float>.Zero, s_1 = Vector256<float>.Zero;
+            Vector256<float> q_0 = Vector256<float>.Zero, q_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                s_0 += d_0;
+                s_1 += d_1;
+                q_0 += d_0 * d_0;
+                q_1 += d_1 * d_1;
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var d_0 = x_0 - shiftV;
+                s_0 += d_0;
+                q_0 += d_0 * d_0;
+            }
+            float sTotal = Vector256.Sum((s_0) + (s_1));
+            float qTotal = Vector256.Sum((q_0) + (q_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, nint count, float shift, ref float s, ref float q)
+        {
+            var shiftV = Vector128.Create(shift);
+            Vector128<float> s_0 = Vector128<float>.Zero, s_1 = Vector128<float>.Zero;
+            Vector128<float> q_0 = Vector128<float>.Zero, q_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                s_0 += d_0;
+                s_1 += d_1;
+                q_0 += d_0 * d_0;
+                q_1 += d_1 * d_1;
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var d_0 = x_0 - shiftV;
+                s_0 += d_0;
+                q_0 += d_0 * d_0;
+            }
+            float sTotal = Vector128.Sum((s_0) + (s_1));
+            float qTotal = Vector128.Sum((q_0) + (q_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, nint count, float shift, ref float s, ref float q)
+        {
+            float sTotal = 0;
+            float qTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float s, ref float q)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, shift, ref s, ref q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, shift, ref s, ref q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, shift, ref s, ref q);
+                return;
+            }
+            MembersContiguousScalar(x, count, shift, ref s, ref q);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float s, ref float q)
+        {
+            var shiftV = Vector512.Create(shift);
+            Vector512<float> s_0 = Vector512<float>.Zero, s_1 = Vector512<float>.Zero, s_2 = Vector512<float>.Zero, s_3 = Vector512<float>.Zero;
+            Vector512<float> q_0 = Vector512<float>.Zero, q_1 = Vector512<float>.Zero, q_2 = Vector512<float>.Zero, q_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                var d_2 = x_2 - shiftV;
+                var d_3 = x_3 - shiftV;
+                s_0 += d_0;
+                s_1 += d_1;
+                s_2 += d_2;
+                s_3 += d_3;
+                q_0 += d_0 * d_0;
+                q_1 += d_1 * d_1;
+                q_2 += d_2 * d_2;
+                q_3 += d_3 * d_3;
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var d_0 = x_0 - shiftV;
+                s_0 += d_0;
+                q_0 += d_0 * d_0;
+            }
+            float sTotal = Vector512.Sum(((s_0) + (s_1)) + ((s_2) + (s_3)));
+            float qTotal = Vector512.Sum(((q_0) + (q_1)) + ((q_2) + (q_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float s, ref float q)
+        {
+            var shiftV = Vector256.Create(shift);
+            Vector256<float> s_0 = Vector256<float>.Zero, s_1 = Vector256<float>.Zero;
+            Vector256<float> q_0 = Vector256<float>.Zero, q_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                s_0 += d_0;
+                s_1 += d_1;
+                q_0 += d_0 * d_0;
+                q_1 += d_1 * d_1;
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var d_0 = x_0 - shiftV;
+                s_0 += d_0;
+                q_0 += d_0 * d_0;
+            }
+            float sTotal = Vector256.Sum((s_0) + (s_1));
+            float qTotal = Vector256.Sum((q_0) + (q_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float s, ref float q)
+        {
+            var shiftV = Vector128.Create(shift);
+            Vector128<float> s_0 = Vector128<float>.Zero, s_1 = Vector128<float>.Zero;
+            Vector128<float> q_0 = Vector128<float>.Zero, q_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                s_0 += d_0;
+                s_1 += d_1;
+                q_0 += d_0 * d_0;
+                q_1 += d_1 * d_1;
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var d_0 = x_0 - shiftV;
+                s_0 += d_0;
+                q_0 += d_0 * d_0;
+            }
+            float sTotal = Vector128.Sum((s_0) + (s_1));
+            float qTotal = Vector128.Sum((q_0) + (q_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float s, ref float q)
+        {
+            float sTotal = 0;
+            float qTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sTotal += d_s;
+                qTotal += d_s * d_s;
+            }
+            s += sTotal;
+            q += qTotal;
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* shift, T* s, T* q) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)s, (double*)q);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
@@ -1227,6 +1570,852 @@ static unsafe partial class Kernels
                     nint at = row + g;
                     double shift_s = shift[g];
                     double x_s = x[at];
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512<float>.Zero;
+                    var q_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512<float>.Zero;
+                    var q_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                    Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                    Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                    Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512.Load(s + g + 16);
+                    var q_1 = Vector512.Load(q + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512.Load(s + g + 32);
+                    var q_2 = Vector512.Load(q + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512.Load(s + g + 48);
+                    var q_3 = Vector512.Load(q + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 16);
+                    Vector512.Store(q_1, q + g + 16);
+                    Vector512.Store(s_2, s + g + 32);
+                    Vector512.Store(q_2, q + g + 32);
+                    Vector512.Store(s_3, s + g + 48);
+                    Vector512.Store(q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<float>.Zero;
+                    var q_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256<float>.Zero;
+                    var q_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                    Vector256.Store(Vector256.Load(s + g + 8) + s_1, s + g + 8);
+                    Vector256.Store(Vector256.Load(q + g + 8) + q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<float>.Zero;
+                    var q_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256.Load(s + g + 8);
+                    var q_1 = Vector256.Load(q + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 8);
+                    Vector256.Store(q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<float>.Zero;
+                    var q_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128<float>.Zero;
+                    var q_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                    Vector128.Store(Vector128.Load(s + g + 4) + s_1, s + g + 4);
+                    Vector128.Store(Vector128.Load(q + g + 4) + q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<float>.Zero;
+                    var q_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128.Load(s + g + 4);
+                    var q_1 = Vector128.Load(q + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 4);
+                    Vector128.Store(q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512<float>.Zero;
+                    var q_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512<float>.Zero;
+                    var q_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                    Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                    Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                    Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512.Load(s + g + 16);
+                    var q_1 = Vector512.Load(q + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512.Load(s + g + 32);
+                    var q_2 = Vector512.Load(q + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512.Load(s + g + 48);
+                    var q_3 = Vector512.Load(q + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 16);
+                    Vector512.Store(q_1, q + g + 16);
+                    Vector512.Store(s_2, s + g + 32);
+                    Vector512.Store(q_2, q + g + 32);
+                    Vector512.Store(s_3, s + g + 48);
+                    Vector512.Store(q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<float>.Zero;
+                    var q_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256<float>.Zero;
+                    var q_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                    Vector256.Store(Vector256.Load(s + g + 8) + s_1, s + g + 8);
+                    Vector256.Store(Vector256.Load(q + g + 8) + q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256<float>.Zero;
+                    var q_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
+                    Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256.Load(s + g + 8);
+                    var q_1 = Vector256.Load(q + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 8);
+                    Vector256.Store(q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<float>.Zero;
+                    var q_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128<float>.Zero;
+                    var q_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                    Vector128.Store(Vector128.Load(s + g + 4) + s_1, s + g + 4);
+                    Vector128.Store(Vector128.Load(q + g + 4) + q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128<float>.Zero;
+                    var q_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
+                    Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float s_s = 0;
+                    float q_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s_s += d_s;
+                        q_s += d_s * d_s;
+                    }
+                    s[g] += s_s;
+                    q[g] += q_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128.Load(s + g + 4);
+                    var q_1 = Vector128.Load(q + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 4);
+                    Vector128.Store(q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s[g] += d_s;
+                    q[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
                     var d_s = x_s - shift_s;
                     s[g] += d_s;
                     q[g] += d_s * d_s;

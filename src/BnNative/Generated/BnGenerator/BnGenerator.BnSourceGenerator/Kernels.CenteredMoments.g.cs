@@ -14,22 +14,35 @@ static unsafe partial class Kernels
     internal static unsafe class CenteredMoments
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, nint count, T center, ref T deviations, ref T squares) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, nint count, T center, ref T deviations, ref T squares) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, count, Unsafe.As<T, float>(ref center), ref Unsafe.As<T, float>(ref deviations), ref Unsafe.As<T, float>(ref squares));
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, count, Unsafe.As<T, double>(ref center), ref Unsafe.As<T, double>(ref deviations), ref Unsafe.As<T, double>(ref squares));
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, count, Unsafe.As<T, float>(ref center), ref Unsafe.As<T, float>(ref deviations), ref Unsafe.As<T, float>(ref squares));
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, count, Unsafe.As<T, float>(ref center), ref Unsafe.As<T, float>(ref deviations), ref Unsafe.As<T, float>(ref squares));
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
             nint accumulators = 1;
@@ -372,20 +385,350 @@ static unsafe partial class Kernels
             squares += squaresTotal;
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, nint rows, nint groups, nint rowStride, T* center, T* deviations, T* squares) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, nint count, float center, ref float deviations, ref float squares)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, center, ref deviations, ref squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, center, ref deviations, ref squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, center, ref deviations, ref squares);
+                return;
+            }
+            MembersContiguousScalar(x, count, center, ref deviations, ref squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            var centerV = Vector512.Create(center);
+            Vector512<float> deviations_0 = Vector512<float>.Zero, deviations_1 = Vector512<float>.Zero, deviations_2 = Vector512<float>.Zero, deviations_3 = Vector512<float>.Zero;
+            Vector512<float> squares_0 = Vector512<float>.Zero, squares_1 = Vector512<float>.Zero, squares_2 = Vector512<float>.Zero, squares_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var d_0 = x_0 - centerV;
+                var d_1 = x_1 - centerV;
+                var d_2 = x_2 - centerV;
+                var d_3 = x_3 - centerV;
+                deviations_0 += d_0;
+                deviations_1 += d_1;
+                deviations_2 += d_2;
+                deviations_3 += d_3;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                squares_2 += d_2 * d_2;
+                squares_3 += d_3 * d_3;
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var d_0 = x_0 - centerV;
+                deviations_0 += d_0;
+                squares_0 += d_0 * d_0;
+            }
+            float deviationsTotal = Vector512.Sum(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
+            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            var centerV = Vector256.Create(center);
+            Vector256<float> deviations_0 = Vector256<float>.Zero, deviations_1 = Vector256<float>.Zero;
+            Vector256<float> squares_0 = Vector256<float>.Zero, squares_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var d_0 = x_0 - centerV;
+                var d_1 = x_1 - centerV;
+                deviations_0 += d_0;
+                deviations_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var d_0 = x_0 - centerV;
+                deviations_0 += d_0;
+                squares_0 += d_0 * d_0;
+            }
+            float deviationsTotal = Vector256.Sum((deviations_0) + (deviations_1));
+            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            var centerV = Vector128.Create(center);
+            Vector128<float> deviations_0 = Vector128<float>.Zero, deviations_1 = Vector128<float>.Zero;
+            Vector128<float> squares_0 = Vector128<float>.Zero, squares_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var d_0 = x_0 - centerV;
+                var d_1 = x_1 - centerV;
+                deviations_0 += d_0;
+                deviations_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var d_0 = x_0 - centerV;
+                deviations_0 += d_0;
+                squares_0 += d_0 * d_0;
+            }
+            float deviationsTotal = Vector128.Sum((deviations_0) + (deviations_1));
+            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            float deviationsTotal = 0;
+            float squaresTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, center, ref deviations, ref squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, center, ref deviations, ref squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, center, ref deviations, ref squares);
+                return;
+            }
+            MembersContiguousScalar(x, count, center, ref deviations, ref squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            var centerV = Vector512.Create(center);
+            Vector512<float> deviations_0 = Vector512<float>.Zero, deviations_1 = Vector512<float>.Zero, deviations_2 = Vector512<float>.Zero, deviations_3 = Vector512<float>.Zero;
+            Vector512<float> squares_0 = Vector512<float>.Zero, squares_1 = Vector512<float>.Zero, squares_2 = Vector512<float>.Zero, squares_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var d_0 = x_0 - centerV;
+                var d_1 = x_1 - centerV;
+                var d_2 = x_2 - centerV;
+                var d_3 = x_3 - centerV;
+                deviations_0 += d_0;
+                deviations_1 += d_1;
+                deviations_2 += d_2;
+                deviations_3 += d_3;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                squares_2 += d_2 * d_2;
+                squares_3 += d_3 * d_3;
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var d_0 = x_0 - centerV;
+                deviations_0 += d_0;
+                squares_0 += d_0 * d_0;
+            }
+            float deviationsTotal = Vector512.Sum(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
+            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            var centerV = Vector256.Create(center);
+            Vector256<float> deviations_0 = Vector256<float>.Zero, deviations_1 = Vector256<float>.Zero;
+            Vector256<float> squares_0 = Vector256<float>.Zero, squares_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var d_0 = x_0 - centerV;
+                var d_1 = x_1 - centerV;
+                deviations_0 += d_0;
+                deviations_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var d_0 = x_0 - centerV;
+                deviations_0 += d_0;
+                squares_0 += d_0 * d_0;
+            }
+            float deviationsTotal = Vector256.Sum((deviations_0) + (deviations_1));
+            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            var centerV = Vector128.Create(center);
+            Vector128<float> deviations_0 = Vector128<float>.Zero, deviations_1 = Vector128<float>.Zero;
+            Vector128<float> squares_0 = Vector128<float>.Zero, squares_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var d_0 = x_0 - centerV;
+                var d_1 = x_1 - centerV;
+                deviations_0 += d_0;
+                deviations_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var d_0 = x_0 - centerV;
+                deviations_0 += d_0;
+                squares_0 += d_0 * d_0;
+            }
+            float deviationsTotal = Vector128.Sum((deviations_0) + (deviations_1));
+            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint count, float center, ref float deviations, ref float squares)
+        {
+            float deviationsTotal = 0;
+            float squaresTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - center;
+                deviationsTotal += d_s;
+                squaresTotal += d_s * d_s;
+            }
+            deviations += deviationsTotal;
+            squares += squaresTotal;
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* center, T* deviations, T* squares) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, rows, groups, rowStride, (float*)center, (float*)deviations, (float*)squares);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, rows, groups, rowStride, (double*)center, (double*)deviations, (double*)squares);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)center, (float*)deviations, (float*)squares);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)center, (float*)deviations, (float*)squares);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
@@ -1227,6 +1570,852 @@ static unsafe partial class Kernels
                     nint at = row + g;
                     double center_s = center[g];
                     double x_s = x[at];
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, center, deviations, squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512<float>.Zero;
+                    var squares_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        var d_3 = x_3 - center_3;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        deviations_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                    Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float deviations_s = 0;
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations_s += d_s;
+                        squares_s += d_s * d_s;
+                    }
+                    deviations[g] += deviations_s;
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512.Load(deviations + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512.Load(deviations + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512.Load(deviations + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(deviations_1, deviations + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(deviations_2, deviations + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(deviations_3, deviations + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256<float>.Zero;
+                    var squares_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                    Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float deviations_s = 0;
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations_s += d_s;
+                        squares_s += d_s * d_s;
+                    }
+                    deviations[g] += deviations_s;
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256.Load(deviations + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(deviations_1, deviations + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128<float>.Zero;
+                    var squares_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(deviations + g + 4) + deviations_1, deviations + g + 4);
+                    Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float deviations_s = 0;
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations_s += d_s;
+                        squares_s += d_s * d_s;
+                    }
+                    deviations[g] += deviations_s;
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128.Load(deviations + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(deviations_1, deviations + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, center, deviations, squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512<float>.Zero;
+                    var squares_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        var d_3 = x_3 - center_3;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        deviations_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                    Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float deviations_s = 0;
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations_s += d_s;
+                        squares_s += d_s * d_s;
+                    }
+                    deviations[g] += deviations_s;
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512.Load(deviations + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512.Load(deviations + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512.Load(deviations + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(deviations_1, deviations + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(deviations_2, deviations + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(deviations_3, deviations + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256<float>.Zero;
+                    var squares_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(Vector256.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                    Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(Vector256.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float deviations_s = 0;
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations_s += d_s;
+                        squares_s += d_s * d_s;
+                    }
+                    deviations[g] += deviations_s;
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256.Load(deviations + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(deviations_1, deviations + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128<float>.Zero;
+                    var squares_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(deviations + g + 4) + deviations_1, deviations + g + 4);
+                    Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float deviations_s = 0;
+                    float squares_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations_s += d_s;
+                        squares_s += d_s * d_s;
+                    }
+                    deviations[g] += deviations_s;
+                    squares[g] += squares_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128.Load(deviations + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(deviations_1, deviations + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations[g] += d_s;
+                    squares[g] += d_s * d_s;
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
                     var d_s = x_s - center_s;
                     deviations[g] += d_s;
                     squares[g] += d_s * d_s;

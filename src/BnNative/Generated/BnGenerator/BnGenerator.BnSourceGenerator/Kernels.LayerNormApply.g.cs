@@ -14,19 +14,31 @@ static unsafe partial class Kernels
     internal static unsafe class LayerNormApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* y, nint count, T center, T scale, T* gamma, T* beta, bool nonTemporal) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, TElement* y, nint count, T center, T scale, T* gamma, T* beta, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, (float*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), (float*)gamma, (float*)beta, nonTemporal);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, (double*)y, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref scale), (double*)gamma, (double*)beta, nonTemporal);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, (global::System.Half*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), (float*)gamma, (float*)beta, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)y, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref scale), (float*)gamma, (float*)beta, nonTemporal);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
@@ -531,20 +543,328 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, T* y, nint rows, nint groups, nint rowStride, T* center, T* scale, T* gamma, T* beta) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, y, count, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, y, count, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, y, count, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            MembersContiguousScalar(x, y, count, center, scale, gamma, beta, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            var centerV = Vector512.Create(center);
+            var scaleV = Vector512.Create(scale);
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var beta_0 = Vector512.Load(beta + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var gamma_1 = Vector512.Load(gamma + i + 16);
+                var beta_1 = Vector512.Load(beta + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var gamma_2 = Vector512.Load(gamma + i + 32);
+                var beta_2 = Vector512.Load(beta + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var gamma_3 = Vector512.Load(gamma + i + 48);
+                var beta_3 = Vector512.Load(beta + i + 48);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 16);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 32);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + i + 48);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var beta_0 = Vector512.Load(beta + i);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            var centerV = Vector256.Create(center);
+            var scaleV = Vector256.Create(scale);
+            nint i = 0;
+            for (; i <= count - 24; i += 24)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var beta_0 = Vector256.Load(beta + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var gamma_1 = Vector256.Load(gamma + i + 8);
+                var beta_1 = Vector256.Load(beta + i + 8);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 16);
+                var gamma_2 = Vector256.Load(gamma + i + 16);
+                var beta_2 = Vector256.Load(beta + i + 16);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 8);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 16);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var beta_0 = Vector256.Load(beta + i);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            var centerV = Vector128.Create(center);
+            var scaleV = Vector128.Create(scale);
+            nint i = 0;
+            for (; i <= count - 12; i += 12)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var beta_0 = Vector128.Load(beta + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var gamma_1 = Vector128.Load(gamma + i + 4);
+                var beta_1 = Vector128.Load(beta + i + 4);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 8);
+                var gamma_2 = Vector128.Load(gamma + i + 8);
+                var beta_2 = Vector128.Load(beta + i + 8);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 4);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 8);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var beta_0 = Vector128.Load(beta + i);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, y, count, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, y, count, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, y, count, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            MembersContiguousScalar(x, y, count, center, scale, gamma, beta, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            var centerV = Vector512.Create(center);
+            var scaleV = Vector512.Create(scale);
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var beta_0 = Vector512.Load(beta + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var gamma_1 = Vector512.Load(gamma + i + 16);
+                var beta_1 = Vector512.Load(beta + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var gamma_2 = Vector512.Load(gamma + i + 32);
+                var beta_2 = Vector512.Load(beta + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var gamma_3 = Vector512.Load(gamma + i + 48);
+                var beta_3 = Vector512.Load(beta + i + 48);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 16);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 32);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + i + 48);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var beta_0 = Vector512.Load(beta + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            var centerV = Vector256.Create(center);
+            var scaleV = Vector256.Create(scale);
+            nint i = 0;
+            for (; i <= count - 24; i += 24)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var beta_0 = Vector256.Load(beta + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var gamma_1 = Vector256.Load(gamma + i + 8);
+                var beta_1 = Vector256.Load(beta + i + 8);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 16);
+                var gamma_2 = Vector256.Load(gamma + i + 16);
+                var beta_2 = Vector256.Load(beta + i + 16);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 8);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 16);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var beta_0 = Vector256.Load(beta + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            var centerV = Vector128.Create(center);
+            var scaleV = Vector128.Create(scale);
+            nint i = 0;
+            for (; i <= count - 12; i += 12)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var beta_0 = Vector128.Load(beta + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var gamma_1 = Vector128.Load(gamma + i + 4);
+                var beta_1 = Vector128.Load(beta + i + 4);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 8);
+                var gamma_2 = Vector128.Load(gamma + i + 8);
+                var beta_2 = Vector128.Load(beta + i + 8);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 4);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 8);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var beta_0 = Vector128.Load(beta + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float gamma_s = gamma[i];
+                float beta_s = beta[i];
+                y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+            }
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* y, nint rows, nint groups, nint rowStride, T* center, T* scale, T* gamma, T* beta) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, (float*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, (double*)y, rows, groups, rowStride, (double*)center, (double*)scale, (double*)gamma, (double*)beta);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, (global::System.Half*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
@@ -907,6 +1227,370 @@ static unsafe partial class Kernels
                     double scale_s = scale[g];
                     double x_s = x[at];
                     y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                return;
+            }
+            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector512.Create(gamma[r]);
+                var betaV = Vector512.Create(beta[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 16);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 32);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + at + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector256.Create(gamma[r]);
+                var betaV = Vector256.Create(beta[r]);
+                for (; g <= groups - 24; g += 24)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var center_2 = Vector256.Load(center + g + 16);
+                    var scale_2 = Vector256.Load(scale + g + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 8);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 16);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector128.Create(gamma[r]);
+                var betaV = Vector128.Create(beta[r]);
+                for (; g <= groups - 12; g += 12)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var center_2 = Vector128.Load(center + g + 8);
+                    var scale_2 = Vector128.Load(scale + g + 8);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 8);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 4);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 8);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                return;
+            }
+            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector512.Create(gamma[r]);
+                var betaV = Vector512.Create(beta[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 32);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + at + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector256.Create(gamma[r]);
+                var betaV = Vector256.Create(beta[r]);
+                for (; g <= groups - 24; g += 24)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var center_2 = Vector256.Load(center + g + 16);
+                    var scale_2 = Vector256.Load(scale + g + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 16);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector128.Create(gamma[r]);
+                var betaV = Vector128.Create(beta[r]);
+                for (; g <= groups - 12; g += 12)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var center_2 = Vector128.Load(center + g + 8);
+                    var scale_2 = Vector128.Load(scale + g + 8);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 4);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 8);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float beta_s = beta[r];
+                    float center_s = center[g];
+                    float scale_s = scale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
                 }
             }
         }

@@ -14,19 +14,31 @@ static unsafe partial class Kernels
     internal static unsafe class LayerNormGradientApply
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, T* dx, nint count, T center, T meanG, T scale, T xScale, T* gamma, bool nonTemporal) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint count, T center, T meanG, T scale, T xScale, T* gamma, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, (float*)dy, (float*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref meanG), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), (float*)gamma, nonTemporal);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, (double*)dy, (double*)dx, count, Unsafe.As<T, double>(ref center), Unsafe.As<T, double>(ref meanG), Unsafe.As<T, double>(ref scale), Unsafe.As<T, double>(ref xScale), (double*)gamma, nonTemporal);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, (global::System.Half*)dy, (global::System.Half*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref meanG), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), (float*)gamma, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, (global::BnNative.Kernels.BFloat16*)dx, count, Unsafe.As<T, float>(ref center), Unsafe.As<T, float>(ref meanG), Unsafe.As<T, float>(ref scale), Unsafe.As<T, float>(ref xScale), (float*)gamma, nonTemporal);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
@@ -511,20 +523,324 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, T* dy, T* dx, nint rows, nint groups, nint rowStride, T* center, T* meanG, T* scale, T* xScale, T* gamma) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            MembersContiguousScalar(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            var centerV = Vector512.Create(center);
+            var meanGV = Vector512.Create(meanG);
+            var scaleV = Vector512.Create(scale);
+            var xScaleV = Vector512.Create(xScale);
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 16);
+                var gamma_1 = Vector512.Load(gamma + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 32);
+                var gamma_2 = Vector512.Load(gamma + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 48);
+                var gamma_3 = Vector512.Load(gamma + i + 48);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            var centerV = Vector256.Create(center);
+            var meanGV = Vector256.Create(meanG);
+            var scaleV = Vector256.Create(scale);
+            var xScaleV = Vector256.Create(xScale);
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i + 8);
+                var gamma_1 = Vector256.Load(gamma + i + 8);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            var centerV = Vector128.Create(center);
+            var meanGV = Vector128.Create(meanG);
+            var scaleV = Vector128.Create(scale);
+            var xScaleV = Vector128.Create(xScale);
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i + 4);
+                var gamma_1 = Vector128.Load(gamma + i + 4);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            MembersContiguousScalar(x, dy, dx, count, center, meanG, scale, xScale, gamma, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            var centerV = Vector512.Create(center);
+            var meanGV = Vector512.Create(meanG);
+            var scaleV = Vector512.Create(scale);
+            var xScaleV = Vector512.Create(xScale);
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 16);
+                var gamma_1 = Vector512.Load(gamma + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 32);
+                var gamma_2 = Vector512.Load(gamma + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 48);
+                var gamma_3 = Vector512.Load(gamma + i + 48);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            var centerV = Vector256.Create(center);
+            var meanGV = Vector256.Create(meanG);
+            var scaleV = Vector256.Create(scale);
+            var xScaleV = Vector256.Create(xScale);
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i + 8);
+                var gamma_1 = Vector256.Load(gamma + i + 8);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            var centerV = Vector128.Create(center);
+            var meanGV = Vector128.Create(meanG);
+            var scaleV = Vector128.Create(scale);
+            var xScaleV = Vector128.Create(xScale);
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i + 4);
+                var gamma_1 = Vector128.Load(gamma + i + 4);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 4);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
+        {
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+            }
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint rows, nint groups, nint rowStride, T* center, T* meanG, T* scale, T* xScale, T* gamma) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)meanG, (double*)scale, (double*)xScale, (double*)gamma);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, (global::System.Half*)dy, (global::System.Half*)dx, rows, groups, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, (global::BnNative.Kernels.BFloat16*)dx, rows, groups, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
@@ -947,6 +1263,430 @@ static unsafe partial class Kernels
                     double x_s = x[at];
                     double dy_s = dy[at];
                     dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+                return;
+            }
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector512.Create(gamma[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var meanG_1 = Vector512.Load(meanG + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var xScale_1 = Vector512.Load(xScale + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var meanG_2 = Vector512.Load(meanG + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var xScale_2 = Vector512.Load(xScale + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var meanG_3 = Vector512.Load(meanG + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var xScale_3 = Vector512.Load(xScale + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector256.Create(gamma[r]);
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var meanG_1 = Vector256.Load(meanG + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var xScale_1 = Vector256.Load(xScale + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector128.Create(gamma[r]);
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var meanG_1 = Vector128.Load(meanG + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var xScale_1 = Vector128.Load(xScale + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+                return;
+            }
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, meanG, scale, xScale, gamma);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector512.Create(gamma[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var meanG_1 = Vector512.Load(meanG + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var xScale_1 = Vector512.Load(xScale + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var meanG_2 = Vector512.Load(meanG + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var xScale_2 = Vector512.Load(xScale + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var meanG_3 = Vector512.Load(meanG + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var xScale_3 = Vector512.Load(xScale + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var meanG_0 = Vector512.Load(meanG + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector256.Create(gamma[r]);
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var meanG_1 = Vector256.Load(meanG + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var xScale_1 = Vector256.Load(xScale + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var meanG_0 = Vector256.Load(meanG + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector128.Create(gamma[r]);
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var meanG_1 = Vector128.Load(meanG + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var xScale_1 = Vector128.Load(xScale + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var meanG_0 = Vector128.Load(meanG + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float meanG_s = meanG[g];
+                    float scale_s = scale[g];
+                    float xScale_s = xScale[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
                 }
             }
         }

@@ -14,22 +14,35 @@ static unsafe partial class Kernels
     internal static unsafe class LayerNormGradientSums
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, nint count, T center, T* gamma, ref T sumG, ref T sumGCentered) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, nint count, T center, T* gamma, ref T sumG, ref T sumGCentered) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, (float*)dy, count, Unsafe.As<T, float>(ref center), (float*)gamma, ref Unsafe.As<T, float>(ref sumG), ref Unsafe.As<T, float>(ref sumGCentered));
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, (double*)dy, count, Unsafe.As<T, double>(ref center), (double*)gamma, ref Unsafe.As<T, double>(ref sumG), ref Unsafe.As<T, double>(ref sumGCentered));
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, (global::System.Half*)dy, count, Unsafe.As<T, float>(ref center), (float*)gamma, ref Unsafe.As<T, float>(ref sumG), ref Unsafe.As<T, float>(ref sumGCentered));
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, count, Unsafe.As<T, float>(ref center), (float*)gamma, ref Unsafe.As<T, float>(ref sumG), ref Unsafe.As<T, float>(ref sumGCentered));
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
             nint accumulators = 1;
@@ -432,20 +445,410 @@ static unsafe partial class Kernels
             sumGCentered += sumGCenteredTotal;
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, T* dy, nint rows, nint groups, nint rowStride, T* center, T* gamma, T* sumG, T* sumGCentered) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+                return;
+            }
+            MembersContiguousScalar(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            var centerV = Vector512.Create(center);
+            Vector512<float> sumG_0 = Vector512<float>.Zero, sumG_1 = Vector512<float>.Zero, sumG_2 = Vector512<float>.Zero, sumG_3 = Vector512<float>.Zero;
+            Vector512<float> sumGCentered_0 = Vector512<float>.Zero, sumGCentered_1 = Vector512<float>.Zero, sumGCentered_2 = Vector512<float>.Zero, sumGCentered_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 16);
+                var gamma_1 = Vector512.Load(gamma + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 32);
+                var gamma_2 = Vector512.Load(gamma + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 48);
+                var gamma_3 = Vector512.Load(gamma + i + 48);
+                var g_0 = dy_0 * gamma_0;
+                var g_1 = dy_1 * gamma_1;
+                var g_2 = dy_2 * gamma_2;
+                var g_3 = dy_3 * gamma_3;
+                sumG_0 += g_0;
+                sumG_1 += g_1;
+                sumG_2 += g_2;
+                sumG_3 += g_3;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+                sumGCentered_1 += g_1 * (x_1 - centerV);
+                sumGCentered_2 += g_2 * (x_2 - centerV);
+                sumGCentered_3 += g_3 * (x_3 - centerV);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var g_0 = dy_0 * gamma_0;
+                sumG_0 += g_0;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+            }
+            float sumGTotal = Vector512.Sum(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
+            float sumGCenteredTotal = Vector512.Sum(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            var centerV = Vector256.Create(center);
+            Vector256<float> sumG_0 = Vector256<float>.Zero, sumG_1 = Vector256<float>.Zero;
+            Vector256<float> sumGCentered_0 = Vector256<float>.Zero, sumGCentered_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i + 8);
+                var gamma_1 = Vector256.Load(gamma + i + 8);
+                var g_0 = dy_0 * gamma_0;
+                var g_1 = dy_1 * gamma_1;
+                sumG_0 += g_0;
+                sumG_1 += g_1;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+                sumGCentered_1 += g_1 * (x_1 - centerV);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var g_0 = dy_0 * gamma_0;
+                sumG_0 += g_0;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+            }
+            float sumGTotal = Vector256.Sum((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = Vector256.Sum((sumGCentered_0) + (sumGCentered_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            var centerV = Vector128.Create(center);
+            Vector128<float> sumG_0 = Vector128<float>.Zero, sumG_1 = Vector128<float>.Zero;
+            Vector128<float> sumGCentered_0 = Vector128<float>.Zero, sumGCentered_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i + 4);
+                var gamma_1 = Vector128.Load(gamma + i + 4);
+                var g_0 = dy_0 * gamma_0;
+                var g_1 = dy_1 * gamma_1;
+                sumG_0 += g_0;
+                sumG_1 += g_1;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+                sumGCentered_1 += g_1 * (x_1 - centerV);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var g_0 = dy_0 * gamma_0;
+                sumG_0 += g_0;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+            }
+            float sumGTotal = Vector128.Sum((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = Vector128.Sum((sumGCentered_0) + (sumGCentered_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            float sumGTotal = 0;
+            float sumGCenteredTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+                return;
+            }
+            MembersContiguousScalar(x, dy, count, center, gamma, ref sumG, ref sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            var centerV = Vector512.Create(center);
+            Vector512<float> sumG_0 = Vector512<float>.Zero, sumG_1 = Vector512<float>.Zero, sumG_2 = Vector512<float>.Zero, sumG_3 = Vector512<float>.Zero;
+            Vector512<float> sumGCentered_0 = Vector512<float>.Zero, sumGCentered_1 = Vector512<float>.Zero, sumGCentered_2 = Vector512<float>.Zero, sumGCentered_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 16);
+                var gamma_1 = Vector512.Load(gamma + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 32);
+                var gamma_2 = Vector512.Load(gamma + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 48);
+                var gamma_3 = Vector512.Load(gamma + i + 48);
+                var g_0 = dy_0 * gamma_0;
+                var g_1 = dy_1 * gamma_1;
+                var g_2 = dy_2 * gamma_2;
+                var g_3 = dy_3 * gamma_3;
+                sumG_0 += g_0;
+                sumG_1 += g_1;
+                sumG_2 += g_2;
+                sumG_3 += g_3;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+                sumGCentered_1 += g_1 * (x_1 - centerV);
+                sumGCentered_2 += g_2 * (x_2 - centerV);
+                sumGCentered_3 += g_3 * (x_3 - centerV);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                var gamma_0 = Vector512.Load(gamma + i);
+                var g_0 = dy_0 * gamma_0;
+                sumG_0 += g_0;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+            }
+            float sumGTotal = Vector512.Sum(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
+            float sumGCenteredTotal = Vector512.Sum(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            var centerV = Vector256.Create(center);
+            Vector256<float> sumG_0 = Vector256<float>.Zero, sumG_1 = Vector256<float>.Zero;
+            Vector256<float> sumGCentered_0 = Vector256<float>.Zero, sumGCentered_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i + 8);
+                var gamma_1 = Vector256.Load(gamma + i + 8);
+                var g_0 = dy_0 * gamma_0;
+                var g_1 = dy_1 * gamma_1;
+                sumG_0 += g_0;
+                sumG_1 += g_1;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+                sumGCentered_1 += g_1 * (x_1 - centerV);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                var gamma_0 = Vector256.Load(gamma + i);
+                var g_0 = dy_0 * gamma_0;
+                sumG_0 += g_0;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+            }
+            float sumGTotal = Vector256.Sum((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = Vector256.Sum((sumGCentered_0) + (sumGCentered_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            var centerV = Vector128.Create(center);
+            Vector128<float> sumG_0 = Vector128<float>.Zero, sumG_1 = Vector128<float>.Zero;
+            Vector128<float> sumGCentered_0 = Vector128<float>.Zero, sumGCentered_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i + 4);
+                var gamma_1 = Vector128.Load(gamma + i + 4);
+                var g_0 = dy_0 * gamma_0;
+                var g_1 = dy_1 * gamma_1;
+                sumG_0 += g_0;
+                sumG_1 += g_1;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+                sumGCentered_1 += g_1 * (x_1 - centerV);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                var gamma_0 = Vector128.Load(gamma + i);
+                var g_0 = dy_0 * gamma_0;
+                sumG_0 += g_0;
+                sumGCentered_0 += g_0 * (x_0 - centerV);
+            }
+            float sumGTotal = Vector128.Sum((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = Vector128.Sum((sumGCentered_0) + (sumGCentered_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
+        {
+            float sumGTotal = 0;
+            float sumGCenteredTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float gamma_s = gamma[i];
+                var g_s = dy_s * gamma_s;
+                sumGTotal += g_s;
+                sumGCenteredTotal += g_s * (x_s - center);
+            }
+            sumG += sumGTotal;
+            sumGCentered += sumGCenteredTotal;
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* dy, nint rows, nint groups, nint rowStride, T* center, T* gamma, T* sumG, T* sumGCentered) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, (float*)dy, rows, groups, rowStride, (float*)center, (float*)gamma, (float*)sumG, (float*)sumGCentered);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, (double*)dy, rows, groups, rowStride, (double*)center, (double*)gamma, (double*)sumG, (double*)sumGCentered);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, (global::System.Half*)dy, rows, groups, rowStride, (float*)center, (float*)gamma, (float*)sumG, (float*)sumGCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, rows, groups, rowStride, (float*)center, (float*)gamma, (float*)sumG, (float*)sumGCentered);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
@@ -1377,6 +1780,942 @@ static unsafe partial class Kernels
                     double center_s = center[g];
                     double x_s = x[at];
                     double dy_s = dy[at];
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            GroupsContiguousScalar(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512<float>.Zero;
+                    var sumGCentered_2 = Vector512<float>.Zero;
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumG_3 = Vector512<float>.Zero;
+                    var sumGCentered_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        var g_2 = dy_2 * gammaV;
+                        var g_3 = dy_3 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumG_2 += g_2;
+                        sumG_3 += g_3;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                        sumGCentered_2 += g_2 * (x_2 - center_2);
+                        sumGCentered_3 += g_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                    Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var g_0 = dy_0 * gammaV;
+                        sumG_0 += g_0;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumG_s = 0;
+                    float sumGCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float gamma_s = gamma[r];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        var g_s = dy_s * gamma_s;
+                        sumG_s += g_s;
+                        sumGCentered_s += g_s * (x_s - center_s);
+                    }
+                    sumG[g] += sumG_s;
+                    sumGCentered[g] += sumGCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector512.Create(gamma[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512.Load(sumG + g);
+                    var sumGCentered_0 = Vector512.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512.Load(sumG + g + 16);
+                    var sumGCentered_1 = Vector512.Load(sumGCentered + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512.Load(sumG + g + 32);
+                    var sumGCentered_2 = Vector512.Load(sumGCentered + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumG_3 = Vector512.Load(sumG + g + 48);
+                    var sumGCentered_3 = Vector512.Load(sumGCentered + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    Vector512.Store(sumG_0, sumG + g);
+                    Vector512.Store(sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(sumG_1, sumG + g + 16);
+                    Vector512.Store(sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(sumG_2, sumG + g + 32);
+                    Vector512.Store(sumGCentered_2, sumGCentered + g + 32);
+                    Vector512.Store(sumG_3, sumG + g + 48);
+                    Vector512.Store(sumGCentered_3, sumGCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512.Load(sumG + g);
+                    var sumGCentered_0 = Vector512.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    Vector512.Store(sumG_0, sumG + g);
+                    Vector512.Store(sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256<float>.Zero;
+                    var sumGCentered_0 = Vector256<float>.Zero;
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumG_1 = Vector256<float>.Zero;
+                    var sumGCentered_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector256.Store(Vector256.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                    Vector256.Store(Vector256.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256<float>.Zero;
+                    var sumGCentered_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var g_0 = dy_0 * gammaV;
+                        sumG_0 += g_0;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumG_s = 0;
+                    float sumGCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float gamma_s = gamma[r];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        var g_s = dy_s * gamma_s;
+                        sumG_s += g_s;
+                        sumGCentered_s += g_s * (x_s - center_s);
+                    }
+                    sumG[g] += sumG_s;
+                    sumGCentered[g] += sumGCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector256.Create(gamma[r]);
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256.Load(sumG + g);
+                    var sumGCentered_0 = Vector256.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumG_1 = Vector256.Load(sumG + g + 8);
+                    var sumGCentered_1 = Vector256.Load(sumGCentered + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    Vector256.Store(sumG_0, sumG + g);
+                    Vector256.Store(sumGCentered_0, sumGCentered + g);
+                    Vector256.Store(sumG_1, sumG + g + 8);
+                    Vector256.Store(sumGCentered_1, sumGCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256.Load(sumG + g);
+                    var sumGCentered_0 = Vector256.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    Vector256.Store(sumG_0, sumG + g);
+                    Vector256.Store(sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128<float>.Zero;
+                    var sumGCentered_0 = Vector128<float>.Zero;
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumG_1 = Vector128<float>.Zero;
+                    var sumGCentered_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector128.Store(Vector128.Load(sumG + g + 4) + sumG_1, sumG + g + 4);
+                    Vector128.Store(Vector128.Load(sumGCentered + g + 4) + sumGCentered_1, sumGCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128<float>.Zero;
+                    var sumGCentered_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var g_0 = dy_0 * gammaV;
+                        sumG_0 += g_0;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumG_s = 0;
+                    float sumGCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float gamma_s = gamma[r];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        var g_s = dy_s * gamma_s;
+                        sumG_s += g_s;
+                        sumGCentered_s += g_s * (x_s - center_s);
+                    }
+                    sumG[g] += sumG_s;
+                    sumGCentered[g] += sumGCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector128.Create(gamma[r]);
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128.Load(sumG + g);
+                    var sumGCentered_0 = Vector128.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumG_1 = Vector128.Load(sumG + g + 4);
+                    var sumGCentered_1 = Vector128.Load(sumGCentered + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    Vector128.Store(sumG_0, sumG + g);
+                    Vector128.Store(sumGCentered_0, sumGCentered + g);
+                    Vector128.Store(sumG_1, sumG + g + 4);
+                    Vector128.Store(sumGCentered_1, sumGCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128.Load(sumG + g);
+                    var sumGCentered_0 = Vector128.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    Vector128.Store(sumG_0, sumG + g);
+                    Vector128.Store(sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            GroupsContiguousScalar(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512<float>.Zero;
+                    var sumGCentered_2 = Vector512<float>.Zero;
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumG_3 = Vector512<float>.Zero;
+                    var sumGCentered_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        var g_2 = dy_2 * gammaV;
+                        var g_3 = dy_3 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumG_2 += g_2;
+                        sumG_3 += g_3;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                        sumGCentered_2 += g_2 * (x_2 - center_2);
+                        sumGCentered_3 += g_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                    Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var g_0 = dy_0 * gammaV;
+                        sumG_0 += g_0;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumG_s = 0;
+                    float sumGCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float gamma_s = gamma[r];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        var g_s = dy_s * gamma_s;
+                        sumG_s += g_s;
+                        sumGCentered_s += g_s * (x_s - center_s);
+                    }
+                    sumG[g] += sumG_s;
+                    sumGCentered[g] += sumGCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector512.Create(gamma[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512.Load(sumG + g);
+                    var sumGCentered_0 = Vector512.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512.Load(sumG + g + 16);
+                    var sumGCentered_1 = Vector512.Load(sumGCentered + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512.Load(sumG + g + 32);
+                    var sumGCentered_2 = Vector512.Load(sumGCentered + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumG_3 = Vector512.Load(sumG + g + 48);
+                    var sumGCentered_3 = Vector512.Load(sumGCentered + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    Vector512.Store(sumG_0, sumG + g);
+                    Vector512.Store(sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(sumG_1, sumG + g + 16);
+                    Vector512.Store(sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(sumG_2, sumG + g + 32);
+                    Vector512.Store(sumGCentered_2, sumGCentered + g + 32);
+                    Vector512.Store(sumG_3, sumG + g + 48);
+                    Vector512.Store(sumGCentered_3, sumGCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512.Load(sumG + g);
+                    var sumGCentered_0 = Vector512.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    Vector512.Store(sumG_0, sumG + g);
+                    Vector512.Store(sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256<float>.Zero;
+                    var sumGCentered_0 = Vector256<float>.Zero;
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumG_1 = Vector256<float>.Zero;
+                    var sumGCentered_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector256.Store(Vector256.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                    Vector256.Store(Vector256.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256<float>.Zero;
+                    var sumGCentered_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var g_0 = dy_0 * gammaV;
+                        sumG_0 += g_0;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumG_s = 0;
+                    float sumGCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float gamma_s = gamma[r];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        var g_s = dy_s * gamma_s;
+                        sumG_s += g_s;
+                        sumGCentered_s += g_s * (x_s - center_s);
+                    }
+                    sumG[g] += sumG_s;
+                    sumGCentered[g] += sumGCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector256.Create(gamma[r]);
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256.Load(sumG + g);
+                    var sumGCentered_0 = Vector256.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumG_1 = Vector256.Load(sumG + g + 8);
+                    var sumGCentered_1 = Vector256.Load(sumGCentered + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    Vector256.Store(sumG_0, sumG + g);
+                    Vector256.Store(sumGCentered_0, sumGCentered + g);
+                    Vector256.Store(sumG_1, sumG + g + 8);
+                    Vector256.Store(sumGCentered_1, sumGCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector256.Load(center + g);
+                    var sumG_0 = Vector256.Load(sumG + g);
+                    var sumGCentered_0 = Vector256.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    Vector256.Store(sumG_0, sumG + g);
+                    Vector256.Store(sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128<float>.Zero;
+                    var sumGCentered_0 = Vector128<float>.Zero;
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumG_1 = Vector128<float>.Zero;
+                    var sumGCentered_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector128.Store(Vector128.Load(sumG + g + 4) + sumG_1, sumG + g + 4);
+                    Vector128.Store(Vector128.Load(sumGCentered + g + 4) + sumGCentered_1, sumGCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128<float>.Zero;
+                    var sumGCentered_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var g_0 = dy_0 * gammaV;
+                        sumG_0 += g_0;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float center_s = center[g];
+                    float sumG_s = 0;
+                    float sumGCentered_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float gamma_s = gamma[r];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        var g_s = dy_s * gamma_s;
+                        sumG_s += g_s;
+                        sumGCentered_s += g_s * (x_s - center_s);
+                    }
+                    sumG[g] += sumG_s;
+                    sumGCentered[g] += sumGCentered_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var gammaV = Vector128.Create(gamma[r]);
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128.Load(sumG + g);
+                    var sumGCentered_0 = Vector128.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumG_1 = Vector128.Load(sumG + g + 4);
+                    var sumGCentered_1 = Vector128.Load(sumGCentered + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    Vector128.Store(sumG_0, sumG + g);
+                    Vector128.Store(sumGCentered_0, sumGCentered + g);
+                    Vector128.Store(sumG_1, sumG + g + 4);
+                    Vector128.Store(sumGCentered_1, sumGCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var center_0 = Vector128.Load(center + g);
+                    var sumG_0 = Vector128.Load(sumG + g);
+                    var sumGCentered_0 = Vector128.Load(sumGCentered + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    Vector128.Store(sumG_0, sumG + g);
+                    Vector128.Store(sumGCentered_0, sumGCentered + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG[g] += g_s;
+                    sumGCentered[g] += g_s * (x_s - center_s);
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float gamma_s = gamma[r];
+                    float center_s = center[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
                     var g_s = dy_s * gamma_s;
                     sumG[g] += g_s;
                     sumGCentered[g] += g_s * (x_s - center_s);

@@ -14,22 +14,35 @@ static unsafe partial class Kernels
     internal static unsafe class LayerNormParameterGradients
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, T* dy, nint count, T* center, T* scale, ref T sumDy, ref T sumDyNormalized) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, nint count, T* center, T* scale, ref T sumDy, ref T sumDyNormalized) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, (float*)dy, count, (float*)center, (float*)scale, ref Unsafe.As<T, float>(ref sumDy), ref Unsafe.As<T, float>(ref sumDyNormalized));
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, (double*)dy, count, (double*)center, (double*)scale, ref Unsafe.As<T, double>(ref sumDy), ref Unsafe.As<T, double>(ref sumDyNormalized));
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, (global::System.Half*)dy, count, (float*)center, (float*)scale, ref Unsafe.As<T, float>(ref sumDy), ref Unsafe.As<T, float>(ref sumDyNormalized));
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, count, (float*)center, (float*)scale, ref Unsafe.As<T, float>(ref sumDy), ref Unsafe.As<T, float>(ref sumDyNormalized));
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
             nint accumulators = 1;
@@ -426,20 +439,404 @@ static unsafe partial class Kernels
             sumDyNormalized += sumDyNormalizedTotal;
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, T* dy, nint rows, nint groups, nint rowStride, T* center, T* scale, T* sumDy, T* sumDyNormalized) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+                return;
+            }
+            MembersContiguousScalar(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            Vector512<float> sumDy_0 = Vector512<float>.Zero, sumDy_1 = Vector512<float>.Zero, sumDy_2 = Vector512<float>.Zero, sumDy_3 = Vector512<float>.Zero;
+            Vector512<float> sumDyNormalized_0 = Vector512<float>.Zero, sumDyNormalized_1 = Vector512<float>.Zero, sumDyNormalized_2 = Vector512<float>.Zero, sumDyNormalized_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                var center_0 = Vector512.Load(center + i);
+                var scale_0 = Vector512.Load(scale + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 16);
+                var center_1 = Vector512.Load(center + i + 16);
+                var scale_1 = Vector512.Load(scale + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 32);
+                var center_2 = Vector512.Load(center + i + 32);
+                var scale_2 = Vector512.Load(scale + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 48);
+                var center_3 = Vector512.Load(center + i + 48);
+                var scale_3 = Vector512.Load(scale + i + 48);
+                sumDy_0 += dy_0;
+                sumDy_1 += dy_1;
+                sumDy_2 += dy_2;
+                sumDy_3 += dy_3;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+                sumDyNormalized_1 += dy_1 * ((x_1 - center_1) * scale_1);
+                sumDyNormalized_2 += dy_2 * ((x_2 - center_2) * scale_2);
+                sumDyNormalized_3 += dy_3 * ((x_3 - center_3) * scale_3);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                var center_0 = Vector512.Load(center + i);
+                var scale_0 = Vector512.Load(scale + i);
+                sumDy_0 += dy_0;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+            }
+            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyNormalizedTotal = Vector512.Sum(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            Vector256<float> sumDy_0 = Vector256<float>.Zero, sumDy_1 = Vector256<float>.Zero;
+            Vector256<float> sumDyNormalized_0 = Vector256<float>.Zero, sumDyNormalized_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                var center_0 = Vector256.Load(center + i);
+                var scale_0 = Vector256.Load(scale + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i + 8);
+                var center_1 = Vector256.Load(center + i + 8);
+                var scale_1 = Vector256.Load(scale + i + 8);
+                sumDy_0 += dy_0;
+                sumDy_1 += dy_1;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+                sumDyNormalized_1 += dy_1 * ((x_1 - center_1) * scale_1);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                var center_0 = Vector256.Load(center + i);
+                var scale_0 = Vector256.Load(scale + i);
+                sumDy_0 += dy_0;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+            }
+            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = Vector256.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            Vector128<float> sumDy_0 = Vector128<float>.Zero, sumDy_1 = Vector128<float>.Zero;
+            Vector128<float> sumDyNormalized_0 = Vector128<float>.Zero, sumDyNormalized_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                var center_0 = Vector128.Load(center + i);
+                var scale_0 = Vector128.Load(scale + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i + 4);
+                var center_1 = Vector128.Load(center + i + 4);
+                var scale_1 = Vector128.Load(scale + i + 4);
+                sumDy_0 += dy_0;
+                sumDy_1 += dy_1;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+                sumDyNormalized_1 += dy_1 * ((x_1 - center_1) * scale_1);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                var center_0 = Vector128.Load(center + i);
+                var scale_0 = Vector128.Load(scale + i);
+                sumDy_0 += dy_0;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+            }
+            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = Vector128.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            float sumDyTotal = 0;
+            float sumDyNormalizedTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+                return;
+            }
+            MembersContiguousScalar(x, dy, count, center, scale, ref sumDy, ref sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            Vector512<float> sumDy_0 = Vector512<float>.Zero, sumDy_1 = Vector512<float>.Zero, sumDy_2 = Vector512<float>.Zero, sumDy_3 = Vector512<float>.Zero;
+            Vector512<float> sumDyNormalized_0 = Vector512<float>.Zero, sumDyNormalized_1 = Vector512<float>.Zero, sumDyNormalized_2 = Vector512<float>.Zero, sumDyNormalized_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                var center_0 = Vector512.Load(center + i);
+                var scale_0 = Vector512.Load(scale + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 16);
+                var center_1 = Vector512.Load(center + i + 16);
+                var scale_1 = Vector512.Load(scale + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 32);
+                var center_2 = Vector512.Load(center + i + 32);
+                var scale_2 = Vector512.Load(scale + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 48);
+                var center_3 = Vector512.Load(center + i + 48);
+                var scale_3 = Vector512.Load(scale + i + 48);
+                sumDy_0 += dy_0;
+                sumDy_1 += dy_1;
+                sumDy_2 += dy_2;
+                sumDy_3 += dy_3;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+                sumDyNormalized_1 += dy_1 * ((x_1 - center_1) * scale_1);
+                sumDyNormalized_2 += dy_2 * ((x_2 - center_2) * scale_2);
+                sumDyNormalized_3 += dy_3 * ((x_3 - center_3) * scale_3);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                var center_0 = Vector512.Load(center + i);
+                var scale_0 = Vector512.Load(scale + i);
+                sumDy_0 += dy_0;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+            }
+            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyNormalizedTotal = Vector512.Sum(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            Vector256<float> sumDy_0 = Vector256<float>.Zero, sumDy_1 = Vector256<float>.Zero;
+            Vector256<float> sumDyNormalized_0 = Vector256<float>.Zero, sumDyNormalized_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                var center_0 = Vector256.Load(center + i);
+                var scale_0 = Vector256.Load(scale + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i + 8);
+                var center_1 = Vector256.Load(center + i + 8);
+                var scale_1 = Vector256.Load(scale + i + 8);
+                sumDy_0 += dy_0;
+                sumDy_1 += dy_1;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+                sumDyNormalized_1 += dy_1 * ((x_1 - center_1) * scale_1);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                var center_0 = Vector256.Load(center + i);
+                var scale_0 = Vector256.Load(scale + i);
+                sumDy_0 += dy_0;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+            }
+            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = Vector256.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            Vector128<float> sumDy_0 = Vector128<float>.Zero, sumDy_1 = Vector128<float>.Zero;
+            Vector128<float> sumDyNormalized_0 = Vector128<float>.Zero, sumDyNormalized_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                var center_0 = Vector128.Load(center + i);
+                var scale_0 = Vector128.Load(scale + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i + 4);
+                var center_1 = Vector128.Load(center + i + 4);
+                var scale_1 = Vector128.Load(scale + i + 4);
+                sumDy_0 += dy_0;
+                sumDy_1 += dy_1;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+                sumDyNormalized_1 += dy_1 * ((x_1 - center_1) * scale_1);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                var center_0 = Vector128.Load(center + i);
+                var scale_0 = Vector128.Load(scale + i);
+                sumDy_0 += dy_0;
+                sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
+            }
+            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = Vector128.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
+        {
+            float sumDyTotal = 0;
+            float sumDyNormalizedTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                float center_s = center[i];
+                float scale_s = scale[i];
+                sumDyTotal += dy_s;
+                sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+            }
+            sumDy += sumDyTotal;
+            sumDyNormalized += sumDyNormalizedTotal;
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* dy, nint rows, nint groups, nint rowStride, T* center, T* scale, T* sumDy, T* sumDyNormalized) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, (float*)dy, rows, groups, rowStride, (float*)center, (float*)scale, (float*)sumDy, (float*)sumDyNormalized);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, (double*)dy, rows, groups, rowStride, (double*)center, (double*)scale, (double*)sumDy, (double*)sumDyNormalized);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, (global::System.Half*)dy, rows, groups, rowStride, (float*)center, (float*)scale, (float*)sumDy, (float*)sumDyNormalized);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, rows, groups, rowStride, (float*)center, (float*)scale, (float*)sumDy, (float*)sumDyNormalized);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
@@ -1288,6 +1685,858 @@ static unsafe partial class Kernels
                     double scale_s = scale[r];
                     double x_s = x[at];
                     double dy_s = dy[at];
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            GroupsContiguousScalar(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyNormalized_2 = Vector512<float>.Zero;
+                    var sumDy_3 = Vector512<float>.Zero;
+                    var sumDyNormalized_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                        sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                        sumDyNormalized_3 += dy_3 * ((x_3 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
+                    Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 48) + sumDyNormalized_3, sumDyNormalized + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sumDy_s = 0;
+                    float sumDyNormalized_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float center_s = center[r];
+                        float scale_s = scale[r];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        sumDy_s += dy_s;
+                        sumDyNormalized_s += dy_s * ((x_s - center_s) * scale_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyNormalized[g] += sumDyNormalized_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var centerV = Vector512.Create(center[r]);
+                var scaleV = Vector512.Create(scale[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector512.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 16);
+                    var sumDyNormalized_1 = Vector512.Load(sumDyNormalized + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 32);
+                    var sumDyNormalized_2 = Vector512.Load(sumDyNormalized + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 48);
+                    var sumDyNormalized_3 = Vector512.Load(sumDyNormalized + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                    sumDyNormalized_3 += dy_3 * ((x_3 - centerV) * scaleV);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 16);
+                    Vector512.Store(sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(sumDy_2, sumDy + g + 32);
+                    Vector512.Store(sumDyNormalized_2, sumDyNormalized + g + 32);
+                    Vector512.Store(sumDy_3, sumDy + g + 48);
+                    Vector512.Store(sumDyNormalized_3, sumDyNormalized + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector512.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sumDy_0 = Vector256<float>.Zero;
+                    var sumDyNormalized_0 = Vector256<float>.Zero;
+                    var sumDy_1 = Vector256<float>.Zero;
+                    var sumDyNormalized_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector256.Store(Vector256.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + g + 8) + sumDyNormalized_1, sumDyNormalized + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sumDy_0 = Vector256<float>.Zero;
+                    var sumDyNormalized_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sumDy_s = 0;
+                    float sumDyNormalized_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float center_s = center[r];
+                        float scale_s = scale[r];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        sumDy_s += dy_s;
+                        sumDyNormalized_s += dy_s * ((x_s - center_s) * scale_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyNormalized[g] += sumDyNormalized_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var centerV = Vector256.Create(center[r]);
+                var scaleV = Vector256.Create(scale[r]);
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector256.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 8);
+                    var sumDyNormalized_1 = Vector256.Load(sumDyNormalized + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 8);
+                    Vector256.Store(sumDyNormalized_1, sumDyNormalized + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector256.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sumDy_0 = Vector128<float>.Zero;
+                    var sumDyNormalized_0 = Vector128<float>.Zero;
+                    var sumDy_1 = Vector128<float>.Zero;
+                    var sumDyNormalized_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector128.Store(Vector128.Load(sumDy + g + 4) + sumDy_1, sumDy + g + 4);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + g + 4) + sumDyNormalized_1, sumDyNormalized + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sumDy_0 = Vector128<float>.Zero;
+                    var sumDyNormalized_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sumDy_s = 0;
+                    float sumDyNormalized_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float center_s = center[r];
+                        float scale_s = scale[r];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        sumDy_s += dy_s;
+                        sumDyNormalized_s += dy_s * ((x_s - center_s) * scale_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyNormalized[g] += sumDyNormalized_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var centerV = Vector128.Create(center[r]);
+                var scaleV = Vector128.Create(scale[r]);
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector128.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 4);
+                    var sumDyNormalized_1 = Vector128.Load(sumDyNormalized + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 4);
+                    Vector128.Store(sumDyNormalized_1, sumDyNormalized + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector128.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            GroupsContiguousScalar(x, dy, rows, groups, rowStride, center, scale, sumDy, sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyNormalized_2 = Vector512<float>.Zero;
+                    var sumDy_3 = Vector512<float>.Zero;
+                    var sumDyNormalized_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                        sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                        sumDyNormalized_3 += dy_3 * ((x_3 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
+                    Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 48) + sumDyNormalized_3, sumDyNormalized + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sumDy_s = 0;
+                    float sumDyNormalized_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float center_s = center[r];
+                        float scale_s = scale[r];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        sumDy_s += dy_s;
+                        sumDyNormalized_s += dy_s * ((x_s - center_s) * scale_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyNormalized[g] += sumDyNormalized_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var centerV = Vector512.Create(center[r]);
+                var scaleV = Vector512.Create(scale[r]);
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector512.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 16);
+                    var sumDyNormalized_1 = Vector512.Load(sumDyNormalized + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 32);
+                    var sumDyNormalized_2 = Vector512.Load(sumDyNormalized + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 48);
+                    var sumDyNormalized_3 = Vector512.Load(sumDyNormalized + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                    sumDyNormalized_3 += dy_3 * ((x_3 - centerV) * scaleV);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 16);
+                    Vector512.Store(sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(sumDy_2, sumDy + g + 32);
+                    Vector512.Store(sumDyNormalized_2, sumDyNormalized + g + 32);
+                    Vector512.Store(sumDy_3, sumDy + g + 48);
+                    Vector512.Store(sumDyNormalized_3, sumDyNormalized + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector512.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sumDy_0 = Vector256<float>.Zero;
+                    var sumDyNormalized_0 = Vector256<float>.Zero;
+                    var sumDy_1 = Vector256<float>.Zero;
+                    var sumDyNormalized_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector256.Store(Vector256.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + g + 8) + sumDyNormalized_1, sumDyNormalized + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sumDy_0 = Vector256<float>.Zero;
+                    var sumDyNormalized_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    }
+                    Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sumDy_s = 0;
+                    float sumDyNormalized_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float center_s = center[r];
+                        float scale_s = scale[r];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        sumDy_s += dy_s;
+                        sumDyNormalized_s += dy_s * ((x_s - center_s) * scale_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyNormalized[g] += sumDyNormalized_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var centerV = Vector256.Create(center[r]);
+                var scaleV = Vector256.Create(scale[r]);
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector256.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 8);
+                    var sumDyNormalized_1 = Vector256.Load(sumDyNormalized + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 8);
+                    Vector256.Store(sumDyNormalized_1, sumDyNormalized + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector256.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sumDy_0 = Vector128<float>.Zero;
+                    var sumDyNormalized_0 = Vector128<float>.Zero;
+                    var sumDy_1 = Vector128<float>.Zero;
+                    var sumDyNormalized_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector128.Store(Vector128.Load(sumDy + g + 4) + sumDy_1, sumDy + g + 4);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + g + 4) + sumDyNormalized_1, sumDyNormalized + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sumDy_0 = Vector128<float>.Zero;
+                    var sumDyNormalized_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    }
+                    Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sumDy_s = 0;
+                    float sumDyNormalized_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float center_s = center[r];
+                        float scale_s = scale[r];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        sumDy_s += dy_s;
+                        sumDyNormalized_s += dy_s * ((x_s - center_s) * scale_s);
+                    }
+                    sumDy[g] += sumDy_s;
+                    sumDyNormalized[g] += sumDyNormalized_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                var centerV = Vector128.Create(center[r]);
+                var scaleV = Vector128.Create(scale[r]);
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector128.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 4);
+                    var sumDyNormalized_1 = Vector128.Load(sumDyNormalized + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 4);
+                    Vector128.Store(sumDyNormalized_1, sumDyNormalized + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyNormalized_0 = Vector128.Load(sumDyNormalized + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    sumDy[g] += dy_s;
+                    sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float center_s = center[r];
+                    float scale_s = scale[r];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
                     sumDy[g] += dy_s;
                     sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
                 }

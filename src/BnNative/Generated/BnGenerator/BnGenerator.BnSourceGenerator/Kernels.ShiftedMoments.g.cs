@@ -14,22 +14,35 @@ static unsafe partial class Kernels
     internal static unsafe class ShiftedMoments
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, nint count, T shift, ref T sum, ref T squares, ref T magnitudes) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, nint count, T shift, ref T sum, ref T squares, ref T magnitudes) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref sum), ref Unsafe.As<T, float>(ref squares), ref Unsafe.As<T, float>(ref magnitudes));
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, count, Unsafe.As<T, double>(ref shift), ref Unsafe.As<T, double>(ref sum), ref Unsafe.As<T, double>(ref squares), ref Unsafe.As<T, double>(ref magnitudes));
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref sum), ref Unsafe.As<T, float>(ref squares), ref Unsafe.As<T, float>(ref magnitudes));
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, count, Unsafe.As<T, float>(ref shift), ref Unsafe.As<T, float>(ref sum), ref Unsafe.As<T, float>(ref squares), ref Unsafe.As<T, float>(ref magnitudes));
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
             nint accumulators = 1;
@@ -424,20 +437,402 @@ static unsafe partial class Kernels
             magnitudes += magnitudesTotal;
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, nint rows, nint groups, nint rowStride, T* shift, T* sum, T* squares, T* magnitudes) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, shift, ref sum, ref squares, ref magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, shift, ref sum, ref squares, ref magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, shift, ref sum, ref squares, ref magnitudes);
+                return;
+            }
+            MembersContiguousScalar(x, count, shift, ref sum, ref squares, ref magnitudes);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            var shiftV = Vector512.Create(shift);
+            Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
+            Vector512<float> squares_0 = Vector512<float>.Zero, squares_1 = Vector512<float>.Zero, squares_2 = Vector512<float>.Zero, squares_3 = Vector512<float>.Zero;
+            Vector512<float> magnitudes_0 = Vector512<float>.Zero, magnitudes_1 = Vector512<float>.Zero, magnitudes_2 = Vector512<float>.Zero, magnitudes_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                var d_2 = x_2 - shiftV;
+                var d_3 = x_3 - shiftV;
+                sum_0 += d_0;
+                sum_1 += d_1;
+                sum_2 += d_2;
+                sum_3 += d_3;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                squares_2 += d_2 * d_2;
+                squares_3 += d_3 * d_3;
+                magnitudes_0 += Vector512.Abs(x_0);
+                magnitudes_1 += Vector512.Abs(x_1);
+                magnitudes_2 += Vector512.Abs(x_2);
+                magnitudes_3 += Vector512.Abs(x_3);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var d_0 = x_0 - shiftV;
+                sum_0 += d_0;
+                squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector512.Abs(x_0);
+            }
+            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            var shiftV = Vector256.Create(shift);
+            Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero;
+            Vector256<float> squares_0 = Vector256<float>.Zero, squares_1 = Vector256<float>.Zero;
+            Vector256<float> magnitudes_0 = Vector256<float>.Zero, magnitudes_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                sum_0 += d_0;
+                sum_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector256.Abs(x_0);
+                magnitudes_1 += Vector256.Abs(x_1);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var d_0 = x_0 - shiftV;
+                sum_0 += d_0;
+                squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector256.Abs(x_0);
+            }
+            float sumTotal = Vector256.Sum((sum_0) + (sum_1));
+            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            float magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            var shiftV = Vector128.Create(shift);
+            Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero;
+            Vector128<float> squares_0 = Vector128<float>.Zero, squares_1 = Vector128<float>.Zero;
+            Vector128<float> magnitudes_0 = Vector128<float>.Zero, magnitudes_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                sum_0 += d_0;
+                sum_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector128.Abs(x_0);
+                magnitudes_1 += Vector128.Abs(x_1);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var d_0 = x_0 - shiftV;
+                sum_0 += d_0;
+                squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector128.Abs(x_0);
+            }
+            float sumTotal = Vector128.Sum((sum_0) + (sum_1));
+            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            float magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            float sumTotal = 0;
+            float squaresTotal = 0;
+            float magnitudesTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, shift, ref sum, ref squares, ref magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, shift, ref sum, ref squares, ref magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, shift, ref sum, ref squares, ref magnitudes);
+                return;
+            }
+            MembersContiguousScalar(x, count, shift, ref sum, ref squares, ref magnitudes);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            var shiftV = Vector512.Create(shift);
+            Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
+            Vector512<float> squares_0 = Vector512<float>.Zero, squares_1 = Vector512<float>.Zero, squares_2 = Vector512<float>.Zero, squares_3 = Vector512<float>.Zero;
+            Vector512<float> magnitudes_0 = Vector512<float>.Zero, magnitudes_1 = Vector512<float>.Zero, magnitudes_2 = Vector512<float>.Zero, magnitudes_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                var d_2 = x_2 - shiftV;
+                var d_3 = x_3 - shiftV;
+                sum_0 += d_0;
+                sum_1 += d_1;
+                sum_2 += d_2;
+                sum_3 += d_3;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                squares_2 += d_2 * d_2;
+                squares_3 += d_3 * d_3;
+                magnitudes_0 += Vector512.Abs(x_0);
+                magnitudes_1 += Vector512.Abs(x_1);
+                magnitudes_2 += Vector512.Abs(x_2);
+                magnitudes_3 += Vector512.Abs(x_3);
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var d_0 = x_0 - shiftV;
+                sum_0 += d_0;
+                squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector512.Abs(x_0);
+            }
+            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            var shiftV = Vector256.Create(shift);
+            Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero;
+            Vector256<float> squares_0 = Vector256<float>.Zero, squares_1 = Vector256<float>.Zero;
+            Vector256<float> magnitudes_0 = Vector256<float>.Zero, magnitudes_1 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                sum_0 += d_0;
+                sum_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector256.Abs(x_0);
+                magnitudes_1 += Vector256.Abs(x_1);
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var d_0 = x_0 - shiftV;
+                sum_0 += d_0;
+                squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector256.Abs(x_0);
+            }
+            float sumTotal = Vector256.Sum((sum_0) + (sum_1));
+            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            float magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            var shiftV = Vector128.Create(shift);
+            Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero;
+            Vector128<float> squares_0 = Vector128<float>.Zero, squares_1 = Vector128<float>.Zero;
+            Vector128<float> magnitudes_0 = Vector128<float>.Zero, magnitudes_1 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var d_0 = x_0 - shiftV;
+                var d_1 = x_1 - shiftV;
+                sum_0 += d_0;
+                sum_1 += d_1;
+                squares_0 += d_0 * d_0;
+                squares_1 += d_1 * d_1;
+                magnitudes_0 += Vector128.Abs(x_0);
+                magnitudes_1 += Vector128.Abs(x_1);
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var d_0 = x_0 - shiftV;
+                sum_0 += d_0;
+                squares_0 += d_0 * d_0;
+                magnitudes_0 += Vector128.Abs(x_0);
+            }
+            float sumTotal = Vector128.Sum((sum_0) + (sum_1));
+            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            float magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
+        {
+            float sumTotal = 0;
+            float squaresTotal = 0;
+            float magnitudesTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                var d_s = x_s - shift;
+                sumTotal += d_s;
+                squaresTotal += d_s * d_s;
+                magnitudesTotal += float.Abs(x_s);
+            }
+            sum += sumTotal;
+            squares += squaresTotal;
+            magnitudes += magnitudesTotal;
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* shift, T* sum, T* squares, T* magnitudes) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)sum, (double*)squares, (double*)magnitudes);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
@@ -1440,6 +1835,1010 @@ static unsafe partial class Kernels
                     sum[g] += d_s;
                     squares[g] += d_s * d_s;
                     magnitudes[g] += double.Abs(x_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var magnitudes_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512<float>.Zero;
+                    var squares_3 = Vector512<float>.Zero;
+                    var magnitudes_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        sum_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                    Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    float squares_s = 0;
+                    float magnitudes_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum_s += d_s;
+                        squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
+                    }
+                    sum[g] += sum_s;
+                    squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    var magnitudes_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256<float>.Zero;
+                    var squares_1 = Vector256<float>.Zero;
+                    var magnitudes_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector256.Store(Vector256.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    var magnitudes_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    float squares_s = 0;
+                    float magnitudes_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum_s += d_s;
+                        squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
+                    }
+                    sum[g] += sum_s;
+                    squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector256.Abs(x_0);
+                    magnitudes_1 += Vector256.Abs(x_1);
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector256.Abs(x_0);
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    var magnitudes_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128<float>.Zero;
+                    var squares_1 = Vector128<float>.Zero;
+                    var magnitudes_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
+                    Vector128.Store(Vector128.Load(magnitudes + g + 4) + magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    var magnitudes_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    float squares_s = 0;
+                    float magnitudes_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum_s += d_s;
+                        squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
+                    }
+                    sum[g] += sum_s;
+                    squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector128.Abs(x_0);
+                    magnitudes_1 += Vector128.Abs(x_1);
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector128.Abs(x_0);
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var magnitudes_2 = Vector512<float>.Zero;
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512<float>.Zero;
+                    var squares_3 = Vector512<float>.Zero;
+                    var magnitudes_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        sum_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                    Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    float squares_s = 0;
+                    float magnitudes_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum_s += d_s;
+                        squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
+                    }
+                    sum[g] += sum_s;
+                    squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    var magnitudes_0 = Vector256<float>.Zero;
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256<float>.Zero;
+                    var squares_1 = Vector256<float>.Zero;
+                    var magnitudes_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector256.Store(Vector256.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256<float>.Zero;
+                    var squares_0 = Vector256<float>.Zero;
+                    var magnitudes_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
+                    Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    float squares_s = 0;
+                    float magnitudes_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum_s += d_s;
+                        squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
+                    }
+                    sum[g] += sum_s;
+                    squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector256.Abs(x_0);
+                    magnitudes_1 += Vector256.Abs(x_1);
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector256.Abs(x_0);
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            if (groups <= 8)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    var magnitudes_0 = Vector128<float>.Zero;
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128<float>.Zero;
+                    var squares_1 = Vector128<float>.Zero;
+                    var magnitudes_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(squares + g + 4) + squares_1, squares + g + 4);
+                    Vector128.Store(Vector128.Load(magnitudes + g + 4) + magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128<float>.Zero;
+                    var squares_0 = Vector128<float>.Zero;
+                    var magnitudes_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
+                    Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float shift_s = shift[g];
+                    float sum_s = 0;
+                    float squares_s = 0;
+                    float magnitudes_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum_s += d_s;
+                        squares_s += d_s * d_s;
+                        magnitudes_s += float.Abs(x_s);
+                    }
+                    sum[g] += sum_s;
+                    squares[g] += squares_s;
+                    magnitudes[g] += magnitudes_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector128.Abs(x_0);
+                    magnitudes_1 += Vector128.Abs(x_1);
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector128.Abs(x_0);
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float shift_s = shift[g];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum[g] += d_s;
+                    squares[g] += d_s * d_s;
+                    magnitudes[g] += float.Abs(x_s);
                 }
             }
         }

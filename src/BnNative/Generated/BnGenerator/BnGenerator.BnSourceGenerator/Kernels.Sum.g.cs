@@ -14,22 +14,35 @@ static unsafe partial class Kernels
     internal static unsafe class Sum
     {
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
-        public static void MembersContiguous<T>(T* x, nint count, ref T sum) where T : unmanaged
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void MembersContiguous<TElement, T>(TElement* x, nint count, ref T sum) where TElement : unmanaged where T : unmanaged
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 MembersContiguous((float*)x, count, ref Unsafe.As<T, float>(ref sum));
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 MembersContiguous((double*)x, count, ref Unsafe.As<T, double>(ref sum));
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::System.Half*)x, count, ref Unsafe.As<T, float>(ref sum));
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                MembersContiguous((global::BnNative.Kernels.BFloat16*)x, count, ref Unsafe.As<T, float>(ref sum));
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
             nint accumulators = 1;
@@ -300,20 +313,278 @@ static unsafe partial class Kernels
             sum += sumTotal;
         }
 
-        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
-        public static void GroupsContiguous<T>(T* x, nint rows, nint groups, nint rowStride, T* sum) where T : unmanaged
+        public static void MembersContiguous(global::System.Half* x, nint count, ref float sum)
         {
-            if (typeof(T) == typeof(float))
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, ref sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, ref sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, ref sum);
+                return;
+            }
+            MembersContiguousScalar(x, count, ref sum);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::System.Half* x, nint count, ref float sum)
+        {
+            Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                sum_0 += x_0;
+                sum_1 += x_1;
+                sum_2 += x_2;
+                sum_3 += x_3;
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                sum_0 += x_0;
+            }
+            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector256(global::System.Half* x, nint count, ref float sum)
+        {
+            Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero, sum_2 = Vector256<float>.Zero, sum_3 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 32; i += 32)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 16);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 24);
+                sum_0 += x_0;
+                sum_1 += x_1;
+                sum_2 += x_2;
+                sum_3 += x_3;
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                sum_0 += x_0;
+            }
+            float sumTotal = Vector256.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector128(global::System.Half* x, nint count, ref float sum)
+        {
+            Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero, sum_2 = Vector128<float>.Zero, sum_3 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 4);
+                var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 8);
+                var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(x + i + 12);
+                sum_0 += x_0;
+                sum_1 += x_1;
+                sum_2 += x_2;
+                sum_3 += x_3;
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                sum_0 += x_0;
+            }
+            float sumTotal = Vector128.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::System.Half* x, nint count, ref float sum)
+        {
+            float sumTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                MembersContiguousVector512(x, count, ref sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                MembersContiguousVector256(x, count, ref sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                MembersContiguousVector128(x, count, ref sum);
+                return;
+            }
+            MembersContiguousScalar(x, count, ref sum);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
+        {
+            Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 64; i += 64)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                sum_0 += x_0;
+                sum_1 += x_1;
+                sum_2 += x_2;
+                sum_3 += x_3;
+            }
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                sum_0 += x_0;
+            }
+            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
+        {
+            Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero, sum_2 = Vector256<float>.Zero, sum_3 = Vector256<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 32; i += 32)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 16);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 24);
+                sum_0 += x_0;
+                sum_1 += x_1;
+                sum_2 += x_2;
+                sum_3 += x_3;
+            }
+            for (; i <= count - 8; i += 8)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                sum_0 += x_0;
+            }
+            float sumTotal = Vector256.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
+        {
+            Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero, sum_2 = Vector128<float>.Zero, sum_3 = Vector128<float>.Zero;
+            nint i = 0;
+            for (; i <= count - 16; i += 16)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 4);
+                var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 8);
+                var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i + 12);
+                sum_0 += x_0;
+                sum_1 += x_1;
+                sum_2 += x_2;
+                sum_3 += x_3;
+            }
+            for (; i <= count - 4; i += 4)
+            {
+                var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                sum_0 += x_0;
+            }
+            float sumTotal = Vector128.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
+        {
+            float sumTotal = 0;
+            nint i = 0;
+            for (; i < count; i++)
+            {
+                float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                sumTotal += x_s;
+            }
+            sum += sumTotal;
+        }
+
+        /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* sum) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
                 GroupsContiguous((float*)x, rows, groups, rowStride, (float*)sum);
                 return;
             }
-            if (typeof(T) == typeof(double))
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
                 GroupsContiguous((double*)x, rows, groups, rowStride, (double*)sum);
                 return;
             }
-            throw new global::System.NotSupportedException(typeof(T).Name);
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)sum);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)sum);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
         public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* sum)
@@ -947,6 +1218,642 @@ static unsafe partial class Kernels
                 {
                     nint at = row + g;
                     double x_s = x[at];
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, sum);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, sum);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    var sum_2 = Vector512<float>.Zero;
+                    var sum_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        sum_s += x_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector512.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector512.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    sum_0 += x_0;
+                    Vector512.Store(sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (groups <= 32)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    var sum_2 = Vector256<float>.Zero;
+                    var sum_3 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 24);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
+                    Vector256.Store(Vector256.Load(sum + g + 24) + sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        sum_s += x_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector256.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                    var sum_2 = Vector256.Load(sum + g + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                    var sum_3 = Vector256.Load(sum + g + 24);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 24);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(sum_2, sum + g + 16);
+                    Vector256.Store(sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector256.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    sum_0 += x_0;
+                    Vector256.Store(sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    var sum_2 = Vector128<float>.Zero;
+                    var sum_3 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 8);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 12);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
+                    Vector128.Store(Vector128.Load(sum + g + 12) + sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        sum_s += x_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector128.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                    var sum_2 = Vector128.Load(sum + g + 8);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 8);
+                    var sum_3 = Vector128.Load(sum + g + 12);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 12);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(sum_2, sum + g + 8);
+                    Vector128.Store(sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector128.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    sum_0 += x_0;
+                    Vector128.Store(sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector512(x, rows, groups, rowStride, sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector256(x, rows, groups, rowStride, sum);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                GroupsContiguousVector128(x, rows, groups, rowStride, sum);
+                return;
+            }
+            GroupsContiguousScalar(x, rows, groups, rowStride, sum);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (groups <= 64)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    var sum_2 = Vector512<float>.Zero;
+                    var sum_3 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        sum_s += x_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector512.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector512.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    sum_0 += x_0;
+                    Vector512.Store(sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (groups <= 32)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    var sum_2 = Vector256<float>.Zero;
+                    var sum_3 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 24);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
+                    Vector256.Store(Vector256.Load(sum + g + 24) + sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        sum_s += x_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector256.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                    var sum_2 = Vector256.Load(sum + g + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                    var sum_3 = Vector256.Load(sum + g + 24);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 24);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(sum_2, sum + g + 16);
+                    Vector256.Store(sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector256.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    sum_0 += x_0;
+                    Vector256.Store(sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            if (groups <= 16)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    var sum_2 = Vector128<float>.Zero;
+                    var sum_3 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 8);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 12);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
+                    Vector128.Store(Vector128.Load(sum + g + 12) + sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    float sum_s = 0;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        sum_s += x_s;
+                    }
+                    sum[g] += sum_s;
+                }
+                return;
+            }
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector128.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                    var sum_2 = Vector128.Load(sum + g + 8);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 8);
+                    var sum_3 = Vector128.Load(sum + g + 12);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 12);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(sum_2, sum + g + 8);
+                    Vector128.Store(sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    nint at = row + g;
+                    var sum_0 = Vector128.Load(sum + g);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    sum_0 += x_0;
+                    Vector128.Store(sum_0, sum + g);
+                }
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    sum[g] += x_s;
+                }
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                nint row = r * rowStride;
+                nint g = 0;
+                for (; g < groups; g++)
+                {
+                    nint at = row + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
                     sum[g] += x_s;
                 }
             }
