@@ -27,8 +27,7 @@ namespace BnGenerator
         public static (ExportSpec? Spec, DiagnosticInfo? Error) Parse(AttributeData attribute, IMethodSymbol method)
         {
             var location = method.Locations.FirstOrDefault() ?? Location.None;
-            DiagnosticInfo Fail(string message) => new("BN010", message,
-                location.SourceTree?.FilePath ?? "", location.SourceSpan.Start, location.SourceSpan.Length);
+            DiagnosticInfo Fail(string message) => DiagnosticInfo.At("BN010", message, location);
 
             if (attribute.ConstructorArguments.Length != 1 || attribute.ConstructorArguments[0].Value is not string entryPoint)
                 return (null, Fail("[CExport] needs the C name of the entry point"));

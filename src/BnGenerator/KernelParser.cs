@@ -7,18 +7,6 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace BnGenerator
 {
-    /// <summary>A diagnostic as plain data, so the pipeline stays equatable and reports it apart from source.</summary>
-    internal sealed record DiagnosticInfo(string Id, string Message, string FilePath, int Start, int Length)
-    {
-        public Diagnostic ToDiagnostic()
-        {
-            var descriptor = new DiagnosticDescriptor(Id, "Invalid kernel description", "{0}", "BnGenerator",
-                DiagnosticSeverity.Error, isEnabledByDefault: true);
-            var location = Location.Create(FilePath, new Microsoft.CodeAnalysis.Text.TextSpan(Start, Length), default);
-            return Diagnostic.Create(descriptor, location, Message);
-        }
-    }
-
     /// <summary>Reads <c>[NormKernel]</c> attributes into <see cref="KernelSpec"/>s and checks the body language.</summary>
     internal static class KernelParser
     {
@@ -36,9 +24,12 @@ namespace BnGenerator
 
         public static (KernelSpec? Spec, DiagnosticInfo? Error) Parse(AttributeData attribute, INamedTypeSymbol owner)
         {
-            var location = attribute.ApplicationSyntaxReference?.GetSyntax().GetLocation() ?? Location.None;
-            DiagnosticInfo Fail(string id, string message) => new(id, message,
-                location.SourceTree?.FilePath ?? "", location.SourceSpan.Start, location.SourceSpan.Length);
+            // The attribute for errors of its arguments; its body argument for errors of the body.
+            var syntax = attribute.ApplicationSyntaxReference?.GetSyntax() as AttributeSyntax;
+            var location = syntax?.GetLocation() ?? Location.None;
+            var bodyLocation = syntax?.ArgumentList is { Arguments.Count: >= 2 } arguments ? arguments.Arguments[1].GetLocation() : location;
+            DiagnosticInfo Fail(string id, string message) =>
+                DiagnosticInfo.At(id, message, id is "BN000" or "BN001" ? location : bodyLocation);
 
             if (attribute.ConstructorArguments.Length != 2
                 || attribute.ConstructorArguments[0].Value is not string name

@@ -113,28 +113,50 @@ public class GeneratorTests
         Assert.Equal(File.ReadAllText(golden).Replace("\r\n", "\n"), code);
     }
 
+    private const string Declared = "Inputs = \"x\", Outputs = \"y\", GroupParams = \"a\"";
+
     [Theory]
-    [InlineData("y = x * 2;", "BN004", "literal")]
-    [InlineData("y = x * z;", "BN004", "'z' is not an input")]
-    [InlineData("y = Math.Sqrt(x);", "BN004", "calls something other than Fma")]
-    [InlineData("y = Abs(x, x);", "BN004", "calls something other than Fma")]
-    [InlineData("y = x; y = x;", "BN005", "written twice")]
-    [InlineData("x = x;", "BN005", "is not an output")]
-    [InlineData("if (x) y = x;", "BN003", "is not 'var t = e'")]
-    [InlineData("var a = x;", "BN005", "hides another name")]
-    [InlineData("var t = x;", "BN006", "'y' is never written")]
-    public void ReportsBadDescriptions(string body, string id, string message)
+    [InlineData("null, \"y = x;\", " + Declared, "BN000", "needs a name and a body")]
+    [InlineData("\"Bad\", \"y = x;\", Inputs = \"x, a\", Outputs = \"y\", GroupParams = \"a\"", "BN001", "'a' is declared twice")]
+    [InlineData("\"Bad\", \"y = x;\", Outputs = \"y\"", "BN001", "reads no input stream")]
+    [InlineData("\"Bad\", \"y = (x;\", " + Declared, "BN002", "cannot parse")]
+    [InlineData("\"Bad\", \"if (x) y = x;\", " + Declared, "BN003", "is not 'var t = e'")]
+    [InlineData("\"Bad\", \"y = x * 2;\", " + Declared, "BN004", "literal")]
+    [InlineData("\"Bad\", \"y = x * z;\", " + Declared, "BN004", "'z' is not an input")]
+    [InlineData("\"Bad\", \"y = Math.Sqrt(x);\", " + Declared, "BN004", "calls something other than Fma")]
+    [InlineData("\"Bad\", \"y = Abs(x, x);\", " + Declared, "BN004", "calls something other than Fma")]
+    [InlineData("\"Bad\", \"y = x; y = x;\", " + Declared, "BN005", "written twice")]
+    [InlineData("\"Bad\", \"x = x;\", " + Declared, "BN005", "is not an output")]
+    [InlineData("\"Bad\", \"var a = x;\", " + Declared, "BN005", "hides another name")]
+    [InlineData("\"Bad\", \"var t = x;\", " + Declared, "BN006", "'y' is never written")]
+    public void ReportsBadDescriptionsWhereTheyAre(string arguments, string id, string message)
     {
         string source = $$"""
             namespace BnNative.Kernels;
-            [NormKernel("Bad", "{{body}}", Inputs = "x", Outputs = "y", GroupParams = "a")]
+
+            [NormKernel({{arguments}})]
             internal static partial class Kernels { }
             """;
         var (driver, _, diagnostics, _) = Run(source);
         var diagnostic = Assert.Single(diagnostics);
         Assert.Equal(id, diagnostic.Id);
         Assert.Contains(message, diagnostic.GetMessage());
+        // Reported on the attribute's own line (the third of the file), with the ID's own title and description.
+        Assert.Equal(2, diagnostic.Location.GetLineSpan().StartLinePosition.Line);
+        Assert.Equal(diagnostic.Descriptor.Title.ToString(), Diagnostics.ById[id].Title.ToString());
+        Assert.NotEqual("", diagnostic.Descriptor.Description.ToString());
         Assert.DoesNotContain(driver.GetRunResult().Results.Single().GeneratedSources, s => s.HintName.Contains("Bad"));
+    }
+
+    [Fact]
+    public void EveryDiagnosticIdHasItsOwnTitleAndATest()
+    {
+        var titles = Diagnostics.ById.Values.Select(d => d.Title.ToString()).ToList();
+        Assert.Equal(titles.Count, titles.Distinct().Count());
+        var tested = typeof(GeneratorTests).GetMethod(nameof(ReportsBadDescriptionsWhereTheyAre))!
+            .GetCustomAttributes(typeof(InlineDataAttribute), false).Cast<InlineDataAttribute>()
+            .Select(a => (string)a.GetData(null!).Single()[1]).Append("BN010"); // BN010: ExportsWrapEveryMethodAndRejectOtherReturnTypes
+        Assert.Equal(Diagnostics.ById.Keys.OrderBy(k => k), tested.Distinct().OrderBy(k => k));
     }
 
     [Fact]
