@@ -1,6 +1,7 @@
 """BnNative for Python: Batch Normalization, Batch Renormalization and Layer Normalization on CPUs.
 
-The numpy API below works on float32 and float64 arrays; ``bnnative.torch`` has autograd Functions and
+The numpy API below works on float32, float64 and float16 arrays (with float16 x, the per-channel arrays —
+gamma, beta, running and saved statistics, r, d, dgamma, dbeta — are float32); ``bnnative.torch`` has autograd Functions and
 ``nn.Module`` drop-ins. Every array argument is checked before the library is called — its type, dtype (that
 of ``x``), shape (against ``x``'s layout), C-contiguity and, for outputs, writability — and a wrong one raises
 ``TypeError`` or ``ValueError`` naming it, with nothing written. A call the library refuses raises ``BnError``
@@ -21,14 +22,21 @@ from ._native import Desc, library
 
 __version__ = ".".join(str(part) for part in _abi.VERSION)
 
-__all__ = ["BnError", "version", "version_number", "isa", "set_num_threads", "get_num_threads", "describe",
+__all__ = ["BnError", "version", "version_number", "isa", "set_num_threads", "get_num_threads", "describe", "parameter_dtype",
            "batch_norm_forward_training", "batch_norm_forward_inference", "batch_norm_backward",
            "batch_norm_backward_inference", "batch_renorm_forward_training", "batch_renorm_backward",
            "layer_norm_forward", "layer_norm_backward"]
 
 Array = npt.NDArray[np.floating]
 
-_DTYPES = {np.dtype(np.float32): _abi.DTYPES["F32"], np.dtype(np.float64): _abi.DTYPES["F64"]}
+_DTYPES = {np.dtype(np.float32): _abi.DTYPES["F32"], np.dtype(np.float64): _abi.DTYPES["F64"],
+           np.dtype(np.float16): _abi.DTYPES["F16"]}
+
+
+def parameter_dtype(dtype) -> np.dtype:
+    """The dtype of gamma, beta, running and saved statistics and parameter gradients beside an x of ``dtype``:
+    x's own for float32 and float64, float32 for float16 (the library computes 16-bit tensors in float32)."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float16 else np.dtype(dtype)
 
 
 class BnError(RuntimeError):
@@ -85,7 +93,7 @@ def describe(x, layout: Optional[str] = None) -> Tuple[Desc, int, int]:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy array (got {type(x).__name__})")
     if x.dtype not in _DTYPES:
-        raise TypeError(f"x has dtype {x.dtype}; it must be float32 or float64")
+        raise TypeError(f"x has dtype {x.dtype}; it must be float32, float64 or float16")
     if layout is None:
         layout = "NC" if x.ndim == 2 else "NCHW"
     if layout not in _abi.LAYOUTS:
@@ -108,7 +116,7 @@ def _checked(name: str, a, dtype, shape, writable: bool = False, optional: bool 
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (got {type(a).__name__})")
     if a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype}; it must be {dtype}, like x")
+        raise TypeError(f"{name} has dtype {a.dtype}; it must be {dtype} (x's dtype, or float32 beside float16 x)")
     if a.shape != shape:
         raise ValueError(f"{name} has shape {a.shape}; it must be {shape}")
     if not a.flags.c_contiguous:
@@ -158,15 +166,15 @@ def batch_norm_forward_training(x: Array, gamma: Optional[Array] = None, beta: O
     average, for which num_batches_tracked (counting this batch) must be given.
     """
     desc, c, _ = describe(x, layout)
-    d, vec = x.dtype, (c,)
-    gamma, beta = _checked("gamma", gamma, d, vec), _checked("beta", beta, d, vec)
-    running_mean = _checked("running_mean", running_mean, d, vec, writable=True)
-    running_var = _checked("running_var", running_var, d, vec, writable=True)
+    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    gamma, beta = _checked("gamma", gamma, p, vec), _checked("beta", beta, p, vec)
+    running_mean = _checked("running_mean", running_mean, p, vec, writable=True)
+    running_var = _checked("running_var", running_var, p, vec, writable=True)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must be given together, or neither")
     factor = _momentum(momentum, num_batches_tracked)
     y = _output("out", out, d, x.shape)
-    mean, invstd = _output("save_mean", save_mean, d, vec), _output("save_invstd", save_invstd, d, vec)
+    mean, invstd = _output("save_mean", save_mean, p, vec), _output("save_invstd", save_invstd, p, vec)
     _call("bn_batch_norm_forward_training", desc, _address(x), _address(y), _address(gamma), _address(beta),
           _address(running_mean), _address(running_var), factor, eps, _address(mean), _address(invstd))
     return y, mean, invstd
@@ -177,10 +185,10 @@ def batch_norm_forward_inference(x: Array, gamma: Optional[Array], beta: Optiona
                                  out: Optional[Array] = None) -> Array:
     """Batch Normalization forward in inference mode, with the running statistics; returns y."""
     desc, c, _ = describe(x, layout)
-    d, vec = x.dtype, (c,)
-    gamma, beta = _checked("gamma", gamma, d, vec), _checked("beta", beta, d, vec)
-    running_mean = _checked("running_mean", running_mean, d, vec, optional=False)
-    running_var = _checked("running_var", running_var, d, vec, optional=False)
+    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    gamma, beta = _checked("gamma", gamma, p, vec), _checked("beta", beta, p, vec)
+    running_mean = _checked("running_mean", running_mean, p, vec, optional=False)
+    running_var = _checked("running_var", running_var, p, vec, optional=False)
     y = _output("out", out, d, x.shape)
     _call("bn_batch_norm_forward_inference", desc, _address(x), _address(y), _address(gamma), _address(beta),
           _address(running_mean), _address(running_var), eps)
@@ -188,10 +196,10 @@ def batch_norm_forward_inference(x: Array, gamma: Optional[Array], beta: Optiona
 
 
 def _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx):
-    d = x.dtype
+    d, p = x.dtype, parameter_dtype(x.dtype)
     dy = _checked("dy", dy, d, x.shape, optional=False)
     dx = _output("out", out, d, x.shape) if compute_dx else None
-    return dy, dx, _output("dgamma", dgamma, d, (c,)), _output("dbeta", dbeta, d, (c,))
+    return dy, dx, _output("dgamma", dgamma, p, (c,)), _output("dbeta", dbeta, p, (c,))
 
 
 def batch_norm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: Array, save_invstd: Array,
@@ -199,10 +207,10 @@ def batch_norm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: 
                         dbeta: Optional[Array] = None, compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of the training forward from its saved statistics; returns (dx, dgamma, dbeta) (dx None without compute_dx)."""
     desc, c, _ = describe(x, layout)
-    d, vec = x.dtype, (c,)
-    gamma = _checked("gamma", gamma, d, vec)
-    save_mean = _checked("save_mean", save_mean, d, vec, optional=False)
-    save_invstd = _checked("save_invstd", save_invstd, d, vec, optional=False)
+    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    gamma = _checked("gamma", gamma, p, vec)
+    save_mean = _checked("save_mean", save_mean, p, vec, optional=False)
+    save_invstd = _checked("save_invstd", save_invstd, p, vec, optional=False)
     dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
     _call("bn_batch_norm_backward", desc, _address(x), _address(dy), _address(dx), _address(gamma),
           _address(save_mean), _address(save_invstd), _address(dgamma), _address(dbeta))
@@ -215,10 +223,10 @@ def batch_norm_backward_inference(x: Array, dy: Array, gamma: Optional[Array], r
                                   compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of the inference forward (frozen statistics); returns (dx, dgamma, dbeta)."""
     desc, c, _ = describe(x, layout)
-    d, vec = x.dtype, (c,)
-    gamma = _checked("gamma", gamma, d, vec)
-    running_mean = _checked("running_mean", running_mean, d, vec, optional=False)
-    running_var = _checked("running_var", running_var, d, vec, optional=False)
+    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    gamma = _checked("gamma", gamma, p, vec)
+    running_mean = _checked("running_mean", running_mean, p, vec, optional=False)
+    running_var = _checked("running_var", running_var, p, vec, optional=False)
     dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
     _call("bn_batch_norm_backward_inference", desc, _address(x), _address(dy), _address(dx), _address(gamma),
           _address(running_mean), _address(running_var), eps, _address(dgamma), _address(dbeta))
@@ -240,13 +248,13 @@ def batch_renorm_forward_training(x: Array, gamma: Optional[Array], beta: Option
     in batch_norm_forward_training. rmax = 1, dmax = 0 is Batch Normalization; rmax = dmax = inf clips nothing.
     """
     desc, c, _ = describe(x, layout)
-    d, vec = x.dtype, (c,)
-    gamma, beta = _checked("gamma", gamma, d, vec), _checked("beta", beta, d, vec)
-    running_mean = _checked("running_mean", running_mean, d, vec, writable=True, optional=False)
-    running_var = _checked("running_var", running_var, d, vec, writable=True, optional=False)
+    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    gamma, beta = _checked("gamma", gamma, p, vec), _checked("beta", beta, p, vec)
+    running_mean = _checked("running_mean", running_mean, p, vec, writable=True, optional=False)
+    running_var = _checked("running_var", running_var, p, vec, writable=True, optional=False)
     factor = _momentum(momentum, num_batches_tracked)
     y = _output("out", out, d, x.shape)
-    saved = [_output(name, given, d, vec) for name, given in
+    saved = [_output(name, given, p, vec) for name, given in
              (("save_mean", save_mean), ("save_invstd", save_invstd), ("save_r", save_r), ("save_d", save_d))]
     _call("bn_batch_renorm_forward_training", desc, _address(x), _address(y), _address(gamma), _address(beta),
           _address(running_mean), _address(running_var), factor, eps, float(rmax), float(dmax), *[_address(s) for s in saved])
@@ -259,11 +267,11 @@ def batch_renorm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean
                           compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of the Batch Renormalization forward with r and d constant; returns (dx, dgamma, dbeta)."""
     desc, c, _ = describe(x, layout)
-    t, vec = x.dtype, (c,)
-    gamma = _checked("gamma", gamma, t, vec)
-    save_mean = _checked("save_mean", save_mean, t, vec, optional=False)
-    save_invstd = _checked("save_invstd", save_invstd, t, vec, optional=False)
-    r, d = _checked("r", r, t, vec, optional=False), _checked("d", d, t, vec, optional=False)
+    t, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    gamma = _checked("gamma", gamma, p, vec)
+    save_mean = _checked("save_mean", save_mean, p, vec, optional=False)
+    save_invstd = _checked("save_invstd", save_invstd, p, vec, optional=False)
+    r, d = _checked("r", r, p, vec, optional=False), _checked("d", d, p, vec, optional=False)
     dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
     _call("bn_batch_renorm_backward", desc, _address(x), _address(dy), _address(dx), _address(gamma),
           _address(save_mean), _address(save_invstd), _address(r), _address(d), _address(dgamma), _address(dbeta))
@@ -281,10 +289,10 @@ def layer_norm_forward(x: Array, gamma: Optional[Array] = None, beta: Optional[A
     on x reshaped to (N, features).
     """
     desc, c, positions = describe(x, layout)
-    d = x.dtype
-    gamma, beta = _checked("gamma", gamma, d, (c,)), _checked("beta", beta, d, (c,))
+    d, p = x.dtype, parameter_dtype(x.dtype)
+    gamma, beta = _checked("gamma", gamma, p, (c,)), _checked("beta", beta, p, (c,))
     y = _output("out", out, d, x.shape)
-    mean, invstd = _output("save_mean", save_mean, d, (positions,)), _output("save_invstd", save_invstd, d, (positions,))
+    mean, invstd = _output("save_mean", save_mean, p, (positions,)), _output("save_invstd", save_invstd, p, (positions,))
     _call("bn_layer_norm_forward", desc, _address(x), _address(y), _address(gamma), _address(beta), eps,
           _address(mean), _address(invstd))
     return y, mean, invstd
@@ -295,10 +303,10 @@ def layer_norm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: 
                         dbeta: Optional[Array] = None, compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of Layer Normalization; returns (dx, dgamma, dbeta)."""
     desc, c, positions = describe(x, layout)
-    d = x.dtype
-    gamma = _checked("gamma", gamma, d, (c,))
-    save_mean = _checked("save_mean", save_mean, d, (positions,), optional=False)
-    save_invstd = _checked("save_invstd", save_invstd, d, (positions,), optional=False)
+    p = parameter_dtype(x.dtype)
+    gamma = _checked("gamma", gamma, p, (c,))
+    save_mean = _checked("save_mean", save_mean, p, (positions,), optional=False)
+    save_invstd = _checked("save_invstd", save_invstd, p, (positions,), optional=False)
     dy, dx, dgamma, dbeta = _gradient_outputs(x, dy, c, out, dgamma, dbeta, compute_dx)
     _call("bn_layer_norm_backward", desc, _address(x), _address(dy), _address(dx), _address(gamma),
           _address(save_mean), _address(save_invstd), _address(dgamma), _address(dbeta))

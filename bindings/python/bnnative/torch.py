@@ -4,7 +4,8 @@
 keys (weight, bias, running_mean, running_var, num_batches_tracked), ``momentum=None`` (cumulative average),
 ``affine=False``, ``track_running_stats=False`` and train/eval behave as PyTorch's; only ``forward`` runs
 libbnnative. ``BatchRenorm1d/2d`` add Batch Renormalization (Ioffe 2017) with the same state. Tensors are passed
-without copies when they are CPU float32/float64 and contiguous, or ``torch.channels_last`` (read as NHWC);
+without copies when they are CPU float32/float64/float16/bfloat16 (16-bit inputs with float32 weights and
+statistics, as mixed precision keeps them) and contiguous, or ``torch.channels_last`` (read as NHWC);
 other strides are made contiguous first (a copy). ``replace_batchnorm(model)`` swaps a model's BatchNorm
 modules for these, state and mode kept. Gradients are the library's backward kernels (``torch.autograd.gradcheck``
 passes on them in float64).
@@ -22,7 +23,14 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "BatchRenorm1d", "BatchR
            "batch_norm", "batch_renorm", "layer_norm", "replace_batchnorm", "BatchNormFunction",
            "BatchRenormFunction", "LayerNormFunction"]
 
-_DTYPES = {torch.float32: _abi.DTYPES["F32"], torch.float64: _abi.DTYPES["F64"]}
+_DTYPES = {torch.float32: _abi.DTYPES["F32"], torch.float64: _abi.DTYPES["F64"],
+           torch.float16: _abi.DTYPES["F16"], torch.bfloat16: _abi.DTYPES["BF16"]}
+
+
+def _parameter_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Weights, biases, running and saved statistics beside an input of ``dtype``: its own for float32 and
+    float64, float32 for float16 and bfloat16 (mixed precision: the library computes those in float32)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 _NC, _NCHW, _NHWC = _abi.LAYOUTS["NC"], _abi.LAYOUTS["NCHW"], _abi.LAYOUTS["NHWC"]
 _byref = ctypes.byref
 
@@ -53,7 +61,7 @@ def _prepared(x: torch.Tensor, name: str = "input"):
     if x.device.type != "cpu":
         raise TypeError(f"{name} is on {x.device}; bnnative runs on CPU tensors")
     if x.dtype not in _DTYPES:
-        raise TypeError(f"{name} has dtype {x.dtype}; bnnative takes float32 and float64")
+        raise TypeError(f"{name} has dtype {x.dtype}; bnnative takes float32, float64, float16 and bfloat16")
     if x.dim() < 2 or x.dim() > 5:
         raise ValueError(f"{name} must have 2 to 5 dimensions (N, C, ...) (got {x.dim()})")
     found = _layout(x)
@@ -79,14 +87,15 @@ def _vector(name: str, v: Optional[torch.Tensor], like: torch.Tensor, length: in
     """The address of a per-channel vector (0 for None), checked against x."""
     if v is None:
         return 0
+    dtype = _parameter_dtype(like.dtype)
     # The usual case in one test (a module's own parameters and buffers); the reasons come only on failure.
     if type(v) is torch.nn.Parameter or type(v) is torch.Tensor:
-        if v.dtype is like.dtype and v.is_cpu and v.dim() == 1 and v.shape[0] == length and v.is_contiguous():
+        if v.dtype is dtype and v.is_cpu and v.dim() == 1 and v.shape[0] == length and v.is_contiguous():
             return v.data_ptr()
     if not isinstance(v, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or None (got {type(v).__name__})")
-    if v.dtype != like.dtype or v.device.type != "cpu":
-        raise TypeError(f"{name} is {v.dtype} on {v.device}; it must be {like.dtype} on cpu, like the input")
+    if v.dtype != dtype or v.device.type != "cpu":
+        raise TypeError(f"{name} is {v.dtype} on {v.device}; it must be {dtype} on cpu (the input's dtype, float32 beside 16-bit inputs)")
     if v.shape != (length,):
         raise ValueError(f"{name} has shape {tuple(v.shape)}; it must be ({length},)")
     if not v.is_contiguous():
@@ -101,8 +110,8 @@ def _address(t: Optional[torch.Tensor]) -> int:
 def _gradient_buffers(ctx, x: torch.Tensor, weight: Optional[torch.Tensor], channels: int):
     """dx, dgamma and dbeta to write, each None when autograd does not want it."""
     dx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-    dgamma = x.new_empty(channels) if weight is not None and ctx.needs_input_grad[1] else None
-    dbeta = x.new_empty(channels) if ctx.needs_input_grad[2] else None
+    dgamma = x.new_empty(channels, dtype=_parameter_dtype(x.dtype)) if weight is not None and ctx.needs_input_grad[1] else None
+    dbeta = x.new_empty(channels, dtype=_parameter_dtype(x.dtype)) if ctx.needs_input_grad[2] else None
     return dx, dgamma, dbeta
 
 
@@ -130,7 +139,7 @@ class BatchNormFunction(torch.autograd.Function):
         rm, rv = _vector("running_mean", running_mean, x, c), _vector("running_var", running_var, x, c)
         y = torch.empty_like(x)
         if training:
-            saved = x.new_empty(2, c)  # mean and invstd in one allocation
+            saved = x.new_empty(2, c, dtype=_parameter_dtype(x.dtype))  # mean and invstd in one allocation
             address = saved.data_ptr()
             _call("bn_batch_norm_forward_training", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, rm, rv,
                   momentum, eps, address, address + c * saved.element_size())
@@ -170,7 +179,7 @@ class BatchRenormFunction(torch.autograd.Function):
         if not rm or not rv:
             raise ValueError("Batch Renormalization needs running_mean and running_var")
         y = torch.empty_like(x)
-        saved = x.new_empty(4, c)
+        saved = x.new_empty(4, c, dtype=_parameter_dtype(x.dtype))
         mean, invstd, r, d = saved.unbind(0)
         _call("bn_batch_renorm_forward_training", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, rm, rv, momentum, eps,
               rmax, dmax, mean.data_ptr(), invstd.data_ptr(), r.data_ptr(), d.data_ptr())
@@ -201,7 +210,7 @@ class LayerNormFunction(torch.autograd.Function):
         w = _vector("weight", None if weight is None else weight.reshape(-1), x, features)
         b = _vector("bias", None if bias is None else bias.reshape(-1), x, features)
         y = torch.empty_like(x)
-        saved = x.new_empty(2, rows)
+        saved = x.new_empty(2, rows, dtype=_parameter_dtype(x.dtype))
         mean, invstd = saved.unbind(0)
         _call("bn_layer_norm_forward", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, eps, mean.data_ptr(), invstd.data_ptr())
         ctx.save_for_backward(x, weight, saved)
