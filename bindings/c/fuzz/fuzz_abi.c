@@ -398,7 +398,11 @@ static void check_success(const call* k, const inputs* in) {
                 /* The mean, kept in the element type, is known only to half a subnormal step; F64 has no absolute
                  * term to cover that once γ·invstd scales it up. */
                 real quantum = fabsl(gm) * invstd * r * 2 * smallest_subnormal(t);
-                if (k->op == OP_BRN_TRAIN) s += fabsl(gm) * (sum_abs / m + fabsl(in->rm[g])) / sqrtl(in->rv[g] + k->eps);
+                if (k->op == OP_BRN_TRAIN) {
+                    real inverse_sigma_run = 1 / sqrtl(in->rv[g] + k->eps);
+                    s += fabsl(gm) * (sum_abs / m + fabsl(in->rm[g])) * inverse_sigma_run;
+                    quantum += fabsl(gm) * inverse_sigma_run * 2 * smallest_subnormal(t); /* the same mean, in d */
+                }
                 if (constant && k->op != OP_BRN_TRAIN) { /* y = beta exactly (beta rounded to the output type) */
                     char rounded[8];
                     put(rounded, t, 0, (double)bt);
@@ -414,7 +418,9 @@ static void check_success(const call* k, const inputs* in) {
             if (p[SLOT_INVSTD]) relative("save_invstd", gi, get(p[SLOT_INVSTD], pt, gi), invstd, tol.forward, pt);
             if (k->op == OP_BRN_TRAIN) {
                 if (p[SLOT_R]) relative("save_r", gi, get(p[SLOT_R], pt, gi), r, tol.forward, pt);
-                if (p[SLOT_D]) near("save_d", gi, get(p[SLOT_D], pt, gi), dd, (sum_abs / m + fabsl(in->rm[g])) / sqrtl(in->rv[g] + k->eps), tol.forward, tol.absolute, pt, 0);
+                /* d = (mean − running_mean)/σ_run: the mean known to half a subnormal step of the type (§5), times 1/σ_run */
+                if (p[SLOT_D]) near_plus("save_d", gi, get(p[SLOT_D], pt, gi), dd, (sum_abs / m + fabsl(in->rm[g])) / sqrtl(in->rv[g] + k->eps),
+                                         tol.forward, tol.absolute, pt, 2 * smallest_subnormal(pt) / sqrtl(in->rv[g] + k->eps));
             }
             if (!ln && p[SLOT_RM] && isfinite(in->rm[g]) && isfinite(in->rv[g]) && in->rv[g] >= 0) {
                 real mo = k->momentum;
