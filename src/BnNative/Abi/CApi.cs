@@ -128,29 +128,28 @@ internal static unsafe partial class CApi
             return check.Finish("bn_batch_norm_forward_training");
         var call = new ForwardTrainingCall
         {
-            Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar,
+            X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar,
             Momentum = momentum, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd,
         };
-        DTypes.Run(desc->DType, ref call);
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
     /// <summary>BatchNorm forward training, or with <see cref="Renorm"/> Batch Renormalization's.</summary>
     private struct ForwardTrainingCall : IDTypeCall
     {
-        public TensorDesc* Desc;
         public void* X, Y, Gamma, Beta, RunningMean, RunningVar, SaveMean, SaveInvstd, SaveR, SaveD;
         public double Momentum, Eps, RMax, DMax;
         public bool Renorm;
 
-        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
         {
             var affine = new BatchNorm<TElement, T>.TrainingAffine
             {
                 Gamma = (T*)Gamma, Beta = (T*)Beta, RunningMean = (T*)RunningMean, RunningVar = (T*)RunningVar,
                 Eps = Eps, Renorm = Renorm, RMax = Renorm ? RMax : 1, DMax = DMax,
             };
-            BatchNorm<TElement, T>.ForwardTraining(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Y, affine, Momentum,
+            BatchNorm<TElement, T>.ForwardTraining(new Geometry<TElement>(shape), (TElement*)X, (TElement*)Y, affine, Momentum,
                 (T*)SaveMean, (T*)SaveInvstd, (T*)SaveR, (T*)SaveD);
         }
     }
@@ -179,19 +178,18 @@ internal static unsafe partial class CApi
         check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_batch_norm_forward_inference");
-        var call = new ForwardInferenceCall { Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar, Eps = eps };
-        DTypes.Run(desc->DType, ref call);
+        var call = new ForwardInferenceCall { X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar, Eps = eps };
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
     private struct ForwardInferenceCall : IDTypeCall
     {
-        public TensorDesc* Desc;
         public void* X, Y, Gamma, Beta, RunningMean, RunningVar;
         public double Eps;
 
-        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
-            BatchNorm<TElement, T>.ForwardInference(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Y, (T*)Gamma, (T*)Beta,
+        public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            BatchNorm<TElement, T>.ForwardInference(new Geometry<TElement>(shape), (TElement*)X, (TElement*)Y, (T*)Gamma, (T*)Beta,
                 (T*)RunningMean, (T*)RunningVar, Eps);
     }
 
@@ -221,19 +219,18 @@ internal static unsafe partial class CApi
         check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_batch_norm_backward");
-        var call = new BackwardCall { Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta };
-        DTypes.Run(desc->DType, ref call);
+        var call = new BackwardCall { X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta };
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
     /// <summary>BatchNorm's backward, or with save_r and save_d Batch Renormalization's.</summary>
     private struct BackwardCall : IDTypeCall
     {
-        public TensorDesc* Desc;
         public void* X, Dy, Dx, Gamma, SaveMean, SaveInvstd, Dgamma, Dbeta, SaveR, SaveD;
 
-        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
-            BatchNorm<TElement, T>.Backward(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma,
+        public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            BatchNorm<TElement, T>.Backward(new Geometry<TElement>(shape), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma,
                 (T*)SaveMean, (T*)SaveInvstd, (T*)Dgamma, (T*)Dbeta, (T*)SaveR, (T*)SaveD);
     }
 
@@ -267,20 +264,19 @@ internal static unsafe partial class CApi
             return check.Finish("bn_batch_norm_backward_inference");
         var call = new BackwardInferenceCall
         {
-            Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, RunningMean = runningMean, RunningVar = runningVar, Eps = eps, Dgamma = dgamma, Dbeta = dbeta,
+            X = x, Dy = dy, Dx = dx, Gamma = gamma, RunningMean = runningMean, RunningVar = runningVar, Eps = eps, Dgamma = dgamma, Dbeta = dbeta,
         };
-        DTypes.Run(desc->DType, ref call);
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
     private struct BackwardInferenceCall : IDTypeCall
     {
-        public TensorDesc* Desc;
         public void* X, Dy, Dx, Gamma, RunningMean, RunningVar, Dgamma, Dbeta;
         public double Eps;
 
-        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
-            BatchNorm<TElement, T>.BackwardInference(new Geometry<TElement>(Desc), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma,
+        public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            BatchNorm<TElement, T>.BackwardInference(new Geometry<TElement>(shape), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma,
                 (T*)RunningMean, (T*)RunningVar, Eps, (T*)Dgamma, (T*)Dbeta);
     }
 
@@ -327,11 +323,11 @@ internal static unsafe partial class CApi
             return check.Finish("bn_batch_renorm_forward_training");
         var call = new ForwardTrainingCall
         {
-            Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar,
+            X = x, Y = y, Gamma = gamma, Beta = beta, RunningMean = runningMean, RunningVar = runningVar,
             Momentum = momentum, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd,
             Renorm = true, RMax = rmax, DMax = dmax, SaveR = saveR, SaveD = saveD,
         };
-        DTypes.Run(desc->DType, ref call);
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
@@ -366,10 +362,10 @@ internal static unsafe partial class CApi
             return check.Finish("bn_batch_renorm_backward");
         var call = new BackwardCall
         {
-            Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta,
+            X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta,
             SaveR = saveR, SaveD = saveD,
         };
-        DTypes.Run(desc->DType, ref call);
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
@@ -399,19 +395,18 @@ internal static unsafe partial class CApi
         check.Epsilon(eps);
         if (check.Failed)
             return check.Finish("bn_layer_norm_forward");
-        var call = new LayerNormForwardCall { Desc = desc, X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd };
-        DTypes.Run(desc->DType, ref call);
+        var call = new LayerNormForwardCall { X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd };
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
     private struct LayerNormForwardCall : IDTypeCall
     {
-        public TensorDesc* Desc;
         public void* X, Y, Gamma, Beta, SaveMean, SaveInvstd;
         public double Eps;
 
-        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
-            LayerNorm<TElement, T>.Forward(Desc, (TElement*)X, (TElement*)Y, (T*)Gamma, (T*)Beta, Eps, (T*)SaveMean, (T*)SaveInvstd);
+        public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            LayerNorm<TElement, T>.Forward(shape, (TElement*)X, (TElement*)Y, (T*)Gamma, (T*)Beta, Eps, (T*)SaveMean, (T*)SaveInvstd);
     }
 
     /// <summary>
@@ -439,17 +434,16 @@ internal static unsafe partial class CApi
         check.Tensor(desc);
         if (check.Failed)
             return check.Finish("bn_layer_norm_backward");
-        var call = new LayerNormBackwardCall { Desc = desc, X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta };
-        DTypes.Run(desc->DType, ref call);
+        var call = new LayerNormBackwardCall { X = x, Dy = dy, Dx = dx, Gamma = gamma, SaveMean = saveMean, SaveInvstd = saveInvstd, Dgamma = dgamma, Dbeta = dbeta };
+        DTypes.Run(desc, ref call);
         return Status.Success;
     }
 
     private struct LayerNormBackwardCall : IDTypeCall
     {
-        public TensorDesc* Desc;
         public void* X, Dy, Dx, Gamma, SaveMean, SaveInvstd, Dgamma, Dbeta;
 
-        public readonly void Run<TElement, T>() where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
-            LayerNorm<TElement, T>.Backward(Desc, (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma, (T*)SaveMean, (T*)SaveInvstd, (T*)Dgamma, (T*)Dbeta);
+        public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+            LayerNorm<TElement, T>.Backward(shape, (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma, (T*)SaveMean, (T*)SaveInvstd, (T*)Dgamma, (T*)Dbeta);
     }
 }

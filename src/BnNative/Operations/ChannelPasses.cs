@@ -127,7 +127,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
                     mean[k] += D(closer.Pointer[k]) - D(shift[k]); // about the common shift again
                 return;
             }
-            TwoPass(rows, count, width, shift, mean, m2);
+            Statistics<TElement, T>.OfColumns(rows, count, width, G.C, mean, m2, shift); // (two more reads, from cache)
         }
 
         /// <summary>
@@ -144,15 +144,11 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             new Span<double>(m2, (int)width).Clear();
             for (long start = 0; start < count; start += step)
             {
-                new Span<T>(chunkSum, (int)(3 * width)).Clear();
                 K.ShiftedMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift,
                     chunkSum, chunkSquares, chunkMagnitudes);
-                for (long k = 0; k < width; k++)
-                {
-                    mean[k] += D(chunkSum[k]);
-                    m2[k] += D(chunkSquares[k]);
-                    magnitudes.Pointer[k] += D(chunkMagnitudes[k]);
-                }
+                Sums.Carry(chunkSum, mean, width);
+                Sums.Carry(chunkSquares, m2, width);
+                Sums.Carry(chunkMagnitudes, magnitudes, width);
             }
             long refusals = 0;
             for (long k = 0; k < width; k++)
@@ -196,38 +192,6 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             var (mean, m2) = Moments.Corrected(count, center, deviations, squares);
             return (mean - shift, m2);
         }
-
-        /// <summary>The tile's moments again (mean about <paramref name="shift"/>), as a corrected two-pass over its rows (two more reads, from cache).</summary>
-        private readonly void TwoPass(TElement* rows, long count, nint width, T* shift, double* mean, double* m2)
-        {
-            long c = G.C, step = Geometry<TElement>.RowsPerChunk;
-            using var totals = new NativeBuffer<double>(2 * width);
-            using var chunk = new NativeBuffer<T>(3 * width);
-            T* center = chunk, deviations = center + width, squares = deviations + width;
-            double* sumDeviations = totals, sumSquares = totals.Pointer + width;
-            new Span<double>(mean, (int)width).Clear();
-            for (long start = 0; start < count; start += step)
-            {
-                new Span<T>(deviations, (int)width).Clear();
-                K.Sum.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, deviations);
-                for (long k = 0; k < width; k++)
-                    mean[k] += D(deviations[k]);
-            }
-            for (long k = 0; k < width; k++)
-                center[k] = E(mean[k] / count);
-            for (long start = 0; start < count; start += step)
-            {
-                new Span<T>(deviations, (int)(2 * width)).Clear();
-                K.CenteredMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, center, deviations, squares);
-                for (long k = 0; k < width; k++)
-                {
-                    sumDeviations[k] += D(deviations[k]);
-                    sumSquares[k] += D(squares[k]);
-                }
-            }
-            for (long k = 0; k < width; k++)
-                (mean[k], m2[k]) = Moments.Corrected(count, D(center[k]) - D(shift[k]), sumDeviations[k], sumSquares[k]);
-        }
     }
 
     // ---- gradient sums ------------------------------------------------------------------------------
@@ -246,14 +210,8 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             return;
         for (long c = 0; c < g.C; c++)
         {
-            double a = 0, b = 0;
-            for (long block = 0; block < blocks; block++)
-            {
-                a += partialDy[block * g.C + c];
-                b += partialDyCentered[block * g.C + c];
-            }
-            sumDy[c] = a;
-            sumDyCentered[c] = b;
+            sumDy[c] = Sums.InOrder(partialDy + c, blocks, g.C);
+            sumDyCentered[c] = Sums.InOrder(partialDyCentered + c, blocks, g.C);
         }
     }
 
@@ -297,13 +255,9 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             {
                 long at = (tile.FirstRow + start) * c + f;
                 nint rows = (nint)Math.Min(step, tile.Rows - start);
-                new Span<T>(a, (int)(2 * width)).Clear();
                 K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, width, (nint)c, Center + f, a, b);
-                for (long k = 0; k < width; k++)
-                {
-                    sumDy[k] += D(a[k]);
-                    sumDyCentered[k] += D(b[k]);
-                }
+                Sums.Carry(a, sumDy, width);
+                Sums.Carry(b, sumDyCentered, width);
             }
         }
     }
@@ -311,64 +265,72 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     // ---- affine maps --------------------------------------------------------------------------------
 
     /// <summary>y = (x − center)·scale + shift per channel, over the whole tensor.</summary>
-    public static void ScaleShift(in Geometry<TElement> g, TElement* x, TElement* y, T* center, T* scale, T* shift)
-    {
-        var job = new ScaleShiftJob { G = g, X = x, Y = y, Center = center, Scale = scale, Shift = shift };
-        WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
-    }
+    public static void ScaleShift(in Geometry<TElement> g, TElement* x, TElement* y, T* center, T* scale, T* shift) =>
+        Map(g, new ScaleShiftMap { X = x, Y = y, Center = center, Scale = scale, Shift = shift });
 
     /// <summary>dx = (dy − dyCenter)·dyScale + (x − center)·xScale per channel, over the whole tensor.</summary>
-    public static void GradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* center, T* dyCenter, T* dyScale, T* xScale)
+    public static void GradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* center, T* dyCenter, T* dyScale, T* xScale) =>
+        Map(g, new GradientApplyMap { X = x, Dy = dy, Dx = dx, Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale });
+
+    /// <summary>
+    /// An element-wise map with per-channel coefficients, as the two loop shapes call it: a tile of rows × channels
+    /// (channels-last) or a slab of one channel's contiguous values (NCHW). <paramref name="at"/> is the offset of
+    /// the first element, <paramref name="channel"/> the first (tile) or only (slab) channel.
+    /// </summary>
+    private interface IChannelMap
     {
-        var job = new GradientApplyJob { G = g, X = x, Dy = dy, Dx = dx, Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale };
-        WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
+        void Tile(long at, long channel, nint rows, nint channels, nint rowStride);
+
+        void Slab(long at, long channel, nint length, bool nonTemporal);
     }
 
-    private struct ScaleShiftJob : IParallelJob
+    private struct ScaleShiftMap : IChannelMap
     {
-        public Geometry<TElement> G;
         public TElement* X, Y;
         public T* Center, Scale, Shift;
 
-        public void Run(long task)
-        {
-            if (G.ChannelsLast)
-            {
-                var tile = G.TaskTile(task);
-                long at = tile.Offset(G.C), f = tile.FirstChannel;
-                K.ScaleShift.GroupsContiguous(X + at, Y + at, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, Center + f, Scale + f, Shift + f);
-                return;
-            }
-            var (slab, end) = G.PlanarTaskSlabs(task);
-            for (; slab < end; slab++)
-            {
-                long c = slab % G.C, at = slab * G.S;
-                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, Center[c], Scale[c], Shift[c], G.StreamSlabs);
-            }
-        }
+        public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride) =>
+            K.ScaleShift.GroupsContiguous(X + at, Y + at, rows, channels, rowStride, Center + f, Scale + f, Shift + f);
+
+        public readonly void Slab(long at, long c, nint length, bool nonTemporal) =>
+            K.ScaleShift.MembersContiguous(X + at, Y + at, length, Center[c], Scale[c], Shift[c], nonTemporal);
     }
 
-    private struct GradientApplyJob : IParallelJob
+    private struct GradientApplyMap : IChannelMap
     {
-        public Geometry<TElement> G;
         public TElement* X, Dy, Dx;
         public T* Center, DyCenter, DyScale, XScale;
 
-        public void Run(long task)
+        public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride) =>
+            K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, rows, channels, rowStride, Center + f, DyCenter + f, DyScale + f, XScale + f);
+
+        public readonly void Slab(long at, long c, nint length, bool nonTemporal) =>
+            K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, length, Center[c], DyCenter[c], DyScale[c], XScale[c], nonTemporal);
+    }
+
+    /// <summary>Runs <paramref name="map"/> over the tensor in the layout's tasks: tiles (channels-last) or runs of slabs (NCHW).</summary>
+    private static void Map<TMap>(in Geometry<TElement> g, TMap map) where TMap : unmanaged, IChannelMap
+    {
+        var job = new MapJob<TMap> { G = g, Map = map };
+        WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
+    }
+
+    private struct MapJob<TMap> : IParallelJob where TMap : unmanaged, IChannelMap
+    {
+        public Geometry<TElement> G;
+        public TMap Map;
+
+        public readonly void Run(long task)
         {
             if (G.ChannelsLast)
             {
                 var tile = G.TaskTile(task);
-                long at = tile.Offset(G.C), f = tile.FirstChannel;
-                K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, Center + f, DyCenter + f, DyScale + f, XScale + f);
+                Map.Tile(tile.Offset(G.C), tile.FirstChannel, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C);
                 return;
             }
             var (slab, end) = G.PlanarTaskSlabs(task);
             for (; slab < end; slab++)
-            {
-                long c = slab % G.C, at = slab * G.S;
-                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Center[c], DyCenter[c], DyScale[c], XScale[c], G.StreamSlabs);
-            }
+                Map.Slab(slab * G.S, slab % G.C, (nint)G.S, G.StreamSlabs);
         }
     }
 }

@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.InteropServices;
-using BnNative.Abi;
 
 namespace BnNative.Operations;
 
@@ -11,8 +10,8 @@ namespace BnNative.Operations;
 /// </summary>
 internal readonly unsafe struct Geometry<T> where T : unmanaged
 {
-    /// <summary>About half of a core's L2: the data one task works on, so its second pass hits cache.</summary>
-    private const long TaskBytes = 512 * 1024;
+    /// <summary>About half of a core's L2: the data one task works on, so its second pass hits cache (every operation's tasks).</summary>
+    public const long TaskBytes = 512 * 1024;
 
     /// <summary>
     /// Rows one reducing GroupsContiguous call adds (each lane of a sum holds one group and adds one value per
@@ -43,12 +42,12 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     public readonly long RowsPerTask, ChannelsPerTask;
     public readonly long RowBlocks, ChannelBlocks;
 
-    public Geometry(TensorDesc* desc)
+    public Geometry(in Shape shape)
     {
-        N = desc->N;
-        C = desc->C;
-        S = desc->H * desc->W;
-        ChannelsLast = desc->Layout != (int)Layout.NCHW;
+        N = shape.N;
+        C = shape.C;
+        S = shape.S;
+        ChannelsLast = shape.ChannelsLast;
         long rowBytes = C * sizeof(T);
         // Wide rows are cut into channel ranges (multiples of 64, a whole number of vectors at every width).
         ChannelsPerTask = rowBytes * MinRowsPerTask <= TaskBytes ? C : Math.Max(64, TaskBytes / (MinRowsPerTask * sizeof(T)) / 64 * 64);
@@ -102,6 +101,19 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
 
     /// <summary>The M members of channel <paramref name="c"/>: N slabs of S (NCHW), or one value per row of C (NC, NHWC).</summary>
     public Members Channel(long c) => ChannelsLast ? Members.Strided(c, M, C) : new Members(c * S, N, C * S, S, 1);
+}
+
+/// <summary>
+/// A tensor's shape as the operations see it, once the ABI layer has checked it (every dimension ≥ 1, sizes that
+/// fit): channels-last (NC, NHWC: rows of C contiguous channels) or channels-first (NCHW), and N, C, H, W.
+/// </summary>
+internal readonly record struct Shape(bool ChannelsLast, long N, long C, long H, long W)
+{
+    /// <summary>Positions per sample (H·W).</summary>
+    public long S => H * W;
+
+    /// <summary>Values per channel, and positions in the tensor (N·H·W).</summary>
+    public long M => N * S;
 }
 
 /// <summary>A channels-last task: rows [FirstRow, FirstRow + Rows) × channels [FirstChannel, FirstChannel + Channels).</summary>

@@ -18,7 +18,7 @@ namespace BnNative.Operations;
 /// </summary>
 internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private const long TaskBytes = 512 * 1024;
+    private const long TaskBytes = Geometry<TElement>.TaskBytes;
 
     /// <summary>Rows one reducing GroupsContiguous call adds in the element type before the sums go on in float64.</summary>
     private const long RowsPerChunk = Geometry<TElement>.RowsPerChunk;
@@ -59,12 +59,12 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         /// <summary>NCHW: positions of a tile (one sample), tiles per sample, and whole samples per task when S is small.</summary>
         public readonly long Width, TilesPerSample, SamplesPerTask;
 
-        public Plan(Abi.TensorDesc* desc)
+        public Plan(in Shape shape)
         {
-            N = desc->N;
-            C = desc->C;
-            S = desc->H * desc->W;
-            ChannelsLast = desc->Layout != (int)Abi.Layout.NCHW;
+            N = shape.N;
+            C = shape.C;
+            S = shape.S;
+            ChannelsLast = shape.ChannelsLast;
             StreamRuns = Geometry<TElement>.Streams(N * C * S, C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(TElement)));
             BlockRows = perTask;
@@ -139,9 +139,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
 
     // ---- forward ----------------------------------------------------------------------------------------
 
-    public static void Forward(Abi.TensorDesc* desc, TElement* x, TElement* y, T* gamma, T* beta, double eps, T* saveMean, T* saveInvstd)
+    public static void Forward(in Shape shape, TElement* x, TElement* y, T* gamma, T* beta, double eps, T* saveMean, T* saveInvstd)
     {
-        var plan = new Plan(desc);
+        var plan = new Plan(shape);
         var job = new ForwardJob { Plan = plan, X = x, Y = y, Gamma = gamma, Beta = beta, Eps = eps, SaveMean = saveMean, SaveInvstd = saveInvstd };
         WorkerPool.For(plan.ForwardTasks, ref job);
     }
@@ -231,44 +231,12 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
     /// <summary>Mean and biased variance of a row of <paramref name="length"/> values (see <see cref="Statistics{T}.OfRuns"/>).</summary>
     private static (double Mean, double Variance) RowStatistics(TElement* row, long length) => Statistics<TElement, T>.OfRuns(row, Members.Strided(0, length, 1));
 
-    /// <summary>
-    /// Mean and biased variance of each of <paramref name="width"/> NCHW positions (columns of C rows, S apart):
-    /// a corrected two-pass over the rows, chunk by chunk — the sums, then deviations and squares about the means.
-    /// </summary>
+    /// <summary>Mean and biased variance of each of <paramref name="width"/> NCHW positions (columns of C rows, S apart).</summary>
     private static void TileStatistics(in Plan plan, TElement* tile, long width, double* mean, double* variance)
     {
-        using var chunk = new NativeBuffer<T>(3 * width);
-        using var totals = new NativeBuffer<double>(width);
-        T* center = chunk, deviations = center + width, squares = deviations + width;
-        double* sumDeviations = totals;
-        new Span<double>(mean, (int)width).Clear();
-        new Span<double>(variance, (int)width).Clear();
-        for (long start = 0; start < plan.C; start += RowsPerChunk)
-        {
-            new Span<T>(deviations, (int)width).Clear();
-            K.Sum.GroupsContiguous(tile + start * plan.S, (nint)Math.Min(RowsPerChunk, plan.C - start), (nint)width, (nint)plan.S, deviations);
-            for (long k = 0; k < width; k++)
-                mean[k] += D(deviations[k]);
-        }
+        Statistics<TElement, T>.OfColumns(tile, plan.C, (nint)width, plan.S, mean, variance);
         for (long k = 0; k < width; k++)
-            center[k] = E(mean[k] / plan.C);
-        for (long start = 0; start < plan.C; start += RowsPerChunk)
-        {
-            new Span<T>(deviations, (int)(2 * width)).Clear();
-            K.CenteredMoments.GroupsContiguous(tile + start * plan.S, (nint)Math.Min(RowsPerChunk, plan.C - start), (nint)width, (nint)plan.S,
-                center, deviations, squares);
-            for (long k = 0; k < width; k++)
-            {
-                sumDeviations[k] += D(deviations[k]);
-                variance[k] += D(squares[k]);
-            }
-        }
-        for (long k = 0; k < width; k++)
-        {
-            var (m, m2) = Moments.Corrected(plan.C, D(center[k]), sumDeviations[k], variance[k]);
-            mean[k] = m;
-            variance[k] = m2 / plan.C;
-        }
+            variance[k] /= plan.C;
     }
 
     // ---- backward ---------------------------------------------------------------------------------------
@@ -279,9 +247,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
     /// dx is written, so dx may be dy), then per position its sums and dx, all from cache. Wide rows: the row
     /// sums of every row first, then tiles of rows × channels (partials, then dx), then any row done in float64.
     /// </summary>
-    public static void Backward(Abi.TensorDesc* desc, TElement* x, TElement* dy, TElement* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta)
+    public static void Backward(in Shape shape, TElement* x, TElement* dy, TElement* dx, T* gamma, T* saveMean, T* saveInvstd, T* dgamma, T* dbeta)
     {
-        var plan = new Plan(desc);
+        var plan = new Plan(shape);
         bool parameterGradients = dgamma != null || dbeta != null;
         using var partial = new NativeBuffer<double>(parameterGradients ? 2 * plan.PartialSlots * plan.C : 0);
         var job = new BackwardJob
@@ -297,16 +265,10 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             return;
         for (long c = 0; c < plan.C; c++)
         {
-            double sumDy = 0, sumDyNormalized = 0;
-            for (long slot = 0; slot < plan.PartialSlots; slot++)
-            {
-                sumDy += partial.Pointer[2 * slot * plan.C + c];
-                sumDyNormalized += partial.Pointer[(2 * slot + 1) * plan.C + c];
-            }
             if (dgamma != null)
-                dgamma[c] = E(sumDyNormalized);
+                dgamma[c] = E(Sums.InOrder(partial.Pointer + plan.C + c, plan.PartialSlots, 2 * plan.C));
             if (dbeta != null)
-                dbeta[c] = E(sumDy);
+                dbeta[c] = E(Sums.InOrder(partial.Pointer + c, plan.PartialSlots, 2 * plan.C));
         }
     }
 
@@ -507,14 +469,10 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             T* a = chunk, b = chunk.Pointer + width, meanG = coefficients, xScale = coefficients.Pointer + width;
             for (long start = 0; start < c; start += RowsPerChunk)
             {
-                new Span<T>(a, (int)(2 * width)).Clear();
                 K.LayerNormGradientSums.GroupsContiguous(X + at + start * stride, Dy + at + start * stride, (nint)Math.Min(RowsPerChunk, c - start),
                     (nint)width, (nint)stride, Mean + first, Piece(Gamma, start, Defaults.Ones), a, b);
-                for (long k = 0; k < width; k++)
-                {
-                    sumG[k] += D(a[k]);
-                    sumGCentered[k] += D(b[k]);
-                }
+                Sums.Carry(a, sumG, width);
+                Sums.Carry(b, sumGCentered, width);
             }
             bool fast = true;
             for (long k = 0; k < width; k++)

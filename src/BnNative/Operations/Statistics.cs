@@ -32,6 +32,35 @@ internal struct Moments
 }
 
 /// <summary>
+/// Sums taken in the compute type over one chunk (at most Accumulation.AddsPerAccumulator values per accumulator,
+/// so their rounding stays within SPEC §4), carried on in float64; and partial results merged in a fixed order.
+/// </summary>
+internal static unsafe class Sums
+{
+    /// <summary>Adds the <paramref name="width"/> chunk sums at <paramref name="chunk"/> into <paramref name="total"/> and clears them for the next chunk.</summary>
+    public static void Carry<T>(T* chunk, double* total, long width) where T : unmanaged
+    {
+        for (long k = 0; k < width; k++)
+        {
+            total[k] += Element<T>.ToDouble(chunk[k]);
+            chunk[k] = default;
+        }
+    }
+
+    /// <summary>
+    /// Σ of <paramref name="count"/> partials <paramref name="stride"/> apart from <paramref name="first"/>, in their order
+    /// (the tasks' order, fixed by the shape), so results do not depend on which thread ran which task.
+    /// </summary>
+    public static double InOrder(double* first, long count, long stride)
+    {
+        double total = 0;
+        for (long i = 0; i < count; i++)
+            total += first[i * stride];
+        return total;
+    }
+}
+
+/// <summary>
 /// Statistics in the element type. Sums run in the element type for at most Accumulation.AddsPerAccumulator
 /// values per accumulator and are then carried on in float64. Two ways to take them:
 /// <list type="bullet">
@@ -160,6 +189,36 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
             mean += Element<TElement>.ToDouble(values[i]) * inverse;
         }
         return constant ? first : E(mean);
+    }
+
+    /// <summary>
+    /// The corrected two-pass means and M2 of <paramref name="width"/> columns of <paramref name="count"/> rows,
+    /// <paramref name="rowStride"/> elements apart (channels-last channels; NCHW LayerNorm positions), chunk by chunk:
+    /// the sums, then deviations and squares about the means. With <paramref name="shift"/>, the means are about it.
+    /// </summary>
+    public static void OfColumns(TElement* rows, long count, nint width, long rowStride, double* mean, double* m2, T* shift = null)
+    {
+        long step = Kernels.Accumulation.AddsPerAccumulator;
+        using var totals = new NativeBuffer<double>(2 * width);
+        using var chunk = new NativeBuffer<T>(3 * width);
+        T* center = chunk, deviations = center + width, squares = deviations + width;
+        double* sumDeviations = totals, sumSquares = totals.Pointer + width;
+        new Span<double>(mean, (int)width).Clear();
+        for (long start = 0; start < count; start += step)
+        {
+            K.Sum.GroupsContiguous(rows + start * rowStride, (nint)Math.Min(step, count - start), width, (nint)rowStride, deviations);
+            Sums.Carry(deviations, mean, width);
+        }
+        for (long k = 0; k < width; k++)
+            center[k] = E(mean[k] / count);
+        for (long start = 0; start < count; start += step)
+        {
+            K.CenteredMoments.GroupsContiguous(rows + start * rowStride, (nint)Math.Min(step, count - start), width, (nint)rowStride, center, deviations, squares);
+            Sums.Carry(deviations, sumDeviations, width);
+            Sums.Carry(squares, sumSquares, width);
+        }
+        for (long k = 0; k < width; k++)
+            (mean[k], m2[k]) = Moments.Corrected(count, D(center[k]) - (shift == null ? 0 : D(shift[k])), sumDeviations[k], sumSquares[k]);
     }
 
     /// <summary>The corrected two-pass mean and M2 of <paramref name="length"/> contiguous values (one chunk).</summary>
