@@ -38,6 +38,15 @@ public class SixteenBitTests
 
     private static NativeTensor Statistics(BnDType dtype, int count) => new(NativeTensor.ParameterType(dtype), count);
 
+    /// <summary>A backward's outputs against the reference: dx by the 16-bit rule, dgamma and dbeta (float) by F32's.</summary>
+    private static void GradientsNear(string what, BnDType dtype, NativeTensor dx, NativeTensor dgamma, NativeTensor dbeta, Reference.Gradient expected)
+    {
+        double tol = Accuracy.Gradient(BnDType.F32);
+        Sixteen.Near($"dx{what}", dtype, tol, dx.Read(), expected.Dx, expected.DxScale);
+        Accuracy.Near($"dgamma{what}", BnDType.F32, tol, dgamma.Read(), expected.Dgamma, expected.DgammaScale);
+        Accuracy.Near($"dbeta{what}", BnDType.F32, tol, dbeta.Read(), expected.Dbeta, expected.DbetaScale);
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void BatchNormForwardTrainingAndInference(string isa, BnDType dtype)
     {
@@ -86,18 +95,13 @@ public class SixteenBitTests
             using var dgamma = Statistics(dtype, p.Channels);
             using var dbeta = Statistics(dtype, p.Channels);
             Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, dbeta));
-            double tol = Accuracy.Gradient(BnDType.F32);
-            Sixteen.Near("dx", dtype, tol, dx.Read(), expected.Dx, expected.DxScale);
-            Accuracy.Near("dgamma", BnDType.F32, tol, dgamma.Read(), expected.Dgamma, expected.DgammaScale);
-            Accuracy.Near("dbeta", BnDType.F32, tol, dbeta.Read(), expected.Dbeta, expected.DbetaScale);
+            GradientsNear("", dtype, dx, dgamma, dbeta, expected);
 
             var frozen = Reference.BackwardInference(p.Desc, p.X, p.Dy, p.Gamma, p.RunningMean, p.RunningVar, p.Eps);
             using var runningMean = Parameters(dtype, p.RunningMean);
             using var runningVar = Parameters(dtype, p.RunningVar);
             Bn.Ok(lib, Bn.BackwardInference(lib, p.Desc, x, dy, dy, gamma, runningMean, runningVar, p.Eps, dgamma, dbeta));
-            Sixteen.Near("dx (frozen, in place)", dtype, tol, dy.Read(), frozen.Dx, frozen.DxScale);
-            Accuracy.Near("dgamma (frozen)", BnDType.F32, tol, dgamma.Read(), frozen.Dgamma, frozen.DgammaScale);
-            Accuracy.Near("dbeta (frozen)", BnDType.F32, tol, dbeta.Read(), frozen.Dbeta, frozen.DbetaScale);
+            GradientsNear(" (frozen, in place)", dtype, dy, dgamma, dbeta, frozen);
         }, iter: Iterations);
     }
 
@@ -133,10 +137,7 @@ public class SixteenBitTests
             using var dgamma = Statistics(dtype, p.Channels);
             using var dbeta = Statistics(dtype, p.Channels);
             Bn.Ok(lib, Bn.RenormBackward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, r, d, dgamma, dbeta));
-            tol = Accuracy.Gradient(BnDType.F32);
-            Sixteen.Near("dx", dtype, tol, dx.Read(), gradient.Dx, gradient.DxScale);
-            Accuracy.Near("dgamma", BnDType.F32, tol, dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
-            Accuracy.Near("dbeta", BnDType.F32, tol, dbeta.Read(), gradient.Dbeta, gradient.DbetaScale);
+            GradientsNear("", dtype, dx, dgamma, dbeta, gradient);
         }, iter: Iterations);
     }
 
@@ -164,10 +165,7 @@ public class SixteenBitTests
             using var dgamma = Statistics(dtype, p.Channels);
             using var dbeta = Statistics(dtype, p.Channels);
             Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, dy, gamma, mean, invstd, dgamma, dbeta));
-            tol = Accuracy.Gradient(BnDType.F32);
-            Sixteen.Near("dx (in place)", dtype, tol, dy.Read(), gradient.Dx, gradient.DxScale);
-            Accuracy.Near("dgamma", BnDType.F32, tol, dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
-            Accuracy.Near("dbeta", BnDType.F32, tol, dbeta.Read(), gradient.Dbeta, gradient.DbetaScale);
+            GradientsNear(" (in place)", dtype, dy, dgamma, dbeta, gradient);
         }, iter: Iterations);
     }
 
