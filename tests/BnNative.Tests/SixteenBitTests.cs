@@ -10,7 +10,7 @@ namespace BnNative.Tests;
 /// the float64 references on the same rounded inputs, judged by SPEC §4's F16/BF16 row: tensor outputs (y, dx) within
 /// 2.5 ulps of the format plus the F32 rule; float outputs (statistics, dgamma, dbeta) by the F32 rule.
 /// </summary>
-public class SixteenBitTests
+public unsafe class SixteenBitTests
 {
     private const int Iterations = 25;
 
@@ -167,6 +167,44 @@ public class SixteenBitTests
             Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, dy, gamma, mean, invstd, dgamma, dbeta));
             GradientsNear(" (in place)", dtype, dy, dgamma, dbeta, gradient);
         }, iter: Iterations);
+    }
+
+    /// <summary>
+    /// Every one of the 65,536 bit patterns through the vector and scalar loads and stores: an inference forward with
+    /// σ = 1 is y = x·γ in float, so γ = 1 must give back every pattern (subnormals, ±0, ±Inf; NaN stays NaN) and
+    /// γ = 1.5 (exact in float) the pattern nearest x·1.5, ties to even, as the test's own rounding says.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void EveryBitPatternWidensAndNarrowsExactly(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        const int patterns = 65536 + 7; // a tail past the last full vector: the scalar loop too
+        var x = new double[patterns];
+        using var tensor = new NativeTensor(dtype, patterns);
+        for (int i = 0; i < patterns; i++)
+        {
+            ((ushort*)tensor.Pointer)[i] = (ushort)(i % 65536);
+            x[i] = tensor[i];
+        }
+        var desc = new BnTensorDesc(BnLayout.NC, dtype, patterns, 1, 1, 1);
+        using var mean = Parameters(dtype, new[] { 0.0 });
+        using var variance = Parameters(dtype, new[] { 1.0 });
+        foreach (double gamma in new[] { 1.0, 1.5 })
+        {
+            using var y = new NativeTensor(dtype, patterns);
+            using var g = Parameters(dtype, new[] { gamma });
+            Bn.Ok(lib, Bn.ForwardInference(lib, desc, tensor, y, g, null, mean, variance, 1e-30));
+            for (int i = 0; i < patterns; i++)
+            {
+                if (double.IsNaN(x[i]))
+                {
+                    Assert.True(double.IsNaN(y[i]), $"pattern {i % 65536:X4}: NaN gave {y[i]}");
+                    continue;
+                }
+                double expected = Sixteen.Round(dtype, x[i] * gamma);
+                Assert.True(expected.Equals(y[i]), $"{isa} pattern {i % 65536:X4} ({x[i]:R}) · {gamma}: {y[i]:R}, expected {expected:R}");
+            }
+        }
     }
 
     /// <summary>A constant channel (BatchNorm) or position (LayerNorm) gives y = β exactly, rounded to the format.</summary>

@@ -52,7 +52,7 @@ internal static unsafe class Float16Conversions
     public static void Store512(Vector512<float> value, global::System.Half* destination)
     {
         var bits = Narrow512(value);
-        Vector512.Narrow(bits, bits).GetLower().Store((ushort*)destination);
+        (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -75,12 +75,16 @@ internal static unsafe class Float16Conversions
         var sign = bits & Vector512.Create(0x80000000u);
         var magnitude = bits ^ sign;
         // Normal halves: rebias the exponent (−112 << 23), round the 13 dropped bits to nearest even, shift.
-        var normal = (magnitude + Vector512.Create(0xC8000FFFu) + ((magnitude >> 13) & Vector512.Create(1u))) >> 13;
-        // Below 2^-14: adding 0.5 puts half's subnormal step (2^-24) at the float's last bit, and the addition rounds.
-        var subnormal = (magnitude.AsSingle() + Vector512.Create(0.5f)).AsUInt32() - Vector512.Create(0x3F000000u);
-        var result = Vector512.ConditionalSelect(Vector512.LessThan(magnitude, Vector512.Create(0x38800000u)), subnormal, normal);
-        result = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x47800000u)), Vector512.Create(0x7C00u), result);
-        result = Vector512.ConditionalSelect(Vector512.GreaterThan(magnitude, Vector512.Create(0x7F800000u)), Vector512.Create(0x7E00u), result);
+        var result = (magnitude + Vector512.Create(0xC8000FFFu) + ((magnitude >> 13) & Vector512.Create(1u))) >> 13;
+        // Lanes outside [2^-14, 2^16) (subnormal or zero, overflow, Inf, NaN; below 2^-14 the subtraction wraps) are rare: apart.
+        if (Vector512.GreaterThanOrEqualAny(magnitude - Vector512.Create(0x38800000u), Vector512.Create(0x47800000u - 0x38800000u)))
+        {
+            // Below 2^-14: adding 0.5 puts half's subnormal step (2^-24) at the float's last bit, and the addition rounds.
+            var subnormal = (magnitude.AsSingle() + Vector512.Create(0.5f)).AsUInt32() - Vector512.Create(0x3F000000u);
+            result = Vector512.ConditionalSelect(Vector512.LessThan(magnitude, Vector512.Create(0x38800000u)), subnormal, result);
+            result = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x47800000u)), Vector512.Create(0x7C00u), result);
+            result = Vector512.ConditionalSelect(Vector512.GreaterThan(magnitude, Vector512.Create(0x7F800000u)), Vector512.Create(0x7E00u), result);
+        }
         return result | (sign >> 16);
     }
 
@@ -116,12 +120,16 @@ internal static unsafe class Float16Conversions
         var sign = bits & Vector256.Create(0x80000000u);
         var magnitude = bits ^ sign;
         // Normal halves: rebias the exponent (−112 << 23), round the 13 dropped bits to nearest even, shift.
-        var normal = (magnitude + Vector256.Create(0xC8000FFFu) + ((magnitude >> 13) & Vector256.Create(1u))) >> 13;
-        // Below 2^-14: adding 0.5 puts half's subnormal step (2^-24) at the float's last bit, and the addition rounds.
-        var subnormal = (magnitude.AsSingle() + Vector256.Create(0.5f)).AsUInt32() - Vector256.Create(0x3F000000u);
-        var result = Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(0x38800000u)), subnormal, normal);
-        result = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x47800000u)), Vector256.Create(0x7C00u), result);
-        result = Vector256.ConditionalSelect(Vector256.GreaterThan(magnitude, Vector256.Create(0x7F800000u)), Vector256.Create(0x7E00u), result);
+        var result = (magnitude + Vector256.Create(0xC8000FFFu) + ((magnitude >> 13) & Vector256.Create(1u))) >> 13;
+        // Lanes outside [2^-14, 2^16) (subnormal or zero, overflow, Inf, NaN; below 2^-14 the subtraction wraps) are rare: apart.
+        if (Vector256.GreaterThanOrEqualAny(magnitude - Vector256.Create(0x38800000u), Vector256.Create(0x47800000u - 0x38800000u)))
+        {
+            // Below 2^-14: adding 0.5 puts half's subnormal step (2^-24) at the float's last bit, and the addition rounds.
+            var subnormal = (magnitude.AsSingle() + Vector256.Create(0.5f)).AsUInt32() - Vector256.Create(0x3F000000u);
+            result = Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(0x38800000u)), subnormal, result);
+            result = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x47800000u)), Vector256.Create(0x7C00u), result);
+            result = Vector256.ConditionalSelect(Vector256.GreaterThan(magnitude, Vector256.Create(0x7F800000u)), Vector256.Create(0x7E00u), result);
+        }
         return result | (sign >> 16);
     }
 
@@ -157,12 +165,16 @@ internal static unsafe class Float16Conversions
         var sign = bits & Vector128.Create(0x80000000u);
         var magnitude = bits ^ sign;
         // Normal halves: rebias the exponent (−112 << 23), round the 13 dropped bits to nearest even, shift.
-        var normal = (magnitude + Vector128.Create(0xC8000FFFu) + ((magnitude >> 13) & Vector128.Create(1u))) >> 13;
-        // Below 2^-14: adding 0.5 puts half's subnormal step (2^-24) at the float's last bit, and the addition rounds.
-        var subnormal = (magnitude.AsSingle() + Vector128.Create(0.5f)).AsUInt32() - Vector128.Create(0x3F000000u);
-        var result = Vector128.ConditionalSelect(Vector128.LessThan(magnitude, Vector128.Create(0x38800000u)), subnormal, normal);
-        result = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(magnitude, Vector128.Create(0x47800000u)), Vector128.Create(0x7C00u), result);
-        result = Vector128.ConditionalSelect(Vector128.GreaterThan(magnitude, Vector128.Create(0x7F800000u)), Vector128.Create(0x7E00u), result);
+        var result = (magnitude + Vector128.Create(0xC8000FFFu) + ((magnitude >> 13) & Vector128.Create(1u))) >> 13;
+        // Lanes outside [2^-14, 2^16) (subnormal or zero, overflow, Inf, NaN; below 2^-14 the subtraction wraps) are rare: apart.
+        if (Vector128.GreaterThanOrEqualAny(magnitude - Vector128.Create(0x38800000u), Vector128.Create(0x47800000u - 0x38800000u)))
+        {
+            // Below 2^-14: adding 0.5 puts half's subnormal step (2^-24) at the float's last bit, and the addition rounds.
+            var subnormal = (magnitude.AsSingle() + Vector128.Create(0.5f)).AsUInt32() - Vector128.Create(0x3F000000u);
+            result = Vector128.ConditionalSelect(Vector128.LessThan(magnitude, Vector128.Create(0x38800000u)), subnormal, result);
+            result = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(magnitude, Vector128.Create(0x47800000u)), Vector128.Create(0x7C00u), result);
+            result = Vector128.ConditionalSelect(Vector128.GreaterThan(magnitude, Vector128.Create(0x7F800000u)), Vector128.Create(0x7E00u), result);
+        }
         return result | (sign >> 16);
     }
 }
@@ -185,7 +197,7 @@ internal static unsafe class BFloat16Conversions
     public static void Store512(Vector512<float> value, global::BnNative.Kernels.BFloat16* destination)
     {
         var bits = Narrow512(value);
-        Vector512.Narrow(bits, bits).GetLower().Store((ushort*)destination);
+        (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
