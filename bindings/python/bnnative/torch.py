@@ -27,10 +27,10 @@ _DTYPES = {torch.float32: _abi.DTYPES["F32"], torch.float64: _abi.DTYPES["F64"],
            torch.float16: _abi.DTYPES["F16"], torch.bfloat16: _abi.DTYPES["BF16"]}
 
 
-def _parameter_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Weights, biases, running and saved statistics beside an input of ``dtype``: its own for float32 and
-    float64, float32 for float16 and bfloat16 (mixed precision: the library computes those in float32)."""
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+# Weights, biases, running and saved statistics beside an input of each dtype: its own for float32 and float64,
+# float32 for float16 and bfloat16 (mixed precision: the library computes those in float32).
+_PARAMETER_DTYPES = {torch.float32: torch.float32, torch.float64: torch.float64,
+                     torch.float16: torch.float32, torch.bfloat16: torch.float32}
 _NC, _NCHW, _NHWC = _abi.LAYOUTS["NC"], _abi.LAYOUTS["NCHW"], _abi.LAYOUTS["NHWC"]
 _byref = ctypes.byref
 
@@ -83,11 +83,10 @@ def _like(dy: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return dy.contiguous()
 
 
-def _vector(name: str, v: Optional[torch.Tensor], like: torch.Tensor, length: int) -> int:
+def _vector(name: str, v: Optional[torch.Tensor], dtype: torch.dtype, length: int) -> int:
     """The address of a per-channel vector (0 for None), checked against x."""
     if v is None:
         return 0
-    dtype = _parameter_dtype(like.dtype)
     # The usual case in one test (a module's own parameters and buffers); the reasons come only on failure.
     if type(v) is torch.nn.Parameter or type(v) is torch.Tensor:
         if v.dtype is dtype and v.is_cpu and v.dim() == 1 and v.shape[0] == length and v.is_contiguous():
@@ -110,8 +109,8 @@ def _address(t: Optional[torch.Tensor]) -> int:
 def _gradient_buffers(ctx, x: torch.Tensor, weight: Optional[torch.Tensor], channels: int):
     """dx, dgamma and dbeta to write, each None when autograd does not want it."""
     dx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-    dgamma = x.new_empty(channels, dtype=_parameter_dtype(x.dtype)) if weight is not None and ctx.needs_input_grad[1] else None
-    dbeta = x.new_empty(channels, dtype=_parameter_dtype(x.dtype)) if ctx.needs_input_grad[2] else None
+    dgamma = x.new_empty(channels, dtype=_PARAMETER_DTYPES[x.dtype]) if weight is not None and ctx.needs_input_grad[1] else None
+    dbeta = x.new_empty(channels, dtype=_PARAMETER_DTYPES[x.dtype]) if ctx.needs_input_grad[2] else None
     return dx, dgamma, dbeta
 
 
@@ -135,11 +134,12 @@ class BatchNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training: bool, momentum: float, eps: float):
         x, desc, c = _prepared(x)
-        w, b = _vector("weight", weight, x, c), _vector("bias", bias, x, c)
-        rm, rv = _vector("running_mean", running_mean, x, c), _vector("running_var", running_var, x, c)
+        p = _PARAMETER_DTYPES[x.dtype]
+        w, b = _vector("weight", weight, p, c), _vector("bias", bias, p, c)
+        rm, rv = _vector("running_mean", running_mean, p, c), _vector("running_var", running_var, p, c)
         y = torch.empty_like(x)
         if training:
-            saved = x.new_empty(2, c, dtype=_parameter_dtype(x.dtype))  # mean and invstd in one allocation
+            saved = x.new_empty(2, c, dtype=_PARAMETER_DTYPES[x.dtype])  # mean and invstd in one allocation
             address = saved.data_ptr()
             _call("bn_batch_norm_forward_training", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, rm, rv,
                   momentum, eps, address, address + c * saved.element_size())
@@ -174,12 +174,13 @@ class BatchRenormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum: float, eps: float, rmax: float, dmax: float):
         x, desc, c = _prepared(x)
-        w, b = _vector("weight", weight, x, c), _vector("bias", bias, x, c)
-        rm, rv = _vector("running_mean", running_mean, x, c), _vector("running_var", running_var, x, c)
+        p = _PARAMETER_DTYPES[x.dtype]
+        w, b = _vector("weight", weight, p, c), _vector("bias", bias, p, c)
+        rm, rv = _vector("running_mean", running_mean, p, c), _vector("running_var", running_var, p, c)
         if not rm or not rv:
             raise ValueError("Batch Renormalization needs running_mean and running_var")
         y = torch.empty_like(x)
-        saved = x.new_empty(4, c, dtype=_parameter_dtype(x.dtype))
+        saved = x.new_empty(4, c, dtype=_PARAMETER_DTYPES[x.dtype])
         mean, invstd, r, d = saved.unbind(0)
         _call("bn_batch_renorm_forward_training", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, rm, rv, momentum, eps,
               rmax, dmax, mean.data_ptr(), invstd.data_ptr(), r.data_ptr(), d.data_ptr())
@@ -207,10 +208,11 @@ class LayerNormFunction(torch.autograd.Function):
         x, _, _ = _prepared(x.reshape(-1, features) if x.dim() != 2 or x.shape[1] != features else x)
         rows = x.shape[0]
         desc = Desc(_NC, _DTYPES[x.dtype], rows, features, 1, 1)
-        w = _vector("weight", None if weight is None else weight.reshape(-1), x, features)
-        b = _vector("bias", None if bias is None else bias.reshape(-1), x, features)
+        p = _PARAMETER_DTYPES[x.dtype]
+        w = _vector("weight", None if weight is None else weight.reshape(-1), p, features)
+        b = _vector("bias", None if bias is None else bias.reshape(-1), p, features)
         y = torch.empty_like(x)
-        saved = x.new_empty(2, rows, dtype=_parameter_dtype(x.dtype))
+        saved = x.new_empty(2, rows, dtype=_PARAMETER_DTYPES[x.dtype])
         mean, invstd = saved.unbind(0)
         _call("bn_layer_norm_forward", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, eps, mean.data_ptr(), invstd.data_ptr())
         ctx.save_for_backward(x, weight, saved)
