@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BnNative.Interop;
 
@@ -11,16 +12,20 @@ public sealed unsafe class NativeTensor : IDisposable
     public readonly int Length;
     public void* Pointer { get; private set; }
 
-    public NativeTensor(BnDType dtype, int length)
+    private void* _allocation;
+
+    /// <summary>A zeroed buffer; <paramref name="misaligned"/>: its elements start one byte past an aligned address.</summary>
+    public NativeTensor(BnDType dtype, int length, bool misaligned = false)
     {
         DType = dtype;
         Length = length;
-        Pointer = NativeMemory.AllocZeroed((nuint)Math.Max(1, length), (nuint)ElementSize(dtype));
+        _allocation = NativeMemory.AllocZeroed((nuint)Math.Max(1, length) * (nuint)ElementSize(dtype) + 1, 1);
+        Pointer = (byte*)_allocation + (misaligned ? 1 : 0);
     }
 
-    public static NativeTensor Of(BnDType dtype, double[] values)
+    public static NativeTensor Of(BnDType dtype, double[] values, bool misaligned = false)
     {
-        var t = new NativeTensor(dtype, values.Length);
+        var t = new NativeTensor(dtype, values.Length, misaligned);
         t.Write(values);
         return t;
     }
@@ -39,21 +44,22 @@ public sealed unsafe class NativeTensor : IDisposable
 
     public double this[int i]
     {
+        // Unaligned reads and writes: a misaligned buffer's elements straddle their natural boundaries.
         get => DType switch
         {
-            BnDType.F64 => ((double*)Pointer)[i],
-            BnDType.F16 => (double)((Half*)Pointer)[i],
-            BnDType.BF16 => BitConverter.UInt32BitsToSingle((uint)((ushort*)Pointer)[i] << 16),
-            _ => ((float*)Pointer)[i],
+            BnDType.F64 => Unsafe.ReadUnaligned<double>(At(i)),
+            BnDType.F16 => (double)Unsafe.ReadUnaligned<Half>(At(i)),
+            BnDType.BF16 => BitConverter.UInt32BitsToSingle((uint)Unsafe.ReadUnaligned<ushort>(At(i)) << 16),
+            _ => Unsafe.ReadUnaligned<float>(At(i)),
         };
         set
         {
             switch (DType)
             {
-                case BnDType.F64: ((double*)Pointer)[i] = value; break;
-                case BnDType.F16: ((Half*)Pointer)[i] = (Half)value; break;
-                case BnDType.BF16: ((ushort*)Pointer)[i] = Sixteen.BFloat16Bits(value); break;
-                default: ((float*)Pointer)[i] = (float)value; break;
+                case BnDType.F64: Unsafe.WriteUnaligned(At(i), value); break;
+                case BnDType.F16: Unsafe.WriteUnaligned(At(i), (Half)value); break;
+                case BnDType.BF16: Unsafe.WriteUnaligned(At(i), Sixteen.BFloat16Bits(value)); break;
+                default: Unsafe.WriteUnaligned(At(i), (float)value); break;
             }
         }
     }
@@ -65,6 +71,8 @@ public sealed unsafe class NativeTensor : IDisposable
     }
 
     /// <summary>The values as float64 (after rounding to the dtype, as the library sees them).</summary>
+    private byte* At(int i) => (byte*)Pointer + (long)i * ElementSize(DType);
+
     public double[] Read()
     {
         var values = new double[Length];
@@ -78,8 +86,8 @@ public sealed unsafe class NativeTensor : IDisposable
 
     public void Dispose()
     {
-        NativeMemory.Free(Pointer);
-        Pointer = null;
+        NativeMemory.Free(_allocation);
+        _allocation = Pointer = null;
     }
 
     public static void* Ptr(NativeTensor? t) => t == null ? null : t.Pointer;

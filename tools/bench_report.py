@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""benchmarks/report.md and benchmarks/report.png from the peer harness's results (bench.sh runs it):
+    /usr/bin/python3 tools/bench_report.py RESULTS [RESULTS-BIG]
+RESULTS holds normbench's latest.json (bandwidth, oneDNN, bnnative) and torch_bench's torch-malloc-tuned.json
+(PyTorch with tuned malloc, the fairer bar); RESULTS-BIG the same for the --big cases. The table gives, per case and
+thread count, each backend's median time and GB/s and the ratio t(faster peer)/t(bnnative) (> 1: bnnative faster);
+the chart, GB/s per case for bnnative, oneDNN, PyTorch and the copy limit, at 1 and at 2 threads."""
+import json
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "benchmarks")
+
+
+def load(directory, name):
+    path = os.path.join(directory, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def rows_of(directory):
+    """{(case, op, layout, threads): {backend: result}} and the copy limit per thread count."""
+    rows, limits = {}, {}
+    normbench, torch = load(directory, "latest.json"), load(directory, "torch-malloc-tuned.json")
+    for document in (normbench, torch):
+        for r in (document or {}).get("results", []):
+            if r["backend"] == "bnnative" and document is torch:
+                continue  # bnnative is timed beside oneDNN in normbench; torch_bench's bnnative rows only check it
+            rows.setdefault((r["case"], r["op"], r["layout"], r["threads"]), {})[r["backend"]] = r
+    for b in (normbench or {}).get("bandwidth", []):
+        limits[b["threads"]] = b["limit_gbs"]
+    return rows, limits, normbench
+
+
+def ok(r):
+    return r is not None and r.get("status") == "ok"
+
+
+def main():
+    directories = sys.argv[1:]
+    if not directories:
+        sys.exit(__doc__)
+    table, limits, header = {}, {}, None
+    for i, directory in enumerate(directories):
+        rows, limit, normbench = rows_of(directory)
+        table.update(rows)
+        for threads, gbs in limit.items():
+            limits[(i > 0, threads)] = gbs
+        header = header or normbench
+    lines = ["# Speed against the peers (SPEC §5)", "",
+             f"From `./bench.sh` ({header['timestamp']}): CPU {header['machine']['cpu']}, {header['machine']['processors']} processors. "
+             "Medians of calls alternated in blocks of 8 on the same buffers; GB/s = minimum bytes / median time; "
+             "% = of the copy limit at that thread count (measured on 256 MiB arrays, 1 GiB for the big cases). "
+             "Ratio = t(faster of oneDNN and PyTorch) / t(bnnative): above 1, bnnative is faster.", "",
+             "| case | op | layout | thr | bnnative ms | GB/s | % copy | oneDNN ms | PyTorch ms | ratio |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    ratios = []
+    for key in sorted(table, key=lambda k: (k[3], k[0], k[1], k[2])):
+        case, op, layout, threads = key
+        by = table[key]
+        bn, dnnl, torch = by.get("bnnative"), by.get("onednn"), by.get("torch")
+        peers = [r["median_ms"] for r in (dnnl, torch) if ok(r)]
+        ratio = min(peers) / bn["median_ms"] if ok(bn) and peers else None
+        if ratio:
+            ratios.append(ratio)
+        cell = lambda r: f"{r['median_ms']:.3f}" if ok(r) else (r["status"][:24] if r else "")  # noqa: E731
+        lines.append(f"| {case} | {op} | {layout} | {threads} | {cell(bn)} | {bn['gbs']:.1f} | {bn['pct_of_copy']:.0f}% | "
+                     f"{cell(dnnl)} | {cell(torch)} | {ratio:.2f} |" if ok(bn) else f"| {case} | {op} | {layout} | {threads} | {cell(bn)} | | | {cell(dnnl)} | {cell(torch)} | |")
+    if ratios:
+        geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        below = sum(1 for r in ratios if r < 1)
+        lines[2:2] = [f"**{len(ratios)} rows: geometric mean of the ratios {geomean:.2f}; {below} below 1.0.**", ""]
+    lines += ["", "Copy limits (GB/s): " + ", ".join(f"{'big ' if big else ''}{t} thread{'s' if t > 1 else ''} {g:.1f}"
+                                               for (big, t), g in sorted(limits.items())), "",
+              "![GB/s per case, 1 and 2 threads](report.png)", ""]
+    with open(os.path.join(OUT, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+
+    thread_counts = sorted({k[3] for k in table})
+    figure, axes = plt.subplots(len(thread_counts), 1, figsize=(14, 4.5 * len(thread_counts)), squeeze=False)
+    for axis, threads in zip(axes[:, 0], thread_counts):
+        keys = sorted((k for k in table if k[3] == threads), key=lambda k: (k[0], k[1], k[2]))
+        xs = range(len(keys))
+        for offset, (backend, label, color) in enumerate([("bnnative", "bnnative", "tab:blue"), ("onednn", "oneDNN 2.6", "tab:orange"),
+                                                          ("torch", "PyTorch 1.13", "tab:green")]):
+            values = [table[k][backend]["gbs"] if ok(table[k].get(backend)) else 0 for k in keys]
+            axis.bar([x + (offset - 1) * 0.27 for x in xs], values, width=0.27, label=label, color=color)
+        for big in (False, True):
+            if (big, threads) in limits:
+                axis.axhline(limits[(big, threads)], color="gray" if not big else "black", linestyle="--",
+                             label=f"copy limit{' (1 GiB arrays)' if big else ''}")
+        axis.set_xticks(list(xs))
+        axis.set_xticklabels([f"{k[0]}\n{k[1]} {k[2]}" for k in keys], rotation=60, ha="right", fontsize=7)
+        axis.set_ylabel("GB/s")
+        axis.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
+        axis.legend(fontsize=8, ncol=5)
+        axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(os.path.join(OUT, "report.png"), dpi=110)
+    print(f"wrote {os.path.join(OUT, 'report.md')} and report.png ({len(table)} rows)")
+
+
+if __name__ == "__main__":
+    main()
