@@ -319,8 +319,24 @@ namespace BnGenerator
 
         private static void EmitGroupsContiguous(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
-            if (spec.Sums.Count == 0 || width.IsScalar)
+            if (width.IsScalar)
             {
+                EmitRowByRow(w, spec, type, width, unroll);
+                return;
+            }
+            int lanes = width.Lanes(type);
+            string block = (unroll * lanes).ToString(CultureInfo.InvariantCulture);
+            if (spec.Sums.Count == 0)
+            {
+                // A row of at most one unrolled block (BatchNorm NHWC with C ≤ 64 floats at AVX-512): its group
+                // parameters stay in registers for all rows instead of being loaded again for every row.
+                if (unroll > 1)
+                {
+                    w.Open($"if (groups >= {lanes.ToString(CultureInfo.InvariantCulture)} && groups <= {block})");
+                    EmitRowsInRegisters(w, spec, type, width, unroll);
+                    w.Line("return;");
+                    w.Close();
+                }
                 EmitRowByRow(w, spec, type, width, unroll);
                 return;
             }
@@ -328,12 +344,43 @@ namespace BnGenerator
             // order and the sums stay in registers; wider rows are walked row by row (a block walk would
             // stride across pages and defeat the prefetcher) with the sums kept in their arrays, in L1.
             // Each sum lane adds the rows in the same order either way.
-            string block = (unroll * width.Lanes(type)).ToString(CultureInfo.InvariantCulture);
             w.Open($"if (groups <= {block})");
             EmitGroupBlocks(w, spec, type, width, unroll);
             w.Line("return;");
             w.Close();
             EmitRowByRow(w, spec, type, width, unroll);
+        }
+
+        /// <summary>
+        /// An element-wise kernel over rows of lanes ≤ groups ≤ lanes × unroll: copy u covers the vector at
+        /// min(u·lanes, groups − lanes), so the copies cover the row whatever its length, the last ones overlapping
+        /// (they compute and store the same values again). Group parameters are loaded once; every row's inputs are
+        /// all loaded before its first store, so in place (an output that is an input) stays exact.
+        /// </summary>
+        private static void EmitRowsInRegisters(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        {
+            string vec = width.Name;
+            int lanes = width.Lanes(type);
+            for (int u = 0; u < unroll; u++)
+                w.Line(u == 0 ? "nint at_0 = 0;" : $"nint at_{u} = global::System.Math.Min({(u * lanes).ToString(CultureInfo.InvariantCulture)}, groups - {lanes.ToString(CultureInfo.InvariantCulture)});");
+            for (int u = 0; u < unroll; u++)
+                foreach (var p in spec.GroupParams)
+                    w.Line($"var {p}_{u} = {vec}.Load({p} + at_{u});");
+            w.Open("for (nint r = 0; r < rows; r++)");
+            w.Line("nint row = r * rowStride;");
+            foreach (var p in spec.MemberParams)
+                w.Line($"var {p}V = {vec}.Create({p}[r]);");
+            for (int u = 0; u < unroll; u++)
+                foreach (var input in spec.Inputs)
+                    w.Line($"var {input}_{u} = {type.VectorLoad(width, $"{input} + row + at_{u}")};");
+            EmitStatements(w, spec, unroll, u => new Naming
+            {
+                Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
+                Sum = name => $"{name}_{u}",
+                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + row + at_{u}"),
+                Math = vec,
+            });
+            w.Close();
         }
 
         /// <summary>

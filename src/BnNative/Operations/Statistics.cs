@@ -1,5 +1,7 @@
 using System;
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using BnNative.Kernels;
 using K = BnNative.Kernels.Kernels;
 
 namespace BnNative.Operations;
@@ -40,7 +42,21 @@ internal static unsafe class Sums
     /// <summary>Adds the <paramref name="width"/> chunk sums at <paramref name="chunk"/> into <paramref name="total"/> and clears them for the next chunk.</summary>
     public static void Carry<T>(T* chunk, double* total, long width) where T : unmanaged
     {
-        for (long k = 0; k < width; k++)
+        long k = 0;
+        // Float sums widen exactly to float64: in vectors, the same additions as one by one (measured: the scalar loop
+        // was a third of the channels-last statistics pass for C = 64).
+        if (typeof(T) == typeof(float) && KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+        {
+            float* sums = (float*)chunk;
+            for (; k <= width - 8; k += 8)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Load(sums + k));
+                (Vector256.Load(total + k) + lower).Store(total + k);
+                (Vector256.Load(total + k + 4) + upper).Store(total + k + 4);
+                Vector256<float>.Zero.Store(sums + k);
+            }
+        }
+        for (; k < width; k++)
         {
             total[k] += Element<T>.ToDouble(chunk[k]);
             chunk[k] = default;

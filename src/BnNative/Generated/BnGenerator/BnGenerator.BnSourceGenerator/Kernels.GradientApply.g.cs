@@ -814,6 +814,46 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                var dyScale_0 = Vector512.Load(dyScale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                var dyScale_1 = Vector512.Load(dyScale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                var dyScale_2 = Vector512.Load(dyScale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                var dyScale_3 = Vector512.Load(dyScale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = Vector512.Load(x + row + at_0);
+                    var dy_0 = Vector512.Load(dy + row + at_0);
+                    var x_1 = Vector512.Load(x + row + at_1);
+                    var dy_1 = Vector512.Load(dy + row + at_1);
+                    var x_2 = Vector512.Load(x + row + at_2);
+                    var dy_2 = Vector512.Load(dy + row + at_2);
+                    var x_3 = Vector512.Load(x + row + at_3);
+                    var dy_3 = Vector512.Load(dy + row + at_3);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -878,6 +918,30 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 8 && groups <= 16)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                var dyScale_0 = Vector256.Load(dyScale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                var dyScale_1 = Vector256.Load(dyScale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = Vector256.Load(x + row + at_0);
+                    var dy_0 = Vector256.Load(dy + row + at_0);
+                    var x_1 = Vector256.Load(x + row + at_1);
+                    var dy_1 = Vector256.Load(dy + row + at_1);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -928,6 +992,30 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                var dyScale_0 = Vector128.Load(dyScale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                var dyScale_1 = Vector128.Load(dyScale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = Vector128.Load(x + row + at_0);
+                    var dy_0 = Vector128.Load(dy + row + at_0);
+                    var x_1 = Vector128.Load(x + row + at_1);
+                    var dy_1 = Vector128.Load(dy + row + at_1);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1019,6 +1107,46 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
+            if (groups >= 8 && groups <= 32)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                nint at_2 = global::System.Math.Min(16, groups - 8);
+                nint at_3 = global::System.Math.Min(24, groups - 8);
+                var center_0 = Vector512.Load(center + at_0);
+                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                var dyScale_0 = Vector512.Load(dyScale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                var dyScale_1 = Vector512.Load(dyScale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                var dyScale_2 = Vector512.Load(dyScale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                var dyScale_3 = Vector512.Load(dyScale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = Vector512.Load(x + row + at_0);
+                    var dy_0 = Vector512.Load(dy + row + at_0);
+                    var x_1 = Vector512.Load(x + row + at_1);
+                    var dy_1 = Vector512.Load(dy + row + at_1);
+                    var x_2 = Vector512.Load(x + row + at_2);
+                    var dy_2 = Vector512.Load(dy + row + at_2);
+                    var x_3 = Vector512.Load(x + row + at_3);
+                    var dy_3 = Vector512.Load(dy + row + at_3);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1083,6 +1211,30 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector256.Load(center + at_0);
+                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                var dyScale_0 = Vector256.Load(dyScale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                var dyScale_1 = Vector256.Load(dyScale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = Vector256.Load(x + row + at_0);
+                    var dy_0 = Vector256.Load(dy + row + at_0);
+                    var x_1 = Vector256.Load(x + row + at_1);
+                    var dy_1 = Vector256.Load(dy + row + at_1);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1133,6 +1285,30 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
         {
+            if (groups >= 2 && groups <= 4)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(2, groups - 2);
+                var center_0 = Vector128.Load(center + at_0);
+                var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                var dyScale_0 = Vector128.Load(dyScale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                var dyScale_1 = Vector128.Load(dyScale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = Vector128.Load(x + row + at_0);
+                    var dy_0 = Vector128.Load(dy + row + at_0);
+                    var x_1 = Vector128.Load(x + row + at_1);
+                    var dy_1 = Vector128.Load(dy + row + at_1);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1224,6 +1400,46 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                var dyScale_0 = Vector512.Load(dyScale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                var dyScale_1 = Vector512.Load(dyScale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                var dyScale_2 = Vector512.Load(dyScale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                var dyScale_3 = Vector512.Load(dyScale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1288,6 +1504,30 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 8 && groups <= 16)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                var dyScale_0 = Vector256.Load(dyScale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                var dyScale_1 = Vector256.Load(dyScale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1338,6 +1578,30 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                var dyScale_0 = Vector128.Load(dyScale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                var dyScale_1 = Vector128.Load(dyScale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1429,6 +1693,46 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                var dyScale_0 = Vector512.Load(dyScale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                var dyScale_1 = Vector512.Load(dyScale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                var dyScale_2 = Vector512.Load(dyScale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                var dyScale_3 = Vector512.Load(dyScale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1493,6 +1797,30 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 8 && groups <= 16)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                var dyScale_0 = Vector256.Load(dyScale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                var dyScale_1 = Vector256.Load(dyScale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1543,6 +1871,30 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                var dyScale_0 = Vector128.Load(dyScale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                var dyScale_1 = Vector128.Load(dyScale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;

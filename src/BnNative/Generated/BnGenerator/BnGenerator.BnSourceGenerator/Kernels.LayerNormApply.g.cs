@@ -890,6 +890,36 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var betaV = Vector512.Create(beta[r]);
+                    var x_0 = Vector512.Load(x + row + at_0);
+                    var x_1 = Vector512.Load(x + row + at_1);
+                    var x_2 = Vector512.Load(x + row + at_2);
+                    var x_3 = Vector512.Load(x + row + at_3);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -940,6 +970,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 8 && groups <= 24)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                nint at_2 = global::System.Math.Min(16, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var center_2 = Vector256.Load(center + at_2);
+                var scale_2 = Vector256.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var betaV = Vector256.Create(beta[r]);
+                    var x_0 = Vector256.Load(x + row + at_0);
+                    var x_1 = Vector256.Load(x + row + at_1);
+                    var x_2 = Vector256.Load(x + row + at_2);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -986,6 +1041,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 4 && groups <= 12)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                nint at_2 = global::System.Math.Min(8, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var center_2 = Vector128.Load(center + at_2);
+                var scale_2 = Vector128.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var betaV = Vector128.Create(beta[r]);
+                    var x_0 = Vector128.Load(x + row + at_0);
+                    var x_1 = Vector128.Load(x + row + at_1);
+                    var x_2 = Vector128.Load(x + row + at_2);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1072,6 +1152,36 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
         {
+            if (groups >= 8 && groups <= 32)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                nint at_2 = global::System.Math.Min(16, groups - 8);
+                nint at_3 = global::System.Math.Min(24, groups - 8);
+                var center_0 = Vector512.Load(center + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var betaV = Vector512.Create(beta[r]);
+                    var x_0 = Vector512.Load(x + row + at_0);
+                    var x_1 = Vector512.Load(x + row + at_1);
+                    var x_2 = Vector512.Load(x + row + at_2);
+                    var x_3 = Vector512.Load(x + row + at_3);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1122,6 +1232,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
         {
+            if (groups >= 4 && groups <= 12)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                nint at_2 = global::System.Math.Min(8, groups - 4);
+                var center_0 = Vector256.Load(center + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var center_2 = Vector256.Load(center + at_2);
+                var scale_2 = Vector256.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var betaV = Vector256.Create(beta[r]);
+                    var x_0 = Vector256.Load(x + row + at_0);
+                    var x_1 = Vector256.Load(x + row + at_1);
+                    var x_2 = Vector256.Load(x + row + at_2);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1168,6 +1303,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
         {
+            if (groups >= 2 && groups <= 6)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(2, groups - 2);
+                nint at_2 = global::System.Math.Min(4, groups - 2);
+                var center_0 = Vector128.Load(center + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var center_2 = Vector128.Load(center + at_2);
+                var scale_2 = Vector128.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var betaV = Vector128.Create(beta[r]);
+                    var x_0 = Vector128.Load(x + row + at_0);
+                    var x_1 = Vector128.Load(x + row + at_1);
+                    var x_2 = Vector128.Load(x + row + at_2);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1254,6 +1414,36 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var betaV = Vector512.Create(beta[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1304,6 +1494,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 8 && groups <= 24)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                nint at_2 = global::System.Math.Min(16, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var center_2 = Vector256.Load(center + at_2);
+                var scale_2 = Vector256.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var betaV = Vector256.Create(beta[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1350,6 +1565,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 4 && groups <= 12)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                nint at_2 = global::System.Math.Min(8, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var center_2 = Vector128.Load(center + at_2);
+                var scale_2 = Vector128.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var betaV = Vector128.Create(beta[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_1);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_2);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1436,6 +1676,36 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var betaV = Vector512.Create(beta[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1486,6 +1756,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 8 && groups <= 24)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                nint at_2 = global::System.Math.Min(16, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var center_2 = Vector256.Load(center + at_2);
+                var scale_2 = Vector256.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var betaV = Vector256.Create(beta[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1532,6 +1827,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
         {
+            if (groups >= 4 && groups <= 12)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                nint at_2 = global::System.Math.Min(8, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var center_2 = Vector128.Load(center + at_2);
+                var scale_2 = Vector128.Load(scale + at_2);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var betaV = Vector128.Create(beta[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_1);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_2);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;

@@ -866,6 +866,47 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var meanG_0 = Vector512.Load(meanG + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var meanG_1 = Vector512.Load(meanG + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var meanG_2 = Vector512.Load(meanG + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var meanG_3 = Vector512.Load(meanG + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + row + at_0);
+                    var dy_0 = Vector512.Load(dy + row + at_0);
+                    var x_1 = Vector512.Load(x + row + at_1);
+                    var dy_1 = Vector512.Load(dy + row + at_1);
+                    var x_2 = Vector512.Load(x + row + at_2);
+                    var dy_2 = Vector512.Load(dy + row + at_2);
+                    var x_3 = Vector512.Load(x + row + at_3);
+                    var dy_3 = Vector512.Load(dy + row + at_3);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -932,6 +973,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 8 && groups <= 16)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var meanG_0 = Vector256.Load(meanG + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var meanG_1 = Vector256.Load(meanG + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var x_0 = Vector256.Load(x + row + at_0);
+                    var dy_0 = Vector256.Load(dy + row + at_0);
+                    var x_1 = Vector256.Load(x + row + at_1);
+                    var dy_1 = Vector256.Load(dy + row + at_1);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -984,6 +1050,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var meanG_0 = Vector128.Load(meanG + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var meanG_1 = Vector128.Load(meanG + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var x_0 = Vector128.Load(x + row + at_0);
+                    var dy_0 = Vector128.Load(dy + row + at_0);
+                    var x_1 = Vector128.Load(x + row + at_1);
+                    var dy_1 = Vector128.Load(dy + row + at_1);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1078,6 +1169,47 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
+            if (groups >= 8 && groups <= 32)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                nint at_2 = global::System.Math.Min(16, groups - 8);
+                nint at_3 = global::System.Math.Min(24, groups - 8);
+                var center_0 = Vector512.Load(center + at_0);
+                var meanG_0 = Vector512.Load(meanG + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var meanG_1 = Vector512.Load(meanG + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var meanG_2 = Vector512.Load(meanG + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var meanG_3 = Vector512.Load(meanG + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + row + at_0);
+                    var dy_0 = Vector512.Load(dy + row + at_0);
+                    var x_1 = Vector512.Load(x + row + at_1);
+                    var dy_1 = Vector512.Load(dy + row + at_1);
+                    var x_2 = Vector512.Load(x + row + at_2);
+                    var dy_2 = Vector512.Load(dy + row + at_2);
+                    var x_3 = Vector512.Load(x + row + at_3);
+                    var dy_3 = Vector512.Load(dy + row + at_3);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1144,6 +1276,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector256.Load(center + at_0);
+                var meanG_0 = Vector256.Load(meanG + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var meanG_1 = Vector256.Load(meanG + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var x_0 = Vector256.Load(x + row + at_0);
+                    var dy_0 = Vector256.Load(dy + row + at_0);
+                    var x_1 = Vector256.Load(x + row + at_1);
+                    var dy_1 = Vector256.Load(dy + row + at_1);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1196,6 +1353,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma)
         {
+            if (groups >= 2 && groups <= 4)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(2, groups - 2);
+                var center_0 = Vector128.Load(center + at_0);
+                var meanG_0 = Vector128.Load(meanG + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var meanG_1 = Vector128.Load(meanG + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var x_0 = Vector128.Load(x + row + at_0);
+                    var dy_0 = Vector128.Load(dy + row + at_0);
+                    var x_1 = Vector128.Load(x + row + at_1);
+                    var dy_1 = Vector128.Load(dy + row + at_1);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1290,6 +1472,47 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var meanG_0 = Vector512.Load(meanG + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var meanG_1 = Vector512.Load(meanG + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var meanG_2 = Vector512.Load(meanG + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var meanG_3 = Vector512.Load(meanG + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1356,6 +1579,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 8 && groups <= 16)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var meanG_0 = Vector256.Load(meanG + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var meanG_1 = Vector256.Load(meanG + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1408,6 +1656,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var meanG_0 = Vector128.Load(meanG + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var meanG_1 = Vector128.Load(meanG + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + row + at_1);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1502,6 +1775,47 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 16 && groups <= 64)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(16, groups - 16);
+                nint at_2 = global::System.Math.Min(32, groups - 16);
+                nint at_3 = global::System.Math.Min(48, groups - 16);
+                var center_0 = Vector512.Load(center + at_0);
+                var meanG_0 = Vector512.Load(meanG + at_0);
+                var scale_0 = Vector512.Load(scale + at_0);
+                var xScale_0 = Vector512.Load(xScale + at_0);
+                var center_1 = Vector512.Load(center + at_1);
+                var meanG_1 = Vector512.Load(meanG + at_1);
+                var scale_1 = Vector512.Load(scale + at_1);
+                var xScale_1 = Vector512.Load(xScale + at_1);
+                var center_2 = Vector512.Load(center + at_2);
+                var meanG_2 = Vector512.Load(meanG + at_2);
+                var scale_2 = Vector512.Load(scale + at_2);
+                var xScale_2 = Vector512.Load(xScale + at_2);
+                var center_3 = Vector512.Load(center + at_3);
+                var meanG_3 = Vector512.Load(meanG + at_3);
+                var scale_3 = Vector512.Load(scale + at_3);
+                var xScale_3 = Vector512.Load(xScale + at_3);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1568,6 +1882,31 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 8 && groups <= 16)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(8, groups - 8);
+                var center_0 = Vector256.Load(center + at_0);
+                var meanG_0 = Vector256.Load(meanG + at_0);
+                var scale_0 = Vector256.Load(scale + at_0);
+                var xScale_0 = Vector256.Load(xScale + at_0);
+                var center_1 = Vector256.Load(center + at_1);
+                var meanG_1 = Vector256.Load(meanG + at_1);
+                var scale_1 = Vector256.Load(scale + at_1);
+                var xScale_1 = Vector256.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector256.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
@@ -1620,6 +1959,31 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma)
         {
+            if (groups >= 4 && groups <= 8)
+            {
+                nint at_0 = 0;
+                nint at_1 = global::System.Math.Min(4, groups - 4);
+                var center_0 = Vector128.Load(center + at_0);
+                var meanG_0 = Vector128.Load(meanG + at_0);
+                var scale_0 = Vector128.Load(scale + at_0);
+                var xScale_0 = Vector128.Load(xScale + at_0);
+                var center_1 = Vector128.Load(center + at_1);
+                var meanG_1 = Vector128.Load(meanG + at_1);
+                var scale_1 = Vector128.Load(scale + at_1);
+                var xScale_1 = Vector128.Load(xScale + at_1);
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint row = r * rowStride;
+                    var gammaV = Vector128.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_0);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + row + at_0);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + row + at_1);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + row + at_1);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 nint row = r * rowStride;
