@@ -93,16 +93,17 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return $"{t}* {p}";
                 foreach (var s in spec.Sums) yield return $"{t}* {s}";
             }
-            if (shape == LoopShape.MembersContiguous && CanStream(spec))
+            if (CanStream(spec))
                 yield return "bool nonTemporal";
         }
 
         /// <summary>
         /// A kernel with one output and no sums can write a contiguous run with non-temporal stores (the
         /// caller asks, for long runs of outputs too large to stay in cache): the output bypasses the cache
-        /// instead of being read first. Measured on short rows (GroupsContiguous, LayerNorm over 96
-        /// channels) they were slower, so only MembersContiguous offers them. Such stores are weakly
-        /// ordered; the library's WorkerPool fences them at the end of every task.
+        /// instead of being read first. MembersContiguous streams its run; GroupsContiguous only where its rows
+        /// are one contiguous, aligned run of whole vectors held in registers (short rows one by one measured
+        /// slower with them). Such stores are weakly ordered; the library's WorkerPool fences them at the end of
+        /// every task.
         /// </summary>
         public static bool CanStream(KernelSpec spec) => spec.Outputs.Count == 1 && spec.Sums.Count == 0;
 
@@ -130,7 +131,7 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return Pointer(p);
                 foreach (var s in spec.Sums) yield return Pointer(s);
             }
-            if (shape == LoopShape.MembersContiguous && CanStream(spec))
+            if (CanStream(spec))
                 yield return "nonTemporal";
         }
 
@@ -333,7 +334,22 @@ namespace BnGenerator
                 if (unroll > 1)
                 {
                     w.Open($"if (groups >= {lanes.ToString(CultureInfo.InvariantCulture)} && groups <= {block})");
-                    EmitRowsInRegisters(w, spec, type, width, unroll);
+                    if (CanStream(spec) && type.IsNative)
+                    {
+                        // Rows that follow each other (rowStride = groups) of whole vectors, aligned: one contiguous
+                        // output, written around the cache when the caller asks.
+                        string bytes = (width.Bits / 8).ToString(CultureInfo.InvariantCulture), size = type.Size.ToString(CultureInfo.InvariantCulture);
+                        w.Open($"if (nonTemporal && rowStride == groups && groups % {lanes.ToString(CultureInfo.InvariantCulture)} == 0 && (nuint){spec.Outputs[0]} % {bytes} == 0 && groups * {size} % {bytes} == 0)");
+                        EmitRowsInRegisters(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
+                        w.Close();
+                        w.Open("else");
+                        EmitRowsInRegisters(w, spec, type, width, unroll, "Store");
+                        w.Close();
+                    }
+                    else
+                    {
+                        EmitRowsInRegisters(w, spec, type, width, unroll, "Store");
+                    }
                     w.Line("return;");
                     w.Close();
                 }
@@ -357,7 +373,7 @@ namespace BnGenerator
         /// (they compute and store the same values again). Group parameters are loaded once; every row's inputs are
         /// all loaded before its first store, so in place (an output that is an input) stays exact.
         /// </summary>
-        private static void EmitRowsInRegisters(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        private static void EmitRowsInRegisters(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, string store)
         {
             string vec = width.Name;
             int lanes = width.Lanes(type);
@@ -377,7 +393,7 @@ namespace BnGenerator
             {
                 Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
                 Sum = name => $"{name}_{u}",
-                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + row + at_{u}"),
+                Store = (output, value) => type.VectorStore(width, store, value, $"{output} + row + at_{u}"),
                 Math = vec,
             });
             w.Close();

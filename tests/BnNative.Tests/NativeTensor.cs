@@ -14,12 +14,17 @@ public sealed unsafe class NativeTensor : IDisposable
 
     private void* _allocation;
 
-    /// <summary>A zeroed buffer; <paramref name="misaligned"/>: its elements start one byte past an aligned address.</summary>
+    /// <summary>
+    /// A zeroed buffer at a 64-byte boundary (as PyTorch allocates; the library streams aligned outputs);
+    /// <paramref name="misaligned"/>: its elements start one byte past it.
+    /// </summary>
     public NativeTensor(BnDType dtype, int length, bool misaligned = false)
     {
         DType = dtype;
         Length = length;
-        _allocation = NativeMemory.AllocZeroed((nuint)Math.Max(1, length) * (nuint)ElementSize(dtype) + 1, 1);
+        nuint bytes = (nuint)Math.Max(1, length) * (nuint)ElementSize(dtype) + 1;
+        _allocation = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(_allocation, bytes);
         Pointer = (byte*)_allocation + (misaligned ? 1 : 0);
     }
 
@@ -86,7 +91,7 @@ public sealed unsafe class NativeTensor : IDisposable
 
     public void Dispose()
     {
-        NativeMemory.Free(_allocation);
+        NativeMemory.AlignedFree(_allocation);
         _allocation = Pointer = null;
     }
 

@@ -192,6 +192,43 @@ public class ReferenceTests
         Accuracy.Near("in-place inference y", t, Accuracy.Forward(t), x.Read(), inference, scale);
     }
 
+    /// <summary>
+    /// Channels-last outputs of at least 8 MiB whose rows fit the kernels' registers (C = 64 and 32) are written with
+    /// non-temporal stores when aligned: forward, backward and in-place inference against the reference, aligned and
+    /// one byte off (which must fall back to ordinary stores).
+    /// </summary>
+    [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
+    public void StreamedChannelsLastOutputs(string isa)
+    {
+        var lib = Images.ByIsa[isa];
+        const BnDType t = BnDType.F32;
+        foreach (var (channels, misaligned) in new[] { (64, false), (32, false), (64, true) })
+        {
+            var p = Problem.Create(t, BnLayout.NHWC, 9, channels, 60, 140 * 64 / channels, seed: channels, affine: true);
+            string what = $"{isa} {p} misaligned={misaligned}";
+            var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
+            using var x = NativeTensor.Of(t, p.X, misaligned);
+            using var y = new NativeTensor(t, p.Count, misaligned);
+            using var gamma = NativeTensor.Of(t, p.Gamma!);
+            using var beta = NativeTensor.Of(t, p.Beta!);
+            using var mean = new NativeTensor(t, p.Channels);
+            using var invstd = new NativeTensor(t, p.Channels);
+            Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, null, null, p.Momentum, p.Eps, mean, invstd));
+            Accuracy.Near($"{what} y", t, Accuracy.Forward(t), y.Read(), expected.Y, expected.YScale);
+
+            using var dy = NativeTensor.Of(t, p.Dy, misaligned);
+            Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, y, gamma, mean, invstd, null, null));
+            var gradient = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+            Accuracy.Near($"{what} dx", t, Accuracy.Gradient(t), y.Read(), gradient.Dx, gradient.DxScale);
+
+            using var runningMean = NativeTensor.Of(t, p.RunningMean);
+            using var runningVar = NativeTensor.Of(t, p.RunningVar);
+            Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, x, gamma, beta, runningMean, runningVar, p.Eps));
+            var (inference, scale) = Reference.ForwardInference(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Eps);
+            Accuracy.Near($"{what} in-place inference y", t, Accuracy.Forward(t), x.Read(), inference, scale);
+        }
+    }
+
     [Fact]
     public void EveryImageThisCpuRunsIsTestedAndNamesItself()
     {

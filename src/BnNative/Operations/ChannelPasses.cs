@@ -279,7 +279,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     /// </summary>
     private interface IChannelMap
     {
-        void Tile(long at, long channel, nint rows, nint channels, nint rowStride);
+        void Tile(long at, long channel, nint rows, nint channels, nint rowStride, bool nonTemporal);
 
         void Slab(long at, long channel, nint length, bool nonTemporal);
     }
@@ -289,8 +289,8 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         public TElement* X, Y;
         public T* Center, Scale, Shift;
 
-        public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride) =>
-            K.ScaleShift.GroupsContiguous(X + at, Y + at, rows, channels, rowStride, Center + f, Scale + f, Shift + f);
+        public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride, bool nonTemporal) =>
+            K.ScaleShift.GroupsContiguous(X + at, Y + at, rows, channels, rowStride, Center + f, Scale + f, Shift + f, nonTemporal);
 
         public readonly void Slab(long at, long c, nint length, bool nonTemporal) =>
             K.ScaleShift.MembersContiguous(X + at, Y + at, length, Center[c], Scale[c], Shift[c], nonTemporal);
@@ -301,8 +301,8 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         public TElement* X, Dy, Dx;
         public T* Center, DyCenter, DyScale, XScale;
 
-        public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride) =>
-            K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, rows, channels, rowStride, Center + f, DyCenter + f, DyScale + f, XScale + f);
+        public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride, bool nonTemporal) =>
+            K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, rows, channels, rowStride, Center + f, DyCenter + f, DyScale + f, XScale + f, nonTemporal);
 
         public readonly void Slab(long at, long c, nint length, bool nonTemporal) =>
             K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, length, Center[c], DyCenter[c], DyScale[c], XScale[c], nonTemporal);
@@ -325,7 +325,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             if (G.ChannelsLast)
             {
                 var tile = G.TaskTile(task);
-                Map.Tile(tile.Offset(G.C), tile.FirstChannel, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C);
+                Map.Tile(tile.Offset(G.C), tile.FirstChannel, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, G.StreamTiles);
                 return;
             }
             var (slab, end) = G.PlanarTaskSlabs(task);

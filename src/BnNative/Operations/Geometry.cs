@@ -63,6 +63,12 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     public bool StreamSlabs => Streams(N * C * S, S);
 
     /// <summary>
+    /// Whether element-wise passes over channels-last tiles write with non-temporal stores: tiles of whole rows
+    /// are contiguous runs of RowsPerTask·C elements (the kernel streams only rows it holds in registers).
+    /// </summary>
+    public bool StreamTiles => ChannelsPerTask == C && Streams(N * C * S, RowsPerTask * C);
+
+    /// <summary>
     /// Non-temporal stores for an output of <paramref name="elements"/> written in contiguous runs of
     /// <paramref name="runLength"/>: only for large outputs and long runs (short runs measured slower).
     /// </summary>

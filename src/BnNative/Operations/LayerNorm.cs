@@ -215,7 +215,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             {
                 long rows = start * Plan.S;
                 K.LayerNormApply.GroupsContiguous(X + at + rows, Y + at + rows, (nint)Math.Min(Defaults.Piece, Plan.C - start), (nint)width, (nint)Plan.S,
-                    center, scale, Piece(Gamma, start, Defaults.Ones), Piece(Beta, start, Defaults.Zeros));
+                    center, scale, Piece(Gamma, start, Defaults.Ones), Piece(Beta, start, Defaults.Zeros), false);
             }
         }
 
@@ -491,7 +491,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             {
                 long rows = start * stride;
                 K.LayerNormGradientApply.GroupsContiguous(X + at + rows, Dy + at + rows, Dx + at + rows, (nint)Math.Min(Defaults.Piece, c - start),
-                    (nint)width, (nint)stride, Mean + first, meanG, Invstd + first, xScale, Piece(Gamma, start, Defaults.Ones));
+                    (nint)width, (nint)stride, Mean + first, meanG, Invstd + first, xScale, Piece(Gamma, start, Defaults.Ones), false);
             }
         }
     }

@@ -766,91 +766,133 @@ static unsafe partial class Kernels
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
-        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint rows, nint groups, nint rowStride, T* center, T* dyCenter, T* dyScale, T* xScale) where TElement : unmanaged where T : unmanaged
+        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint rows, nint groups, nint rowStride, T* center, T* dyCenter, T* dyScale, T* xScale, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale);
+                GroupsContiguous((float*)x, (float*)dy, (float*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale, nonTemporal);
                 return;
             }
             if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)dyCenter, (double*)dyScale, (double*)xScale);
+                GroupsContiguous((double*)x, (double*)dy, (double*)dx, rows, groups, rowStride, (double*)center, (double*)dyCenter, (double*)dyScale, (double*)xScale, nonTemporal);
                 return;
             }
             if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::System.Half*)x, (global::System.Half*)dy, (global::System.Half*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale);
+                GroupsContiguous((global::System.Half*)x, (global::System.Half*)dy, (global::System.Half*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale, nonTemporal);
                 return;
             }
             if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, (global::BnNative.Kernels.BFloat16*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale);
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, (global::BnNative.Kernels.BFloat16*)dx, rows, groups, rowStride, (float*)center, (float*)dyCenter, (float*)dyScale, (float*)xScale, nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        public static void GroupsContiguous(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector512(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
-                var dyScale_0 = Vector512.Load(dyScale + at_0);
-                var xScale_0 = Vector512.Load(xScale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
-                var dyScale_1 = Vector512.Load(dyScale + at_1);
-                var xScale_1 = Vector512.Load(xScale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
-                var dyScale_2 = Vector512.Load(dyScale + at_2);
-                var xScale_2 = Vector512.Load(xScale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
-                var dyScale_3 = Vector512.Load(dyScale + at_3);
-                var xScale_3 = Vector512.Load(xScale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 16 == 0 && (nuint)dx % 64 == 0 && groups * 4 % 64 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = Vector512.Load(x + row + at_0);
-                    var dy_0 = Vector512.Load(dy + row + at_0);
-                    var x_1 = Vector512.Load(x + row + at_1);
-                    var dy_1 = Vector512.Load(dy + row + at_1);
-                    var x_2 = Vector512.Load(x + row + at_2);
-                    var dy_2 = Vector512.Load(dy + row + at_2);
-                    var x_3 = Vector512.Load(x + row + at_3);
-                    var dy_3 = Vector512.Load(dy + row + at_3);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var dy_0 = Vector512.Load(dy + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var dy_1 = Vector512.Load(dy + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var dy_2 = Vector512.Load(dy + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        var dy_3 = Vector512.Load(dy + row + at_3);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var dy_0 = Vector512.Load(dy + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var dy_1 = Vector512.Load(dy + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var dy_2 = Vector512.Load(dy + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        var dy_3 = Vector512.Load(dy + row + at_3);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
                 }
                 return;
             }
@@ -916,29 +958,55 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector256(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 16)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
-                var dyScale_0 = Vector256.Load(dyScale + at_0);
-                var xScale_0 = Vector256.Load(xScale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
-                var dyScale_1 = Vector256.Load(dyScale + at_1);
-                var xScale_1 = Vector256.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)dx % 32 == 0 && groups * 4 % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = Vector256.Load(x + row + at_0);
-                    var dy_0 = Vector256.Load(dy + row + at_0);
-                    var x_1 = Vector256.Load(x + row + at_1);
-                    var dy_1 = Vector256.Load(dy + row + at_1);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var dy_0 = Vector256.Load(dy + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var dy_1 = Vector256.Load(dy + row + at_1);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var dy_0 = Vector256.Load(dy + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var dy_1 = Vector256.Load(dy + row + at_1);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }
@@ -990,29 +1058,55 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector128(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 8)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(4, groups - 4);
-                var center_0 = Vector128.Load(center + at_0);
-                var dyCenter_0 = Vector128.Load(dyCenter + at_0);
-                var dyScale_0 = Vector128.Load(dyScale + at_0);
-                var xScale_0 = Vector128.Load(xScale + at_0);
-                var center_1 = Vector128.Load(center + at_1);
-                var dyCenter_1 = Vector128.Load(dyCenter + at_1);
-                var dyScale_1 = Vector128.Load(dyScale + at_1);
-                var xScale_1 = Vector128.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)dx % 16 == 0 && groups * 4 % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = Vector128.Load(x + row + at_0);
-                    var dy_0 = Vector128.Load(dy + row + at_0);
-                    var x_1 = Vector128.Load(x + row + at_1);
-                    var dy_1 = Vector128.Load(dy + row + at_1);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector128.Load(dyScale + at_0);
+                    var xScale_0 = Vector128.Load(xScale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector128.Load(dyScale + at_1);
+                    var xScale_1 = Vector128.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var dy_0 = Vector128.Load(dy + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var dy_1 = Vector128.Load(dy + row + at_1);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector128.Load(dyScale + at_0);
+                    var xScale_0 = Vector128.Load(xScale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector128.Load(dyScale + at_1);
+                    var xScale_1 = Vector128.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var dy_0 = Vector128.Load(dy + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var dy_1 = Vector128.Load(dy + row + at_1);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }
@@ -1064,7 +1158,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousScalar(float* x, float* dy, float* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1084,66 +1178,108 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
+        public static void GroupsContiguous(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
+        private static void GroupsContiguousVector512(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 32)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                nint at_3 = global::System.Math.Min(24, groups - 8);
-                var center_0 = Vector512.Load(center + at_0);
-                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
-                var dyScale_0 = Vector512.Load(dyScale + at_0);
-                var xScale_0 = Vector512.Load(xScale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
-                var dyScale_1 = Vector512.Load(dyScale + at_1);
-                var xScale_1 = Vector512.Load(xScale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
-                var dyScale_2 = Vector512.Load(dyScale + at_2);
-                var xScale_2 = Vector512.Load(xScale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
-                var dyScale_3 = Vector512.Load(dyScale + at_3);
-                var xScale_3 = Vector512.Load(xScale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)dx % 64 == 0 && groups * 8 % 64 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = Vector512.Load(x + row + at_0);
-                    var dy_0 = Vector512.Load(dy + row + at_0);
-                    var x_1 = Vector512.Load(x + row + at_1);
-                    var dy_1 = Vector512.Load(dy + row + at_1);
-                    var x_2 = Vector512.Load(x + row + at_2);
-                    var dy_2 = Vector512.Load(dy + row + at_2);
-                    var x_3 = Vector512.Load(x + row + at_3);
-                    var dy_3 = Vector512.Load(dy + row + at_3);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
-                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    nint at_3 = global::System.Math.Min(24, groups - 8);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var dy_0 = Vector512.Load(dy + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var dy_1 = Vector512.Load(dy + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var dy_2 = Vector512.Load(dy + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        var dy_3 = Vector512.Load(dy + row + at_3);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    nint at_3 = global::System.Math.Min(24, groups - 8);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var dy_0 = Vector512.Load(dy + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var dy_1 = Vector512.Load(dy + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var dy_2 = Vector512.Load(dy + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        var dy_3 = Vector512.Load(dy + row + at_3);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
                 }
                 return;
             }
@@ -1209,29 +1345,55 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
+        private static void GroupsContiguousVector256(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 8)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(4, groups - 4);
-                var center_0 = Vector256.Load(center + at_0);
-                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
-                var dyScale_0 = Vector256.Load(dyScale + at_0);
-                var xScale_0 = Vector256.Load(xScale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
-                var dyScale_1 = Vector256.Load(dyScale + at_1);
-                var xScale_1 = Vector256.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)dx % 32 == 0 && groups * 8 % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = Vector256.Load(x + row + at_0);
-                    var dy_0 = Vector256.Load(dy + row + at_0);
-                    var x_1 = Vector256.Load(x + row + at_1);
-                    var dy_1 = Vector256.Load(dy + row + at_1);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var dy_0 = Vector256.Load(dy + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var dy_1 = Vector256.Load(dy + row + at_1);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var dy_0 = Vector256.Load(dy + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var dy_1 = Vector256.Load(dy + row + at_1);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }
@@ -1283,29 +1445,55 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
+        private static void GroupsContiguousVector128(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale, bool nonTemporal)
         {
             if (groups >= 2 && groups <= 4)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(2, groups - 2);
-                var center_0 = Vector128.Load(center + at_0);
-                var dyCenter_0 = Vector128.Load(dyCenter + at_0);
-                var dyScale_0 = Vector128.Load(dyScale + at_0);
-                var xScale_0 = Vector128.Load(xScale + at_0);
-                var center_1 = Vector128.Load(center + at_1);
-                var dyCenter_1 = Vector128.Load(dyCenter + at_1);
-                var dyScale_1 = Vector128.Load(dyScale + at_1);
-                var xScale_1 = Vector128.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 2 == 0 && (nuint)dx % 16 == 0 && groups * 8 % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = Vector128.Load(x + row + at_0);
-                    var dy_0 = Vector128.Load(dy + row + at_0);
-                    var x_1 = Vector128.Load(x + row + at_1);
-                    var dy_1 = Vector128.Load(dy + row + at_1);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(2, groups - 2);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector128.Load(dyScale + at_0);
+                    var xScale_0 = Vector128.Load(xScale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector128.Load(dyScale + at_1);
+                    var xScale_1 = Vector128.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var dy_0 = Vector128.Load(dy + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var dy_1 = Vector128.Load(dy + row + at_1);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(2, groups - 2);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var dyCenter_0 = Vector128.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector128.Load(dyScale + at_0);
+                    var xScale_0 = Vector128.Load(xScale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var dyCenter_1 = Vector128.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector128.Load(dyScale + at_1);
+                    var xScale_1 = Vector128.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var dy_0 = Vector128.Load(dy + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var dy_1 = Vector128.Load(dy + row + at_1);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }
@@ -1357,7 +1545,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale)
+        private static void GroupsContiguousScalar(double* x, double* dy, double* dx, nint rows, nint groups, nint rowStride, double* center, double* dyCenter, double* dyScale, double* xScale, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1377,28 +1565,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        public static void GroupsContiguous(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 16 && groups <= 64)
             {
@@ -1502,7 +1690,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 16)
             {
@@ -1576,7 +1764,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 8)
             {
@@ -1650,7 +1838,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1670,28 +1858,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector512(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector256(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+                GroupsContiguousVector128(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale);
+            GroupsContiguousScalar(x, dy, dx, rows, groups, rowStride, center, dyCenter, dyScale, xScale, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 16 && groups <= 64)
             {
@@ -1795,7 +1983,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 16)
             {
@@ -1869,7 +2057,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 8)
             {
@@ -1943,7 +2131,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale)
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint groups, nint rowStride, float* center, float* dyCenter, float* dyScale, float* xScale, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {

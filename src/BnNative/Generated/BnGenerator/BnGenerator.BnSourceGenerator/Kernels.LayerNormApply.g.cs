@@ -842,81 +842,113 @@ static unsafe partial class Kernels
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
-        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* y, nint rows, nint groups, nint rowStride, T* center, T* scale, T* gamma, T* beta) where TElement : unmanaged where T : unmanaged
+        public static void GroupsContiguous<TElement, T>(TElement* x, TElement* y, nint rows, nint groups, nint rowStride, T* center, T* scale, T* gamma, T* beta, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, (float*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta);
+                GroupsContiguous((float*)x, (float*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta, nonTemporal);
                 return;
             }
             if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, (double*)y, rows, groups, rowStride, (double*)center, (double*)scale, (double*)gamma, (double*)beta);
+                GroupsContiguous((double*)x, (double*)y, rows, groups, rowStride, (double*)center, (double*)scale, (double*)gamma, (double*)beta, nonTemporal);
                 return;
             }
             if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::System.Half*)x, (global::System.Half*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta);
+                GroupsContiguous((global::System.Half*)x, (global::System.Half*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta, nonTemporal);
                 return;
             }
             if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta);
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)y, rows, groups, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta, nonTemporal);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        public static void GroupsContiguous(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector512(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 16 == 0 && (nuint)y % 64 == 0 && groups * 4 % 64 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector512.Create(gamma[r]);
-                    var betaV = Vector512.Create(beta[r]);
-                    var x_0 = Vector512.Load(x + row + at_0);
-                    var x_1 = Vector512.Load(x + row + at_1);
-                    var x_2 = Vector512.Load(x + row + at_2);
-                    var x_3 = Vector512.Load(x + row + at_3);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
                 }
                 return;
             }
@@ -968,30 +1000,57 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector256(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector256(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 24)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var center_2 = Vector256.Load(center + at_2);
-                var scale_2 = Vector256.Load(scale + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)y % 32 == 0 && groups * 4 % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector256.Create(gamma[r]);
-                    var betaV = Vector256.Create(beta[r]);
-                    var x_0 = Vector256.Load(x + row + at_0);
-                    var x_1 = Vector256.Load(x + row + at_1);
-                    var x_2 = Vector256.Load(x + row + at_2);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var x_2 = Vector256.Load(x + row + at_2);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var x_2 = Vector256.Load(x + row + at_2);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
                 }
                 return;
             }
@@ -1039,30 +1098,57 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector128(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector128(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 12)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(4, groups - 4);
-                nint at_2 = global::System.Math.Min(8, groups - 4);
-                var center_0 = Vector128.Load(center + at_0);
-                var scale_0 = Vector128.Load(scale + at_0);
-                var center_1 = Vector128.Load(center + at_1);
-                var scale_1 = Vector128.Load(scale + at_1);
-                var center_2 = Vector128.Load(center + at_2);
-                var scale_2 = Vector128.Load(scale + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)y % 16 == 0 && groups * 4 % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector128.Create(gamma[r]);
-                    var betaV = Vector128.Create(beta[r]);
-                    var x_0 = Vector128.Load(x + row + at_0);
-                    var x_1 = Vector128.Load(x + row + at_1);
-                    var x_2 = Vector128.Load(x + row + at_2);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    nint at_2 = global::System.Math.Min(8, groups - 4);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var scale_0 = Vector128.Load(scale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var scale_1 = Vector128.Load(scale + at_1);
+                    var center_2 = Vector128.Load(center + at_2);
+                    var scale_2 = Vector128.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var betaV = Vector128.Create(beta[r]);
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var x_2 = Vector128.Load(x + row + at_2);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    nint at_2 = global::System.Math.Min(8, groups - 4);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var scale_0 = Vector128.Load(scale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var scale_1 = Vector128.Load(scale + at_1);
+                    var center_2 = Vector128.Load(center + at_2);
+                    var scale_2 = Vector128.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var betaV = Vector128.Create(beta[r]);
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var x_2 = Vector128.Load(x + row + at_2);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
                 }
                 return;
             }
@@ -1110,7 +1196,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousScalar(float* x, float* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1129,56 +1215,88 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
+        public static void GroupsContiguous(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
+        private static void GroupsContiguousVector512(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 32)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                nint at_3 = global::System.Math.Min(24, groups - 8);
-                var center_0 = Vector512.Load(center + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)y % 64 == 0 && groups * 8 % 64 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector512.Create(gamma[r]);
-                    var betaV = Vector512.Create(beta[r]);
-                    var x_0 = Vector512.Load(x + row + at_0);
-                    var x_1 = Vector512.Load(x + row + at_1);
-                    var x_2 = Vector512.Load(x + row + at_2);
-                    var x_3 = Vector512.Load(x + row + at_3);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
-                    Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    nint at_3 = global::System.Math.Min(24, groups - 8);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    nint at_3 = global::System.Math.Min(24, groups - 8);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = Vector512.Load(x + row + at_0);
+                        var x_1 = Vector512.Load(x + row + at_1);
+                        var x_2 = Vector512.Load(x + row + at_2);
+                        var x_3 = Vector512.Load(x + row + at_3);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
                 }
                 return;
             }
@@ -1230,30 +1348,57 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector256(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
+        private static void GroupsContiguousVector256(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 12)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(4, groups - 4);
-                nint at_2 = global::System.Math.Min(8, groups - 4);
-                var center_0 = Vector256.Load(center + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var center_2 = Vector256.Load(center + at_2);
-                var scale_2 = Vector256.Load(scale + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)y % 32 == 0 && groups * 8 % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector256.Create(gamma[r]);
-                    var betaV = Vector256.Create(beta[r]);
-                    var x_0 = Vector256.Load(x + row + at_0);
-                    var x_1 = Vector256.Load(x + row + at_1);
-                    var x_2 = Vector256.Load(x + row + at_2);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    nint at_2 = global::System.Math.Min(8, groups - 4);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var x_2 = Vector256.Load(x + row + at_2);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(4, groups - 4);
+                    nint at_2 = global::System.Math.Min(8, groups - 4);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = Vector256.Load(x + row + at_0);
+                        var x_1 = Vector256.Load(x + row + at_1);
+                        var x_2 = Vector256.Load(x + row + at_2);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
                 }
                 return;
             }
@@ -1301,30 +1446,57 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector128(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
+        private static void GroupsContiguousVector128(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             if (groups >= 2 && groups <= 6)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(2, groups - 2);
-                nint at_2 = global::System.Math.Min(4, groups - 2);
-                var center_0 = Vector128.Load(center + at_0);
-                var scale_0 = Vector128.Load(scale + at_0);
-                var center_1 = Vector128.Load(center + at_1);
-                var scale_1 = Vector128.Load(scale + at_1);
-                var center_2 = Vector128.Load(center + at_2);
-                var scale_2 = Vector128.Load(scale + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups % 2 == 0 && (nuint)y % 16 == 0 && groups * 8 % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector128.Create(gamma[r]);
-                    var betaV = Vector128.Create(beta[r]);
-                    var x_0 = Vector128.Load(x + row + at_0);
-                    var x_1 = Vector128.Load(x + row + at_1);
-                    var x_2 = Vector128.Load(x + row + at_2);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(2, groups - 2);
+                    nint at_2 = global::System.Math.Min(4, groups - 2);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var scale_0 = Vector128.Load(scale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var scale_1 = Vector128.Load(scale + at_1);
+                    var center_2 = Vector128.Load(center + at_2);
+                    var scale_2 = Vector128.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var betaV = Vector128.Create(beta[r]);
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var x_2 = Vector128.Load(x + row + at_2);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(2, groups - 2);
+                    nint at_2 = global::System.Math.Min(4, groups - 2);
+                    var center_0 = Vector128.Load(center + at_0);
+                    var scale_0 = Vector128.Load(scale + at_0);
+                    var center_1 = Vector128.Load(center + at_1);
+                    var scale_1 = Vector128.Load(scale + at_1);
+                    var center_2 = Vector128.Load(center + at_2);
+                    var scale_2 = Vector128.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var betaV = Vector128.Create(beta[r]);
+                        var x_0 = Vector128.Load(x + row + at_0);
+                        var x_1 = Vector128.Load(x + row + at_1);
+                        var x_2 = Vector128.Load(x + row + at_2);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
                 }
                 return;
             }
@@ -1372,7 +1544,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta)
+        private static void GroupsContiguousScalar(double* x, double* y, nint rows, nint groups, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1391,28 +1563,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        public static void GroupsContiguous(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 16 && groups <= 64)
             {
@@ -1492,7 +1664,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 24)
             {
@@ -1563,7 +1735,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 12)
             {
@@ -1634,7 +1806,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousScalar(global::System.Half* x, global::System.Half* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1653,28 +1825,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector512(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector256(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+                GroupsContiguousVector128(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
                 return;
             }
-            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta);
+            GroupsContiguousScalar(x, y, rows, groups, rowStride, center, scale, gamma, beta, nonTemporal);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 16 && groups <= 64)
             {
@@ -1754,7 +1926,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 8 && groups <= 24)
             {
@@ -1825,7 +1997,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
-        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (groups >= 4 && groups <= 12)
             {
@@ -1896,7 +2068,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta)
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint groups, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             for (nint r = 0; r < rows; r++)
             {
