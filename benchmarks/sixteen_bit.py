@@ -46,7 +46,8 @@ def bnnative_calls(family, layout, shape, dtype, g):
     lib, p = library(), torch.float32
     x, dy = tensor(layout, *shape, dtype, g), tensor(layout, *shape, dtype, g)
     y, dx = torch.empty_like(x), torch.empty_like(x)
-    desc = Desc(_abi.LAYOUTS[layout], _abi.DTYPES[[k for k, v in DTYPES.items() if v == dtype][0]], n, c, h, w)
+    label = next(k for k, v in DTYPES.items() if v == dtype)
+    desc = Desc(_abi.LAYOUTS[layout], _abi.DTYPES[label], n, c, h, w)
     ref = ctypes.byref(desc)
     a = lambda t: t.data_ptr()  # noqa: E731
     if family.startswith("bn"):

@@ -334,22 +334,19 @@ namespace BnGenerator
                 if (unroll > 1)
                 {
                     w.Open($"if (groups >= {lanes.ToString(CultureInfo.InvariantCulture)} && groups <= {block})");
-                    if (CanStream(spec) && type.IsNative)
+                    // Rows that follow each other (rowStride = groups), exactly one unrolled block wide (no copy
+                    // overlaps another) and aligned: one contiguous output, written around the cache when asked.
+                    bool stream = CanStream(spec) && type.IsNative;
+                    if (stream)
                     {
-                        // Rows that follow each other (rowStride = groups) of whole vectors, aligned: one contiguous
-                        // output, written around the cache when the caller asks.
-                        string bytes = (width.Bits / 8).ToString(CultureInfo.InvariantCulture), size = type.Size.ToString(CultureInfo.InvariantCulture);
-                        w.Open($"if (nonTemporal && rowStride == groups && groups % {lanes.ToString(CultureInfo.InvariantCulture)} == 0 && (nuint){spec.Outputs[0]} % {bytes} == 0 && groups * {size} % {bytes} == 0)");
+                        w.Open($"if (nonTemporal && rowStride == groups && groups == {block} && (nuint){spec.Outputs[0]} % {(width.Bits / 8).ToString(CultureInfo.InvariantCulture)} == 0)");
                         EmitRowsInRegisters(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
                         w.Close();
                         w.Open("else");
-                        EmitRowsInRegisters(w, spec, type, width, unroll, "Store");
+                    }
+                    EmitRowsInRegisters(w, spec, type, width, unroll, "Store");
+                    if (stream)
                         w.Close();
-                    }
-                    else
-                    {
-                        EmitRowsInRegisters(w, spec, type, width, unroll, "Store");
-                    }
                     w.Line("return;");
                     w.Close();
                 }

@@ -193,9 +193,10 @@ public class ReferenceTests
     }
 
     /// <summary>
-    /// Channels-last outputs of at least 8 MiB whose rows fit the kernels' registers (C = 64 and 32) are written with
-    /// non-temporal stores when aligned: forward, backward and in-place inference against the reference, aligned and
-    /// one byte off (which must fall back to ordinary stores).
+    /// Channels-last outputs of at least 8 MiB whose rows are exactly one unrolled block (C = 64 floats for ScaleShift
+    /// at AVX-512) are written with non-temporal stores when aligned: forward, backward and in-place inference against the
+    /// reference, aligned and one byte off (which must fall back to ordinary stores), and C = 32 at AVX-512 (a row
+    /// held in registers, written with ordinary stores).
     /// </summary>
     [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
     public void StreamedChannelsLastOutputs(string isa)

@@ -816,7 +816,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                if (nonTemporal && rowStride == groups && groups % 16 == 0 && (nuint)dx % 64 == 0 && groups * 4 % 64 == 0)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)dx % 64 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -962,7 +962,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 16)
             {
-                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)dx % 32 == 0 && groups * 4 % 32 == 0)
+                if (nonTemporal && rowStride == groups && groups == 16 && (nuint)dx % 32 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1062,7 +1062,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 4 && groups <= 8)
             {
-                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)dx % 16 == 0 && groups * 4 % 16 == 0)
+                if (nonTemporal && rowStride == groups && groups == 8 && (nuint)dx % 16 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1203,7 +1203,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 32)
             {
-                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)dx % 64 == 0 && groups * 8 % 64 == 0)
+                if (nonTemporal && rowStride == groups && groups == 32 && (nuint)dx % 64 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1349,7 +1349,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 4 && groups <= 8)
             {
-                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)dx % 32 == 0 && groups * 8 % 32 == 0)
+                if (nonTemporal && rowStride == groups && groups == 8 && (nuint)dx % 32 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1449,7 +1449,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 2 && groups <= 4)
             {
-                if (nonTemporal && rowStride == groups && groups % 2 == 0 && (nuint)dx % 16 == 0 && groups * 8 % 16 == 0)
+                if (nonTemporal && rowStride == groups && groups == 4 && (nuint)dx % 16 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(2, groups - 2);

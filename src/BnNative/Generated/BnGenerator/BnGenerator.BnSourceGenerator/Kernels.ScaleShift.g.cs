@@ -728,7 +728,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                if (nonTemporal && rowStride == groups && groups % 16 == 0 && (nuint)y % 64 == 0 && groups * 4 % 64 == 0)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)y % 64 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -846,7 +846,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 24)
             {
-                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)y % 32 == 0 && groups * 4 % 32 == 0)
+                if (nonTemporal && rowStride == groups && groups == 24 && (nuint)y % 32 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -947,7 +947,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 4 && groups <= 12)
             {
-                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)y % 16 == 0 && groups * 4 % 16 == 0)
+                if (nonTemporal && rowStride == groups && groups == 12 && (nuint)y % 16 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1087,7 +1087,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 32)
             {
-                if (nonTemporal && rowStride == groups && groups % 8 == 0 && (nuint)y % 64 == 0 && groups * 8 % 64 == 0)
+                if (nonTemporal && rowStride == groups && groups == 32 && (nuint)y % 64 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1205,7 +1205,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 4 && groups <= 12)
             {
-                if (nonTemporal && rowStride == groups && groups % 4 == 0 && (nuint)y % 32 == 0 && groups * 8 % 32 == 0)
+                if (nonTemporal && rowStride == groups && groups == 12 && (nuint)y % 32 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1306,7 +1306,7 @@ static unsafe partial class Kernels
         {
             if (groups >= 2 && groups <= 6)
             {
-                if (nonTemporal && rowStride == groups && groups % 2 == 0 && (nuint)y % 16 == 0 && groups * 8 % 16 == 0)
+                if (nonTemporal && rowStride == groups && groups == 6 && (nuint)y % 16 == 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(2, groups - 2);
