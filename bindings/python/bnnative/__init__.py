@@ -207,7 +207,7 @@ def batch_norm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean: 
                         dbeta: Optional[Array] = None, compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of the training forward from its saved statistics; returns (dx, dgamma, dbeta) (dx None without compute_dx)."""
     desc, c, _ = describe(x, layout)
-    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    p, vec = parameter_dtype(x.dtype), (c,)
     gamma = _checked("gamma", gamma, p, vec)
     save_mean = _checked("save_mean", save_mean, p, vec, optional=False)
     save_invstd = _checked("save_invstd", save_invstd, p, vec, optional=False)
@@ -223,7 +223,7 @@ def batch_norm_backward_inference(x: Array, dy: Array, gamma: Optional[Array], r
                                   compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of the inference forward (frozen statistics); returns (dx, dgamma, dbeta)."""
     desc, c, _ = describe(x, layout)
-    d, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    p, vec = parameter_dtype(x.dtype), (c,)
     gamma = _checked("gamma", gamma, p, vec)
     running_mean = _checked("running_mean", running_mean, p, vec, optional=False)
     running_var = _checked("running_var", running_var, p, vec, optional=False)
@@ -267,7 +267,7 @@ def batch_renorm_backward(x: Array, dy: Array, gamma: Optional[Array], save_mean
                           compute_dx: bool = True) -> Tuple[Optional[Array], Array, Array]:
     """The gradient of the Batch Renormalization forward with r and d constant; returns (dx, dgamma, dbeta)."""
     desc, c, _ = describe(x, layout)
-    t, p, vec = x.dtype, parameter_dtype(x.dtype), (c,)
+    p, vec = parameter_dtype(x.dtype), (c,)
     gamma = _checked("gamma", gamma, p, vec)
     save_mean = _checked("save_mean", save_mean, p, vec, optional=False)
     save_invstd = _checked("save_invstd", save_invstd, p, vec, optional=False)

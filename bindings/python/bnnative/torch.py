@@ -84,7 +84,7 @@ def _like(dy: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _vector(name: str, v: Optional[torch.Tensor], dtype: torch.dtype, length: int) -> int:
-    """The address of a per-channel vector (0 for None), checked against x."""
+    """The address of a per-channel vector (0 for None), checked against the parameter dtype and length."""
     if v is None:
         return 0
     # The usual case in one test (a module's own parameters and buffers); the reasons come only on failure.
@@ -139,7 +139,7 @@ class BatchNormFunction(torch.autograd.Function):
         rm, rv = _vector("running_mean", running_mean, p, c), _vector("running_var", running_var, p, c)
         y = torch.empty_like(x)
         if training:
-            saved = x.new_empty(2, c, dtype=_PARAMETER_DTYPES[x.dtype])  # mean and invstd in one allocation
+            saved = x.new_empty(2, c, dtype=p)  # mean and invstd in one allocation
             address = saved.data_ptr()
             _call("bn_batch_norm_forward_training", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, rm, rv,
                   momentum, eps, address, address + c * saved.element_size())
@@ -180,7 +180,7 @@ class BatchRenormFunction(torch.autograd.Function):
         if not rm or not rv:
             raise ValueError("Batch Renormalization needs running_mean and running_var")
         y = torch.empty_like(x)
-        saved = x.new_empty(4, c, dtype=_PARAMETER_DTYPES[x.dtype])
+        saved = x.new_empty(4, c, dtype=p)
         mean, invstd, r, d = saved.unbind(0)
         _call("bn_batch_renorm_forward_training", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, rm, rv, momentum, eps,
               rmax, dmax, mean.data_ptr(), invstd.data_ptr(), r.data_ptr(), d.data_ptr())
@@ -212,7 +212,7 @@ class LayerNormFunction(torch.autograd.Function):
         w = _vector("weight", None if weight is None else weight.reshape(-1), p, features)
         b = _vector("bias", None if bias is None else bias.reshape(-1), p, features)
         y = torch.empty_like(x)
-        saved = x.new_empty(2, rows, dtype=_PARAMETER_DTYPES[x.dtype])
+        saved = x.new_empty(2, rows, dtype=p)
         mean, invstd = saved.unbind(0)
         _call("bn_layer_norm_forward", _byref(desc), x.data_ptr(), y.data_ptr(), w, b, eps, mean.data_ptr(), invstd.data_ptr())
         ctx.save_for_backward(x, weight, saved)

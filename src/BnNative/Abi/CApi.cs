@@ -147,7 +147,7 @@ internal static unsafe partial class CApi
             var affine = new BatchNorm<TElement, T>.TrainingAffine
             {
                 Gamma = (T*)Gamma, Beta = (T*)Beta, RunningMean = (T*)RunningMean, RunningVar = (T*)RunningVar,
-                Eps = Eps, Renorm = Renorm, RMax = Renorm ? RMax : 1, DMax = DMax,
+                Eps = Eps, Renorm = Renorm, RMax = RMax, DMax = DMax, // RMax and DMax are read only with Renorm
             };
             BatchNorm<TElement, T>.ForwardTraining(new Geometry<TElement>(shape), (TElement*)X, (TElement*)Y, affine, Momentum,
                 (T*)SaveMean, (T*)SaveInvstd, (T*)SaveR, (T*)SaveD);
