@@ -5,11 +5,13 @@
 #   2. xunit: the generator's own tests, and the native library through its C ABI on every image this CPU runs;
 #   3. the .NET package consumed from a folder feed by examples/dotnet; pytest: the Python binding against PyTorch
 #      (BatchNorm, LayerNorm, Batch Renormalization composed in torch), its argument checks, the bnnative.torch
-#      modules against torch.nn (training steps, state_dict, channels_last, gradcheck), the wheel in a venv;
+#      modules against torch.nn (training steps, state_dict, channels_last, gradcheck), the wheel in a venv,
+#      SyncBatchNorm across 2 and 4 processes (gloo) against BatchNorm over the whole batch;
 #   4. the main job's --quick run (examples/digits/train_digits.py: its files, bnnative's BatchNorm tracking PyTorch's);
+#      one epoch of examples/distributed (SyncBatchNorm in DistributedDataParallel over 2 processes);
 #      CTest: the C ABI test natively, with BNNATIVE_ISA forced, under qemu-x86_64 (Haswell: avx2, Nehalem:
 #      vector128) and, for the arm64 build, under qemu-aarch64 (neon); valgrind memcheck of the avx2/vector128/scalar images; fault and soak tests (dlclose, thread limits, ulimit -v, fork, 8 host
-#      threads); the scratch memory of every operation against its bound;
+#      threads); the scratch memory of every operation against its bound; examples/mpi over 2 and 4 MPI ranks;
 #   5. the libFuzzer target over the C ABI for 60 s (tools/fuzz.sh; tools/fuzz.sh 3600 for a longer run).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,6 +47,10 @@ echo "== the main job, short (its --quick run: the files are written and bnnativ
 rm -rf build/demo-quick
 /usr/bin/python3 examples/digits/train_digits.py --quick --out build/demo-quick
 test -s build/demo-quick/accuracy.png && test -s build/demo-quick/report.md
+
+echo "== synchronized BatchNorm across 2 processes, one epoch (examples/distributed/train_sync.py)"
+/usr/bin/python3 examples/distributed/train_sync.py --epochs 1 | tee build/distributed.log
+grep -q "^SyncBatchNorm over 2 processes" build/distributed.log
 
 echo "== ctest"
 native_isa=""

@@ -101,6 +101,7 @@ namespace BnGenerator
                     "BnNative.Abi.TensorDesc*" => ("const bn_tensor_desc*", "desc"),
                     "void*" => (isConst ? "const void*" : "void*", "pointer"),
                     "double" => ("double", "double"),
+                    "long" => ("int64_t", "int64"),
                     // bn_status_string's argument is a status; other int parameters are counts.
                     "int" => (p.Name == "status" ? "bn_status" : "int32_t", "int32"),
                     _ => throw new InvalidOperationException($"{name}: parameter {p.Name} of type {type}"),

@@ -172,7 +172,7 @@ namespace BnGenerator
             var w = new CodeWriter();
             w.Line("\"\"\"The C ABI of libbnnative as data: emitted by tools/BnAbi from the library's [CExport] methods; do not edit.");
             w.Line();
-            w.Line("FUNCTIONS maps each entry point to (return kind, [(parameter, kind), ...]); the kinds are \"status\", \"int32\",");
+            w.Line("FUNCTIONS maps each entry point to (return kind, [(parameter, kind), ...]); the kinds are \"status\", \"int32\", \"int64\",");
             w.Line("\"uint32\", \"text\" (const char*), \"desc\" (const bn_tensor_desc*), \"pointer\" and \"double\". bnnative._native gives");
             w.Line("ctypes their types from it.");
             w.Line("\"\"\"");
@@ -292,6 +292,7 @@ namespace BnGenerator
             "desc" => "BnTensorDesc*",
             "pointer" => "void*",
             "double" => "double",
+            "int64" => "long",
             _ => "int",
         };
 

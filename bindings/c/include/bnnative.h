@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 #define BN_VERSION_MAJOR 0
-#define BN_VERSION_MINOR 2
+#define BN_VERSION_MINOR 3
 #define BN_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH; compare with bn_version_number() to detect a header/library mismatch */
-#define BN_VERSION_NUMBER 200
+#define BN_VERSION_NUMBER 300
 
 #if defined(_WIN32)
 #  define BN_API __declspec(dllimport)
@@ -103,7 +103,7 @@ BN_API const char* bn_version(void);
 /**
  * The library's version as one number, MAJOR·10000 + MINOR·100 + PATCH (BN_VERSION_NUMBER at build time).
  *
- * @return e.g. 200 for 0.2.0; compare with BN_VERSION_NUMBER to detect a header/library mismatch
+ * @return e.g. 300 for 0.3.0; compare with BN_VERSION_NUMBER to detect a header/library mismatch
  */
 BN_API uint32_t bn_version_number(void);
 
@@ -307,6 +307,182 @@ BN_API bn_status bn_layer_norm_forward(const bn_tensor_desc* desc, const void* x
  */
 BN_API bn_status bn_layer_norm_backward(const bn_tensor_desc* desc, const void* x, const void* dy, void* dx,
     const void* gamma, const void* save_mean, const void* save_invstd, void* dgamma, void* dbeta);
+
+/**
+ * The partial statistics of one part of a batch, for a forward split across processes: per channel, over the
+ * part's M = N·H·W values, the mean and M2 = Σ(x − mean)² (never Σx²), in float64 whatever the dtype. Gather
+ * the partials of all parts (e.g. MPI_Allgather) and merge them with bn_batch_norm_merge_statistics.
+ *
+ * @param desc    this part of the batch: layout, dtype, N, C, H, W
+ * @param x       input, N·C·H·W elements
+ * @param partial 2·C + 1 doubles written: [0] = M, [1 .. C] = mean_c, [C + 1 .. 2·C] = M2_c
+ * @return SUCCESS; NULL_POINTER (desc, x or partial NULL); UNSUPPORTED; BAD_SHAPE. On any error nothing was
+ *         written.
+ */
+BN_API bn_status bn_batch_norm_partial_statistics(const bn_tensor_desc* desc, const void* x, void* partial);
+
+/**
+ * The batch statistics of a forward split across processes, from the partials of all its parts: merged in the
+ * order given by Chan's pairwise formula in float64, so every process that passes the same partials in the
+ * same order gets bitwise the same result. Writes mean_c and invstd_c = 1/√(var_c + eps) for
+ * bn_batch_norm_forward_with_statistics and the backward, and updates the running statistics as
+ * bn_batch_norm_forward_training does, with the unbiased variance of the whole batch (M = the sum of the
+ * counts). Parts with count 0 are skipped.
+ *
+ * @param dtype        the tensor's bn_dtype: the parameters are double for F64, float otherwise
+ * @param channels     C, the channels of every part
+ * @param parts        K, the partials given
+ * @param partials     K·(2·C + 1) doubles: the partials of bn_batch_norm_partial_statistics, one after
+ *                     another
+ * @param running_mean C values, read and updated; NULL together with running_var: not updated
+ * @param running_var  C values, read and updated; NULL together with running_mean
+ * @param momentum     weight of this batch in the running statistics, in [0, 1]
+ * @param eps          added to the variance; finite and > 0
+ * @param mean         C values written with the batch mean
+ * @param invstd       C values written with the batch's 1/√(var + eps)
+ * @return SUCCESS; NULL_POINTER (partials, mean or invstd NULL, or only one of running_mean/running_var);
+ *         UNSUPPORTED (dtype); BAD_SHAPE (channels or parts < 1, too large); BAD_ARGUMENT (eps, momentum, a
+ *         count negative or not finite, fewer than 2 values per channel in all). On any error nothing was
+ *         written.
+ */
+BN_API bn_status bn_batch_norm_merge_statistics(int32_t dtype, int64_t channels, int64_t parts, const void*
+    partials, void* running_mean, void* running_var, double momentum, double eps, void* mean, void* invstd);
+
+/**
+ * Batch Renormalization's merge of the partials of all parts of a batch split across processes: the batch
+ * statistics as bn_batch_norm_merge_statistics merges them, then r_c = clamp(σ_B/σ_run, 1/rmax, rmax) and d_c
+ * = clamp((mean_c − running_mean_c)/σ_run, −dmax, dmax) from the running statistics before this call (σ_run =
+ * √(running_var + eps)), which are then updated.
+ *
+ * @param dtype        the tensor's bn_dtype: the parameters are double for F64, float otherwise
+ * @param channels     C, the channels of every part
+ * @param parts        K, the partials given
+ * @param partials     K·(2·C + 1) doubles: the partials of bn_batch_norm_partial_statistics, one after
+ *                     another
+ * @param running_mean C values, read and updated; required
+ * @param running_var  C values, read and updated; required
+ * @param momentum     weight of this batch in the running statistics, in [0, 1]
+ * @param eps          added to the variances; finite and > 0
+ * @param rmax         limit of r, ≥ 1 (+∞: no clipping)
+ * @param dmax         limit of |d|, ≥ 0 (+∞: no clipping)
+ * @param mean         C values written with the batch mean
+ * @param invstd       C values written with 1/σ_B
+ * @param r            C values written with r_c
+ * @param d            C values written with d_c
+ * @return SUCCESS; NULL_POINTER (partials, running_mean, running_var, mean, invstd, r or d NULL); UNSUPPORTED
+ *         (dtype); BAD_SHAPE (channels or parts < 1, too large); BAD_ARGUMENT (eps, momentum, rmax, dmax, a
+ *         count negative or not finite, fewer than 2 values per channel in all). On any error nothing was
+ *         written.
+ */
+BN_API bn_status bn_batch_renorm_merge_statistics(int32_t dtype, int64_t channels, int64_t parts, const void*
+    partials, void* running_mean, void* running_var, double momentum, double eps, double rmax, double dmax,
+    void* mean, void* invstd, void* r, void* d);
+
+/**
+ * The forward of one part of a batch split across processes, with the merged statistics: y = γ_c·(x −
+ * mean_c)·invstd_c + β_c.
+ *
+ * @param desc   this part of the batch: layout, dtype, N, C, H, W
+ * @param x      input, N·C·H·W elements
+ * @param y      output, N·C·H·W elements; may be x (in place)
+ * @param gamma  C parameters; NULL: γ = 1
+ * @param beta   C parameters; NULL: β = 0
+ * @param mean   C values (bn_batch_norm_merge_statistics's); required
+ * @param invstd C values (bn_batch_norm_merge_statistics's); required
+ * @return SUCCESS; NULL_POINTER (desc, x, y, mean or invstd NULL); UNSUPPORTED; BAD_SHAPE. On any error
+ *         nothing was written.
+ */
+BN_API bn_status bn_batch_norm_forward_with_statistics(const bn_tensor_desc* desc, const void* x, void* y,
+    const void* gamma, const void* beta, const void* mean, const void* invstd);
+
+/**
+ * Batch Renormalization's forward of one part of a batch split across processes, with the merged statistics
+ * and r, d (bn_batch_renorm_merge_statistics's): y = γ_c·((x − mean_c)·invstd_c·r_c + d_c) + β_c.
+ *
+ * @param desc   this part of the batch: layout, dtype, N, C, H, W
+ * @param x      input, N·C·H·W elements
+ * @param y      output, N·C·H·W elements; may be x (in place)
+ * @param gamma  C parameters; NULL: γ = 1
+ * @param beta   C parameters; NULL: β = 0
+ * @param mean   C values; required
+ * @param invstd C values (1/σ_B); required
+ * @param r      C values; required
+ * @param d      C values; required
+ * @return SUCCESS; NULL_POINTER (desc, x, y, mean, invstd, r or d NULL); UNSUPPORTED; BAD_SHAPE. On any error
+ *         nothing was written.
+ */
+BN_API bn_status bn_batch_renorm_forward_with_statistics(const bn_tensor_desc* desc, const void* x, void* y,
+    const void* gamma, const void* beta, const void* mean, const void* invstd, const void* r, const void* d);
+
+/**
+ * The local reductions of the backward of one part of a batch split across processes: per channel, Σdy and
+ * Σdy·(x − mean_c) over the part, in float64. Sum them over all parts (or gather them) and finish with
+ * bn_batch_norm_backward_with_sums. Σdy and Σdy·(x − mean)·invstd are also this part's own dbeta and (Batch
+ * Normalization) dgamma, the parameter gradients a data-parallel trainer averages.
+ *
+ * @param desc    this part of the batch: layout, dtype, N, C, H, W
+ * @param x       the forward's input, N·C·H·W elements
+ * @param dy      gradient of the output, N·C·H·W elements
+ * @param mean    C values: the merged batch mean the forward used; required
+ * @param partial 2·C + 1 doubles written: [0] = M of this part, [1 .. C] = Σdy, [C + 1 .. 2·C] = Σdy·(x −
+ *                mean)
+ * @return SUCCESS; NULL_POINTER (desc, x, dy, mean or partial NULL); UNSUPPORTED; BAD_SHAPE. On any error
+ *         nothing was written.
+ */
+BN_API bn_status bn_batch_norm_backward_partial_sums(const bn_tensor_desc* desc, const void* x, const void*
+    dy, const void* mean, void* partial);
+
+/**
+ * The backward of one part of a batch split across processes, from the sums of all parts: with M = Σ counts,
+ * Σdy and Σdy·x̂ = invstd_c·Σdy·(x − mean_c) added over the partials in the order given, dx =
+ * γ_c·invstd_c·(dy − Σdy/M − x̂·Σdy·x̂/M); dgamma_c = Σdy·x̂ and dbeta_c = Σdy of the partials given (of the
+ * whole batch when all are given; of this part when only its own partial is).
+ *
+ * @param desc     this part of the batch: layout, dtype, N, C, H, W
+ * @param x        the forward's input, N·C·H·W elements
+ * @param dy       gradient of the output, N·C·H·W elements
+ * @param dx       gradient of the input, N·C·H·W elements; may be dy (in place); NULL: not computed
+ * @param gamma    C parameters; NULL: γ = 1
+ * @param mean     C values the forward used; required
+ * @param invstd   C values the forward used; required
+ * @param parts    K, the partials given
+ * @param partials K·(2·C + 1) doubles: bn_batch_norm_backward_partial_sums's partials, one after another (or
+ *                 one, already summed)
+ * @param dgamma   C values written; may be NULL
+ * @param dbeta    C values written; may be NULL
+ * @return SUCCESS; NULL_POINTER (desc, x, dy, mean, invstd or partials NULL); UNSUPPORTED; BAD_SHAPE (also
+ *         parts < 1); BAD_ARGUMENT (a count negative or not finite, or all 0). On any error nothing was
+ *         written.
+ */
+BN_API bn_status bn_batch_norm_backward_with_sums(const bn_tensor_desc* desc, const void* x, const void* dy,
+    void* dx, const void* gamma, const void* mean, const void* invstd, int64_t parts, const void* partials,
+    void* dgamma, void* dbeta);
+
+/**
+ * Batch Renormalization's backward of one part of a batch split across processes, r and d constants: with the
+ * sums of all parts as in bn_batch_norm_backward_with_sums, dx = γ_c·r_c·invstd_c·(dy − Σdy/M − x̂·Σdy·x̂/M),
+ * dgamma_c = r_c·Σdy·x̂ + d_c·Σdy, dbeta_c = Σdy (of the partials given).
+ *
+ * @param desc     this part of the batch: layout, dtype, N, C, H, W
+ * @param x        the forward's input, N·C·H·W elements
+ * @param dy       gradient of the output, N·C·H·W elements
+ * @param dx       gradient of the input, N·C·H·W elements; may be dy (in place); NULL: not computed
+ * @param gamma    C parameters; NULL: γ = 1
+ * @param mean     C values the forward used; required
+ * @param invstd   C values the forward used (1/σ_B); required
+ * @param r        C values the forward used; required
+ * @param d        C values the forward used; required
+ * @param parts    K, the partials given
+ * @param partials K·(2·C + 1) doubles: bn_batch_norm_backward_partial_sums's partials, one after another
+ * @param dgamma   C values written; may be NULL
+ * @param dbeta    C values written; may be NULL
+ * @return SUCCESS; NULL_POINTER (desc, x, dy, mean, invstd, r, d or partials NULL); UNSUPPORTED; BAD_SHAPE
+ *         (also parts < 1); BAD_ARGUMENT (a count negative or not finite, or all 0). On any error nothing was
+ *         written.
+ */
+BN_API bn_status bn_batch_renorm_backward_with_sums(const bn_tensor_desc* desc, const void* x, const void* dy,
+    void* dx, const void* gamma, const void* mean, const void* invstd, const void* r, const void* d, int64_t
+    parts, const void* partials, void* dgamma, void* dbeta);
 
 #ifdef __cplusplus
 }

@@ -82,6 +82,14 @@ public sealed unsafe partial class BnLibrary
     private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int> _bn_batch_renorm_backward;
     private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, double, void*, void*, int> _bn_layer_norm_forward;
     private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int> _bn_layer_norm_backward;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, int> _bn_batch_norm_partial_statistics;
+    private readonly delegate* unmanaged<int, long, long, void*, void*, void*, double, double, void*, void*, int> _bn_batch_norm_merge_statistics;
+    private readonly delegate* unmanaged<int, long, long, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int> _bn_batch_renorm_merge_statistics;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, int> _bn_batch_norm_forward_with_statistics;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int> _bn_batch_renorm_forward_with_statistics;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, int> _bn_batch_norm_backward_partial_sums;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, long, void*, void*, void*, int> _bn_batch_norm_backward_with_sums;
+    private readonly delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, long, void*, void*, void*, int> _bn_batch_renorm_backward_with_sums;
 
     /// <summary>The C names of the entry points, in declaration order.</summary>
     public static readonly string[] EntryPoints =
@@ -101,6 +109,14 @@ public sealed unsafe partial class BnLibrary
         "bn_batch_renorm_backward",
         "bn_layer_norm_forward",
         "bn_layer_norm_backward",
+        "bn_batch_norm_partial_statistics",
+        "bn_batch_norm_merge_statistics",
+        "bn_batch_renorm_merge_statistics",
+        "bn_batch_norm_forward_with_statistics",
+        "bn_batch_renorm_forward_with_statistics",
+        "bn_batch_norm_backward_partial_sums",
+        "bn_batch_norm_backward_with_sums",
+        "bn_batch_renorm_backward_with_sums",
     ];
 
     private BnLibrary(nint handle, string path)
@@ -122,6 +138,14 @@ public sealed unsafe partial class BnLibrary
         _bn_batch_renorm_backward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_renorm_backward");
         _bn_layer_norm_forward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, double, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_layer_norm_forward");
         _bn_layer_norm_backward = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_layer_norm_backward");
+        _bn_batch_norm_partial_statistics = (delegate* unmanaged<BnTensorDesc*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_norm_partial_statistics");
+        _bn_batch_norm_merge_statistics = (delegate* unmanaged<int, long, long, void*, void*, void*, double, double, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_norm_merge_statistics");
+        _bn_batch_renorm_merge_statistics = (delegate* unmanaged<int, long, long, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_renorm_merge_statistics");
+        _bn_batch_norm_forward_with_statistics = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_norm_forward_with_statistics");
+        _bn_batch_renorm_forward_with_statistics = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_renorm_forward_with_statistics");
+        _bn_batch_norm_backward_partial_sums = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_norm_backward_partial_sums");
+        _bn_batch_norm_backward_with_sums = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, long, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_norm_backward_with_sums");
+        _bn_batch_renorm_backward_with_sums = (delegate* unmanaged<BnTensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, long, void*, void*, void*, int>)NativeLibrary.GetExport(handle, "bn_batch_renorm_backward_with_sums");
     }
 
     /// <summary>Static text for a status code ("success", "bad shape", ...); the caller never frees it.</summary>
@@ -138,7 +162,7 @@ public sealed unsafe partial class BnLibrary
     internal byte* VersionText() => _bn_version();
 
     /// <summary>The library's version as one number, MAJOR·10000 + MINOR·100 + PATCH (BN_VERSION_NUMBER at build time).</summary>
-    /// <returns>e.g. 200 for 0.2.0; compare with BN_VERSION_NUMBER to detect a header/library mismatch</returns>
+    /// <returns>e.g. 300 for 0.3.0; compare with BN_VERSION_NUMBER to detect a header/library mismatch</returns>
     public uint VersionNumber() => (uint)_bn_version_number();
 
     /// <summary>The kernels in use: "avx512", "avx2", "neon", "vector128" or "scalar". The library picks the best image the CPU and OS support (CPUID and XCR0), or a lower one that BNNATIVE_ISA names; BNNATIVE_VERBOSE=1 prints why.</summary>
@@ -266,4 +290,108 @@ public sealed unsafe partial class BnLibrary
     /// <param name="dbeta">C values written; may be NULL</param>
     /// <returns>SUCCESS; NULL_POINTER (desc, x, dy, save_mean or save_invstd NULL); UNSUPPORTED; BAD_SHAPE. On any error nothing was written.</returns>
     public BnStatus LayerNormBackward(BnTensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* saveMean, void* saveInvstd, void* dgamma, void* dbeta) => (BnStatus)_bn_layer_norm_backward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+
+    /// <summary>The partial statistics of one part of a batch, for a forward split across processes: per channel, over the part's M = N·H·W values, the mean and M2 = Σ(x − mean)² (never Σx²), in float64 whatever the dtype. Gather the partials of all parts (e.g. MPI_Allgather) and merge them with bn_batch_norm_merge_statistics.</summary>
+    /// <param name="desc">this part of the batch: layout, dtype, N, C, H, W</param>
+    /// <param name="x">input, N·C·H·W elements</param>
+    /// <param name="partial">2·C + 1 doubles written: [0] = M, [1 .. C] = mean_c, [C + 1 .. 2·C] = M2_c</param>
+    /// <returns>SUCCESS; NULL_POINTER (desc, x or partial NULL); UNSUPPORTED; BAD_SHAPE. On any error nothing was written.</returns>
+    public BnStatus BatchNormPartialStatistics(BnTensorDesc* desc, void* x, void* partial) => (BnStatus)_bn_batch_norm_partial_statistics(desc, x, partial);
+
+    /// <summary>The batch statistics of a forward split across processes, from the partials of all its parts: merged in the order given by Chan's pairwise formula in float64, so every process that passes the same partials in the same order gets bitwise the same result. Writes mean_c and invstd_c = 1/√(var_c + eps) for bn_batch_norm_forward_with_statistics and the backward, and updates the running statistics as bn_batch_norm_forward_training does, with the unbiased variance of the whole batch (M = the sum of the counts). Parts with count 0 are skipped.</summary>
+    /// <param name="dtype">the tensor's bn_dtype: the parameters are double for F64, float otherwise</param>
+    /// <param name="channels">C, the channels of every part</param>
+    /// <param name="parts">K, the partials given</param>
+    /// <param name="partials">K·(2·C + 1) doubles: the partials of bn_batch_norm_partial_statistics, one after another</param>
+    /// <param name="runningMean">C values, read and updated; NULL together with running_var: not updated</param>
+    /// <param name="runningVar">C values, read and updated; NULL together with running_mean</param>
+    /// <param name="momentum">weight of this batch in the running statistics, in [0, 1]</param>
+    /// <param name="eps">added to the variance; finite and &gt; 0</param>
+    /// <param name="mean">C values written with the batch mean</param>
+    /// <param name="invstd">C values written with the batch's 1/√(var + eps)</param>
+    /// <returns>SUCCESS; NULL_POINTER (partials, mean or invstd NULL, or only one of running_mean/running_var); UNSUPPORTED (dtype); BAD_SHAPE (channels or parts &lt; 1, too large); BAD_ARGUMENT (eps, momentum, a count negative or not finite, fewer than 2 values per channel in all). On any error nothing was written.</returns>
+    public BnStatus BatchNormMergeStatistics(int dtype, long channels, long parts, void* partials, void* runningMean, void* runningVar, double momentum, double eps, void* mean, void* invstd) => (BnStatus)_bn_batch_norm_merge_statistics(dtype, channels, parts, partials, runningMean, runningVar, momentum, eps, mean, invstd);
+
+    /// <summary>Batch Renormalization's merge of the partials of all parts of a batch split across processes: the batch statistics as bn_batch_norm_merge_statistics merges them, then r_c = clamp(σ_B/σ_run, 1/rmax, rmax) and d_c = clamp((mean_c − running_mean_c)/σ_run, −dmax, dmax) from the running statistics before this call (σ_run = √(running_var + eps)), which are then updated.</summary>
+    /// <param name="dtype">the tensor's bn_dtype: the parameters are double for F64, float otherwise</param>
+    /// <param name="channels">C, the channels of every part</param>
+    /// <param name="parts">K, the partials given</param>
+    /// <param name="partials">K·(2·C + 1) doubles: the partials of bn_batch_norm_partial_statistics, one after another</param>
+    /// <param name="runningMean">C values, read and updated; required</param>
+    /// <param name="runningVar">C values, read and updated; required</param>
+    /// <param name="momentum">weight of this batch in the running statistics, in [0, 1]</param>
+    /// <param name="eps">added to the variances; finite and &gt; 0</param>
+    /// <param name="rmax">limit of r, ≥ 1 (+∞: no clipping)</param>
+    /// <param name="dmax">limit of |d|, ≥ 0 (+∞: no clipping)</param>
+    /// <param name="mean">C values written with the batch mean</param>
+    /// <param name="invstd">C values written with 1/σ_B</param>
+    /// <param name="r">C values written with r_c</param>
+    /// <param name="d">C values written with d_c</param>
+    /// <returns>SUCCESS; NULL_POINTER (partials, running_mean, running_var, mean, invstd, r or d NULL); UNSUPPORTED (dtype); BAD_SHAPE (channels or parts &lt; 1, too large); BAD_ARGUMENT (eps, momentum, rmax, dmax, a count negative or not finite, fewer than 2 values per channel in all). On any error nothing was written.</returns>
+    public BnStatus BatchRenormMergeStatistics(int dtype, long channels, long parts, void* partials, void* runningMean, void* runningVar, double momentum, double eps, double rmax, double dmax, void* mean, void* invstd, void* r, void* d) => (BnStatus)_bn_batch_renorm_merge_statistics(dtype, channels, parts, partials, runningMean, runningVar, momentum, eps, rmax, dmax, mean, invstd, r, d);
+
+    /// <summary>The forward of one part of a batch split across processes, with the merged statistics: y = γ_c·(x − mean_c)·invstd_c + β_c.</summary>
+    /// <param name="desc">this part of the batch: layout, dtype, N, C, H, W</param>
+    /// <param name="x">input, N·C·H·W elements</param>
+    /// <param name="y">output, N·C·H·W elements; may be x (in place)</param>
+    /// <param name="gamma">C parameters; NULL: γ = 1</param>
+    /// <param name="beta">C parameters; NULL: β = 0</param>
+    /// <param name="mean">C values (bn_batch_norm_merge_statistics's); required</param>
+    /// <param name="invstd">C values (bn_batch_norm_merge_statistics's); required</param>
+    /// <returns>SUCCESS; NULL_POINTER (desc, x, y, mean or invstd NULL); UNSUPPORTED; BAD_SHAPE. On any error nothing was written.</returns>
+    public BnStatus BatchNormForwardWithStatistics(BnTensorDesc* desc, void* x, void* y, void* gamma, void* beta, void* mean, void* invstd) => (BnStatus)_bn_batch_norm_forward_with_statistics(desc, x, y, gamma, beta, mean, invstd);
+
+    /// <summary>Batch Renormalization's forward of one part of a batch split across processes, with the merged statistics and r, d (bn_batch_renorm_merge_statistics's): y = γ_c·((x − mean_c)·invstd_c·r_c + d_c) + β_c.</summary>
+    /// <param name="desc">this part of the batch: layout, dtype, N, C, H, W</param>
+    /// <param name="x">input, N·C·H·W elements</param>
+    /// <param name="y">output, N·C·H·W elements; may be x (in place)</param>
+    /// <param name="gamma">C parameters; NULL: γ = 1</param>
+    /// <param name="beta">C parameters; NULL: β = 0</param>
+    /// <param name="mean">C values; required</param>
+    /// <param name="invstd">C values (1/σ_B); required</param>
+    /// <param name="r">C values; required</param>
+    /// <param name="d">C values; required</param>
+    /// <returns>SUCCESS; NULL_POINTER (desc, x, y, mean, invstd, r or d NULL); UNSUPPORTED; BAD_SHAPE. On any error nothing was written.</returns>
+    public BnStatus BatchRenormForwardWithStatistics(BnTensorDesc* desc, void* x, void* y, void* gamma, void* beta, void* mean, void* invstd, void* r, void* d) => (BnStatus)_bn_batch_renorm_forward_with_statistics(desc, x, y, gamma, beta, mean, invstd, r, d);
+
+    /// <summary>The local reductions of the backward of one part of a batch split across processes: per channel, Σdy and Σdy·(x − mean_c) over the part, in float64. Sum them over all parts (or gather them) and finish with bn_batch_norm_backward_with_sums. Σdy and Σdy·(x − mean)·invstd are also this part's own dbeta and (Batch Normalization) dgamma, the parameter gradients a data-parallel trainer averages.</summary>
+    /// <param name="desc">this part of the batch: layout, dtype, N, C, H, W</param>
+    /// <param name="x">the forward's input, N·C·H·W elements</param>
+    /// <param name="dy">gradient of the output, N·C·H·W elements</param>
+    /// <param name="mean">C values: the merged batch mean the forward used; required</param>
+    /// <param name="partial">2·C + 1 doubles written: [0] = M of this part, [1 .. C] = Σdy, [C + 1 .. 2·C] = Σdy·(x − mean)</param>
+    /// <returns>SUCCESS; NULL_POINTER (desc, x, dy, mean or partial NULL); UNSUPPORTED; BAD_SHAPE. On any error nothing was written.</returns>
+    public BnStatus BatchNormBackwardPartialSums(BnTensorDesc* desc, void* x, void* dy, void* mean, void* partial) => (BnStatus)_bn_batch_norm_backward_partial_sums(desc, x, dy, mean, partial);
+
+    /// <summary>The backward of one part of a batch split across processes, from the sums of all parts: with M = Σ counts, Σdy and Σdy·x̂ = invstd_c·Σdy·(x − mean_c) added over the partials in the order given, dx = γ_c·invstd_c·(dy − Σdy/M − x̂·Σdy·x̂/M); dgamma_c = Σdy·x̂ and dbeta_c = Σdy of the partials given (of the whole batch when all are given; of this part when only its own partial is).</summary>
+    /// <param name="desc">this part of the batch: layout, dtype, N, C, H, W</param>
+    /// <param name="x">the forward's input, N·C·H·W elements</param>
+    /// <param name="dy">gradient of the output, N·C·H·W elements</param>
+    /// <param name="dx">gradient of the input, N·C·H·W elements; may be dy (in place); NULL: not computed</param>
+    /// <param name="gamma">C parameters; NULL: γ = 1</param>
+    /// <param name="mean">C values the forward used; required</param>
+    /// <param name="invstd">C values the forward used; required</param>
+    /// <param name="parts">K, the partials given</param>
+    /// <param name="partials">K·(2·C + 1) doubles: bn_batch_norm_backward_partial_sums's partials, one after another (or one, already summed)</param>
+    /// <param name="dgamma">C values written; may be NULL</param>
+    /// <param name="dbeta">C values written; may be NULL</param>
+    /// <returns>SUCCESS; NULL_POINTER (desc, x, dy, mean, invstd or partials NULL); UNSUPPORTED; BAD_SHAPE (also parts &lt; 1); BAD_ARGUMENT (a count negative or not finite, or all 0). On any error nothing was written.</returns>
+    public BnStatus BatchNormBackwardWithSums(BnTensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* mean, void* invstd, long parts, void* partials, void* dgamma, void* dbeta) => (BnStatus)_bn_batch_norm_backward_with_sums(desc, x, dy, dx, gamma, mean, invstd, parts, partials, dgamma, dbeta);
+
+    /// <summary>Batch Renormalization's backward of one part of a batch split across processes, r and d constants: with the sums of all parts as in bn_batch_norm_backward_with_sums, dx = γ_c·r_c·invstd_c·(dy − Σdy/M − x̂·Σdy·x̂/M), dgamma_c = r_c·Σdy·x̂ + d_c·Σdy, dbeta_c = Σdy (of the partials given).</summary>
+    /// <param name="desc">this part of the batch: layout, dtype, N, C, H, W</param>
+    /// <param name="x">the forward's input, N·C·H·W elements</param>
+    /// <param name="dy">gradient of the output, N·C·H·W elements</param>
+    /// <param name="dx">gradient of the input, N·C·H·W elements; may be dy (in place); NULL: not computed</param>
+    /// <param name="gamma">C parameters; NULL: γ = 1</param>
+    /// <param name="mean">C values the forward used; required</param>
+    /// <param name="invstd">C values the forward used (1/σ_B); required</param>
+    /// <param name="r">C values the forward used; required</param>
+    /// <param name="d">C values the forward used; required</param>
+    /// <param name="parts">K, the partials given</param>
+    /// <param name="partials">K·(2·C + 1) doubles: bn_batch_norm_backward_partial_sums's partials, one after another</param>
+    /// <param name="dgamma">C values written; may be NULL</param>
+    /// <param name="dbeta">C values written; may be NULL</param>
+    /// <returns>SUCCESS; NULL_POINTER (desc, x, dy, mean, invstd, r, d or partials NULL); UNSUPPORTED; BAD_SHAPE (also parts &lt; 1); BAD_ARGUMENT (a count negative or not finite, or all 0). On any error nothing was written.</returns>
+    public BnStatus BatchRenormBackwardWithSums(BnTensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* mean, void* invstd, void* r, void* d, long parts, void* partials, void* dgamma, void* dbeta) => (BnStatus)_bn_batch_renorm_backward_with_sums(desc, x, dy, dx, gamma, mean, invstd, r, d, parts, partials, dgamma, dbeta);
 }

@@ -9,7 +9,7 @@ import os
 
 from . import _abi
 
-_KINDS = {"status": ctypes.c_int32, "int32": ctypes.c_int32, "uint32": ctypes.c_uint32, "text": ctypes.c_char_p,
+_KINDS = {"status": ctypes.c_int32, "int32": ctypes.c_int32, "int64": ctypes.c_int64, "uint32": ctypes.c_uint32, "text": ctypes.c_char_p,
           "pointer": ctypes.c_void_p, "double": ctypes.c_double}
 
 

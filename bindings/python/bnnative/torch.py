@@ -7,7 +7,10 @@ libbnnative. ``BatchRenorm1d/2d`` add Batch Renormalization (Ioffe 2017) with th
 without copies when they are CPU float32/float64/float16/bfloat16 (16-bit inputs with float32 weights and
 statistics, as mixed precision keeps them) and contiguous, or ``torch.channels_last`` (read as NHWC);
 other strides are made contiguous first (a copy). ``replace_batchnorm(model)`` swaps a model's BatchNorm
-modules for these, state and mode kept. Gradients are the library's backward kernels (``torch.autograd.gradcheck``
+modules for these, state and mode kept. ``SyncBatchNorm`` (and ``convert_sync_batchnorm``) is synchronized BatchNorm on CPU
+over any ``torch.distributed`` process group (gloo): each process's partial statistics and gradient sums are
+all-gathered and merged in rank order by the library, so every process normalizes with the statistics of the whole
+batch, bitwise the same on every process and from run to run. Gradients are the library's backward kernels (``torch.autograd.gradcheck``
 passes on them in float64).
 """
 import ctypes
@@ -21,7 +24,7 @@ from ._native import Desc, library
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "BatchRenorm1d", "BatchRenorm2d", "LayerNorm",
            "batch_norm", "batch_renorm", "layer_norm", "replace_batchnorm", "BatchNormFunction",
-           "BatchRenormFunction", "LayerNormFunction"]
+           "BatchRenormFunction", "LayerNormFunction", "SyncBatchNorm", "SyncBatchNormFunction", "convert_sync_batchnorm"]
 
 _DTYPES = {torch.float32: _abi.DTYPES["F32"], torch.float64: _abi.DTYPES["F64"],
            torch.float16: _abi.DTYPES["F16"], torch.bfloat16: _abi.DTYPES["BF16"]}
@@ -233,6 +236,67 @@ class LayerNormFunction(torch.autograd.Function):
                 None if dbeta is None else dbeta.reshape(shape), None, None)
 
 
+def _all_gathered(partial: torch.Tensor, group, world: int) -> torch.Tensor:
+    """Every process's partial (2·C + 1 float64 values), rows in rank order: the order the library merges them in."""
+    gathered = partial.new_empty(world, partial.shape[0])
+    torch.distributed.all_gather(list(gathered.unbind(0)), partial, group=group)
+    return gathered
+
+
+class SyncBatchNormFunction(torch.autograd.Function):
+    """Batch Normalization in training over a batch split across the processes of ``group``: this process's part is
+    ``x``. Forward: partial statistics (count, mean, M2 per channel) → all-gather → merge in rank order (running
+    statistics updated alike on every process) → normalize. Backward: partial sums (Σdy, Σdy·(x − mean)) →
+    all-gather → dx with the whole batch's sums. The parameter gradients returned are this process's own, as
+    PyTorch's SyncBatchNorm returns them (DistributedDataParallel then averages them with the other processes')."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum: float, eps: float, group, world: int):
+        x, desc, c = _prepared(x)
+        p = _PARAMETER_DTYPES[x.dtype]
+        w, b = _vector("weight", weight, p, c), _vector("bias", bias, p, c)
+        rm, rv = _vector("running_mean", running_mean, p, c), _vector("running_var", running_var, p, c)
+        partial = torch.zeros(2 * c + 1, dtype=torch.float64)  # an empty part contributes count 0: skipped by the merge
+        if x.numel():
+            _call("bn_batch_norm_partial_statistics", _byref(desc), x.data_ptr(), partial.data_ptr())
+        gathered = _all_gathered(partial, group, world)
+        saved = x.new_empty(2, c, dtype=p)
+        mean, invstd = saved.unbind(0)
+        _call("bn_batch_norm_merge_statistics", desc.dtype, c, world, gathered.data_ptr(), rm, rv, momentum, eps,
+              mean.data_ptr(), invstd.data_ptr())
+        y = torch.empty_like(x)
+        if x.numel():
+            _call("bn_batch_norm_forward_with_statistics", _byref(desc), x.data_ptr(), y.data_ptr(), w, b,
+                  mean.data_ptr(), invstd.data_ptr())
+        ctx.save_for_backward(x, weight, saved)
+        ctx.desc, ctx.group, ctx.world = desc, group, world
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, saved = ctx.saved_tensors
+        dy = _like(dy, x)
+        mean, invstd = saved.unbind(0)
+        c = mean.shape[0]
+        partial = torch.zeros(2 * c + 1, dtype=torch.float64)
+        if x.numel():
+            _call("bn_batch_norm_backward_partial_sums", _byref(ctx.desc), x.data_ptr(), dy.data_ptr(), mean.data_ptr(),
+                  partial.data_ptr())
+        gathered = _all_gathered(partial, ctx.group, ctx.world)  # every process takes part, whatever it needs
+        dx, dgamma, dbeta = _gradient_buffers(ctx, x, weight, c)
+        if not x.numel():
+            return (dx, None if dgamma is None else dgamma.zero_(), None if dbeta is None else dbeta.zero_(),
+                    None, None, None, None, None, None)
+        if dgamma is not None or dbeta is not None:  # this process's own: its partial alone
+            _call("bn_batch_norm_backward_with_sums", _byref(ctx.desc), x.data_ptr(), dy.data_ptr(), None,
+                  _address(weight), mean.data_ptr(), invstd.data_ptr(), 1, partial.data_ptr(), _address(dgamma),
+                  _address(dbeta))
+        if dx is not None:
+            _call("bn_batch_norm_backward_with_sums", _byref(ctx.desc), x.data_ptr(), dy.data_ptr(), dx.data_ptr(),
+                  _address(weight), mean.data_ptr(), invstd.data_ptr(), ctx.world, gathered.data_ptr(), None, None)
+        return dx, dgamma, dbeta, None, None, None, None, None, None
+
+
 # ---- functional forms, with torch.nn.functional's arguments ----------------------------------------------
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -343,6 +407,69 @@ class LayerNorm(nn.LayerNorm):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
 
+class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """torch.nn.SyncBatchNorm on libbnnative, for CPU tensors: in training, with a ``torch.distributed`` process group
+    of more than one process (``process_group``, or the default group), the statistics are those of the whole batch
+    across the group's processes (see SyncBatchNormFunction); every process of the group must call it with the same
+    number of channels, the batch sizes may differ (even be 0). With no initialized group, a group of one, or in
+    eval mode it is bnnative's BatchNorm. Same constructor and state_dict as torch's; (N, C, ...) input of 2 to 5
+    dimensions. It is not a subclass of torch.nn.SyncBatchNorm: DistributedDataParallel refuses those on CPU."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, process_group=None,
+                 device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.process_group = process_group
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x):
+        self._check_input_dim(x)
+        factor = _factor(self)
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        update = not self.training or self.track_running_stats
+        running_mean = self.running_mean if update else None
+        running_var = self.running_var if update else None
+        group = self.process_group
+        if use_batch and torch.distributed.is_available() and torch.distributed.is_initialized():
+            if group is None:
+                group = torch.distributed.group.WORLD
+            world = torch.distributed.get_world_size(group)
+            if world > 1:
+                return SyncBatchNormFunction.apply(x, self.weight, self.bias, running_mean, running_var, factor, self.eps,
+                                                   group, world)
+        return BatchNormFunction.apply(x, self.weight, self.bias, running_mean, running_var, use_batch, factor, self.eps)
+
+
+def _rebuilt(model: nn.Module, kind, **arguments) -> nn.Module:
+    """A new ``kind`` module with a BatchNorm's arguments, parameters, buffers, mode and requires_grad."""
+    new = kind(model.num_features, model.eps, model.momentum, model.affine, model.track_running_stats, **arguments,
+               device=model.running_mean.device if model.running_mean is not None else None,
+               dtype=(model.weight if model.affine else model.running_mean).dtype
+               if (model.affine or model.running_mean is not None) else None)
+    new.load_state_dict(model.state_dict())
+    if model.affine:
+        new.weight.requires_grad_(model.weight.requires_grad)
+        new.bias.requires_grad_(model.bias.requires_grad)
+    new.train(model.training)
+    return new
+
+
+def convert_sync_batchnorm(module: nn.Module, process_group=None) -> nn.Module:
+    """As torch.nn.SyncBatchNorm.convert_sync_batchnorm, for CPU training: every BatchNorm1d/2d/3d (PyTorch's,
+    bnnative's or a SyncBatchNorm) in ``module`` becomes a bnnative SyncBatchNorm over ``process_group`` (None: the
+    default group), state and mode kept; returns the converted module (a bare BatchNorm is returned converted).
+    Batch Renormalization modules are left as they are."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, _BatchRenorm):
+        return _rebuilt(module, SyncBatchNorm, process_group=process_group)
+    for name, child in module.named_children():
+        converted = convert_sync_batchnorm(child, process_group)
+        if converted is not child:
+            setattr(module, name, converted)
+    return module
+
+
 _REPLACEMENTS = {nn.BatchNorm1d: BatchNorm1d, nn.BatchNorm2d: BatchNorm2d, nn.BatchNorm3d: BatchNorm3d}
 
 
@@ -351,16 +478,7 @@ def replace_batchnorm(model: nn.Module) -> nn.Module:
     parameters, buffers, train/eval mode and requires_grad; returns ``model`` (or the replacement of a bare BatchNorm)."""
     replacement = _REPLACEMENTS.get(type(model))
     if replacement is not None:
-        new = replacement(model.num_features, model.eps, model.momentum, model.affine, model.track_running_stats,
-                          device=model.running_mean.device if model.running_mean is not None else None,
-                          dtype=(model.weight if model.affine else model.running_mean).dtype
-                          if (model.affine or model.running_mean is not None) else None)
-        new.load_state_dict(model.state_dict())
-        if model.affine:
-            new.weight.requires_grad_(model.weight.requires_grad)
-            new.bias.requires_grad_(model.bias.requires_grad)
-        new.train(model.training)
-        return new
+        return _rebuilt(model, replacement)
     for name, child in model.named_children():
         replaced = replace_batchnorm(child)
         if replaced is not child:

@@ -58,7 +58,7 @@ internal static unsafe partial class CApi
     private static byte* VersionString() => NativeText.Of(Version.Text);
 
     /// <summary>The library's version as one number, MAJOR·10000 + MINOR·100 + PATCH (BN_VERSION_NUMBER at build time).</summary>
-    /// <returns>e.g. 200 for 0.2.0; compare with BN_VERSION_NUMBER to detect a header/library mismatch</returns>
+    /// <returns>e.g. 300 for 0.3.0; compare with BN_VERSION_NUMBER to detect a header/library mismatch</returns>
     [CExport("bn_version_number", Returns = "uint32_t")]
     private static int VersionNumber() => Version.Number;
 

@@ -15,6 +15,12 @@ internal interface IDTypeCall
     void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>;
 }
 
+/// <summary>An operation on per-channel vectors only (no tensor), run for the parameter type of a dtype.</summary>
+internal interface IParameterCall
+{
+    void Run<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>;
+}
+
 /// <summary>The one dtype dispatch every export uses: a new dtype is one more case here.</summary>
 internal static unsafe class DTypes
 {
@@ -30,6 +36,15 @@ internal static unsafe class DTypes
             case DType.BF16: call.Run<BFloat16, float>(shape); break;
             default: throw new ArgumentOutOfRangeException(nameof(desc), desc->DType, "dtype: checked by ArgumentCheck.Supported");
         }
+    }
+
+    /// <summary>Runs <paramref name="call"/> for the parameter type of <paramref name="dtype"/> (checked): double for F64, float otherwise.</summary>
+    public static void RunParameters<TCall>(int dtype, ref TCall call) where TCall : struct, IParameterCall
+    {
+        if ((DType)dtype == DType.F64)
+            call.Run<double>();
+        else
+            call.Run<float>();
     }
 
     /// <summary>Bytes of one tensor element.</summary>

@@ -27,7 +27,7 @@ internal static unsafe class ImageSelection
             Level detected = Detect(), requested = Requested(Environment.GetEnvironmentVariable("BNNATIVE_ISA"));
             Level target = Min(requested, detected);
             // The images lie beside the real file of this library: a symlinked libbnnative.so (.so → .so.0 →
-            // .so.0.2.0, or a link from elsewhere) still finds them.
+            // .so.0.3.0, or a link from elsewhere) still finds them.
             string? own = OwnPath();
             string? directory = own == null ? null : Path.GetDirectoryName(RealPath(own));
             if (verbose)

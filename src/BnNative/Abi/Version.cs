@@ -6,11 +6,11 @@ namespace BnNative.Abi;
 /// </summary>
 internal static class Version
 {
-    public const int Major = 0, Minor = 2, Patch = 0;
+    public const int Major = 0, Minor = 3, Patch = 0;
 
     /// <summary>MAJOR·10000 + MINOR·100 + PATCH.</summary>
     public const int Number = Major * 10000 + Minor * 100 + Patch;
 
     /// <summary>"MAJOR.MINOR.PATCH", NUL-terminated, in the image's read-only data.</summary>
-    public static System.ReadOnlySpan<byte> Text => "0.2.0\0"u8;
+    public static System.ReadOnlySpan<byte> Text => "0.3.0\0"u8;
 }

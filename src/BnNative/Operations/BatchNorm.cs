@@ -79,14 +79,13 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         }
         else
         {
-            ChannelPasses<TElement, T>.RowStatistics(g, x, mean, variance);
+            RowStatistics(g, x, mean, variance, affine.Eps);
             using var center = new NativeBuffer<T>(g.C);
             using var scale = new NativeBuffer<T>(g.C);
             using var shift = new NativeBuffer<T>(g.C);
             long misfits = 0;
             for (long c = 0; c < g.C; c++)
             {
-                (mean.Pointer[c], variance.Pointer[c]) = Checked(g, x, c, (mean.Pointer[c], variance.Pointer[c]), affine.Eps);
                 var (a, b, _, _) = affine.For(c, mean.Pointer[c], variance.Pointer[c]);
                 bool fits = Exact<TElement, T>.MapFits(variance.Pointer[c], g.M, a, ZeroGamma(affine.Gamma, c), b);
                 (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = fits ? (E(mean.Pointer[c]), E(a), E(b)) : (T.Zero, T.One, T.Zero);
@@ -103,10 +102,21 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 }
             }
         }
+        SaveStatistics(g.C, g.M, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD);
+    }
+
+    /// <summary>
+    /// What a training forward saves from its batch statistics (mean, invstd; with affine.Renorm also r and d, from
+    /// the running statistics before they change), and the running statistics' update with the unbiased variance of
+    /// <paramref name="count"/> members.
+    /// </summary>
+    private static void SaveStatistics(long channels, double count, double* mean, double* variance, in TrainingAffine affine, double momentum,
+        T* saveMean, T* saveInvstd, T* saveR, T* saveD)
+    {
         T* runningMean = affine.RunningMean, runningVar = affine.RunningVar;
-        for (long c = 0; c < g.C; c++)
+        for (long c = 0; c < channels; c++)
         {
-            double m = mean.Pointer[c], v = variance.Pointer[c];
+            double m = mean[c], v = variance[c];
             // r and d read the running statistics as they were before this call: before they are updated below.
             var (_, _, r, d) = affine.Renorm ? affine.For(c, m, v) : (0, 0, 1.0, 0.0);
             if (saveMean != null)
@@ -120,9 +130,68 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             if (runningMean != null)
             {
                 runningMean[c] = E((1 - momentum) * D(runningMean[c]) + momentum * m);
-                runningVar[c] = E((1 - momentum) * D(runningVar[c]) + momentum * v * ((double)g.M / (g.M - 1))); // M/(M − 1) first: v·M may overflow
+                runningVar[c] = E((1 - momentum) * D(runningVar[c]) + momentum * v * (count / (count - 1))); // M/(M − 1) first: v·M may overflow
             }
         }
+    }
+
+    /// <summary>
+    /// The statistics of a batch split into parts, from each part's partial statistics (count, then C means, then C
+    /// M2 = Σ(x − mean)², as <see cref="Statistics"/> gives them): merged part after part, in the order given, by Chan's
+    /// pairwise formula in float64 (parts of count 0 are skipped), then saved and folded into the running statistics
+    /// as the fused forward does. Only parameters are read and written: call it as BatchNorm&lt;T, T&gt;.
+    /// </summary>
+    public static void MergeStatistics(long channels, long parts, double* partials, in TrainingAffine affine, double momentum,
+        T* saveMean, T* saveInvstd, T* saveR, T* saveD)
+    {
+        long stride = 2 * channels + 1;
+        using var mean = new NativeBuffer<double>(channels);
+        using var variance = new NativeBuffer<double>(channels);
+        double count = 0;
+        for (long c = 0; c < channels; c++)
+        {
+            var moments = new Moments();
+            for (long part = 0; part < parts; part++)
+            {
+                double* partial = partials + part * stride;
+                if (partial[0] > 0)
+                    moments.Add(partial[0], partial[1 + c], partial[1 + channels + c]);
+            }
+            (mean.Pointer[c], variance.Pointer[c], count) = (moments.Mean, moments.M2 / moments.Count, moments.Count);
+        }
+        SaveStatistics(channels, count, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD);
+    }
+
+    /// <summary>
+    /// Mean and biased variance of every channel in float64 (the local part of statistics split across processes);
+    /// <paramref name="eps"/> only decides where the fast path's statistics are trusted (0: the strictest).
+    /// </summary>
+    public static void Statistics(in Geometry<TElement> g, TElement* x, double* mean, double* variance, double eps)
+    {
+        if (g.ChannelsLast)
+        {
+            RowStatistics(g, x, mean, variance, eps);
+            return;
+        }
+        var job = new PlanarStatisticsJob { G = g, X = x, Eps = eps, Mean = mean, Variance = variance };
+        WorkerPool.For(g.C, ref job);
+    }
+
+    private static void RowStatistics(in Geometry<TElement> g, TElement* x, double* mean, double* variance, double eps)
+    {
+        ChannelPasses<TElement, T>.RowStatistics(g, x, mean, variance);
+        for (long c = 0; c < g.C; c++)
+            (mean[c], variance[c]) = Checked(g, x, c, (mean[c], variance[c]), eps);
+    }
+
+    private struct PlanarStatisticsJob : IParallelJob
+    {
+        public Geometry<TElement> G;
+        public TElement* X;
+        public double Eps;
+        public double* Mean, Variance;
+
+        public void Run(long c) => (Mean[c], Variance[c]) = Checked(G, X, c, ChannelPasses<TElement, T>.PlanarStatistics(G, X, c), Eps);
     }
 
     private struct PlanarForwardTrainingJob : IParallelJob
@@ -153,31 +222,44 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
 
     public static void ForwardInference(in Geometry<TElement> g, TElement* x, TElement* y, T* gamma, T* beta, T* runningMean, T* runningVar, double eps)
     {
+        using var invstd = new NativeBuffer<double>(g.C);
+        for (long c = 0; c < g.C; c++)
+            invstd.Pointer[c] = InverseSigma(runningVar, eps, c);
+        ForwardWithStatistics(g, x, y, gamma, beta, runningMean, invstd, null, null);
+    }
+
+    /// <summary>
+    /// y = γ·((x − mean)·invstd·r + d) + β per channel with statistics given (inference: the running ones; a forward
+    /// split across processes: the merged batch statistics); <paramref name="r"/>, <paramref name="d"/> null: 1 and 0.
+    /// </summary>
+    public static void ForwardWithStatistics(in Geometry<TElement> g, TElement* x, TElement* y, T* gamma, T* beta, T* mean, double* invstd, T* r, T* d)
+    {
         using var center = new NativeBuffer<T>(g.C);
         using var scale = new NativeBuffer<T>(g.C);
         using var shift = new NativeBuffer<T>(g.C);
         for (long c = 0; c < g.C; c++)
         {
-            var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
-            (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = InferenceFits(a, b, ZeroGamma(gamma, c), runningMean[c])
-                ? (runningMean[c], E(a), E(b))
+            var (a, b) = GivenAffine(gamma, beta, invstd, r, d, c);
+            (center.Pointer[c], scale.Pointer[c], shift.Pointer[c]) = GivenFits(a, b, gamma, r, c, mean[c])
+                ? (mean[c], E(a), E(b))
                 : (T.Zero, T.One, T.Zero);
         }
         ChannelPasses<TElement, T>.ScaleShift(g, x, y, center, scale, shift);
         for (long c = 0; c < g.C; c++)
         {
-            var (a, b) = InferenceAffine(gamma, beta, runningVar, eps, c);
-            if (!InferenceFits(a, b, ZeroGamma(gamma, c), runningMean[c]))
-                Exact<TElement, T>.Affine(y, y, g.Channel(c), D(runningMean[c]), InverseSigma(runningVar, eps, c), 1, 0, Gamma(gamma, c), Beta(beta, c));
+            var (a, b) = GivenAffine(gamma, beta, invstd, r, d, c);
+            if (!GivenFits(a, b, gamma, r, c, mean[c]))
+                Exact<TElement, T>.Affine(y, y, g.Channel(c), D(mean[c]), invstd[c], R(r, c), d == null ? 0 : D(d[c]), Gamma(gamma, c), Beta(beta, c));
         }
     }
 
-    private static (double Scale, double Shift) InferenceAffine(T* gamma, T* beta, T* runningVar, double eps, long c) =>
-        (Gamma(gamma, c) * InverseSigma(runningVar, eps, c), Beta(beta, c));
+    /// <summary>The folded coefficients of <see cref="ForwardWithStatistics"/>: scale = γ·invstd·r, shift = β + γ·d.</summary>
+    private static (double Scale, double Shift) GivenAffine(T* gamma, T* beta, double* invstd, T* r, T* d, long c) =>
+        (r == null ? Gamma(gamma, c) * invstd[c] : Gamma(gamma, c) * invstd[c] * D(r[c]), d == null ? Beta(beta, c) : Beta(beta, c) + Gamma(gamma, c) * D(d[c]));
 
-    /// <summary>The inference coefficients fit the element type, and x − running_mean cannot overflow.</summary>
-    private static bool InferenceFits(double scale, double shift, bool zeroGamma, T runningMean) =>
-        Exact<TElement, T>.Fits(scale, zeroGamma) && T.IsFinite(E(shift)) && Exact<TElement, T>.CenterFits(D(runningMean));
+    /// <summary>The coefficients of a map with given statistics fit the element type, and x − mean cannot overflow.</summary>
+    private static bool GivenFits(double scale, double shift, T* gamma, T* r, long c, T mean) =>
+        Exact<TElement, T>.Fits(scale, ZeroGamma(gamma, c) || (r != null && r[c] == T.Zero)) && T.IsFinite(E(shift)) && Exact<TElement, T>.CenterFits(D(mean));
 
     /// <summary>
     /// The training gradient: dbeta = Σdy, dgamma = Σdy·x̂, and dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)),
@@ -205,34 +287,129 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = GradientMeans(g, x, dy, c, D(saveMean[c]), D(saveInvstd[c]),
                     (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
             if (dx != null)
-            {
-                using var center = new NativeBuffer<T>(g.C);
-                using var dyCenter = new NativeBuffer<T>(g.C);
-                using var dyScale = new NativeBuffer<T>(g.C);
-                using var xScale = new NativeBuffer<T>(g.C);
-                for (long c = 0; c < g.C; c++)
-                {
-                    var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(saveInvstd[c]), meanDyXhat.Pointer[c]);
-                    (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c], D(saveMean[c]))
-                        ? (saveMean[c], E(meanDy.Pointer[c]), E(a), E(b))
-                        : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
-                }
-                ChannelPasses<TElement, T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
-                for (long c = 0; c < g.C; c++)
-                {
-                    double invstd = D(saveInvstd[c]);
-                    var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), invstd, meanDyXhat.Pointer[c]);
-                    if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c], D(saveMean[c])))
-                        Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(saveMean[c]), invstd, Gamma(gamma, c), R(r, c), meanDy.Pointer[c], meanDyXhat.Pointer[c]);
-                }
-            }
+                RowGradientApply(g, x, dy, dx, gamma, r, saveMean, saveInvstd, meanDy, meanDyXhat);
+        }
+        ParameterGradients(g.C, g.M, r, d, meanDy, meanDyXhat, dgamma, dbeta);
+    }
+
+    /// <summary>
+    /// Σdy and Σdy·(x − mean) of every channel in float64: the local part of a backward split across processes.
+    /// Sums that overflowed in the fast path are taken in float64.
+    /// </summary>
+    public static void GradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, T* mean, double* sumDy, double* sumDyCentered)
+    {
+        if (g.ChannelsLast)
+            ChannelPasses<TElement, T>.RowGradientSums(g, x, dy, mean, sumDy, sumDyCentered);
+        else
+        {
+            var job = new PlanarGradientSumsJob { G = g, X = x, Dy = dy, Mean = mean, SumDy = sumDy, SumDyCentered = sumDyCentered };
+            WorkerPool.For(g.C, ref job);
         }
         for (long c = 0; c < g.C; c++)
         {
+            if (double.IsFinite(sumDy[c]) && double.IsFinite(sumDyCentered[c]))
+                continue;
+            var (meanDy, meanDyCentered) = Exact<TElement, T>.GradientMeans(x, dy, g.Channel(c), D(mean[c]), 1);
+            (sumDy[c], sumDyCentered[c]) = (meanDy * g.M, meanDyCentered * g.M);
+        }
+    }
+
+    private struct PlanarGradientSumsJob : IParallelJob
+    {
+        public Geometry<TElement> G;
+        public TElement* X, Dy;
+        public T* Mean;
+        public double* SumDy, SumDyCentered;
+
+        public void Run(long c) => (SumDy[c], SumDyCentered[c]) = ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, Mean[c]);
+    }
+
+    /// <summary>
+    /// The training gradient from sums over the whole batch (<paramref name="count"/> members per channel, Σdy and
+    /// Σdy·(x − mean) gathered from every part of it): the element-wise step of a backward split across processes.
+    /// </summary>
+    public static void BackwardWithSums(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* mean, T* invstd,
+        double count, double* sumDy, double* sumDyCentered, T* dgamma, T* dbeta, T* r, T* d)
+    {
+        using var meanDy = new NativeBuffer<double>(g.C);
+        using var meanDyXhat = new NativeBuffer<double>(g.C);
+        for (long c = 0; c < g.C; c++)
+            (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = (sumDy[c] / count, sumDyCentered[c] * D(invstd[c]) / count);
+        if (dx != null)
+        {
+            if (g.ChannelsLast)
+                RowGradientApply(g, x, dy, dx, gamma, r, mean, invstd, meanDy, meanDyXhat);
+            else
+            {
+                var job = new PlanarGradientApplyJob { G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = mean, Invstd = invstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat };
+                WorkerPool.For(g.C, ref job);
+            }
+        }
+        ParameterGradients(g.C, count, r, d, meanDy, meanDyXhat, dgamma, dbeta);
+    }
+
+    private struct PlanarGradientApplyJob : IParallelJob
+    {
+        public Geometry<TElement> G;
+        public TElement* X, Dy, Dx;
+        public T* Gamma, R, Mean, Invstd;
+        public double* MeanDy, MeanDyXhat;
+
+        public void Run(long c) => PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, c, MeanDy[c], MeanDyXhat[c]);
+    }
+
+    /// <summary>dgamma = count·mean(dy·x̂) (Batch Renormalization: count·(r·mean(dy·x̂) + d·mean(dy))), dbeta = count·mean(dy).</summary>
+    private static void ParameterGradients(long channels, double count, T* r, T* d, double* meanDy, double* meanDyXhat, T* dgamma, T* dbeta)
+    {
+        for (long c = 0; c < channels; c++)
+        {
             if (dgamma != null)
-                dgamma[c] = E(r == null ? meanDyXhat.Pointer[c] * g.M : Exact<TElement, T>.Combination(g.M, D(r[c]), meanDyXhat.Pointer[c], D(d[c]), meanDy.Pointer[c]));
+                dgamma[c] = E(r == null ? meanDyXhat[c] * count : Exact<TElement, T>.Combination(count, D(r[c]), meanDyXhat[c], D(d[c]), meanDy[c]));
             if (dbeta != null)
-                dbeta[c] = E(meanDy.Pointer[c] * g.M);
+                dbeta[c] = E(meanDy[c] * count);
+        }
+    }
+
+    /// <summary>dx of a channels-last tensor from the per-channel gradient means: one vector pass, then float64 for channels whose coefficients do not fit.</summary>
+    private static void RowGradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* r, T* mean, T* invstd,
+        double* meanDy, double* meanDyXhat)
+    {
+        using var center = new NativeBuffer<T>(g.C);
+        using var dyCenter = new NativeBuffer<T>(g.C);
+        using var dyScale = new NativeBuffer<T>(g.C);
+        using var xScale = new NativeBuffer<T>(g.C);
+        for (long c = 0; c < g.C; c++)
+        {
+            var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(invstd[c]), meanDyXhat[c]);
+            (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c]))
+                ? (mean[c], E(meanDy[c]), E(a), E(b))
+                : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
+        }
+        ChannelPasses<TElement, T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
+        for (long c = 0; c < g.C; c++)
+        {
+            var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(invstd[c]), meanDyXhat[c]);
+            if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c])))
+                Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(mean[c]), D(invstd[c]), Gamma(gamma, c), R(r, c), meanDy[c], meanDyXhat[c]);
+        }
+    }
+
+    /// <summary>dx of NCHW channel <paramref name="c"/> from its gradient means, slab by slab (or in float64 where the coefficients do not fit).</summary>
+    private static void PlanarGradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* r, T* mean, T* invstd, long c,
+        double meanDy, double meanDyXhat)
+    {
+        double inverse = D(invstd[c]);
+        var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), inverse, meanDyXhat);
+        if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy, meanDyXhat, D(mean[c])))
+        {
+            Exact<TElement, T>.GradientApply(x, dy, dx, g.Channel(c), D(mean[c]), inverse, Gamma(gamma, c), R(r, c), meanDy, meanDyXhat);
+            return;
+        }
+        T dyCenter = E(meanDy), dyScale = E(a), xScale = E(b);
+        for (long n = 0; n < g.N; n++)
+        {
+            long at = g.Slab(n, c);
+            K.GradientApply.MembersContiguous(x + at, dy + at, dx + at, (nint)g.S, mean[c], dyCenter, dyScale, xScale, g.StreamSlabs);
         }
     }
 
@@ -275,20 +452,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             double invstd = D(Invstd[c]);
             var (meanDy, meanDyXhat) = GradientMeans(G, X, Dy, c, D(Mean[c]), invstd, ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, Mean[c]));
             (MeanDy[c], MeanDyXhat[c]) = (meanDy, meanDyXhat);
-            if (Dx == null)
-                return;
-            var (a, b) = GradientCoefficients(EffectiveGamma(Gamma, R, c), invstd, meanDyXhat);
-            if (!GradientFits(a, b, EffectiveGamma(Gamma, R, c), meanDy, meanDyXhat, D(Mean[c])))
-            {
-                Exact<TElement, T>.GradientApply(X, Dy, Dx, G.Channel(c), D(Mean[c]), invstd, BatchNorm<TElement, T>.Gamma(Gamma, c), BatchNorm<TElement, T>.R(R, c), meanDy, meanDyXhat);
-                return;
-            }
-            T dyCenter = E(meanDy), dyScale = E(a), xScale = E(b);
-            for (long n = 0; n < G.N; n++)
-            {
-                long at = G.Slab(n, c);
-                K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)G.S, Mean[c], dyCenter, dyScale, xScale, G.StreamSlabs);
-            }
+            if (Dx != null)
+                PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, c, meanDy, meanDyXhat);
         }
     }
 

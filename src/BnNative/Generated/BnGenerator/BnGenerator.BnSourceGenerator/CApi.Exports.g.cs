@@ -26,6 +26,14 @@ static unsafe partial class CApi
         "bn_batch_renorm_backward",
         "bn_layer_norm_forward",
         "bn_layer_norm_backward",
+        "bn_batch_norm_partial_statistics",
+        "bn_batch_norm_merge_statistics",
+        "bn_batch_renorm_merge_statistics",
+        "bn_batch_norm_forward_with_statistics",
+        "bn_batch_renorm_forward_with_statistics",
+        "bn_batch_norm_backward_partial_sums",
+        "bn_batch_norm_backward_with_sums",
+        "bn_batch_renorm_backward_with_sums",
     ];
 
     [UnmanagedCallersOnly(EntryPoint = "bn_status_string")]
@@ -332,6 +340,174 @@ static unsafe partial class CApi
         try
         {
             return LayerNormBackward(desc, x, dy, dx, gamma, saveMean, saveInvstd, dgamma, dbeta);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_norm_partial_statistics")]
+    private static int BatchNormPartialStatisticsExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* partial)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, int>)image[15])(desc, x, partial);
+        EnterCall();
+        try
+        {
+            return BatchNormPartialStatistics(desc, x, partial);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_norm_merge_statistics")]
+    private static int BatchNormMergeStatisticsExport(int dtype, long channels, long parts, void* partials, void* runningMean, void* runningVar, double momentum, double eps, void* mean, void* invstd)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<int, long, long, void*, void*, void*, double, double, void*, void*, int>)image[16])(dtype, channels, parts, partials, runningMean, runningVar, momentum, eps, mean, invstd);
+        EnterCall();
+        try
+        {
+            return BatchNormMergeStatistics(dtype, channels, parts, partials, runningMean, runningVar, momentum, eps, mean, invstd);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_renorm_merge_statistics")]
+    private static int BatchRenormMergeStatisticsExport(int dtype, long channels, long parts, void* partials, void* runningMean, void* runningVar, double momentum, double eps, double rmax, double dmax, void* mean, void* invstd, void* r, void* d)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<int, long, long, void*, void*, void*, double, double, double, double, void*, void*, void*, void*, int>)image[17])(dtype, channels, parts, partials, runningMean, runningVar, momentum, eps, rmax, dmax, mean, invstd, r, d);
+        EnterCall();
+        try
+        {
+            return BatchRenormMergeStatistics(dtype, channels, parts, partials, runningMean, runningVar, momentum, eps, rmax, dmax, mean, invstd, r, d);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_norm_forward_with_statistics")]
+    private static int BatchNormForwardWithStatisticsExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* y, void* gamma, void* beta, void* mean, void* invstd)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, int>)image[18])(desc, x, y, gamma, beta, mean, invstd);
+        EnterCall();
+        try
+        {
+            return BatchNormForwardWithStatistics(desc, x, y, gamma, beta, mean, invstd);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_renorm_forward_with_statistics")]
+    private static int BatchRenormForwardWithStatisticsExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* y, void* gamma, void* beta, void* mean, void* invstd, void* r, void* d)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, int>)image[19])(desc, x, y, gamma, beta, mean, invstd, r, d);
+        EnterCall();
+        try
+        {
+            return BatchRenormForwardWithStatistics(desc, x, y, gamma, beta, mean, invstd, r, d);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_norm_backward_partial_sums")]
+    private static int BatchNormBackwardPartialSumsExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* dy, void* mean, void* partial)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, int>)image[20])(desc, x, dy, mean, partial);
+        EnterCall();
+        try
+        {
+            return BatchNormBackwardPartialSums(desc, x, dy, mean, partial);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_norm_backward_with_sums")]
+    private static int BatchNormBackwardWithSumsExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* mean, void* invstd, long parts, void* partials, void* dgamma, void* dbeta)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, long, void*, void*, void*, int>)image[21])(desc, x, dy, dx, gamma, mean, invstd, parts, partials, dgamma, dbeta);
+        EnterCall();
+        try
+        {
+            return BatchNormBackwardWithSums(desc, x, dy, dx, gamma, mean, invstd, parts, partials, dgamma, dbeta);
+        }
+        catch (global::System.Exception e)
+        {
+            return StatusFromException(e);
+        }
+        finally
+        {
+            ExitCall();
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bn_batch_renorm_backward_with_sums")]
+    private static int BatchRenormBackwardWithSumsExport(global::BnNative.Abi.TensorDesc* desc, void* x, void* dy, void* dx, void* gamma, void* mean, void* invstd, void* r, void* d, long parts, void* partials, void* dgamma, void* dbeta)
+    {
+        nint* image = ImageTable;
+        if (image != null)
+            return ((delegate* unmanaged<global::BnNative.Abi.TensorDesc*, void*, void*, void*, void*, void*, void*, void*, void*, long, void*, void*, void*, int>)image[22])(desc, x, dy, dx, gamma, mean, invstd, r, d, parts, partials, dgamma, dbeta);
+        EnterCall();
+        try
+        {
+            return BatchRenormBackwardWithSums(desc, x, dy, dx, gamma, mean, invstd, r, d, parts, partials, dgamma, dbeta);
         }
         catch (global::System.Exception e)
         {
