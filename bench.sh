@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole picture of speed, in one command: the peer harness (../shared/bench: this library beside oneDNN 2.6 and
 # PyTorch 1.13 on SPEC §5's cases, in alternating blocks of calls on the same buffers, with a STREAM-style copy as the
-# limit) at 1 and 2 threads, then its cases beyond any cache (--big), then benchmarks/report.md with its chart
+# limit) at 1 and 2 threads, then its cases beyond any cache (--big), the split (synchronized) path against the fused
+# calls (benchmarks/split_overhead.py), then benchmarks/report.md with its chart
 # benchmarks/report.png (tools/bench_report.py). About 15 minutes on 2 cores; the machine should be otherwise idle.
 #   ./bench.sh                   everything
 #   ./bench.sh --no-big          without the --big cases (about 6 minutes)
@@ -32,4 +33,6 @@ if [ $big = 1 ]; then
     --out-dir results-big --tag torch-malloc-tuned
 fi
 cd ../..
+# What splitting a batch across processes adds to the library's work (docs/contract.md §2.4), into the report too.
+/usr/bin/python3 benchmarks/split_overhead.py
 /usr/bin/python3 tools/bench_report.py build/peer-bench/results $([ $big = 1 ] && echo build/peer-bench/results-big)

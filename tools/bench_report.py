@@ -79,6 +79,10 @@ def main():
     lines += ["", "Copy limits (GB/s): " + ", ".join(f"{'big ' if big else ''}{t} thread{'s' if t > 1 else ''} {g:.1f}"
                                                for (big, t), g in sorted(limits.items())), "",
               "![GB/s per case, 1 and 2 threads](report.png)", ""]
+    split = os.path.join(OUT, "split-overhead.md")  # benchmarks/split_overhead.py, which ./bench.sh runs first
+    if os.path.exists(split):
+        with open(split) as f:
+            lines += ["## Synchronized BatchNorm: the split path against the fused call", ""] + f.read().splitlines()[2:] + [""]
     with open(os.path.join(OUT, "report.md"), "w") as f:
         f.write("\n".join(lines))
 
