@@ -256,6 +256,53 @@ public unsafe class SplitBatchTests
     }
 
     [Fact]
+    public void VeryUnequalPartsKeepTheMeanExact()
+    {
+        // One 1.0 and 10⁵ zeros cut 1 | 10⁵: the mean is 1/(10⁵ + 1). A pairwise merge, mean_a + (mean_b − mean_a)·n_b/n,
+        // cancels to 5e-12 relative here; SPEC §4 allows 1e-12 of mean(|x|), which is the mean itself.
+        var lib = Images.Best;
+        const BnDType t = BnDType.F64;
+        const int zeros = 100_000;
+        var one = new BnTensorDesc(BnLayout.NC, t, 1, 1);
+        var rest = new BnTensorDesc(BnLayout.NC, t, zeros, 1);
+        using var x1 = NativeTensor.Of(t, new[] { 1.0 });
+        using var x2 = new NativeTensor(t, zeros);
+        x2.Write(new double[zeros]);
+        using var partials = new NativeTensor(t, 6);
+        Bn.Ok(lib, lib.BatchNormPartialStatistics(&one, x1.Pointer, partials.Pointer));
+        Bn.Ok(lib, lib.BatchNormPartialStatistics(&rest, x2.Pointer, (double*)partials.Pointer + 3));
+        using var mean = new NativeTensor(t, 1);
+        using var invstd = new NativeTensor(t, 1);
+        Bn.Ok(lib, lib.BatchNormMergeStatistics((int)t, 1, 2, partials.Pointer, null, null, 0.1, 1e-5, mean.Pointer, invstd.Pointer));
+        const double n = zeros + 1;
+        Accuracy.Relative("mean", 1e-15, mean.Read(), new[] { 1 / n });
+        Accuracy.Relative("invstd", 1e-14, invstd.Read(), new[] { 1 / Math.Sqrt((1 - 1 / n) / n + 1e-5) });
+    }
+
+    [Fact]
+    public void A_LargeOffsetInF64MeetsTheDocumentedBound()
+    {
+        // Values 1e16 + (0 or 272) in steps of 2: the parts' means (1e16 + 17 and 1e16 + 0 here) are known to half an ulp
+        // (1) each, so the between-part term of the variance is off by up to 2⁻⁵²·|mean|/σ relative (contract §2.4).
+        var lib = Images.Best;
+        const BnDType t = BnDType.F64;
+        const double offset = 10843961446891520;
+        var values = new double[20];
+        Array.Fill(values, offset);
+        values[0] = offset + 272;
+        var p = new Problem(new BnTensorDesc(BnLayout.NC, t, 20, 1), values, new double[20], null, null, new[] { 0.0 }, new[] { 1.0 }, 0.1, 1e-5);
+        using var parts = new Parts(p, new[] { 0, 16, 20 });
+        using var partials = PartialStatistics(lib, parts, 1);
+        using var mean = new NativeTensor(t, 1);
+        using var invstd = new NativeTensor(t, 1);
+        Bn.Ok(lib, lib.BatchNormMergeStatistics((int)t, 1, 2, partials.Pointer, null, null, 0.1, 1e-5, mean.Pointer, invstd.Pointer));
+        var expected = Reference.ForwardTraining(p.Desc, values, null, null, p.RunningMean, p.RunningVar, 0.1, 1e-5);
+        double sigma = 1 / expected.Invstd[0], bound = Math.ScaleB(1, -53) * (offset + 272) / sigma;
+        Accuracy.Relative("invstd", bound, invstd.Read(), expected.Invstd);
+        Accuracy.Near("mean", t, 1e-15, mean.Read(), expected.Mean, expected.MeanScale);
+    }
+
+    [Fact]
     public void ResultsAreBitwiseTheSameForAnyThreadCount()
     {
         var lib = Images.Best;
@@ -323,6 +370,9 @@ public unsafe class SplitBatchTests
         Expect(BnStatus.BadShape, lib.BatchNormMergeStatistics((int)t, c, 0, partial.Pointer, null, null, 0.1, 1e-5, mean.Pointer, invstd.Pointer), "parts=0");
         Expect(BnStatus.BadShape, lib.BatchNormMergeStatistics((int)t, long.MaxValue / 4, 2, partial.Pointer, null, null, 0.1, 1e-5, mean.Pointer, invstd.Pointer),
             "do not fit");
+        // The largest K whose K·(2·C + 1) doubles fit in int64 bytes, plus one (C = 1: 3 doubles a partial).
+        Expect(BnStatus.BadShape, lib.BatchNormMergeStatistics((int)t, 1, long.MaxValue / 24 + 1, partial.Pointer, null, null, 0.1, 1e-5, mean.Pointer,
+            invstd.Pointer), "do not fit");
         Expect(BnStatus.BadArgument, lib.BatchNormMergeStatistics((int)t, c, 1, partial.Pointer, null, null, 0.1, 0, mean.Pointer, invstd.Pointer), "eps");
         using (var running = NativeTensor.Filled(t, c, 1))
             Expect(BnStatus.BadArgument, lib.BatchRenormMergeStatistics((int)t, c, 1, partial.Pointer, running.Pointer, running.Pointer, 0.1, 1e-5, 0.5, 1,

@@ -12,6 +12,11 @@
  *     position) whose inputs are finite and whose float64 statistics are finite is within SPEC §4 of a
  *     long-double reference wherever the exact result is representable; a constant channel (position) gives
  *     y = beta exactly.
+ * The split path (contract §2.4) too: each of its entry points alone (hostile C, K, counts, NULLs and dtypes as
+ * above; valid partial statistics and partial sums against long double, merges against a long-double merge of the
+ * partials given, forwards and backwards with given statistics or sums as the fused ones), and a whole batch cut into
+ * two parts through all of them, judged as the fused training forward and backward on the whole batch are (with the
+ * float64 range of §2.4 exempt).
  * A broken invariant prints what differed and traps, so libFuzzer keeps the input.
  * Build and run: tools/fuzz.sh SECONDS (the README's test command runs it for about a minute). */
 #define _GNU_SOURCE
@@ -93,9 +98,9 @@ static double take_value(input* in, int dtype, int allow_nonfinite) {
 /* ---- buffers against guard pages ------------------------------------------------------------------- */
 
 enum { SLOT_X, SLOT_Y, SLOT_DY, SLOT_DX, SLOT_GAMMA, SLOT_BETA, SLOT_RM, SLOT_RV, SLOT_MEAN, SLOT_INVSTD, SLOT_R, SLOT_D,
-       SLOT_DGAMMA, SLOT_DBETA, SLOTS };
+       SLOT_DGAMMA, SLOT_DBETA, SLOT_PARTIALS, SLOTS };
 static const char* slot_names[SLOTS] = { "x", "y", "dy", "dx", "gamma", "beta", "running_mean", "running_var", "save_mean",
-                                         "save_invstd", "save_r", "save_d", "dgamma", "dbeta" };
+                                         "save_invstd", "save_r", "save_d", "dgamma", "dbeta", "partials" };
 
 enum { REGION = 1 << 17, CANARY = 256 };
 static const uint8_t canary_byte = 0xA5;
@@ -139,32 +144,67 @@ static int canaries_intact(int i) {
 
 /* ---- the call ---------------------------------------------------------------------------------------- */
 
-enum { OP_BN_TRAIN, OP_BN_INFERENCE, OP_BN_BACKWARD, OP_BN_FROZEN, OP_BRN_TRAIN, OP_BRN_BACKWARD, OP_LN_FORWARD, OP_LN_BACKWARD, OPS };
+/* The fused operations, then the split ones (contract §2.4): each entry point alone, and a whole batch cut into two
+ * parts through all of them (OP_SPLIT, OP_BRN_SPLIT), judged as the fused training forward and backward. */
+enum { OP_BN_TRAIN, OP_BN_INFERENCE, OP_BN_BACKWARD, OP_BN_FROZEN, OP_BRN_TRAIN, OP_BRN_BACKWARD, OP_LN_FORWARD, OP_LN_BACKWARD,
+       OP_PARTIAL_STATISTICS, OP_MERGE, OP_BRN_MERGE, OP_FORWARD_WITH, OP_BRN_FORWARD_WITH, OP_PARTIAL_SUMS, OP_BACKWARD_WITH,
+       OP_BRN_BACKWARD_WITH, OP_SPLIT, OP_BRN_SPLIT, OPS, FUSED_OPS = OP_PARTIAL_STATISTICS };
 static const char* op_names[OPS] = { "bn_batch_norm_forward_training", "bn_batch_norm_forward_inference", "bn_batch_norm_backward",
                                      "bn_batch_norm_backward_inference", "bn_batch_renorm_forward_training", "bn_batch_renorm_backward",
-                                     "bn_layer_norm_forward", "bn_layer_norm_backward" };
+                                     "bn_layer_norm_forward", "bn_layer_norm_backward", "bn_batch_norm_partial_statistics",
+                                     "bn_batch_norm_merge_statistics", "bn_batch_renorm_merge_statistics",
+                                     "bn_batch_norm_forward_with_statistics", "bn_batch_renorm_forward_with_statistics",
+                                     "bn_batch_norm_backward_partial_sums", "bn_batch_norm_backward_with_sums",
+                                     "bn_batch_renorm_backward_with_sums", "split batch norm (2 parts)", "split batch renorm (2 parts)" };
 
-/* Which pointers each operation reads (required: NULL gives NULL_POINTER) and may take (optional). */
-typedef struct { unsigned required, optional, written; int eps, momentum, renorm, training, layer_norm, backward; } signature;
+/* Which pointers each operation reads (required: NULL gives NULL_POINTER) and may take (optional). merge: takes a
+ * dtype and C, no desc; parts: takes K partials; pipeline: OP_SPLIT or OP_BRN_SPLIT. */
+typedef struct { unsigned required, optional, written; int eps, momentum, renorm, training, layer_norm, backward, merge, parts, pipeline; } signature;
 #define B(s) (1u << (s))
+#define PARTIALS B(SLOT_PARTIALS)
+#define STATISTICS (B(SLOT_MEAN) | B(SLOT_INVSTD))
+#define GRADIENTS (B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA))
 static const signature signatures[OPS] = {
     [OP_BN_TRAIN] = { B(SLOT_X) | B(SLOT_Y), B(SLOT_GAMMA) | B(SLOT_BETA) | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_MEAN) | B(SLOT_INVSTD),
-                      B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_MEAN) | B(SLOT_INVSTD), 1, 1, 0, 1, 0, 0 },
-    [OP_BN_INFERENCE] = { B(SLOT_X) | B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV), B(SLOT_GAMMA) | B(SLOT_BETA), B(SLOT_Y), 1, 0, 0, 0, 0, 0 },
+                      B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_MEAN) | B(SLOT_INVSTD), 1, 1, 0, 1, 0, 0, 0, 0, 0 },
+    [OP_BN_INFERENCE] = { B(SLOT_X) | B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV), B(SLOT_GAMMA) | B(SLOT_BETA), B(SLOT_Y), 1, 0, 0, 0, 0, 0, 0, 0, 0 },
     [OP_BN_BACKWARD] = { B(SLOT_X) | B(SLOT_DY) | B(SLOT_MEAN) | B(SLOT_INVSTD), B(SLOT_DX) | B(SLOT_GAMMA) | B(SLOT_DGAMMA) | B(SLOT_DBETA),
-                         B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 0, 0, 0, 0, 0, 1 },
+                         B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 0, 0, 0, 0, 0, 1, 0, 0, 0 },
     [OP_BN_FROZEN] = { B(SLOT_X) | B(SLOT_DY) | B(SLOT_RM) | B(SLOT_RV), B(SLOT_DX) | B(SLOT_GAMMA) | B(SLOT_DGAMMA) | B(SLOT_DBETA),
-                       B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 1, 0, 0, 0, 0, 1 },
+                       B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 1, 0, 0, 0, 0, 1, 0, 0, 0 },
     [OP_BRN_TRAIN] = { B(SLOT_X) | B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV),
                        B(SLOT_GAMMA) | B(SLOT_BETA) | B(SLOT_MEAN) | B(SLOT_INVSTD) | B(SLOT_R) | B(SLOT_D),
-                       B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_MEAN) | B(SLOT_INVSTD) | B(SLOT_R) | B(SLOT_D), 1, 1, 1, 1, 0, 0 },
+                       B(SLOT_Y) | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_MEAN) | B(SLOT_INVSTD) | B(SLOT_R) | B(SLOT_D), 1, 1, 1, 1, 0, 0, 0, 0, 0 },
     [OP_BRN_BACKWARD] = { B(SLOT_X) | B(SLOT_DY) | B(SLOT_MEAN) | B(SLOT_INVSTD) | B(SLOT_R) | B(SLOT_D),
-                          B(SLOT_DX) | B(SLOT_GAMMA) | B(SLOT_DGAMMA) | B(SLOT_DBETA), B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 0, 0, 0, 0, 0, 1 },
+                          B(SLOT_DX) | B(SLOT_GAMMA) | B(SLOT_DGAMMA) | B(SLOT_DBETA), B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 0, 0, 0, 0, 0, 1, 0, 0, 0 },
     [OP_LN_FORWARD] = { B(SLOT_X) | B(SLOT_Y), B(SLOT_GAMMA) | B(SLOT_BETA) | B(SLOT_MEAN) | B(SLOT_INVSTD),
-                        B(SLOT_Y) | B(SLOT_MEAN) | B(SLOT_INVSTD), 1, 0, 0, 0, 1, 0 },
+                        B(SLOT_Y) | B(SLOT_MEAN) | B(SLOT_INVSTD), 1, 0, 0, 0, 1, 0, 0, 0, 0 },
     [OP_LN_BACKWARD] = { B(SLOT_X) | B(SLOT_DY) | B(SLOT_MEAN) | B(SLOT_INVSTD), B(SLOT_DX) | B(SLOT_GAMMA) | B(SLOT_DGAMMA) | B(SLOT_DBETA),
-                         B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 0, 0, 0, 0, 1, 1 },
+                         B(SLOT_DX) | B(SLOT_DGAMMA) | B(SLOT_DBETA), 0, 0, 0, 0, 1, 1, 0, 0, 0 },
+    [OP_PARTIAL_STATISTICS] = { B(SLOT_X) | PARTIALS, 0, PARTIALS, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    [OP_MERGE] = { PARTIALS | STATISTICS, B(SLOT_RM) | B(SLOT_RV), B(SLOT_RM) | B(SLOT_RV) | STATISTICS, 1, 1, 0, 0, 0, 0, 1, 1, 0 },
+    [OP_BRN_MERGE] = { PARTIALS | STATISTICS | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_R) | B(SLOT_D), 0,
+                       B(SLOT_RM) | B(SLOT_RV) | STATISTICS | B(SLOT_R) | B(SLOT_D), 1, 1, 1, 0, 0, 0, 1, 1, 0 },
+    [OP_FORWARD_WITH] = { B(SLOT_X) | B(SLOT_Y) | STATISTICS, B(SLOT_GAMMA) | B(SLOT_BETA), B(SLOT_Y), 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    [OP_BRN_FORWARD_WITH] = { B(SLOT_X) | B(SLOT_Y) | STATISTICS | B(SLOT_R) | B(SLOT_D), B(SLOT_GAMMA) | B(SLOT_BETA), B(SLOT_Y),
+                              0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    [OP_PARTIAL_SUMS] = { B(SLOT_X) | B(SLOT_DY) | B(SLOT_MEAN) | PARTIALS, 0, PARTIALS, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    [OP_BACKWARD_WITH] = { B(SLOT_X) | B(SLOT_DY) | STATISTICS | PARTIALS, GRADIENTS | B(SLOT_GAMMA), GRADIENTS, 0, 0, 0, 0, 0, 1, 0, 1, 0 },
+    [OP_BRN_BACKWARD_WITH] = { B(SLOT_X) | B(SLOT_DY) | STATISTICS | B(SLOT_R) | B(SLOT_D) | PARTIALS, GRADIENTS | B(SLOT_GAMMA), GRADIENTS,
+                               0, 0, 0, 0, 0, 1, 0, 1, 0 },
+    [OP_SPLIT] = { B(SLOT_X) | B(SLOT_Y) | B(SLOT_DY) | B(SLOT_DX) | STATISTICS | PARTIALS,
+                   B(SLOT_GAMMA) | B(SLOT_BETA) | B(SLOT_RM) | B(SLOT_RV) | B(SLOT_DGAMMA) | B(SLOT_DBETA),
+                   B(SLOT_Y) | GRADIENTS | STATISTICS | B(SLOT_RM) | B(SLOT_RV) | PARTIALS, 1, 1, 0, 1, 0, 0, 0, 0, 1 },
+    [OP_BRN_SPLIT] = { B(SLOT_X) | B(SLOT_Y) | B(SLOT_DY) | B(SLOT_DX) | STATISTICS | B(SLOT_R) | B(SLOT_D) | B(SLOT_RM) | B(SLOT_RV) | PARTIALS,
+                       B(SLOT_GAMMA) | B(SLOT_BETA) | B(SLOT_DGAMMA) | B(SLOT_DBETA),
+                       B(SLOT_Y) | GRADIENTS | STATISTICS | B(SLOT_R) | B(SLOT_D) | B(SLOT_RM) | B(SLOT_RV) | PARTIALS, 1, 1, 1, 1, 0, 0, 0, 0, 1 },
 };
+
+static int renorm_backward(int op) { return op == OP_BRN_BACKWARD || op == OP_BRN_BACKWARD_WITH; }
+static int given_statistics(int op) {
+    return op == OP_BN_BACKWARD || op == OP_BRN_BACKWARD || op == OP_BACKWARD_WITH || op == OP_BRN_BACKWARD_WITH
+        || op == OP_FORWARD_WITH || op == OP_BRN_FORWARD_WITH;
+}
 
 typedef struct {
     int op;
@@ -174,7 +214,13 @@ typedef struct {
     int in_place;
     int consistent_statistics; /* a training backward given the statistics of its x, as a forward saves them */
     double eps, momentum, rmax, dmax;
+    int64_t parts;             /* K of the merges and the backwards with sums */
+    int64_t split_at;          /* OP_SPLIT: samples in the first part */
+    int zero_part;             /* OP_SPLIT: a count-0 partial (its values NaN) between the two in the merge */
+    int split;                 /* judged with the split path's float64 range (contract §2.4 "Range") */
 } call;
+
+static bn_status run_split(const call* k);
 
 static bn_status invoke(const call* k) {
     const bn_tensor_desc* d = k->desc_null ? NULL : &k->desc;
@@ -192,8 +238,23 @@ static bn_status invoke(const call* k) {
     case OP_BRN_BACKWARD: return bn_batch_renorm_backward(d, p[SLOT_X], p[SLOT_DY], p[SLOT_DX], p[SLOT_GAMMA], p[SLOT_MEAN], p[SLOT_INVSTD],
                                                           p[SLOT_R], p[SLOT_D], p[SLOT_DGAMMA], p[SLOT_DBETA]);
     case OP_LN_FORWARD: return bn_layer_norm_forward(d, p[SLOT_X], p[SLOT_Y], p[SLOT_GAMMA], p[SLOT_BETA], k->eps, p[SLOT_MEAN], p[SLOT_INVSTD]);
-    default: return bn_layer_norm_backward(d, p[SLOT_X], p[SLOT_DY], p[SLOT_DX], p[SLOT_GAMMA], p[SLOT_MEAN], p[SLOT_INVSTD],
-                                           p[SLOT_DGAMMA], p[SLOT_DBETA]);
+    case OP_LN_BACKWARD: return bn_layer_norm_backward(d, p[SLOT_X], p[SLOT_DY], p[SLOT_DX], p[SLOT_GAMMA], p[SLOT_MEAN], p[SLOT_INVSTD],
+                                                       p[SLOT_DGAMMA], p[SLOT_DBETA]);
+    case OP_PARTIAL_STATISTICS: return bn_batch_norm_partial_statistics(d, p[SLOT_X], p[SLOT_PARTIALS]);
+    case OP_MERGE: return bn_batch_norm_merge_statistics(k->desc.dtype, k->desc.c, k->parts, p[SLOT_PARTIALS], p[SLOT_RM], p[SLOT_RV],
+                                                         k->momentum, k->eps, p[SLOT_MEAN], p[SLOT_INVSTD]);
+    case OP_BRN_MERGE: return bn_batch_renorm_merge_statistics(k->desc.dtype, k->desc.c, k->parts, p[SLOT_PARTIALS], p[SLOT_RM], p[SLOT_RV],
+                                                               k->momentum, k->eps, k->rmax, k->dmax, p[SLOT_MEAN], p[SLOT_INVSTD], p[SLOT_R], p[SLOT_D]);
+    case OP_FORWARD_WITH: return bn_batch_norm_forward_with_statistics(d, p[SLOT_X], p[SLOT_Y], p[SLOT_GAMMA], p[SLOT_BETA], p[SLOT_MEAN], p[SLOT_INVSTD]);
+    case OP_BRN_FORWARD_WITH: return bn_batch_renorm_forward_with_statistics(d, p[SLOT_X], p[SLOT_Y], p[SLOT_GAMMA], p[SLOT_BETA], p[SLOT_MEAN],
+                                                                             p[SLOT_INVSTD], p[SLOT_R], p[SLOT_D]);
+    case OP_PARTIAL_SUMS: return bn_batch_norm_backward_partial_sums(d, p[SLOT_X], p[SLOT_DY], p[SLOT_MEAN], p[SLOT_PARTIALS]);
+    case OP_BACKWARD_WITH: return bn_batch_norm_backward_with_sums(d, p[SLOT_X], p[SLOT_DY], p[SLOT_DX], p[SLOT_GAMMA], p[SLOT_MEAN], p[SLOT_INVSTD],
+                                                                   k->parts, p[SLOT_PARTIALS], p[SLOT_DGAMMA], p[SLOT_DBETA]);
+    case OP_BRN_BACKWARD_WITH: return bn_batch_renorm_backward_with_sums(d, p[SLOT_X], p[SLOT_DY], p[SLOT_DX], p[SLOT_GAMMA], p[SLOT_MEAN],
+                                                                         p[SLOT_INVSTD], p[SLOT_R], p[SLOT_D], k->parts, p[SLOT_PARTIALS],
+                                                                         p[SLOT_DGAMMA], p[SLOT_DBETA]);
+    default: return run_split(k);
     }
 }
 
@@ -204,17 +265,26 @@ static int verbose; /* FUZZ_VERBOSE=1: print every call before it is made (to re
 static bn_status expected_status(const call* k) {
     const signature* s = &signatures[k->op];
     const bn_tensor_desc* d = &k->desc;
-    if (k->desc_null) return BN_STATUS_NULL_POINTER;
+    if (k->desc_null && !s->merge) return BN_STATUS_NULL_POINTER;
     for (int i = 0; i < SLOTS; i++)
         if ((s->required & B(i)) && k->p[i] == NULL) return BN_STATUS_NULL_POINTER;
-    if (k->op == OP_BN_TRAIN && (k->p[SLOT_RM] == NULL) != (k->p[SLOT_RV] == NULL)) return BN_STATUS_NULL_POINTER;
-    if (d->layout < 0 || d->layout > 2 || d->dtype < 0 || d->dtype > 3) return BN_STATUS_UNSUPPORTED;
+    if ((k->op == OP_BN_TRAIN || k->op == OP_MERGE) && (k->p[SLOT_RM] == NULL) != (k->p[SLOT_RV] == NULL)) return BN_STATUS_NULL_POINTER;
+    if ((!s->merge && (d->layout < 0 || d->layout > 2)) || d->dtype < 0 || d->dtype > 3) return BN_STATUS_UNSUPPORTED;
     if ((d->dtype == BN_DTYPE_F16 || d->dtype == BN_DTYPE_BF16) && !sixteen_bit_supported) return BN_STATUS_UNSUPPORTED;
     if (!k->legal_shape) return BN_STATUS_BAD_SHAPE;
     if (s->eps && !(k->eps > 0 && isfinite(k->eps))) return BN_STATUS_BAD_ARGUMENT;
     if (s->momentum && !(k->momentum >= 0 && k->momentum <= 1)) return BN_STATUS_BAD_ARGUMENT;
     if (s->renorm && !(k->rmax >= 1 && k->dmax >= 0)) return BN_STATUS_BAD_ARGUMENT;
     if (s->training && d->n * d->h * d->w < 2) return BN_STATUS_BAD_ARGUMENT;
+    if (s->parts) { /* every count finite and >= 0, at least 2 in all (merges) or 1 (backwards), added as the library adds them */
+        double total = 0;
+        for (int64_t j = 0; j < k->parts; j++) {
+            double count = (double)get(k->p[SLOT_PARTIALS], BN_DTYPE_F64, (size_t)(j * (2 * d->c + 1)));
+            if (!(count >= 0) || !isfinite(count)) return BN_STATUS_BAD_ARGUMENT;
+            total += count;
+        }
+        if (!(total >= (s->merge ? 2 : 1))) return BN_STATUS_BAD_ARGUMENT;
+    }
     return BN_STATUS_SUCCESS;
 }
 
@@ -229,6 +299,9 @@ static void describe(const call* k) {
     fprintf(stderr, "  call: %s layout %d dtype %d n=%lld c=%lld h=%lld w=%lld eps=%g momentum=%g rmax=%g dmax=%g in_place=%d isa=%s\n",
             op_names[k->op], d->layout, d->dtype, (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w,
             k->eps, k->momentum, k->rmax, k->dmax, k->in_place, bn_get_isa());
+    if (k->op >= FUSED_OPS)
+        fprintf(stderr, "  desc %s, parts K=%lld, split_at=%lld, zero_part=%d\n", k->desc_null ? "NULL" : "given", (long long)k->parts,
+                (long long)k->split_at, k->zero_part);
 }
 
 #include <stdarg.h>
@@ -329,6 +402,31 @@ static void statistics(const real* x, const bn_tensor_desc* d, int layer_norm, i
 
 typedef struct { real* x; real* dy; real* gamma; real* beta; real* rm; real* rv; real* mean; real* invstd; real* r; real* d; } inputs;
 
+/* Contract §2.4 "Range": M2 and the gradient sums travel between the split calls in float64, so a channel whose
+ * deviations pass about 1e154 (2^510: Chan's delta² stays finite) or whose M2, Σ|dy| or Σ|dy·(x − center)| pass
+ * float64 (with a margin for the count factors) is outside the split path's promise. Only F64 data gets there. */
+static const real range_limit = DBL_MAX / 16;
+
+/* Contract §2.4 "Range": the merged mean, invstd, r and d are of the parameter type and the parts compute with them
+ * as given, so a channel where one of them is not finite (an invstd past FLT_MAX from eps = 1e-300, r or d past it
+ * with rmax or dmax = ∞) is outside the split path's promise. */
+static int split_statistics_finite(const call* k, int64_t g) {
+    int pt = k->desc.dtype == BN_DTYPE_F64 ? BN_DTYPE_F64 : BN_DTYPE_F32;
+    int ok = isfinite(get(k->p[SLOT_MEAN], pt, (size_t)g)) && isfinite(get(k->p[SLOT_INVSTD], pt, (size_t)g));
+    if (k->op == OP_BRN_TRAIN || renorm_backward(k->op))
+        ok &= isfinite(get(k->p[SLOT_R], pt, (size_t)g)) && isfinite(get(k->p[SLOT_D], pt, (size_t)g));
+    return ok;
+}
+static int within_float64(const call* k, const inputs* in, int64_t g, int64_t members, real center, real var) {
+    real deviation = 0, sum_dy = 0, sum_dyx = 0;
+    for (int64_t j = 0; j < members; j++) {
+        size_t i = member_offset(&k->desc, 0, g, j);
+        deviation = fmaxl(deviation, fabsl(in->x[i] - center));
+        if (in->dy) { sum_dy += fabsl(in->dy[i]); sum_dyx += fabsl(in->dy[i] * (in->x[i] - center)); }
+    }
+    return deviation < 0x1p510L && var * members < range_limit && sum_dy < range_limit && sum_dyx < range_limit;
+}
+
 static void check_success(const call* k, const inputs* in) {
     const signature* sig = &signatures[k->op];
     const bn_tensor_desc* d = &k->desc;
@@ -365,13 +463,15 @@ static void check_success(const call* k, const inputs* in) {
             poisoned |= (in->gamma && !isfinite(in->gamma[g])) || (in->beta && !isfinite(in->beta[g]));
             if (sig->eps && !sig->training) poisoned |= !isfinite(in->rm[g]) || !isfinite(in->rv[g]);
             if (k->op == OP_BRN_TRAIN) poisoned |= !isfinite(in->rm[g]) || !isfinite(in->rv[g]);
-            if (k->op == OP_BN_BACKWARD || k->op == OP_BRN_BACKWARD) poisoned |= !isfinite(in->mean[g]) || !isfinite(in->invstd[g]);
-            if (k->op == OP_BRN_BACKWARD) poisoned |= !isfinite(in->r[g]) || !isfinite(in->d[g]);
+            if (given_statistics(k->op)) poisoned |= !isfinite(in->mean[g]) || !isfinite(in->invstd[g]);
+            if (renorm_backward(k->op) || k->op == OP_BRN_FORWARD_WITH) poisoned |= !isfinite(in->r[g]) || !isfinite(in->d[g]);
             channel_poisoned[g] = poisoned;
         } else if (k->op == OP_LN_BACKWARD) {
             poisoned |= !isfinite(in->mean[g]) || !isfinite(in->invstd[g]);
         }
         if (poisoned) { parameters_poisoned |= ln; continue; }
+        if (k->split && !within_float64(k, in, g, members, sig->backward ? in->mean[g] : mean, var)) continue;
+        if (k->split && !split_statistics_finite(k, g)) continue;
         int statistics_finite = finite_in_double(mean) && finite_in_double(var);
         real gm = 1, bt = 0;
         if (!ln) { gm = in->gamma ? in->gamma[g] : 1; bt = in->beta ? in->beta[g] : 0; }
@@ -386,6 +486,15 @@ static void check_success(const call* k, const inputs* in) {
                 dd = fminl(fmaxl((mean - in->rm[g]) / run_sigma, -(real)k->dmax), k->dmax);
                 if (!isfinite(r) || !isfinite(dd)) break;
             }
+            /* Contract §2.4 "Accuracy": a part's mean travels as a float64, known to half an ulp of its magnitude, so the
+             * merged variance is within 2^-52·max|mean_k|/σ relative (|mean_k| ≤ (M/M_k)·mean(|x|)), invstd and r within
+             * half that; with a margin for the merge's own roundings. */
+            real split_extra = 0;
+            if (k->split) {
+                int64_t smallest = k->split_at < d->n - k->split_at ? k->split_at : d->n - k->split_at;
+                split_extra = 0x1p-50L * ((real)d->n / (real)smallest) * (sum_abs / m) * invstd;
+            }
+            real ftol = tol.forward + (double)split_extra;
             for (int64_t j = 0; j < members; j++) {
                 size_t i = member_offset(d, ln, g, j);
                 if (ln) { gm = in->gamma ? in->gamma[j] : 1; bt = in->beta ? in->beta[j] : 0; if (!isfinite(gm) || !isfinite(bt)) continue; }
@@ -411,13 +520,13 @@ static void check_success(const call* k, const inputs* in) {
                 }
                 /* x̂ below the normal range: the documented limit of intermediate products (huge γ lifts them back) */
                 if (!below_normal((in->x[i] - mean) * invstd * r, t))
-                    near_plus("y", i, got, ref, s, tol.forward, tol.absolute, t, quantum);
+                    near_plus("y", i, got, ref, s, ftol, tol.absolute, t, quantum);
             }
             size_t gi = (size_t)g;
             if (p[SLOT_MEAN]) near("save_mean", gi, get(p[SLOT_MEAN], pt, gi), mean, sum_abs / m, tol.forward, tol.absolute, pt, 0);
-            if (p[SLOT_INVSTD]) relative("save_invstd", gi, get(p[SLOT_INVSTD], pt, gi), invstd, tol.forward, pt);
+            if (p[SLOT_INVSTD]) relative("save_invstd", gi, get(p[SLOT_INVSTD], pt, gi), invstd, ftol, pt);
             if (k->op == OP_BRN_TRAIN) {
-                if (p[SLOT_R]) relative("save_r", gi, get(p[SLOT_R], pt, gi), r, tol.forward, pt);
+                if (p[SLOT_R]) relative("save_r", gi, get(p[SLOT_R], pt, gi), r, ftol, pt);
                 /* d = (mean − running_mean)/σ_run: the mean known to half a subnormal step of the type (§5), times 1/σ_run */
                 if (p[SLOT_D]) near_plus("save_d", gi, get(p[SLOT_D], pt, gi), dd, (sum_abs / m + fabsl(in->rm[g])) / sqrtl(in->rv[g] + k->eps),
                                          tol.forward, tol.absolute, pt, 2 * smallest_subnormal(pt) / sqrtl(in->rv[g] + k->eps));
@@ -426,7 +535,17 @@ static void check_success(const call* k, const inputs* in) {
                 real mo = k->momentum;
                 near("running_mean", gi, get(p[SLOT_RM], pt, gi), (1 - mo) * in->rm[g] + mo * mean,
                      fabsl((1 - mo) * in->rm[g]) + mo * sum_abs / m, tol.forward, tol.absolute, pt, 0);
-                relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * m / (m - 1), tol.forward, pt);
+                relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * m / (m - 1), tol.forward + 2 * split_extra, pt);
+            }
+            break;
+        }
+        case OP_FORWARD_WITH: case OP_BRN_FORWARD_WITH: { /* as the inference forward, with the statistics (and r, d) given */
+            real r = k->op == OP_BRN_FORWARD_WITH ? in->r[g] : 1, dd = k->op == OP_BRN_FORWARD_WITH ? in->d[g] : 0;
+            for (int64_t j = 0; j < members; j++) {
+                size_t i = member_offset(d, 0, g, j);
+                real ref = gm * ((in->x[i] - in->mean[g]) * in->invstd[g] * r + dd) + bt;
+                real s = fabsl(gm) * ((fabsl(in->x[i]) + fabsl(in->mean[g])) * in->invstd[g] * fabsl(r) + fabsl(dd)) + fabsl(bt);
+                near("y", i, get(out, t, i), ref, s, tol.forward, tol.absolute, t, 1);
             }
             break;
         }
@@ -441,11 +560,11 @@ static void check_success(const call* k, const inputs* in) {
             }
             break;
         }
-        case OP_BN_BACKWARD: case OP_BRN_BACKWARD: case OP_BN_FROZEN: case OP_LN_BACKWARD: {
+        case OP_BN_BACKWARD: case OP_BRN_BACKWARD: case OP_BN_FROZEN: case OP_LN_BACKWARD: case OP_BACKWARD_WITH: case OP_BRN_BACKWARD_WITH: {
             real center, invstd, r = 1, dd = 0;
             if (k->op == OP_BN_FROZEN) { center = in->rm[g]; invstd = 1 / sqrtl(in->rv[g] + k->eps); }
             else { center = in->mean[g]; invstd = in->invstd[g]; }
-            if (k->op == OP_BRN_BACKWARD) { r = in->r[g]; dd = in->d[g]; }
+            if (renorm_backward(k->op)) { r = in->r[g]; dd = in->d[g]; }
             if (!isfinite(invstd)) break;
             real sum_g = 0, sum_gx = 0, abs_g = 0, abs_gx = 0;
             int tiny = 0;
@@ -483,8 +602,8 @@ static void check_success(const call* k, const inputs* in) {
             }
             if (!ln) {
                 size_t gi = (size_t)g;
-                real dgamma = k->op == OP_BRN_BACKWARD ? r * sum_gx + dd * sum_g : sum_gx;
-                real dgamma_scale = k->op == OP_BRN_BACKWARD ? fabsl(r) * abs_gx + fabsl(dd) * abs_g : abs_gx;
+                real dgamma = renorm_backward(k->op) ? r * sum_gx + dd * sum_g : sum_gx;
+                real dgamma_scale = renorm_backward(k->op) ? fabsl(r) * abs_gx + fabsl(dd) * abs_g : abs_gx;
                 if (p[SLOT_DGAMMA]) near_sum("dgamma", gi, get(p[SLOT_DGAMMA], pt, gi), dgamma, dgamma_scale, tol.gradient, tol.absolute, pt, 0, m, 0);
                 if (p[SLOT_DBETA]) near_sum("dbeta", gi, get(p[SLOT_DBETA], pt, gi), sum_g, abs_g, tol.gradient, tol.absolute, pt, 0, m, 0);
             }
@@ -512,14 +631,231 @@ static void check_success(const call* k, const inputs* in) {
     free(dgamma_ref); free(dbeta_ref); free(dgamma_s); free(dbeta_s); free(channel_poisoned);
 }
 
-/* ---- one input ------------------------------------------------------------------------------------------ */
-
 static real* to_real(const void* p, int dtype, size_t count) {
     if (!p) return NULL;
     real* v = malloc((count ? count : 1) * sizeof(real));
     for (size_t i = 0; i < count; i++) v[i] = get(p, dtype, i);
     return v;
 }
+
+/* ---- the split path (contract §2.4) ------------------------------------------------------------------- */
+
+/* A partial's value j (count, then C values, then C values), wherever the buffer lies: no alignment is assumed. */
+static real partial_at(const void* partials, int64_t channels, int64_t part, int64_t j) {
+    return get(partials, BN_DTYPE_F64, (size_t)(part * (2 * channels + 1) + j));
+}
+
+/* bn_batch_norm_partial_statistics: the count exactly; the mean as a forward's saved mean (the |x| scale); M2
+ * relative to Σ(x − mean)², plus what the mean's own tolerance gives it (m·(tol·mean(|x|))²). Partials are float64. */
+static void check_partial_statistics(const call* k, const inputs* in) {
+    const bn_tensor_desc* d = &k->desc;
+    tolerance tol = tolerance_of(d->dtype);
+    int64_t members = d->n * d->h * d->w;
+    const void* partial = k->p[SLOT_PARTIALS];
+    if (partial_at(partial, d->c, 0, 0) != (real)members) fail("partial count %.17Lg, M is %lld", partial_at(partial, d->c, 0, 0), (long long)members);
+    for (int64_t g = 0; g < d->c; g++) {
+        int poisoned = 0;
+        real sum_abs = 0, mean, var;
+        for (int64_t j = 0; j < members; j++) {
+            real v = in->x[member_offset(d, 0, g, j)];
+            poisoned |= !isfinite(v);
+            sum_abs += fabsl(v);
+        }
+        statistics(in->x, d, 0, g, members, &mean, &var);
+        if (poisoned || !finite_in_double(mean) || !finite_in_double(var)) continue;
+        real m2 = var * members, spread = tol.forward * sum_abs / members;
+        near("partial mean", (size_t)g, partial_at(partial, d->c, 0, 1 + g), mean, sum_abs / members, tol.forward, tol.absolute, BN_DTYPE_F64, 0);
+        if (within_float64(k, in, g, members, mean, var))
+            near("partial M2", (size_t)g, partial_at(partial, d->c, 0, 1 + d->c + g), m2, m2 + members * spread * spread, tol.forward,
+                 tol.absolute, BN_DTYPE_F64, 0);
+    }
+}
+
+/* bn_batch_norm_backward_partial_sums with the mean given: the count exactly, Σdy and Σdy·(x − mean) as the
+ * backward's dbeta and dgamma are judged (gradient tolerance, the sums of magnitudes as s); the same exemptions. */
+static void check_partial_sums(const call* k, const inputs* in) {
+    const bn_tensor_desc* d = &k->desc;
+    int t = d->dtype;
+    tolerance tol = tolerance_of(t);
+    int64_t members = d->n * d->h * d->w;
+    const void* partial = k->p[SLOT_PARTIALS];
+    if (partial_at(partial, d->c, 0, 0) != (real)members) fail("partial count %.17Lg, M is %lld", partial_at(partial, d->c, 0, 0), (long long)members);
+    for (int64_t g = 0; g < d->c; g++) {
+        real center = in->mean[g], sum_dy = 0, sum_dyx = 0, abs_dy = 0, abs_dyx = 0;
+        int skip = !isfinite(center);
+        for (int64_t j = 0; j < members && !skip; j++) {
+            size_t i = member_offset(d, 0, g, j);
+            real product = in->dy[i] * (in->x[i] - center);
+            skip |= !isfinite(in->x[i]) || !isfinite(in->dy[i]);
+            skip |= below_normal(in->dy[i], t) || below_normal(product, t); /* products below the normal range (§5) */
+            sum_dy += in->dy[i]; sum_dyx += product; abs_dy += fabsl(in->dy[i]); abs_dyx += fabsl(product);
+        }
+        if (skip || !(abs_dy < range_limit) || !(abs_dyx < range_limit)) continue;
+        near_sum("partial sum dy", (size_t)g, partial_at(partial, d->c, 0, 1 + g), sum_dy, abs_dy, tol.gradient, tol.absolute, BN_DTYPE_F64, 0, members, 0);
+        near_sum("partial sum dy*(x-mean)", (size_t)g, partial_at(partial, d->c, 0, 1 + d->c + g), sum_dyx, abs_dyx, tol.gradient, tol.absolute,
+                 BN_DTYPE_F64, 0, members, 0);
+    }
+}
+
+/* The merges against the long-double merge of the partials as given (count-0 parts skipped): the mean, invstd, r, d
+ * and running statistics as the fused forward's are judged (the mean's s: Σ count·|mean_k| / Σ count). A partial
+ * holds its mean as a float64 (contract §2.4), so a merged variance is known only to about K·u64·mean(|mean_k|)/σ
+ * relative, which invstd, r and running_var are granted beyond SPEC §4. */
+static void check_merge(const call* k, const inputs* in) {
+    int64_t c = k->desc.c;
+    int pt = k->desc.dtype == BN_DTYPE_F64 ? BN_DTYPE_F64 : BN_DTYPE_F32, renorm = k->op == OP_BRN_MERGE;
+    tolerance tol = tolerance_of(k->desc.dtype);
+    const void* partials = k->p[SLOT_PARTIALS];
+    void* const* p = k->p;
+    for (int64_t g = 0; g < c; g++) {
+        real count = 0, sum = 0, sum_abs = 0, mean, m2 = 0, deviation = 0, shift = 0, largest = 0;
+        int poisoned = 0;
+        for (int64_t j = 0; j < k->parts; j++) {
+            real n = partial_at(partials, c, j, 0), mk = partial_at(partials, c, j, 1 + g), m2k = partial_at(partials, c, j, 1 + c + g);
+            if (!(n > 0)) continue;
+            poisoned |= !isfinite(mk) || !isfinite(m2k);
+            count += n; sum_abs += n * fabsl(mk);
+            if (n > largest) { largest = n; shift = mk; }
+        }
+        /* The mean about one part's (exact when all parts have the same mean, whose rounding would otherwise swamp a
+         * small variance once squared and weighted by a large count). */
+        for (int64_t j = 0; j < k->parts; j++) {
+            real n = partial_at(partials, c, j, 0);
+            if (n > 0) sum += n * (partial_at(partials, c, j, 1 + g) - shift);
+        }
+        mean = shift + sum / count;
+        for (int64_t j = 0; j < k->parts; j++) {
+            real n = partial_at(partials, c, j, 0), mk = partial_at(partials, c, j, 1 + g);
+            if (!(n > 0)) continue;
+            m2 += partial_at(partials, c, j, 1 + c + g) + n * (mk - mean) * (mk - mean);
+            deviation = fmaxl(deviation, fabsl(mk - mean));
+        }
+        int running = (renorm || p[SLOT_RM]) && isfinite(in->rm[g]) && isfinite(in->rv[g]) && in->rv[g] >= 0;
+        real var = m2 / count, sigma = sqrtl(var + k->eps), invstd = 1 / sigma, scale = sum_abs / count;
+        if (poisoned || !finite_in_double(mean) || !(deviation < 0x1p510L) || !(m2 < range_limit)) continue;
+        double merge_tol = tol.forward + 4 * k->parts * 0x1p-53 * (double)(scale * invstd);
+        size_t gi = (size_t)g;
+        near("merged mean", gi, get(p[SLOT_MEAN], pt, gi), mean, scale, tol.forward, tol.absolute, pt, 0);
+        relative("merged invstd", gi, get(p[SLOT_INVSTD], pt, gi), invstd, merge_tol, pt);
+        if (renorm && running) {
+            real run_sigma = sqrtl(in->rv[g] + k->eps);
+            real r = fminl(fmaxl(sigma / run_sigma, 1 / (real)k->rmax), k->rmax);
+            real dd = fminl(fmaxl((mean - in->rm[g]) / run_sigma, -(real)k->dmax), k->dmax);
+            if (isfinite(r)) relative("merged r", gi, get(p[SLOT_R], pt, gi), r, merge_tol, pt);
+            if (isfinite(dd)) near_plus("merged d", gi, get(p[SLOT_D], pt, gi), dd, (scale + fabsl(in->rm[g])) / run_sigma, tol.forward, tol.absolute, pt,
+                                        2 * smallest_subnormal(pt) / run_sigma);
+        }
+        if (p[SLOT_RM] && running) {
+            real mo = k->momentum;
+            near("running_mean", gi, get(p[SLOT_RM], pt, gi), (1 - mo) * in->rm[g] + mo * mean, fabsl((1 - mo) * in->rm[g]) + mo * scale,
+                 tol.forward, tol.absolute, pt, 0);
+            relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * count / (count - 1), merge_tol, pt);
+        }
+    }
+}
+
+/* OP_SPLIT, OP_BRN_SPLIT: the batch cut after split_at samples, through every split entry point as two processes
+ * would call them (a count-0 partial between theirs when zero_part); part 0's dgamma and dbeta go aside, as they
+ * must be bitwise part 1's. Returns the first status that is not SUCCESS. */
+static unsigned char split_dgamma[6002 * 8], split_dbeta[6002 * 8];
+
+static bn_status run_split(const call* k) {
+    int renorm = k->op == OP_BRN_SPLIT, t = k->desc.dtype;
+    int64_t c = k->desc.c, parts = k->zero_part ? 3 : 2;
+    void* const* p = k->p;
+    bn_tensor_desc part[2] = { k->desc, k->desc };
+    part[0].n = k->split_at;
+    part[1].n = k->desc.n - k->split_at;
+    size_t at[2] = { 0, (size_t)(k->split_at * c * k->desc.h * k->desc.w) * element_size(t) }, bytes = (size_t)(2 * c + 1) * 8;
+    char *x = p[SLOT_X], *y = p[SLOT_Y], *dy = p[SLOT_DY], *dx = p[SLOT_DX], *partials = p[SLOT_PARTIALS];
+    char* forward_partial[2] = { partials, partials + (size_t)(parts - 1) * bytes };
+    bn_status s;
+#define TRY(status) do { if ((s = (status)) != BN_STATUS_SUCCESS) return s; } while (0)
+    for (int j = 0; j < 2; j++) TRY(bn_batch_norm_partial_statistics(&part[j], x + at[j], forward_partial[j]));
+    if (k->zero_part) {
+        put(partials + bytes, BN_DTYPE_F64, 0, 0.0);
+        for (int64_t j = 1; j <= 2 * c; j++) put(partials + bytes, BN_DTYPE_F64, (size_t)j, NAN);
+    }
+    TRY(renorm ? bn_batch_renorm_merge_statistics(t, c, parts, partials, p[SLOT_RM], p[SLOT_RV], k->momentum, k->eps, k->rmax, k->dmax,
+                                                  p[SLOT_MEAN], p[SLOT_INVSTD], p[SLOT_R], p[SLOT_D])
+               : bn_batch_norm_merge_statistics(t, c, parts, partials, p[SLOT_RM], p[SLOT_RV], k->momentum, k->eps, p[SLOT_MEAN], p[SLOT_INVSTD]));
+    for (int j = 0; j < 2; j++)
+        TRY(renorm ? bn_batch_renorm_forward_with_statistics(&part[j], x + at[j], y + at[j], p[SLOT_GAMMA], p[SLOT_BETA], p[SLOT_MEAN],
+                                                             p[SLOT_INVSTD], p[SLOT_R], p[SLOT_D])
+                   : bn_batch_norm_forward_with_statistics(&part[j], x + at[j], y + at[j], p[SLOT_GAMMA], p[SLOT_BETA], p[SLOT_MEAN], p[SLOT_INVSTD]));
+    for (int j = 0; j < 2; j++) TRY(bn_batch_norm_backward_partial_sums(&part[j], x + at[j], dy + at[j], p[SLOT_MEAN], partials + (size_t)j * bytes));
+    for (int j = 0; j < 2; j++) {
+        void* dgamma = j ? p[SLOT_DGAMMA] : p[SLOT_DGAMMA] ? (void*)split_dgamma : NULL;
+        void* dbeta = j ? p[SLOT_DBETA] : p[SLOT_DBETA] ? (void*)split_dbeta : NULL;
+        TRY(renorm ? bn_batch_renorm_backward_with_sums(&part[j], x + at[j], dy + at[j], dx + at[j], p[SLOT_GAMMA], p[SLOT_MEAN], p[SLOT_INVSTD],
+                                                        p[SLOT_R], p[SLOT_D], 2, partials, dgamma, dbeta)
+                   : bn_batch_norm_backward_with_sums(&part[j], x + at[j], dy + at[j], dx + at[j], p[SLOT_GAMMA], p[SLOT_MEAN], p[SLOT_INVSTD], 2,
+                                                      partials, dgamma, dbeta));
+    }
+#undef TRY
+    return BN_STATUS_SUCCESS;
+}
+
+/* The split batch judged as the fused calls on the whole batch are: its y, merged statistics, r, d and running
+ * statistics as the training forward's, its dx, dgamma and dbeta as the backward's given those statistics. */
+static void check_split(const call* k, inputs* in) {
+    int pt = k->desc.dtype == BN_DTYPE_F64 ? BN_DTYPE_F64 : BN_DTYPE_F32, renorm = k->op == OP_BRN_SPLIT;
+    size_t channels = (size_t)k->desc.c;
+    call view = *k;
+    view.split = 1;
+    view.op = renorm ? OP_BRN_TRAIN : OP_BN_TRAIN;
+    check_success(&view, in);
+    in->mean = to_real(k->p[SLOT_MEAN], pt, channels);
+    in->invstd = to_real(k->p[SLOT_INVSTD], pt, channels);
+    if (renorm) { in->r = to_real(k->p[SLOT_R], pt, channels); in->d = to_real(k->p[SLOT_D], pt, channels); }
+    view.op = renorm ? OP_BRN_BACKWARD : OP_BN_BACKWARD;
+    check_success(&view, in);
+    if ((k->p[SLOT_DGAMMA] && memcmp(split_dgamma, k->p[SLOT_DGAMMA], channels * parameter_size(pt)) != 0)
+        || (k->p[SLOT_DBETA] && memcmp(split_dbeta, k->p[SLOT_DBETA], channels * parameter_size(pt)) != 0))
+        fail("the two parts got different dgamma or dbeta from the same partials");
+}
+
+/* K for the merges and the backwards with sums: mostly 1 to 4; now and then < 1, or one whose K·(2·C + 1) doubles
+ * pass int64 bytes (the first such, or any). A legal K is never more than the buffer holds: the library reads K partials.
+ * (Here and below a spent input, whose bytes read 0, makes a legal call.) */
+static int64_t take_parts(input* in, int64_t c, int* legal) {
+    int64_t most = c >= 1 && c <= (INT64_MAX / 8 - 1) / 2 ? INT64_MAX / 8 / (2 * c + 1) : 0, k;
+    uint8_t b = take8(in);
+    switch (b % 16) {
+    case 12: k = -(int64_t)(take8(in) % 3); break;
+    case 13: k = INT64_MIN + take8(in); break;
+    case 14: k = most + 1 + take8(in) % 3; break;
+    case 15: k = most + 1 + (int64_t)(take64(in) % (uint64_t)(INT64_MAX - most)); break;
+    default: k = 1 + b % 4; break;
+    }
+    *legal = k >= 1 && k <= most;
+    return k;
+}
+
+/* Partials as a caller passes them to a merge or a backward: counts mostly small whole numbers (0: a part the merge
+ * skips), now and then fractional or large; values from the palette (M2 not negative). */
+static void fill_partials(input* in, void* partials, int64_t parts, int64_t c, int merge, const double* palette, int palette_size) {
+    static const double counts[8] = { 2, 1, 0, 5, 3, 7, 2.5, 0x1p40 };
+    for (int64_t j = 0; j < parts; j++) {
+        double count = counts[take8(in) % 8];
+        put(partials, BN_DTYPE_F64, (size_t)(j * (2 * c + 1)), count);
+        for (int64_t e = 1; e <= 2 * c; e++) {
+            double v = palette[take8(in) % palette_size];
+            put(partials, BN_DTYPE_F64, (size_t)(j * (2 * c + 1) + e), merge && e > c ? fabs(v) : v);
+        }
+    }
+}
+
+/* Now and then counts the SPEC refuses: one negative or not finite, all 0, or (merges) 1 in all. */
+static void corrupt_counts(input* in, void* partials, int64_t parts, int64_t c, int merge) {
+    static const double bad[] = { -1.0, -0x1p-1074, -INFINITY, INFINITY, NAN, -1e300 };
+    uint8_t b = take8(in);
+    if (b % 8 == 7) put(partials, BN_DTYPE_F64, (size_t)(take8(in) % parts * (2 * c + 1)), bad[take8(in) % 6]);
+    else if (b % 8 == 6 || (b % 8 == 5 && merge))
+        for (int64_t j = 0; j < parts; j++) put(partials, BN_DTYPE_F64, (size_t)(j * (2 * c + 1)), b % 8 == 5 && j == 0 ? 1.0 : 0.0);
+}
+
+/* ---- one input ------------------------------------------------------------------------------------------ */
 
 int LLVMFuzzerInitialize(int* argc, char*** argv) {
     (void)argc; (void)argv;
@@ -541,11 +877,17 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     input in = { data, size };
     call k;
     memset(&k, 0, sizeof k);
-    k.op = take8(&in) % OPS;
+    uint8_t first = take8(&in); /* below 160: a fused operation, as before the split ones came */
+    k.op = first < 160 ? first % FUSED_OPS : FUSED_OPS + (first - 160) % (OPS - FUSED_OPS);
     const signature* sig = &signatures[k.op];
     uint8_t types = take8(&in), shape_kind = take8(&in), flags = take8(&in), nulls = take8(&in), nulls2 = take8(&in);
     int dtype = types % 8 < 3 ? BN_DTYPE_F32 : types % 8 < 5 ? BN_DTYPE_F64 : types % 8 == 5 ? BN_DTYPE_F16 : types % 8 == 6 ? BN_DTYPE_BF16 : (int)(types >> 3) - 8;
     int layout = (types >> 3) % 8 < 7 ? (types >> 3) % 3 : (int)(take8(&in)) - 128;
+    if (sig->pipeline) { /* a split batch is always a legal call: its outputs are what is judged */
+        if (dtype < 0 || dtype > 3) dtype = BN_DTYPE_F32;
+        if (layout < 0 || layout > 2) layout = BN_LAYOUT_NCHW;
+        if (shape_kind % 16 < 3) shape_kind = 15;
+    }
     k.desc.layout = layout;
     k.desc.dtype = dtype;
 
@@ -568,7 +910,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
     default: break;
     }
+    if (sig->pipeline && n < 2) n = 2;
     if (k.legal_shape && n * c * h * w > 6000) c = 6000 / (n * h * w) + 1;
+    if (sig->pipeline && 3 * (2 * c + 1) > REGION / 8) c = (REGION / 8 / 3 - 1) / 2; /* three partials in the slot */
     if (k.legal_shape && (layout < 0 || layout > 2 || dtype < 0 || dtype > 3)) { /* unsupported: keep the buffers small */ }
     k.desc.n = n; k.desc.c = c; k.desc.h = h; k.desc.w = w;
     k.desc_null = (nulls & 0x7F) == 0x7F;
@@ -578,27 +922,49 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     k.rmax = rmax_choices[take8(&in) % (sizeof rmax_choices / sizeof rmax_choices[0])];
     k.dmax = dmax_choices[take8(&in) % (sizeof dmax_choices / sizeof dmax_choices[0])];
 
+    /* The split calls: K (hostile now and then; a legal one fits the slot), or the cut of a split batch. */
+    if (sig->parts) {
+        int parts_legal;
+        k.parts = take_parts(&in, c, &parts_legal);
+        if (parts_legal && c > 6001) { k.parts = INT64_MAX / 8 / (2 * c + 1) + 1; parts_legal = 0; } /* a C too wide to hold: K overflows */
+        if (parts_legal && k.parts * (2 * c + 1) > REGION / 8) k.parts = REGION / 8 / (2 * c + 1);
+        k.legal_shape = sig->merge ? c >= 1 && parts_legal : k.legal_shape && parts_legal;
+        k.split = !sig->merge;
+    }
+    if (sig->pipeline) {
+        k.split_at = 1 + take8(&in) % (n - 1);
+        k.zero_part = take8(&in) & 1;
+        k.desc_null = 0;
+        if (!(k.eps > 0 && isfinite(k.eps))) k.eps = 1e-5;
+        if (!(k.momentum >= 0 && k.momentum <= 1)) k.momentum = 0.1;
+        if (!(k.rmax >= 1)) k.rmax = 3;
+        if (!(k.dmax >= 0)) k.dmax = 5;
+    }
+
     /* Buffers, exactly sized. Hostile shapes get one element each: the call must reject them before reading. */
-    int legal_types = layout >= 0 && layout <= 2 && dtype >= 0 && dtype <= 3;
+    int legal_types = (sig->merge || (layout >= 0 && layout <= 2)) && dtype >= 0 && dtype <= 3;
     int t = legal_types ? dtype : BN_DTYPE_F32, pt = t == BN_DTYPE_F64 ? BN_DTYPE_F64 : BN_DTYPE_F32;
-    size_t count = k.legal_shape ? (size_t)(n * c * h * w) : 1;
-    size_t channels = k.legal_shape ? (size_t)c : 1, positions = k.legal_shape ? (size_t)(n * h * w) : 1;
+    size_t count = k.legal_shape && !sig->merge ? (size_t)(n * c * h * w) : 1;
+    size_t channels = k.legal_shape ? (size_t)c : 1, positions = k.legal_shape && !sig->merge ? (size_t)(n * h * w) : 1;
     size_t vectors = sig->layer_norm ? positions : channels;
     size_t sizes[SLOTS];
     for (int i = 0; i < SLOTS; i++) sizes[i] = channels * parameter_size(t);
     sizes[SLOT_X] = sizes[SLOT_Y] = sizes[SLOT_DY] = sizes[SLOT_DX] = count * element_size(t);
     sizes[SLOT_MEAN] = sizes[SLOT_INVSTD] = vectors * parameter_size(t);
+    sizes[SLOT_PARTIALS] = (size_t)(sig->pipeline ? 3 : sig->parts && k.legal_shape ? k.parts : 1) * (2 * channels + 1) * 8;
     int misaligned = (flags & 7) == 7;
     unsigned present = sig->required | sig->optional;
     for (int i = 0; i < SLOTS; i++) {
         if (!(present & B(i))) continue;
         int is_null = (i < 8 ? (nulls >> i) & 1 : (nulls2 >> (i - 8)) & 1) && take8(&in) % 4 == 0;
-        if (is_null) continue;
+        if (is_null && !(sig->pipeline && (sig->required & B(i)))) continue;
         k.p[i] = place(i, sizes[i], (flags >> 3) & 1, misaligned ? 1 + take8(&in) % 3 : 0);
     }
+    if (sig->pipeline && (!k.p[SLOT_RM] || !k.p[SLOT_RV])) k.p[SLOT_RM] = k.p[SLOT_RV] = NULL;
     k.in_place = (flags >> 4) & 1;
-    if (k.in_place && !sig->backward && k.p[SLOT_Y] && k.p[SLOT_X]) k.p[SLOT_Y] = k.p[SLOT_X];
-    if (k.in_place && sig->backward && k.p[SLOT_DX] && k.p[SLOT_DY]) k.p[SLOT_DX] = k.p[SLOT_DY];
+    /* (a split batch's forward may not overwrite x: its backward reads it) */
+    if (k.in_place && !sig->backward && !sig->pipeline && k.p[SLOT_Y] && k.p[SLOT_X]) k.p[SLOT_Y] = k.p[SLOT_X];
+    if (k.in_place && (sig->backward || sig->pipeline) && k.p[SLOT_DX] && k.p[SLOT_DY]) k.p[SLOT_DX] = k.p[SLOT_DY];
 
     /* Values: a palette per call (one entry: constant data); NaN and Inf in one call of four. */
     int allow_nonfinite = (flags >> 5) == 0 || (flags >> 5) == 7;
@@ -613,6 +979,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         size_t elements = tensor ? count : (i == SLOT_MEAN || i == SLOT_INVSTD) ? vectors : channels;
         int et = tensor ? t : pt;
         if (sig->written & B(i) && !(i == SLOT_RM || i == SLOT_RV)) { memset(k.p[i], 0xFF, sizes[i]); continue; } /* outputs: NaN */
+        if (i == SLOT_PARTIALS) { fill_partials(&in, k.p[i], k.legal_shape ? k.parts : 1, (int64_t)channels, sig->merge, palette, palette_size); continue; }
         for (size_t e = 0; e < elements; e++) {
             double v = tensor ? palette[take8(&in) % palette_size] : parameter_palette[take8(&in) % 4];
             if (i == SLOT_RV || i == SLOT_INVSTD) v = fabs(v); /* variances and their inverses are not negative */
@@ -621,7 +988,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
     }
     /* Saved statistics for the backward of a training forward: usually those the forward would have saved. */
-    if (k.legal_shape && legal_types && (k.op == OP_BN_BACKWARD || k.op == OP_BRN_BACKWARD || k.op == OP_LN_BACKWARD)
+    if (k.legal_shape && legal_types && (k.op == OP_BN_BACKWARD || k.op == OP_BRN_BACKWARD || k.op == OP_LN_BACKWARD || k.split)
         && k.p[SLOT_MEAN] && k.p[SLOT_INVSTD] && k.p[SLOT_X] && (flags >> 6) != 1) {
         int ln = sig->layer_norm;
         int64_t groups = ln ? n * h * w : c, members = ln ? c : n * h * w;
@@ -633,9 +1000,28 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             put(k.p[SLOT_MEAN], pt, (size_t)g, (double)mean);
             put(k.p[SLOT_INVSTD], pt, (size_t)g, (double)(1 / sqrtl(var + eps)));
         }
+        if (k.split && k.p[SLOT_DY] && k.p[SLOT_PARTIALS]) { /* the sums of the data about that mean, its members cut into K parts */
+            real* dyr = to_real(k.p[SLOT_DY], t, count);
+            int64_t members = n * h * w, stride = 2 * c + 1;
+            for (int64_t j = 0; j < k.parts; j++) {
+                int64_t lo = j * members / k.parts, hi = (j + 1) * members / k.parts;
+                put(k.p[SLOT_PARTIALS], BN_DTYPE_F64, (size_t)(j * stride), (double)(hi - lo));
+                for (int64_t g = 0; g < c; g++) {
+                    real mu = get(k.p[SLOT_MEAN], pt, (size_t)g), sum_dy = 0, sum_dyx = 0;
+                    for (int64_t e = lo; e < hi; e++) {
+                        size_t i = member_offset(&k.desc, 0, g, e);
+                        sum_dy += dyr[i]; sum_dyx += dyr[i] * (x[i] - mu);
+                    }
+                    put(k.p[SLOT_PARTIALS], BN_DTYPE_F64, (size_t)(j * stride + 1 + g), (double)sum_dy);
+                    put(k.p[SLOT_PARTIALS], BN_DTYPE_F64, (size_t)(j * stride + 1 + c + g), (double)sum_dyx);
+                }
+            }
+            free(dyr);
+        }
         free(x);
         k.consistent_statistics = 1;
     }
+    if (sig->parts && k.legal_shape && k.p[SLOT_PARTIALS]) corrupt_counts(&in, k.p[SLOT_PARTIALS], k.parts, c, sig->merge);
 
     /* Snapshots of what the call may write, and the inputs as the library reads them. */
     void* before[SLOTS] = { 0 };
@@ -673,6 +1059,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             size_t e = member_offset(&k.desc, sig->layer_norm, group, j);
             fprintf(stderr, "  group %lld: x[%zu] = %.17Lg  dy = %.17Lg\n", (long long)group, e, values.x[e], values.dy ? values.dy[e] : 0.0L);
         }
+        for (int64_t j = 0; sig->parts && k.legal_shape && k.p[SLOT_PARTIALS] && j < k.parts && j < 8; j++)
+            fprintf(stderr, "  partial %lld: count %.17Lg, [1 + group] %.17Lg, [1 + C + group] %.17Lg\n", (long long)j,
+                    partial_at(k.p[SLOT_PARTIALS], c, j, 0), partial_at(k.p[SLOT_PARTIALS], c, j, 1 + group), partial_at(k.p[SLOT_PARTIALS], c, j, 1 + c + group));
         for (int i = 0; i < SLOTS; i++) if (k.p[i]) fprintf(stderr, "  %s at %p, %zu bytes\n", slot_names[i], k.p[i], sizes[i]);
     }
     bn_status expected = expected_status(&k), got = invoke(&k);
@@ -688,6 +1077,14 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (before[i] && memcmp(before[i], k.p[i], sizes[i]) != 0) fail("%s was written by a call that failed", slot_names[i]);
         if (k.in_place && x_before && memcmp(x_before, k.p[SLOT_X], sizes[SLOT_X]) != 0) fail("x (= y) was written by a call that failed");
         if (k.in_place && dy_before && memcmp(dy_before, k.p[SLOT_DY], sizes[SLOT_DY]) != 0) fail("dy (= dx) was written by a call that failed");
+    } else if (sig->pipeline) {
+        check_split(&k, &values);
+    } else if (k.op == OP_PARTIAL_STATISTICS) {
+        check_partial_statistics(&k, &values);
+    } else if (k.op == OP_PARTIAL_SUMS) {
+        check_partial_sums(&k, &values);
+    } else if (sig->merge) {
+        check_merge(&k, &values);
     } else if (!(sig->backward && k.op != OP_BN_FROZEN && !k.consistent_statistics)) {
         /* Accuracy of a training backward is judged given the statistics of its x: with arbitrary ones, |x̂| can
          * pass √C by any factor and amplify the element type's rounding of intermediate products without bound. */

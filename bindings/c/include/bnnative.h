@@ -322,9 +322,10 @@ BN_API bn_status bn_layer_norm_backward(const bn_tensor_desc* desc, const void* 
 BN_API bn_status bn_batch_norm_partial_statistics(const bn_tensor_desc* desc, const void* x, void* partial);
 
 /**
- * The batch statistics of a forward split across processes, from the partials of all its parts: merged in the
- * order given by Chan's pairwise formula in float64, so every process that passes the same partials in the
- * same order gets bitwise the same result. Writes mean_c and invstd_c = 1/√(var_c + eps) for
+ * The batch statistics of a forward split across processes, from the partials of all its parts: merged in
+ * float64 in the order given (Chan et al.'s parallel formula: the mean about the largest part's, then M2 = Σ
+ * M2_k + Σ M_k·(mean_k − mean)²), so every process that passes the same partials in the same order gets
+ * bitwise the same result. Writes mean_c and invstd_c = 1/√(var_c + eps) for
  * bn_batch_norm_forward_with_statistics and the backward, and updates the running statistics as
  * bn_batch_norm_forward_training does, with the unbiased variance of the whole batch (M = the sum of the
  * counts). Parts with count 0 are skipped.

@@ -1,7 +1,8 @@
 /* The C ABI test: links libbnnative through bnnative.h and checks what a C caller relies on — version,
  * status codes and messages, argument checks that write nothing, the instruction set in use, and
  * BatchNorm forward/backward (F32, F64, F16 and BF16, NCHW, NHWC and NC, sizes with vector tails) against a float64
- * reference written here. Usage: test_abi [expected-isa]. Prints "N passed, N failed". */
+ * reference written here, and the split path (a batch in two parts) against the fused calls.
+ * Usage: test_abi [expected-isa]. Prints "N passed, N failed". */
 #include "bnnative.h"
 #include "sixteen.h"
 
@@ -191,6 +192,133 @@ static void check_renorm_and_layer_norm(void) {
     CHECK(worst <= 1e-5, "layer norm worst error %g", worst);
 }
 
+/* ---- a batch split across processes (contract §2.4) ---- */
+
+static double worst_tensor(int dtype, const void* got, const void* ref, size_t count) {
+    double worst = 0;
+    for (size_t i = 0; i < count; i++) worst = fmax(worst, tensor_error(dtype, get(got, dtype, i), get(ref, dtype, i)));
+    return worst;
+}
+
+static double worst_values(int pdtype, const void* got, const void* ref, size_t count) {
+    double worst = 0;
+    for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs(get(got, pdtype, i) - get(ref, pdtype, i)) / (1 + fabs(get(ref, pdtype, i))));
+    return worst;
+}
+
+/* The batch (N = 5) cut into parts of 2 and 3 samples: partial statistics, merge, forward with statistics, backward
+ * partial sums and backward with sums (all K partials), against the fused calls on the whole batch within the
+ * tolerances above; Batch Renormalization (rmax 1.5, dmax 0.5: r and d clipped on some channels) too. */
+static void check_split(int layout, int dtype, int renorm) {
+    enum { N = 5, C = 19, P = 2 * C + 1, GAMMA = 0, BETA, MEAN, INVSTD, R, D, RM, RV, DG, DB, VECTORS };
+    int64_t h = layout == BN_LAYOUT_NC ? 1 : 3, w = layout == BN_LAYOUT_NC ? 1 : 2;
+    bn_tensor_desc whole = { layout, dtype, N, C, h, w }, part[2] = { whole, whole };
+    part[0].n = 2; part[1].n = 3;
+    int pdtype = dtype == BN_DTYPE_F64 ? BN_DTYPE_F64 : BN_DTYPE_F32;
+    size_t count = (size_t)(N * C * h * w), size = dtype == BN_DTYPE_F64 ? 8 : sixteen_bit(dtype) ? 2 : 4, psize = pdtype == BN_DTYPE_F64 ? 8 : 4;
+    size_t first[2] = { 0, (size_t)(2 * C * h * w) * size };
+    double ftol = dtype == BN_DTYPE_F64 ? 1e-12 : 1e-5, gtol = dtype == BN_DTYPE_F64 ? 1e-10 : 1e-4, eps = 1e-5, partials[2 * P];
+    char *x = malloc(count * size), *dy = malloc(count * size), *fy = malloc(count * size), *fdx = malloc(count * size);
+    char *sy = malloc(count * size), *sdx = malloc(count * size), *other = malloc(2 * C * psize); /* part 1's dgamma, dbeta */
+    void *f[VECTORS], *s[VECTORS]; /* [fused, split] per-channel values; gamma and beta are f's */
+    for (int i = 0; i < VECTORS; i++) { f[i] = malloc(C * psize); s[i] = malloc(C * psize); }
+    unsigned seed = 777u + (unsigned)(layout * 8 + dtype * 2 + renorm);
+    for (size_t i = 0; i < count; i++) { put(x, dtype, i, 3.0 + 2.0 * (urand(&seed) - 0.5)); put(dy, dtype, i, urand(&seed) - 0.5); }
+    for (int k = 0; k < C; k++) {
+        put(f[GAMMA], pdtype, k, 0.5 + urand(&seed)); put(f[BETA], pdtype, k, urand(&seed) - 0.5);
+        put(f[RM], pdtype, k, 2.5 + 0.05 * k); put(f[RV], pdtype, k, 0.1 + 0.05 * k);
+    }
+    memcpy(s[RM], f[RM], C * psize); memcpy(s[RV], f[RV], C * psize);
+
+    bn_status st = renorm
+        ? bn_batch_renorm_forward_training(&whole, x, fy, f[GAMMA], f[BETA], f[RM], f[RV], 0.1, eps, 1.5, 0.5, f[MEAN], f[INVSTD], f[R], f[D])
+        : bn_batch_norm_forward_training(&whole, x, fy, f[GAMMA], f[BETA], f[RM], f[RV], 0.1, eps, f[MEAN], f[INVSTD]);
+    if (st == BN_STATUS_SUCCESS)
+        st = renorm ? bn_batch_renorm_backward(&whole, x, dy, fdx, f[GAMMA], f[MEAN], f[INVSTD], f[R], f[D], f[DG], f[DB])
+                    : bn_batch_norm_backward(&whole, x, dy, fdx, f[GAMMA], f[MEAN], f[INVSTD], f[DG], f[DB]);
+    CHECK(st == BN_STATUS_SUCCESS, "fused layout %d dtype %d renorm %d: status %d (%s)", layout, dtype, renorm, st, bn_last_error_message());
+
+    int ok = 1;
+    for (int k = 0; k < 2; k++) ok &= bn_batch_norm_partial_statistics(&part[k], x + first[k], partials + k * P) == BN_STATUS_SUCCESS;
+    ok &= partials[0] == (double)(2 * h * w) && partials[P] == (double)(3 * h * w);
+    ok &= (renorm ? bn_batch_renorm_merge_statistics(dtype, C, 2, partials, s[RM], s[RV], 0.1, eps, 1.5, 0.5, s[MEAN], s[INVSTD], s[R], s[D])
+                  : bn_batch_norm_merge_statistics(dtype, C, 2, partials, s[RM], s[RV], 0.1, eps, s[MEAN], s[INVSTD])) == BN_STATUS_SUCCESS;
+    for (int k = 0; k < 2; k++)
+        ok &= (renorm ? bn_batch_renorm_forward_with_statistics(&part[k], x + first[k], sy + first[k], f[GAMMA], f[BETA], s[MEAN], s[INVSTD], s[R], s[D])
+                      : bn_batch_norm_forward_with_statistics(&part[k], x + first[k], sy + first[k], f[GAMMA], f[BETA], s[MEAN], s[INVSTD])) == BN_STATUS_SUCCESS;
+    for (int k = 0; k < 2; k++)
+        ok &= bn_batch_norm_backward_partial_sums(&part[k], x + first[k], dy + first[k], s[MEAN], partials + k * P) == BN_STATUS_SUCCESS;
+    for (int k = 0; k < 2; k++) {
+        void *dg = k ? other : s[DG], *db = k ? other + C * psize : s[DB];
+        ok &= (renorm ? bn_batch_renorm_backward_with_sums(&part[k], x + first[k], dy + first[k], sdx + first[k], f[GAMMA], s[MEAN], s[INVSTD], s[R], s[D], 2, partials, dg, db)
+                      : bn_batch_norm_backward_with_sums(&part[k], x + first[k], dy + first[k], sdx + first[k], f[GAMMA], s[MEAN], s[INVSTD], 2, partials, dg, db)) == BN_STATUS_SUCCESS;
+    }
+    CHECK(ok, "split layout %d dtype %d renorm %d: a call failed or a count is wrong (%s)", layout, dtype, renorm, bn_last_error_message());
+
+    double worst = worst_tensor(dtype, sy, fy, count);
+    for (int i = MEAN; i <= RV; i++) if (renorm || (i != R && i != D)) worst = fmax(worst, worst_values(pdtype, s[i], f[i], C));
+    CHECK(worst <= ftol, "split forward layout %d dtype %d renorm %d: worst error against the fused call %g", layout, dtype, renorm, worst);
+    worst = fmax(worst_tensor(dtype, sdx, fdx, count), fmax(worst_values(pdtype, s[DG], f[DG], C), worst_values(pdtype, s[DB], f[DB], C)));
+    CHECK(worst <= gtol, "split backward layout %d dtype %d renorm %d: worst error against the fused call %g", layout, dtype, renorm, worst);
+    CHECK(memcmp(other, s[DG], C * psize) == 0 && memcmp(other + C * psize, s[DB], C * psize) == 0, "both parts get bitwise the same dgamma, dbeta");
+
+    for (int i = 0; i < VECTORS; i++) { free(f[i]); free(s[i]); }
+    free(x); free(dy); free(fy); free(fdx); free(sy); free(sdx); free(other);
+}
+
+/* The split calls' argument checks: their order, nothing written on error, count-0 parts skipped. */
+static void check_split_errors(void) {
+    enum { C = 2, P = 2 * C + 1 };
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, dx[8], mean[C], invstd[C], r[C], d[C], dg[C], db[C], rm[C] = {0, 0}, rv[C] = {1, 1};
+    double partials[2 * P], bad[2 * P], part[P];
+    bn_tensor_desc desc = { BN_LAYOUT_NC, BN_DTYPE_F32, 4, C, 1, 1 }, odd = desc;
+    for (int i = 0; i < 8; i++) dx[i] = -1.0f;
+    for (int c = 0; c < C; c++) mean[c] = invstd[c] = r[c] = d[c] = dg[c] = db[c] = -1.0f;
+    for (int i = 0; i < P; i++) part[i] = -1.0;
+    /* channel 0 is 1, 3, 5, 7: M = 4, mean 4, M2 = 20 exactly */
+    CHECK(bn_batch_norm_partial_statistics(&desc, x, partials) == BN_STATUS_SUCCESS && partials[0] == 4 && partials[1] == 4
+          && partials[2] == 5 && partials[3] == 20, "partial statistics of 1..8");
+    memcpy(partials + P, partials, P * sizeof(double));
+    odd.layout = 7;
+    CHECK(bn_batch_norm_partial_statistics(&odd, x, NULL) == BN_STATUS_NULL_POINTER, "partial statistics: NULL first");
+    CHECK(bn_batch_norm_partial_statistics(&odd, x, part) == BN_STATUS_UNSUPPORTED, "partial statistics: bad layout");
+    CHECK(bn_batch_norm_backward_partial_sums(&desc, x, x, NULL, part) == BN_STATUS_NULL_POINTER, "partial sums: NULL mean");
+    CHECK(bn_batch_norm_merge_statistics(4, 0, 0, NULL, rm, rv, 2.0, -1.0, mean, invstd) == BN_STATUS_NULL_POINTER, "merge order: NULL first");
+    CHECK(bn_batch_norm_merge_statistics(4, 0, 0, partials, rm, rv, 2.0, -1.0, mean, invstd) == BN_STATUS_UNSUPPORTED, "merge order: UNSUPPORTED second");
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, 0, 2, partials, rm, rv, 2.0, -1.0, mean, invstd) == BN_STATUS_BAD_SHAPE, "merge order: C = 0 third");
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 0, partials, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_BAD_SHAPE, "merge K = 0");
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, INT64_MAX / 16, partials, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_BAD_SHAPE, "merge K·(2C+1) doubles overflow");
+    double wide[6] = { 2, 0, 0, -1, 0, 0 }; /* C = 1, K·3 doubles past int64 bytes though 2·C·K is not: no count may be read */
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, 1, (INT64_MAX / 8 - 1) / 2, wide, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_BAD_SHAPE,
+          "merge K·(2C+1) doubles overflow, C = 1: %s", bn_last_error_message());
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 2, partials, rm, NULL, 0.1, 1e-5, mean, invstd) == BN_STATUS_NULL_POINTER, "merge running_mean alone");
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 2, partials, rm, rv, 0.1, 0.0, mean, invstd) == BN_STATUS_BAD_ARGUMENT, "merge eps 0");
+    memcpy(bad, partials, sizeof bad);
+    bad[P] = -1;
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 2, bad, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_BAD_ARGUMENT, "merge negative count");
+    bad[P] = NAN;
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 2, bad, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_BAD_ARGUMENT, "merge NaN count");
+    bad[P] = 0; bad[0] = 1;
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 2, bad, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_BAD_ARGUMENT, "merge total count 1");
+    CHECK(bn_batch_renorm_merge_statistics(BN_DTYPE_F32, C, 2, partials, rm, rv, 0.1, 1e-5, 0.5, 0.0, mean, invstd, r, d) == BN_STATUS_BAD_ARGUMENT, "renorm merge rmax < 1");
+    CHECK(bn_batch_renorm_merge_statistics(BN_DTYPE_F32, C, 2, partials, rm, rv, 0.1, 1e-5, 1.0, 0.0, mean, invstd, r, NULL) == BN_STATUS_NULL_POINTER, "renorm merge d NULL");
+    CHECK(bn_batch_norm_backward_with_sums(&desc, x, x, dx, NULL, x, x, 0, partials, dg, db) == BN_STATUS_BAD_SHAPE, "backward with sums K = 0");
+    CHECK(bn_batch_norm_backward_with_sums(NULL, x, x, dx, NULL, x, x, 0, partials, dg, db) == BN_STATUS_NULL_POINTER,
+          "backward with sums: NULL desc first: %s", bn_last_error_message());
+    CHECK(bn_batch_renorm_backward_with_sums(&desc, x, x, dx, NULL, x, x, x, x, 0, partials, dg, db) == BN_STATUS_BAD_SHAPE, "renorm backward with sums K = 0");
+    bad[0] = 0;
+    CHECK(bn_batch_norm_backward_with_sums(&desc, x, x, dx, NULL, x, x, 2, bad, dg, db) == BN_STATUS_BAD_ARGUMENT, "backward with sums: all counts 0");
+    int untouched = rm[0] == 0 && rv[0] == 1 && part[0] == -1.0;
+    for (int i = 0; i < 8; i++) untouched &= dx[i] == -1.0f;
+    for (int c = 0; c < C; c++) untouched &= mean[c] == -1.0f && invstd[c] == -1.0f && r[c] == -1.0f && d[c] == -1.0f && dg[c] == -1.0f && db[c] == -1.0f;
+    CHECK(untouched, "split calls write nothing on error");
+    /* a part with count 0 (and garbage values) is skipped: one part of 1, 3, 5, 7 */
+    memcpy(bad, partials, sizeof bad);
+    bad[P] = 0; bad[P + 1] = NAN; bad[P + 3] = 1e300;
+    CHECK(bn_batch_norm_merge_statistics(BN_DTYPE_F32, C, 2, bad, rm, rv, 0.1, 1e-5, mean, invstd) == BN_STATUS_SUCCESS && mean[0] == 4.0f
+          && fabs(invstd[0] - 1 / sqrt(5 + 1e-5)) < 1e-6 && fabs(rv[0] - (0.9 + 0.1 * 20 / 3)) < 1e-6, "count-0 part skipped");
+}
+
 int main(int argc, char** argv) {
     char version[32];
     snprintf(version, sizeof version, "%d.%d.%d", BN_VERSION_MAJOR, BN_VERSION_MINOR, BN_VERSION_PATCH);
@@ -213,6 +341,9 @@ int main(int argc, char** argv) {
     check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_F16, 19, 70, 1, 1);
     check_batch_norm(BN_LAYOUT_NC, BN_DTYPE_BF16, 19, 70, 1, 1);
     check_renorm_and_layer_norm();
+    check_split_errors();
+    for (int l = BN_LAYOUT_NC; l <= BN_LAYOUT_NHWC; l++)  /* NC, NCHW, NHWC */
+        for (int t = 0; t < 4; t++) { check_split(l, dtypes[t], 0); check_split(l, dtypes[t], 1); }
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -72,40 +72,44 @@ internal unsafe struct ArgumentCheck
     }
 
     /// <summary>
-    /// An array of <paramref name="parts"/> partials of C channels (2·C + 1 doubles each): C ≥ 1, parts ≥ 1, and its
-    /// byte count fits in int64.
+    /// An array of <paramref name="parts"/> partials of C channels (2·C + 1 doubles each, a count first): C ≥ 1, parts ≥ 1
+    /// and its byte count fits in int64 (BAD_SHAPE); each count finite and ≥ 0, together at least
+    /// <paramref name="minimum"/> values per channel (BAD_ARGUMENT).
     /// </summary>
-    public void Partials(long channels, long parts)
+    public void Partials(long channels, long parts, double* partials, double minimum)
     {
         if (Failed)
             return;
         if (channels < 1 || parts < 1)
+        {
             Fail(Status.BadShape, $"channels and parts must be at least 1 (channels={channels} parts={parts})");
-        else if (channels > (long.MaxValue / 8 - 1) / 2 / parts)
-            Fail(Status.BadShape, $"parts*(2*channels + 1) = {parts}*(2*{channels} + 1) doubles do not fit in int64 bytes");
-    }
-
-    /// <summary>
-    /// Each partial's count (its first double) is finite and ≥ 0, and together they hold at least <paramref name="minimum"/>
-    /// members per channel (the stride of a partial is 2·C + 1).
-    /// </summary>
-    public void PartialCounts(double* partials, long channels, long parts, double minimum, string name)
-    {
-        if (Failed)
             return;
+        }
+        if (channels > (long.MaxValue / 8 / parts - 1) / 2) // parts·(2·channels + 1)·8 ≤ long.MaxValue
+        {
+            Fail(Status.BadShape, $"parts*(2*channels + 1) = {parts}*(2*{channels} + 1) doubles do not fit in int64 bytes");
+            return;
+        }
         double total = 0;
         for (long part = 0; part < parts; part++)
         {
             double count = partials[part * (2 * channels + 1)];
             if (!(count >= 0) || !double.IsFinite(count))
             {
-                Fail(Status.BadArgument, $"{name}[{part}] has count {count}; a count must be finite and >= 0");
+                Fail(Status.BadArgument, $"partials[{part}] has count {count}; a count must be finite and >= 0");
                 return;
             }
             total += count;
         }
         if (!(total >= minimum))
-            Fail(Status.BadArgument, $"{name} hold {total} values per channel in all; at least {minimum} are needed");
+            Fail(Status.BadArgument, $"partials hold {total} values per channel in all; at least {minimum} are needed");
+    }
+
+    /// <summary>A backward's gathered sums: <see cref="Partials"/> of the tensor's C channels, at least one value per channel.</summary>
+    public void GatheredSums(TensorDesc* desc, long parts, double* partials)
+    {
+        if (!Failed)
+            Partials(desc->C, parts, partials, 1);
     }
 
     /// <summary>Every dimension ≥ 1, NC has h = w = 1, and the element and byte counts fit in int64.</summary>

@@ -54,9 +54,9 @@ internal static unsafe partial class CApi
     }
 
     /// <summary>
-    /// The batch statistics of a forward split across processes, from the partials of all its parts: merged in the order
-    /// given by Chan's pairwise formula in float64, so every process that passes the same partials in the same order gets
-    /// bitwise the same result. Writes mean_c and invstd_c = 1/√(var_c + eps) for bn_batch_norm_forward_with_statistics and
+    /// The batch statistics of a forward split across processes, from the partials of all its parts: merged in float64 in
+    /// the order given (Chan et al.'s parallel formula: the mean about the largest part's, then M2 = Σ M2_k + Σ M_k·(mean_k − mean)²),
+    /// so every process that passes the same partials in the same order gets bitwise the same result. Writes mean_c and invstd_c = 1/√(var_c + eps) for bn_batch_norm_forward_with_statistics and
     /// the backward, and updates the running statistics as bn_batch_norm_forward_training does, with the unbiased variance
     /// of the whole batch (M = the sum of the counts). Parts with count 0 are skipped.
     /// </summary>
@@ -83,10 +83,9 @@ internal static unsafe partial class CApi
         check.Require(mean, "mean");
         check.Require(invstd, "invstd");
         check.DTypeKnown(dtype);
-        check.Partials(channels, parts);
+        check.Partials(channels, parts, (double*)partials, 2);
         check.Epsilon(eps);
         check.Momentum(momentum);
-        check.PartialCounts((double*)partials, channels, parts, 2, "partials");
         if (check.Failed)
             return check.Finish("bn_batch_norm_merge_statistics");
         var call = new MergeStatisticsCall
@@ -153,11 +152,10 @@ internal static unsafe partial class CApi
         check.Require(r, "r");
         check.Require(d, "d");
         check.DTypeKnown(dtype);
-        check.Partials(channels, parts);
+        check.Partials(channels, parts, (double*)partials, 2);
         check.Epsilon(eps);
         check.Momentum(momentum);
         check.RenormLimits(rmax, dmax);
-        check.PartialCounts((double*)partials, channels, parts, 2, "partials");
         if (check.Failed)
             return check.Finish("bn_batch_renorm_merge_statistics");
         var call = new MergeStatisticsCall
@@ -312,9 +310,7 @@ internal static unsafe partial class CApi
         check.Require(invstd, "invstd");
         check.Require(partials, "partials");
         check.Tensor(desc);
-        if (!check.Failed)
-            check.Partials(desc->C, parts);
-        check.PartialCounts((double*)partials, desc->C, parts, 1, "partials");
+        check.GatheredSums(desc, parts, (double*)partials);
         if (check.Failed)
             return check.Finish("bn_batch_norm_backward_with_sums");
         var call = new BackwardWithSumsCall
@@ -377,9 +373,7 @@ internal static unsafe partial class CApi
         check.Require(d, "d");
         check.Require(partials, "partials");
         check.Tensor(desc);
-        if (!check.Failed)
-            check.Partials(desc->C, parts);
-        check.PartialCounts((double*)partials, desc->C, parts, 1, "partials");
+        check.GatheredSums(desc, parts, (double*)partials);
         if (check.Failed)
             return check.Finish("bn_batch_renorm_backward_with_sums");
         var call = new BackwardWithSumsCall

@@ -137,9 +137,15 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
 
     /// <summary>
     /// The statistics of a batch split into parts, from each part's partial statistics (count, then C means, then C
-    /// M2 = Σ(x − mean)², as <see cref="Statistics"/> gives them): merged part after part, in the order given, by Chan's
-    /// pairwise formula in float64 (parts of count 0 are skipped), then saved and folded into the running statistics
-    /// as the fused forward does. Only parameters are read and written: call it as BatchNorm&lt;T, T&gt;.
+    /// M2 = Σ(x − mean)², as <see cref="Statistics"/> gives them), then saved and folded into the running statistics
+    /// as the fused forward does. Chan et al.'s parallel formula M2 = Σ M2_k + Σ n_k·(mean_k − mean)², evaluated in
+    /// float64 in the order given as var = Σ (M2_k/n + (n_k/n)·(mean_k − mean)²), with the mean found first (a pass over
+    /// the K partials each) as shift + Σ (n_k/n)·(mean_k − shift) about the mean of the largest part: the pairwise update
+    /// mean_a + (mean_b − mean_a)·n_b/n cancels when counts are very unequal (one 1.0 and 10⁵ zeros cut 1 | 10⁵: 5e-12
+    /// relative), a plain Σ (n_k/n)·mean_k is not exact when every part has the same mean (its rounding, squared and
+    /// weighted by n, then swamps a small variance); this is exact in both cases and within K ulps of mean(|x|) in
+    /// general. The count factors are divided first: no term overflows where the variance does not. Parts of count 0
+    /// are skipped. Only parameters are read and written: call it as BatchNorm&lt;T, T&gt;.
     /// </summary>
     public static void MergeStatistics(long channels, long parts, double* partials, in TrainingAffine affine, double momentum,
         T* saveMean, T* saveInvstd, T* saveR, T* saveD)
@@ -148,16 +154,30 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         using var mean = new NativeBuffer<double>(channels);
         using var variance = new NativeBuffer<double>(channels);
         double count = 0;
+        long largest = 0;
+        for (long part = 0; part < parts; part++)
+        {
+            count += partials[part * stride];
+            largest = partials[part * stride] > partials[largest * stride] ? part : largest;
+        }
         for (long c = 0; c < channels; c++)
         {
-            var moments = new Moments();
+            double shift = partials[largest * stride + 1 + c], m = 0, v = 0;
             for (long part = 0; part < parts; part++)
             {
                 double* partial = partials + part * stride;
                 if (partial[0] > 0)
-                    moments.Add(partial[0], partial[1 + c], partial[1 + channels + c]);
+                    m += partial[0] / count * (partial[1 + c] - shift);
             }
-            (mean.Pointer[c], variance.Pointer[c], count) = (moments.Mean, moments.M2 / moments.Count, moments.Count);
+            m += shift;
+            for (long part = 0; part < parts; part++)
+            {
+                double* partial = partials + part * stride;
+                double deviation = partial[1 + c] - m;
+                if (partial[0] > 0) // M2/n term by term: the count factors never overflow where the variance does not
+                    v += partial[1 + channels + c] / count + partial[0] / count * deviation * deviation;
+            }
+            (mean.Pointer[c], variance.Pointer[c]) = (m, v);
         }
         SaveStatistics(channels, count, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD);
     }
