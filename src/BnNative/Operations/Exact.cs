@@ -278,6 +278,9 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
         return Scaled.Sum(Scaled.Of(gamma) * d, Scaled.Of(beta)).Value;
     }
 
+    /// <summary>a·b·c without an intermediate overflow or underflow where the result has none (γ·invstd·r, where γ·invstd alone can be subnormal).</summary>
+    public static double Product(double a, double b, double c) => (Scaled.Of(a) * Scaled.Of(b) * Scaled.Of(c)).Value;
+
     /// <summary>count·(r·a + d·b) without overflow where the result does not (Batch Renormalization's dgamma).</summary>
     public static double Combination(double count, double r, double a, double d, double b) =>
         (Scaled.Of(count) * Scaled.Sum(Scaled.Of(r) * Scaled.Of(a), Scaled.Of(d) * Scaled.Of(b))).Value;
