@@ -405,7 +405,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         using var xScale = new NativeBuffer<T>(g.C);
         for (long c = 0; c < g.C; c++)
         {
-            var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(invstd[c]), meanDyXhat[c]);
+            var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), D(invstd[c]), meanDyXhat[c]);
             (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c]))
                 ? (mean[c], E(meanDy[c]), E(a), E(b))
                 : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
@@ -413,7 +413,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         ChannelPasses<TElement, T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
         for (long c = 0; c < g.C; c++)
         {
-            var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), D(invstd[c]), meanDyXhat[c]);
+            var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), D(invstd[c]), meanDyXhat[c]);
             if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c])))
                 Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(mean[c]), D(invstd[c]), Gamma(gamma, c), R(r, c), meanDy[c], meanDyXhat[c]);
         }
@@ -424,7 +424,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         double meanDy, double meanDyXhat)
     {
         double inverse = D(invstd[c]);
-        var (a, b) = GradientCoefficients(EffectiveGamma(gamma, r, c), inverse, meanDyXhat);
+        var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), inverse, meanDyXhat);
         if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy, meanDyXhat, D(mean[c])))
         {
             Exact<TElement, T>.GradientApply(x, dy, dx, g.Channel(c), D(mean[c]), inverse, Gamma(gamma, c), R(r, c), meanDy, meanDyXhat);
@@ -454,11 +454,15 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     private static double R(T* r, long c) => r == null ? 1.0 : D(r[c]);
     private static double EffectiveGamma(T* gamma, T* r, long c) => Gamma(gamma, c) * R(r, c);
 
-    /// <summary>dx = a·(dy − mean(dy)) + (x − mean)·b with a = γ·invstd, b = −a·invstd·mean(dy·x̂).</summary>
-    private static (double A, double B) GradientCoefficients(double gamma, double invstd, double meanDyXhat)
+    /// <summary>
+    /// dx = a·(dy − mean(dy)) + (x − mean)·b with a = γ·r·invstd, b = −a·invstd·mean(dy·x̂) (r = 1 for Batch
+    /// Normalization), each product formed without an intermediate subnormal (a·invstd alone can be one when γ is tiny
+    /// and the data huge: 1e-220 with |x| = 1e48 lost 20 bits of dx).
+    /// </summary>
+    private static (double A, double B) GradientCoefficients(double gamma, double r, double invstd, double meanDyXhat)
     {
-        double a = gamma * invstd;
-        return (a, -a * invstd * meanDyXhat);
+        double a = Exact<TElement, T>.Product(gamma, r, invstd);
+        return (a, -Exact<TElement, T>.Product(a, invstd, meanDyXhat));
     }
 
     /// <summary>The gradient coefficients fit the element type, and neither dy − mean(dy) nor x − mean can overflow.</summary>

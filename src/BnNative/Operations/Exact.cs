@@ -278,8 +278,15 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
         return Scaled.Sum(Scaled.Of(gamma) * d, Scaled.Of(beta)).Value;
     }
 
-    /// <summary>a·b·c without an intermediate overflow or underflow where the result has none (γ·invstd·r, where γ·invstd alone can be subnormal).</summary>
-    public static double Product(double a, double b, double c) => (Scaled.Of(a) * Scaled.Of(b) * Scaled.Of(c)).Value;
+    /// <summary>
+    /// a·b·c, left to right where a·b is a normal number or a factor is 0 (exactly as a * b * c), otherwise as mantissas
+    /// and exponents, so that an intermediate below the normal range (or past it) costs no precision the result has.
+    /// </summary>
+    public static double Product(double a, double b, double c)
+    {
+        double ab = a * b;
+        return double.IsNormal(ab) || a == 0 || b == 0 ? ab * c : (Scaled.Of(a) * Scaled.Of(b) * Scaled.Of(c)).Value;
+    }
 
     /// <summary>count·(r·a + d·b) without overflow where the result does not (Batch Renormalization's dgamma).</summary>
     public static double Combination(double count, double r, double a, double d, double b) =>
