@@ -413,7 +413,9 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     across the group's processes (see SyncBatchNormFunction); every process of the group must call it with the same
     number of channels, the batch sizes may differ (even be 0). With no initialized group, a group of one, or in
     eval mode it is bnnative's BatchNorm. Same constructor and state_dict as torch's; (N, C, ...) input of 2 to 5
-    dimensions. It is not a subclass of torch.nn.SyncBatchNorm: DistributedDataParallel refuses those on CPU."""
+    dimensions. It is not a subclass of torch.nn.SyncBatchNorm: DistributedDataParallel refuses those on CPU.
+    A bad input (wrong channels, dtype, device) raises on its process before anything is exchanged; the other
+    processes then wait in the exchange until the group's timeout, as with any collective."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, process_group=None,
                  device=None, dtype=None):
