@@ -489,10 +489,11 @@ static void check_success(const call* k, const inputs* in) {
             /* Contract §2.4 "Accuracy": a part's mean travels as a float64, known to half an ulp of its magnitude, so the
              * merged variance is within 2^-52·max|mean_k|/σ relative (|mean_k| ≤ (M/M_k)·mean(|x|)), invstd and r within
              * half that; with a margin for the merge's own roundings. */
-            real split_extra = 0;
+            real split_extra = 0, split_var_extra = 0; /* relative: to var + eps (invstd, r, y), and to var (running_var) */
             if (k->split) {
                 int64_t smallest = k->split_at < d->n - k->split_at ? k->split_at : d->n - k->split_at;
                 split_extra = 0x1p-50L * ((real)d->n / (real)smallest) * (sum_abs / m) * invstd;
+                split_var_extra = var > 0 ? 0x1p-49L * ((real)d->n / (real)smallest) * (sum_abs / m) / sqrtl(var) : 0;
             }
             real ftol = tol.forward + (double)split_extra;
             for (int64_t j = 0; j < members; j++) {
@@ -535,7 +536,7 @@ static void check_success(const call* k, const inputs* in) {
                 real mo = k->momentum;
                 near("running_mean", gi, get(p[SLOT_RM], pt, gi), (1 - mo) * in->rm[g] + mo * mean,
                      fabsl((1 - mo) * in->rm[g]) + mo * sum_abs / m, tol.forward, tol.absolute, pt, 0);
-                relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * m / (m - 1), tol.forward + 2 * split_extra, pt);
+                relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * m / (m - 1), tol.forward + split_var_extra, pt);
             }
             break;
         }
@@ -734,6 +735,8 @@ static void check_merge(const call* k, const inputs* in) {
         real var = m2 / count, sigma = sqrtl(var + k->eps), invstd = 1 / sigma, scale = sum_abs / count;
         if (poisoned || !finite_in_double(mean) || !(deviation < 0x1p510L) || !(m2 < range_limit)) continue;
         double merge_tol = tol.forward + 4 * k->parts * 0x1p-53 * (double)(scale * invstd);
+        /* running_var is judged relative to var itself (no eps): the same roundings against √var */
+        double merge_var_tol = tol.forward + (var > 0 ? 8 * k->parts * 0x1p-53 * (double)(scale / sqrtl(var)) : 0);
         size_t gi = (size_t)g;
         near("merged mean", gi, get(p[SLOT_MEAN], pt, gi), mean, scale, tol.forward, tol.absolute, pt, 0);
         relative("merged invstd", gi, get(p[SLOT_INVSTD], pt, gi), invstd, merge_tol, pt);
@@ -749,7 +752,7 @@ static void check_merge(const call* k, const inputs* in) {
             real mo = k->momentum;
             near("running_mean", gi, get(p[SLOT_RM], pt, gi), (1 - mo) * in->rm[g] + mo * mean, fabsl((1 - mo) * in->rm[g]) + mo * scale,
                  tol.forward, tol.absolute, pt, 0);
-            relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * count / (count - 1), merge_tol, pt);
+            relative("running_var", gi, get(p[SLOT_RV], pt, gi), (1 - mo) * in->rv[g] + mo * var * count / (count - 1), merge_var_tol, pt);
         }
     }
 }
