@@ -125,6 +125,32 @@ public class ExtremeValueTests
     }
 
     /// <summary>Constant data with eps = 1e-300: γ/σ = γ·1e150 rounds to ∞ in F32, and 0·∞ gave NaN where y = β.</summary>
+    [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
+    public void ARenormGradientWhoseGammaTimesRUnderflowsIsStillComputed(string isa)
+    {
+        // γ = 5e-324 (the smallest F64 subnormal) and r = 0.5: γ·r rounds to 0, while dx = γ·r·invstd·(dy − …), with dy
+        // near 1e182, is about 1e-143. Found by the fuzzer through the split backward, which shares this code.
+        var lib = Images.ByIsa[isa];
+        const BnDType t = BnDType.F64;
+        var desc = new BnTensorDesc(BnLayout.NC, t, 4, 1);
+        double[] x = [-4.9375, 4.5625, -4.9375, -4.9375], dy = [4.5625, -8, 5.80932e181, 4.5625];
+        double[] gamma = [double.Epsilon], mean = [-2.5625], invstd = [0.243095], r = [0.5], d = [0];
+        using var xs = NativeTensor.Of(t, x);
+        using var dys = NativeTensor.Of(t, dy);
+        using var dx = new NativeTensor(t, 4);
+        using var g = NativeTensor.Of(t, gamma);
+        using var m = NativeTensor.Of(t, mean);
+        using var i = NativeTensor.Of(t, invstd);
+        using var rs = NativeTensor.Of(t, r);
+        using var ds = NativeTensor.Of(t, d);
+        Bn.Ok(lib, Bn.RenormBackward(lib, desc, xs, dys, dx, g, m, i, rs, ds, null, null));
+        // dx is linear in γ: the reference with γ·2^600 (no underflow in it), scaled back by 2^-600 exactly.
+        var expected = ReferenceNormalizations.RenormBackward(desc, x, dy, [Math.ScaleB(gamma[0], 600)], mean, invstd, r, d);
+        Accuracy.Near("dx", t, Accuracy.Gradient(t), dx.Read(), Array.ConvertAll(expected.Dx, v => Math.ScaleB(v, -600)),
+            Array.ConvertAll(expected.DxScale, v => Math.ScaleB(v, -600)));
+        Assert.NotEqual(0, dx[2]);
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void TinyEpsWithConstantDataGivesBetaExactly(string isa, BnLayout layout, BnDType t)
     {

@@ -406,7 +406,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         for (long c = 0; c < g.C; c++)
         {
             var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), D(invstd[c]), meanDyXhat[c]);
-            (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c]))
+            (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c]))
                 ? (mean[c], E(meanDy[c]), E(a), E(b))
                 : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
         }
@@ -414,7 +414,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         for (long c = 0; c < g.C; c++)
         {
             var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), D(invstd[c]), meanDyXhat[c]);
-            if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c])))
+            if (!GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c])))
                 Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(mean[c]), D(invstd[c]), Gamma(gamma, c), R(r, c), meanDy[c], meanDyXhat[c]);
         }
     }
@@ -425,7 +425,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     {
         double inverse = D(invstd[c]);
         var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), inverse, meanDyXhat);
-        if (!GradientFits(a, b, EffectiveGamma(gamma, r, c), meanDy, meanDyXhat, D(mean[c])))
+        if (!GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy, meanDyXhat, D(mean[c])))
         {
             Exact<TElement, T>.GradientApply(x, dy, dx, g.Channel(c), D(mean[c]), inverse, Gamma(gamma, c), R(r, c), meanDy, meanDyXhat);
             return;
@@ -452,7 +452,11 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     }
 
     private static double R(T* r, long c) => r == null ? 1.0 : D(r[c]);
-    private static double EffectiveGamma(T* gamma, T* r, long c) => Gamma(gamma, c) * R(r, c);
+    /// <summary>
+    /// γ·r is exactly 0: γ or r is 0. (Not their product: γ = 5e-324 with r = 0.5 rounds to 0, while dx, scaled by huge
+    /// dy, is not.)
+    /// </summary>
+    private static bool ZeroGamma(T* gamma, T* r, long c) => ZeroGamma(gamma, c) || (r != null && r[c] == T.Zero);
 
     /// <summary>
     /// dx = a·(dy − mean(dy)) + (x − mean)·b with a = γ·r·invstd, b = −a·invstd·mean(dy·x̂) (r = 1 for Batch
@@ -466,8 +470,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     }
 
     /// <summary>The gradient coefficients fit the element type, and neither dy − mean(dy) nor x − mean can overflow.</summary>
-    private static bool GradientFits(double a, double b, double gamma, double meanDy, double meanDyXhat, double mean) =>
-        Exact<TElement, T>.Fits(a, gamma == 0) && Exact<TElement, T>.Fits(b, gamma == 0 || meanDyXhat == 0) && Exact<TElement, T>.CenterFits(meanDy) && Exact<TElement, T>.CenterFits(mean);
+    private static bool GradientFits(double a, double b, bool zeroGamma, double meanDy, double meanDyXhat, double mean) =>
+        Exact<TElement, T>.Fits(a, zeroGamma) && Exact<TElement, T>.Fits(b, zeroGamma || meanDyXhat == 0) && Exact<TElement, T>.CenterFits(meanDy) && Exact<TElement, T>.CenterFits(mean);
 
     private struct PlanarBackwardJob : IParallelJob
     {
