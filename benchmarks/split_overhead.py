@@ -10,16 +10,16 @@ whole tensor (as one process of two would run it on its half). Alternating block
 import argparse
 import ctypes
 import os
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bnnative  # noqa: E402
 from bnnative import _abi  # noqa: E402
 from bnnative._native import Desc, library  # noqa: E402
+from sixteen_bit import measure  # noqa: E402  (alternating blocks of 8 calls, medians)
 
 CASES = [("resnet-early", "bn", "NCHW", (32, 64, 56, 56)), ("resnet-early", "bn", "NHWC", (32, 64, 56, 56)),
          ("renorm", "brn", "NHWC", (8, 256, 28, 28))]
@@ -85,15 +85,9 @@ def main():
         bnnative.set_num_threads(threads)
         for name, family, layout, shape in CASES:
             functions, tensor_bytes = calls(family, layout, shape)
-            times = {key: [] for key in functions}
-            for _ in range(args.rounds):
-                for key, f in functions.items():
-                    start = time.perf_counter()
-                    for _ in range(8):
-                        f()
-                    times[key].append((time.perf_counter() - start) / 8)
+            medians = measure(functions, args.rounds)
             for direction in ("fwd", "bwd"):
-                fused, split = (statistics.median(times[(direction, p)]) for p in ("fused", "split"))
+                fused, split = (medians[(direction, p)] for p in ("fused", "split"))
                 moved = tensor_bytes * (2 if direction == "fwd" else 3)
                 rows.append((name, family, layout, threads, direction, fused * 1e3, split * 1e3, split / fused,
                              moved / fused / 1e9, (split - fused) / (tensor_bytes / (moved / fused))))

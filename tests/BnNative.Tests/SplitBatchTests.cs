@@ -80,7 +80,7 @@ public unsafe class SplitBatchTests
         var all = new List<double>();
         foreach (var (desc, x) in parts.Descs.Zip(parts.X))
         {
-            using var partial = new NativeTensor(BnDType.F64, 2 * channels + 1);
+            using var partial = NativeTensor.Filled(BnDType.F64, 2 * channels + 1, 1e3); // the call must write, not add to, every value
             Bn.Ok(lib, lib.BatchNormPartialStatistics(&desc, x.Pointer, partial.Pointer));
             all.AddRange(partial.Read());
         }
@@ -94,7 +94,7 @@ public unsafe class SplitBatchTests
         for (int i = 0; i < parts.Count; i++)
         {
             var desc = parts.Descs[i];
-            using var partial = new NativeTensor(BnDType.F64, 2 * channels + 1);
+            using var partial = NativeTensor.Filled(BnDType.F64, 2 * channels + 1, 1e3); // the call must write, not add to, every value
             Bn.Ok(lib, lib.BatchNormBackwardPartialSums(&desc, parts.X[i].Pointer, parts.Dy[i].Pointer, mean.Pointer, partial.Pointer));
             all.AddRange(partial.Read());
         }

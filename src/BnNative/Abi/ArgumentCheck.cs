@@ -60,8 +60,8 @@ internal unsafe struct ArgumentCheck
             return;
         if (desc->Layout is < (int)Layout.NC or > (int)Layout.NHWC)
             Fail(Status.Unsupported, $"unknown layout {desc->Layout}");
-        else if (desc->DType is < (int)DType.F32 or > (int)DType.BF16)
-            Fail(Status.Unsupported, $"unknown dtype {desc->DType}");
+        else
+            DTypeKnown(desc->DType);
     }
 
     /// <summary>A known dtype (for calls on per-channel vectors only, which have no tensor description).</summary>

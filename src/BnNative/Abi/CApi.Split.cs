@@ -44,12 +44,11 @@ internal static unsafe partial class CApi
         public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
         {
             var g = new Geometry<TElement>(shape);
-            using var mean = new NativeBuffer<double>(g.C);
-            using var variance = new NativeBuffer<double>(g.C);
-            BatchNorm<TElement, T>.Statistics(g, (TElement*)X, mean, variance, 0);
+            double* mean = Partial + 1, m2 = mean + g.C;
+            BatchNorm<TElement, T>.Statistics(g, (TElement*)X, mean, m2, 0);
             Partial[0] = g.M;
             for (long c = 0; c < g.C; c++)
-                (Partial[1 + c], Partial[1 + g.C + c]) = (mean.Pointer[c], variance.Pointer[c] * g.M);
+                m2[c] *= g.M; // the biased variance times M
         }
     }
 
@@ -274,11 +273,8 @@ internal static unsafe partial class CApi
         public readonly void Run<TElement, T>(in Shape shape) where TElement : unmanaged where T : unmanaged, IBinaryFloatingPointIeee754<T>
         {
             var g = new Geometry<TElement>(shape);
-            using var sums = new NativeBuffer<double>(2 * g.C);
-            BatchNorm<TElement, T>.GradientSums(g, (TElement*)X, (TElement*)Dy, (T*)Mean, sums, sums.Pointer + g.C);
+            BatchNorm<TElement, T>.GradientSums(g, (TElement*)X, (TElement*)Dy, (T*)Mean, Partial + 1, Partial + 1 + g.C);
             Partial[0] = g.M;
-            for (long i = 0; i < 2 * g.C; i++)
-                Partial[1 + i] = sums.Pointer[i];
         }
     }
 

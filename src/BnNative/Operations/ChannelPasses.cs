@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
 
@@ -204,6 +205,11 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         long blocks = g.RowBlocks;
         using var partial = new NativeBuffer<double>(blocks > 1 ? 2 * blocks * g.C : 0);
         double* partialDy = blocks > 1 ? partial : sumDy, partialDyCentered = blocks > 1 ? partial.Pointer + blocks * g.C : sumDyCentered;
+        if (blocks == 1) // the tasks add into their row block's sums: they start at 0 (the caller's buffers may hold anything)
+        {
+            NativeMemory.Clear(sumDy, (nuint)g.C * sizeof(double));
+            NativeMemory.Clear(sumDyCentered, (nuint)g.C * sizeof(double));
+        }
         var job = new RowGradientSumsJob { G = g, X = x, Dy = dy, Center = center, SumDy = partialDy, SumDyCentered = partialDyCentered };
         WorkerPool.For(g.TaskCount, ref job);
         if (blocks == 1)
