@@ -981,7 +981,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         int tensor = i <= SLOT_DX;
         size_t elements = tensor ? count : (i == SLOT_MEAN || i == SLOT_INVSTD) ? vectors : channels;
         int et = tensor ? t : pt;
-        if (sig->written & B(i) && !(i == SLOT_RM || i == SLOT_RV)) { memset(k.p[i], 0xFF, sizes[i]); continue; } /* outputs: NaN */
+        /* outputs: NaN; partials a finite 2.26e6 each, so that a call adding into them instead of writing them shows (a NaN
+         * there would send the sums to the float64 path, which writes) */
+        if (sig->written & B(i) && !(i == SLOT_RM || i == SLOT_RV)) { memset(k.p[i], i == SLOT_PARTIALS ? 0x41 : 0xFF, sizes[i]); continue; }
         if (i == SLOT_PARTIALS) { fill_partials(&in, k.p[i], k.legal_shape ? k.parts : 1, (int64_t)channels, sig->merge, palette, palette_size); continue; }
         for (size_t e = 0; e < elements; e++) {
             double v = tensor ? palette[take8(&in) % palette_size] : parameter_palette[take8(&in) % 4];
