@@ -358,7 +358,8 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         }
 
         /// <summary>
-        /// mean(g) and xScale = −invstd²·mean(g·x̂) of row p, and whether the fast dx map fits the element
+        /// mean(g) and xScale = −invstd²·mean(g·x̂) of row p (invstd² formed without rounding to a subnormal: invstd = 2.6e-158
+        /// lost 8 bits of dx), and whether the fast dx map fits the element
         /// type; sums that overflowed, or coefficients that do not fit, send the row to float64.
         /// </summary>
         public readonly (double MeanG, double XScale, bool Fits) RowCoefficients(long p)
@@ -373,7 +374,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                 sumG += D(a);
                 sumGCentered += D(b);
             }
-            double invstd = D(Invstd[p]), meanG = sumG / c, xScale = -invstd * invstd * (invstd * sumGCentered / c);
+            double invstd = D(Invstd[p]), meanG = sumG / c, xScale = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered / c);
             return (meanG, xScale, double.IsFinite(meanG) && double.IsFinite(xScale) && GradientFits(invstd, meanG, xScale, sumGCentered == 0, D(Mean[p])));
         }
 
@@ -477,7 +478,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             bool fast = true;
             for (long k = 0; k < width; k++)
             {
-                double invstd = D(Invstd[first + k]), m = sumG[k] / c, s = -invstd * invstd * (invstd * sumGCentered[k] / c);
+                double invstd = D(Invstd[first + k]), m = sumG[k] / c, s = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered[k] / c);
                 fast &= double.IsFinite(m) && double.IsFinite(s) && GradientFits(invstd, m, s, sumGCentered[k] == 0, D(Mean[first + k]));
                 (meanG[k], xScale[k]) = (E(m), E(s));
             }
