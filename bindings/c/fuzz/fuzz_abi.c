@@ -512,6 +512,10 @@ static void check_success(const call* k, const inputs* in) {
                     real inverse_sigma_run = 1 / sqrtl(in->rv[g] + k->eps);
                     s += fabsl(gm) * (sum_abs / m + fabsl(in->rm[g])) * inverse_sigma_run;
                     quantum += fabsl(gm) * inverse_sigma_run * 2 * smallest_subnormal(t); /* the same mean, in d */
+                    /* Contract §2.4 "Range": a split's r and d travel in the parameter type, known below its normal
+                     * range to half a subnormal step, which γ (and x̂ for r) scale up. */
+                    if (k->split)
+                        quantum += fabsl(gm) * (1 + fabsl((in->x[i] - mean) * invstd)) * 2 * smallest_subnormal(pt);
                 }
                 if (constant && k->op != OP_BRN_TRAIN) { /* y = beta exactly (beta rounded to the output type) */
                     char rounded[8];

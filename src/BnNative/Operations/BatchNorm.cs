@@ -114,6 +114,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         T* saveMean, T* saveInvstd, T* saveR, T* saveD)
     {
         T* runningMean = affine.RunningMean, runningVar = affine.RunningVar;
+        double unbiased = count / (count - 1); // M/(M − 1) first: v·M may overflow
         for (long c = 0; c < channels; c++)
         {
             double m = mean[c], v = variance[c];
@@ -130,7 +131,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             if (runningMean != null)
             {
                 runningMean[c] = E((1 - momentum) * D(runningMean[c]) + momentum * m);
-                runningVar[c] = E((1 - momentum) * D(runningVar[c]) + momentum * v * (count / (count - 1))); // M/(M − 1) first: v·M may overflow
+                runningVar[c] = E((1 - momentum) * D(runningVar[c]) + momentum * v * unbiased);
             }
         }
     }

@@ -76,9 +76,10 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             long row = i * (rows - 1) / (samples - 1);
             K.CenteredMoments.GroupsContiguous(x + row * channels, 1, (nint)channels, (nint)channels, first, deviations, squares);
         }
+        double perSample = 1.0 / samples;
         for (long c = 0; c < channels; c++)
         {
-            T candidate = E(D(first[c]) + D(deviations[c]) / samples);
+            T candidate = E(D(first[c]) + D(deviations[c]) * perSample);
             shift[c] = T.IsFinite(candidate) ? candidate : first[c];
         }
     }
@@ -151,11 +152,12 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
                 Sums.Carry(chunkSquares, m2, width);
                 Sums.Carry(chunkMagnitudes, magnitudes, width);
             }
-            long refusals = 0;
+            long refusals = 0, adds = Math.Min(step, count);
+            double perRow = 1.0 / count; // products, not a division per sum and channel
             for (long k = 0; k < width; k++)
             {
-                double m = mean[k] / count, v = m2[k] / count - m * m;
-                refused[k] = !Statistics<TElement, T>.OnePassAccepts(Math.Min(step, count), m, v, magnitudes.Pointer[k] / count);
+                double m = mean[k] * perRow, v = m2[k] * perRow - m * m;
+                refused[k] = !Statistics<TElement, T>.OnePassAccepts(adds, m, v, magnitudes.Pointer[k] * perRow);
                 refusals += refused[k] ? 1 : 0;
                 (mean[k], m2[k]) = (m, Math.Max(0, v) * count);
             }

@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace BnNative.Operations;
 
@@ -75,6 +76,7 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     private static readonly double TinyVariance = Math.ScaleB(D(T.Epsilon), 60);
 
     /// <summary>Whether fast-path statistics can be used: finite, and var + eps well above the subnormal range.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Trustworthy(double mean, double variance, double eps) =>
         double.IsFinite(mean) && double.IsFinite(variance) && variance + eps >= TinyVariance;
 
@@ -83,6 +85,7 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     /// <paramref name="zeroIsExact"/> (a factor of it is 0). A product that underflowed to 0 in float64 does not fit:
     /// the terms it multiplies can be huge.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Fits(double value, bool zeroIsExact) => value == 0 ? zeroIsExact : T.IsNormal(E(value));
 
     /// <summary>
@@ -92,15 +95,17 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     private static readonly double SafeCenter = (MaxValue - D(T.BitDecrement(T.BitDecrement(T.PositiveInfinity)))) / 4;
 
     /// <summary>Whether x − <paramref name="center"/> in the element type cannot overflow for any finite x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool CenterFits(double center) => Math.Abs(center) < SafeCenter;
 
     /// <summary>
     /// Whether the element-wise map (x − mean)·scale + shift in the element type is exact to §4 for a group of
     /// <paramref name="count"/> members with this mean and variance: the coefficients fit, and no x − mean can
-    /// overflow (|x − mean| ≤ √(count·var)).
+    /// overflow (|x − mean| ≤ √(count·var); a count·var past float64's range does not fit).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool MapFits(double variance, long count, double scale, bool scaleIsExactlyZero, double shift) =>
-        Fits(scale, scaleIsExactlyZero) && T.IsFinite(E(shift)) && Math.Sqrt(count) * Math.Sqrt(variance) <= MaxValue / 4;
+        Fits(scale, scaleIsExactlyZero) && T.IsFinite(E(shift)) && Math.Sqrt(count * variance) <= MaxValue / 4;
 
     /// <summary>The power of two that brings <paramref name="magnitude"/> into [1, 2); 0 for 0 and non-finite values.</summary>
     private static int Exponent(double magnitude) => magnitude > 0 && double.IsFinite(magnitude) ? Math.ILogB(magnitude) : 0;
@@ -282,6 +287,7 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     /// a·b·c, left to right where a·b is a normal number or a factor is 0 (exactly as a * b * c), otherwise as mantissas
     /// and exponents, so that an intermediate below the normal range (or past it) costs no precision the result has.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Product(double a, double b, double c)
     {
         double ab = a * b;

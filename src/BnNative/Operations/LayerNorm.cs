@@ -49,6 +49,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         /// <summary>Whether rows of y or dx (NC/NHWC) are written with non-temporal stores (see Geometry.Streams).</summary>
         public readonly bool StreamRuns;
 
+        /// <summary>1/C: per-position means are products with it (a division per position and mean was a large part of narrow rows' time).</summary>
+        public readonly double PerChannel;
+
         /// <summary>NC/NHWC: rows a forward task (and a backward sub-block) covers, about TaskBytes of x.</summary>
         public readonly long BlockRows;
         /// <summary>NC/NHWC with narrow rows: rows a backward task covers, a whole number of blocks.</summary>
@@ -65,6 +68,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             C = shape.C;
             S = shape.S;
             ChannelsLast = shape.ChannelsLast;
+            PerChannel = 1.0 / C;
             StreamRuns = Geometry<TElement>.Streams(N * C * S, C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(TElement)));
             BlockRows = perTask;
@@ -80,6 +84,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         public long Positions => N * S;
 
         public bool WideRows => C * sizeof(TElement) > WideRowBytes;
+
+        /// <summary>NC/NHWC rows short enough to be reduced as one chunk and mapped as one piece (see NarrowRows).</summary>
+        public bool NarrowRows => ChannelsLast && Statistics<TElement, T>.Rows.Fit(C) && C <= Defaults.Piece;
 
         public long RowBlocks => (Positions + TileRows - 1) / TileRows;
 
@@ -158,13 +165,39 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             if (Plan.ChannelsLast)
             {
                 var (first, count) = Plan.Rows(task, Plan.BlockRows);
-                for (long p = first; p < first + count; p++)
-                    Row(p);
+                if (Plan.NarrowRows)
+                    NarrowRows(first, count);
+                else
+                    for (long p = first; p < first + count; p++)
+                        Row(p);
                 return;
             }
             var (firstSample, endSample, s0, width) = Plan.Tiles(task);
             for (long n = firstSample; n < endSample; n++)
                 Tile(n * Plan.S + s0, width);
+        }
+
+        /// <summary>
+        /// Rows [first, first + count), each one chunk (see <see cref="Statistics{TElement, T}.Rows"/>): statistics,
+        /// checks and map row by row, everything that depends only on C worked out once.
+        /// </summary>
+        private readonly void NarrowRows(long first, long count)
+        {
+            long c = Plan.C;
+            var statistics = new Statistics<TElement, T>.Rows(c);
+            T* gamma = Gamma != null ? Gamma : Defaults.Ones, beta = Beta != null ? Beta : Defaults.Zeros;
+            for (long p = first; p < first + count; p++)
+            {
+                var (mean, variance) = statistics.Of(X + p * c);
+                if (!Exact<TElement, T>.Trustworthy(mean, variance, Eps))
+                    (mean, variance) = Exact<TElement, T>.Statistics(X, Plan.Position(p));
+                double invstd = 1 / Math.Sqrt(variance + Eps);
+                Save(p, mean, invstd);
+                if (Exact<TElement, T>.MapFits(variance, c, invstd, false, 0))
+                    K.LayerNormApply.MembersContiguous(X + p * c, Y + p * c, (nint)c, E(mean), E(invstd), gamma, beta, Plan.StreamRuns);
+                else
+                    Exact<TElement, T>.LayerNormMap(X, Y, Plan.Position(p), mean, invstd, Gamma, Beta);
+            }
         }
 
         private readonly void Row(long p)
@@ -374,7 +407,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                 sumG += D(a);
                 sumGCentered += D(b);
             }
-            double invstd = D(Invstd[p]), meanG = sumG / c, xScale = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered / c);
+            double invstd = D(Invstd[p]), meanG = sumG * Plan.PerChannel, xScale = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered * Plan.PerChannel);
             return (meanG, xScale, double.IsFinite(meanG) && double.IsFinite(xScale) && GradientFits(invstd, meanG, xScale, sumGCentered == 0, D(Mean[p])));
         }
 
@@ -478,7 +511,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             bool fast = true;
             for (long k = 0; k < width; k++)
             {
-                double invstd = D(Invstd[first + k]), m = sumG[k] / c, s = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered[k] / c);
+                double invstd = D(Invstd[first + k]), m = sumG[k] * Plan.PerChannel, s = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered[k] * Plan.PerChannel);
                 fast &= double.IsFinite(m) && double.IsFinite(s) && GradientFits(invstd, m, s, sumGCentered[k] == 0, D(Mean[first + k]));
                 (meanG[k], xScale[k]) = (E(m), E(s));
             }
