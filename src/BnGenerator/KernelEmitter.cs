@@ -19,6 +19,12 @@ namespace BnGenerator
 
         private static readonly LoopShape[] Shapes = { LoopShape.MembersContiguous, LoopShape.GroupsContiguous };
 
+        /// <summary>
+        /// MembersContiguous is called once per group (a LayerNorm row, an NCHW channel's slab): inlined into its caller,
+        /// a narrow row's statistics and map are not three calls deep each.
+        /// </summary>
+        private const string InlineMembers = "[MethodImpl(MethodImplOptions.AggressiveInlining)]";
+
         public static string HintName(KernelSpec spec) => $"{spec.ContainingType}.{spec.Name}.g.cs";
 
         public static string Emit(KernelSpec spec)
@@ -142,6 +148,8 @@ namespace BnGenerator
                 : "/// <summary><paramref name=\"rows\"/> rows of <paramref name=\"groups\"/> contiguous groups, rows <paramref name=\"rowStride\"/> elements apart; sums are added to.</summary>");
             w.Line("/// <typeparam name=\"TElement\">how tensor elements are stored</typeparam>");
             w.Line("/// <typeparam name=\"T\">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>");
+            if (shape == LoopShape.MembersContiguous)
+                w.Line(InlineMembers);
             w.Open($"public static void {shape}<TElement, T>({string.Join(", ", Parameters(spec, shape, "TElement", "T"))}) where TElement : unmanaged where T : unmanaged");
             foreach (var type in ElementType.All)
             {
@@ -183,6 +191,8 @@ namespace BnGenerator
 
         private static void EmitLadder(CodeWriter w, KernelSpec spec, LoopShape shape, ElementType type)
         {
+            if (shape == LoopShape.MembersContiguous)
+                w.Line(InlineMembers);
             w.Open($"public static void {shape}({string.Join(", ", Parameters(spec, shape, type.Keyword, type.Compute))})");
             string args = string.Join(", ", Arguments(spec, shape));
             foreach (var width in VectorWidth.Ladder.Where(v => !v.IsScalar))
@@ -217,6 +227,8 @@ namespace BnGenerator
                 ? "Scalar: the reference path, and what BNNATIVE_ISA=scalar runs."
                 : $"{width.Name}: {width.Lanes(type)} lanes, unrolled {unroll}×.";
             w.Line($"/// <summary>{summary}</summary>");
+            if (shape == LoopShape.MembersContiguous)
+                w.Line(InlineMembers);
             w.Open($"private static void {shape}{width.Name}({string.Join(", ", Parameters(spec, shape, type.Keyword, type.Compute))})");
             if (shape == LoopShape.MembersContiguous)
                 EmitMembersContiguous(w, spec, type, width, unroll);

@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint count, T center, T dyCenter, T dyScale, T xScale, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -41,6 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -62,6 +64,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -130,6 +133,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -192,6 +196,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -254,6 +259,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             nint i = 0;
@@ -265,6 +271,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -286,6 +293,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -354,6 +362,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -416,6 +425,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -478,6 +488,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double dyCenter, double dyScale, double xScale, bool nonTemporal)
         {
             nint i = 0;
@@ -489,6 +500,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -510,6 +522,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -547,6 +560,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -581,6 +595,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -615,6 +630,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             nint i = 0;
@@ -626,6 +642,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -647,6 +664,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -684,6 +702,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -718,6 +737,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -752,6 +772,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float dyCenter, float dyScale, float xScale, bool nonTemporal)
         {
             nint i = 0;

@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, TElement* y, nint count, T center, T scale, T* gamma, T* beta, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -41,6 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -62,6 +64,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -140,6 +143,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -210,6 +214,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -280,6 +285,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, float* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             nint i = 0;
@@ -292,6 +298,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -313,6 +320,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -391,6 +399,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -461,6 +470,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -531,6 +541,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, double* y, nint count, double center, double scale, double* gamma, double* beta, bool nonTemporal)
         {
             nint i = 0;
@@ -543,6 +554,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -564,6 +576,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -605,6 +618,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -642,6 +656,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -679,6 +694,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             nint i = 0;
@@ -691,6 +707,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -712,6 +729,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -753,6 +771,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -790,6 +809,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 3×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -827,6 +847,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float* gamma, float* beta, bool nonTemporal)
         {
             nint i = 0;

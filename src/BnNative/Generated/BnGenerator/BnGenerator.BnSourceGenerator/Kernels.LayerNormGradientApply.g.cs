@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint count, T center, T meanG, T scale, T xScale, T* gamma, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -41,6 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -62,6 +64,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -142,6 +145,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -206,6 +210,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -270,6 +275,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, float* dy, float* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             nint i = 0;
@@ -282,6 +288,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -303,6 +310,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -383,6 +391,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -447,6 +456,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -511,6 +521,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, double* dy, double* dx, nint count, double center, double meanG, double scale, double xScale, double* gamma, bool nonTemporal)
         {
             nint i = 0;
@@ -523,6 +534,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -544,6 +556,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -587,6 +600,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -622,6 +636,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -657,6 +672,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             nint i = 0;
@@ -669,6 +685,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -690,6 +707,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -733,6 +751,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -768,6 +787,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -803,6 +823,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint count, float center, float meanG, float scale, float xScale, float* gamma, bool nonTemporal)
         {
             nint i = 0;

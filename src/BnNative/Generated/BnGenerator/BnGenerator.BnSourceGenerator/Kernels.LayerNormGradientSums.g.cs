@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, nint count, T center, T* gamma, ref T sumG, ref T sumGCentered) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -67,6 +68,7 @@ static unsafe partial class Kernels
             return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, float* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -88,6 +90,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, float* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector512.Create(center);
@@ -146,6 +149,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, float* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector256.Create(center);
@@ -192,6 +196,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, float* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector128.Create(center);
@@ -238,6 +243,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, float* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             float sumGTotal = 0;
@@ -256,6 +262,7 @@ static unsafe partial class Kernels
             sumGCentered += sumGCenteredTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, double* dy, nint count, double center, double* gamma, ref double sumG, ref double sumGCentered)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -277,6 +284,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, double* dy, nint count, double center, double* gamma, ref double sumG, ref double sumGCentered)
         {
             var centerV = Vector512.Create(center);
@@ -335,6 +343,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, double* dy, nint count, double center, double* gamma, ref double sumG, ref double sumGCentered)
         {
             var centerV = Vector256.Create(center);
@@ -381,6 +390,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, double* dy, nint count, double center, double* gamma, ref double sumG, ref double sumGCentered)
         {
             var centerV = Vector128.Create(center);
@@ -427,6 +437,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, double* dy, nint count, double center, double* gamma, ref double sumG, ref double sumGCentered)
         {
             double sumGTotal = 0;
@@ -445,6 +456,7 @@ static unsafe partial class Kernels
             sumGCentered += sumGCenteredTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -466,6 +478,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector512.Create(center);
@@ -524,6 +537,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector256.Create(center);
@@ -570,6 +584,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector128.Create(center);
@@ -616,6 +631,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             float sumGTotal = 0;
@@ -634,6 +650,7 @@ static unsafe partial class Kernels
             sumGCentered += sumGCenteredTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -655,6 +672,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector512.Create(center);
@@ -713,6 +731,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector256.Create(center);
@@ -759,6 +778,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             var centerV = Vector128.Create(center);
@@ -805,6 +825,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float center, float* gamma, ref float sumG, ref float sumGCentered)
         {
             float sumGTotal = 0;

@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, TElement* dy, nint count, T* center, T* scale, ref T sumDy, ref T sumDyNormalized) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -67,6 +68,7 @@ static unsafe partial class Kernels
             return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, float* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -88,6 +90,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, float* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector512<float> sumDy_0 = Vector512<float>.Zero, sumDy_1 = Vector512<float>.Zero, sumDy_2 = Vector512<float>.Zero, sumDy_3 = Vector512<float>.Zero;
@@ -145,6 +148,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, float* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector256<float> sumDy_0 = Vector256<float>.Zero, sumDy_1 = Vector256<float>.Zero;
@@ -190,6 +194,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, float* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector128<float> sumDy_0 = Vector128<float>.Zero, sumDy_1 = Vector128<float>.Zero;
@@ -235,6 +240,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, float* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             float sumDyTotal = 0;
@@ -253,6 +259,7 @@ static unsafe partial class Kernels
             sumDyNormalized += sumDyNormalizedTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, double* dy, nint count, double* center, double* scale, ref double sumDy, ref double sumDyNormalized)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -274,6 +281,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, double* dy, nint count, double* center, double* scale, ref double sumDy, ref double sumDyNormalized)
         {
             Vector512<double> sumDy_0 = Vector512<double>.Zero, sumDy_1 = Vector512<double>.Zero, sumDy_2 = Vector512<double>.Zero, sumDy_3 = Vector512<double>.Zero;
@@ -331,6 +339,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, double* dy, nint count, double* center, double* scale, ref double sumDy, ref double sumDyNormalized)
         {
             Vector256<double> sumDy_0 = Vector256<double>.Zero, sumDy_1 = Vector256<double>.Zero;
@@ -376,6 +385,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, double* dy, nint count, double* center, double* scale, ref double sumDy, ref double sumDyNormalized)
         {
             Vector128<double> sumDy_0 = Vector128<double>.Zero, sumDy_1 = Vector128<double>.Zero;
@@ -421,6 +431,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, double* dy, nint count, double* center, double* scale, ref double sumDy, ref double sumDyNormalized)
         {
             double sumDyTotal = 0;
@@ -439,6 +450,7 @@ static unsafe partial class Kernels
             sumDyNormalized += sumDyNormalizedTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -460,6 +472,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector512<float> sumDy_0 = Vector512<float>.Zero, sumDy_1 = Vector512<float>.Zero, sumDy_2 = Vector512<float>.Zero, sumDy_3 = Vector512<float>.Zero;
@@ -517,6 +530,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector256<float> sumDy_0 = Vector256<float>.Zero, sumDy_1 = Vector256<float>.Zero;
@@ -562,6 +576,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector128<float> sumDy_0 = Vector128<float>.Zero, sumDy_1 = Vector128<float>.Zero;
@@ -607,6 +622,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             float sumDyTotal = 0;
@@ -625,6 +641,7 @@ static unsafe partial class Kernels
             sumDyNormalized += sumDyNormalizedTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -646,6 +663,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector512<float> sumDy_0 = Vector512<float>.Zero, sumDy_1 = Vector512<float>.Zero, sumDy_2 = Vector512<float>.Zero, sumDy_3 = Vector512<float>.Zero;
@@ -703,6 +721,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector256<float> sumDy_0 = Vector256<float>.Zero, sumDy_1 = Vector256<float>.Zero;
@@ -748,6 +767,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             Vector128<float> sumDy_0 = Vector128<float>.Zero, sumDy_1 = Vector128<float>.Zero;
@@ -793,6 +813,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint count, float* center, float* scale, ref float sumDy, ref float sumDyNormalized)
         {
             float sumDyTotal = 0;

@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, TElement* y, nint count, T center, T scale, T shift, bool nonTemporal) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -41,6 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -62,6 +64,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -117,6 +120,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -172,6 +176,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -227,6 +232,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, float* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             nint i = 0;
@@ -237,6 +243,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -258,6 +265,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -313,6 +321,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -368,6 +377,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -423,6 +433,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, double* y, nint count, double center, double scale, double shift, bool nonTemporal)
         {
             nint i = 0;
@@ -433,6 +444,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -454,6 +466,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -484,6 +497,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -514,6 +528,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -544,6 +559,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, global::System.Half* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             nint i = 0;
@@ -554,6 +570,7 @@ static unsafe partial class Kernels
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -575,6 +592,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector512.Create(center);
@@ -605,6 +623,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector256.Create(center);
@@ -635,6 +654,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             var centerV = Vector128.Create(center);
@@ -665,6 +685,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint count, float center, float scale, float shift, bool nonTemporal)
         {
             nint i = 0;

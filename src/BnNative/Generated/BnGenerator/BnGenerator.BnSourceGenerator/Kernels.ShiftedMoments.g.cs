@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, nint count, T shift, ref T sum, ref T squares, ref T magnitudes) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -67,6 +68,7 @@ static unsafe partial class Kernels
             return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -88,6 +90,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector512.Create(shift);
@@ -143,6 +146,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector256.Create(shift);
@@ -188,6 +192,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector128.Create(shift);
@@ -233,6 +238,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             float sumTotal = 0;
@@ -252,6 +258,7 @@ static unsafe partial class Kernels
             magnitudes += magnitudesTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -273,6 +280,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             var shiftV = Vector512.Create(shift);
@@ -328,6 +336,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             var shiftV = Vector256.Create(shift);
@@ -373,6 +382,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             var shiftV = Vector128.Create(shift);
@@ -418,6 +428,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, nint count, double shift, ref double sum, ref double squares, ref double magnitudes)
         {
             double sumTotal = 0;
@@ -437,6 +448,7 @@ static unsafe partial class Kernels
             magnitudes += magnitudesTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -458,6 +470,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector512.Create(shift);
@@ -513,6 +526,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector256.Create(shift);
@@ -558,6 +572,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector128.Create(shift);
@@ -603,6 +618,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             float sumTotal = 0;
@@ -622,6 +638,7 @@ static unsafe partial class Kernels
             magnitudes += magnitudesTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -643,6 +660,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector512.Create(shift);
@@ -698,6 +716,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector256.Create(shift);
@@ -743,6 +762,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             var shiftV = Vector128.Create(shift);
@@ -788,6 +808,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint count, float shift, ref float sum, ref float squares, ref float magnitudes)
         {
             float sumTotal = 0;

@@ -16,6 +16,7 @@ static unsafe partial class Kernels
         /// <summary>One group whose <paramref name="count"/> members are contiguous; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous<TElement, T>(TElement* x, nint count, ref T sum) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
@@ -67,6 +68,7 @@ static unsafe partial class Kernels
             return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(float* x, nint count, ref float sum)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -88,6 +90,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(float* x, nint count, ref float sum)
         {
             Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
@@ -118,6 +121,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(float* x, nint count, ref float sum)
         {
             Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero, sum_2 = Vector256<float>.Zero, sum_3 = Vector256<float>.Zero;
@@ -148,6 +152,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(float* x, nint count, ref float sum)
         {
             Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero, sum_2 = Vector128<float>.Zero, sum_3 = Vector128<float>.Zero;
@@ -178,6 +183,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(float* x, nint count, ref float sum)
         {
             float sumTotal = 0;
@@ -190,6 +196,7 @@ static unsafe partial class Kernels
             sum += sumTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(double* x, nint count, ref double sum)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -211,6 +218,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(double* x, nint count, ref double sum)
         {
             Vector512<double> sum_0 = Vector512<double>.Zero, sum_1 = Vector512<double>.Zero, sum_2 = Vector512<double>.Zero, sum_3 = Vector512<double>.Zero;
@@ -241,6 +249,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(double* x, nint count, ref double sum)
         {
             Vector256<double> sum_0 = Vector256<double>.Zero, sum_1 = Vector256<double>.Zero, sum_2 = Vector256<double>.Zero, sum_3 = Vector256<double>.Zero;
@@ -271,6 +280,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(double* x, nint count, ref double sum)
         {
             Vector128<double> sum_0 = Vector128<double>.Zero, sum_1 = Vector128<double>.Zero, sum_2 = Vector128<double>.Zero, sum_3 = Vector128<double>.Zero;
@@ -301,6 +311,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(double* x, nint count, ref double sum)
         {
             double sumTotal = 0;
@@ -313,6 +324,7 @@ static unsafe partial class Kernels
             sum += sumTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::System.Half* x, nint count, ref float sum)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -334,6 +346,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::System.Half* x, nint count, ref float sum)
         {
             Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
@@ -364,6 +377,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::System.Half* x, nint count, ref float sum)
         {
             Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero, sum_2 = Vector256<float>.Zero, sum_3 = Vector256<float>.Zero;
@@ -394,6 +408,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::System.Half* x, nint count, ref float sum)
         {
             Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero, sum_2 = Vector128<float>.Zero, sum_3 = Vector128<float>.Zero;
@@ -424,6 +439,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::System.Half* x, nint count, ref float sum)
         {
             float sumTotal = 0;
@@ -436,6 +452,7 @@ static unsafe partial class Kernels
             sum += sumTotal;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void MembersContiguous(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
@@ -457,6 +474,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
         {
             Vector512<float> sum_0 = Vector512<float>.Zero, sum_1 = Vector512<float>.Zero, sum_2 = Vector512<float>.Zero, sum_3 = Vector512<float>.Zero;
@@ -487,6 +505,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
         {
             Vector256<float> sum_0 = Vector256<float>.Zero, sum_1 = Vector256<float>.Zero, sum_2 = Vector256<float>.Zero, sum_3 = Vector256<float>.Zero;
@@ -517,6 +536,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
         {
             Vector128<float> sum_0 = Vector128<float>.Zero, sum_1 = Vector128<float>.Zero, sum_2 = Vector128<float>.Zero, sum_3 = Vector128<float>.Zero;
@@ -547,6 +567,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void MembersContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint count, ref float sum)
         {
             float sumTotal = 0;
