@@ -7,25 +7,9 @@ using K = BnNative.Kernels.Kernels;
 
 namespace BnNative.Operations;
 
-/// <summary>Count, mean and sum of squared deviations, merged pairwise (Chan et al.) so variance stays exact-ish for any offset.</summary>
-internal struct Moments
+/// <summary>Moments of a group from its sums.</summary>
+internal static class Moments
 {
-    public double Count, Mean, M2;
-
-    public void Add(double count, double mean, double m2)
-    {
-        if (Count == 0)
-        {
-            (Count, Mean, M2) = (count, mean, m2); // not through delta²·0, which is NaN when delta² overflows
-            return;
-        }
-        double total = Count + count;
-        double delta = mean - Mean;
-        Mean += delta * (count / total);
-        M2 += m2 + delta * delta * (Count * count / total);
-        Count = total;
-    }
-
     /// <summary>
     /// The corrected two-pass moments of <paramref name="count"/> values from Σ(x − center) and Σ(x − center)²,
     /// where center is the first pass's mean rounded to the element type: exact to the rounding of those sums.
