@@ -364,9 +364,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         else
         {
             ChannelPasses<TElement, T>.RowGradientSums(g, x, dy, saveMean, meanDy, meanDyXhat);
-            for (long c = 0; c < g.C; c++)
-                (meanDy.Pointer[c], meanDyXhat.Pointer[c]) = GradientMeans(g, x, dy, c, D(saveMean[c]), D(saveInvstd[c]),
-                    (meanDy.Pointer[c], meanDyXhat.Pointer[c]));
+            ForEachChannel(g.C, new RowGradientMeans { G = g, X = x, Dy = dy, Mean = saveMean, Invstd = saveInvstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat });
             if (dx != null)
                 RowGradientApply(g, x, dy, dx, gamma, r, saveMean, saveInvstd, meanDy, meanDyXhat);
         }
@@ -459,19 +457,46 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         using var dyCenter = new NativeBuffer<T>(g.C);
         using var dyScale = new NativeBuffer<T>(g.C);
         using var xScale = new NativeBuffer<T>(g.C);
-        for (long c = 0; c < g.C; c++)
+        using var misfit = new NativeBuffer<bool>(g.C);
+        ForEachChannel(g.C, new RowGradientCoefficients
         {
-            var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), D(invstd[c]), meanDyXhat[c]);
-            (center.Pointer[c], dyCenter.Pointer[c], dyScale.Pointer[c], xScale.Pointer[c]) = GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c]))
-                ? (mean[c], E(meanDy[c]), E(a), E(b))
-                : (T.Zero, T.Zero, T.One, T.Zero); // identity: dx = dy + x·0, rewritten below
-        }
+            Gamma = gamma, R = r, Mean = mean, Invstd = invstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
+            Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale, Misfit = misfit,
+        });
         ChannelPasses<TElement, T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
         for (long c = 0; c < g.C; c++)
-        {
-            var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), D(invstd[c]), meanDyXhat[c]);
-            if (!GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy[c], meanDyXhat[c], D(mean[c])))
+            if (misfit.Pointer[c])
                 Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(mean[c]), D(invstd[c]), Gamma(gamma, c), R(r, c), meanDy[c], meanDyXhat[c]);
+    }
+
+    /// <summary>mean(dy) and mean(dy·x̂) of channel c of a channels-last tensor from its sums (see <see cref="GradientMeans"/>), in place.</summary>
+    private struct RowGradientMeans : IChannelWork
+    {
+        public Geometry<TElement> G;
+        public TElement* X, Dy;
+        public T* Mean, Invstd;
+        public double* MeanDy, MeanDyXhat;
+
+        public readonly void Run(long c) => (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(Mean[c]), D(Invstd[c]), (MeanDy[c], MeanDyXhat[c]));
+    }
+
+    /// <summary>
+    /// Channel c's dx coefficients for the channels-last map, or the identity (dx = dy + x·0) where they do not fit the
+    /// element type; the channel is then marked and rewritten in float64 after the map.
+    /// </summary>
+    private struct RowGradientCoefficients : IChannelWork
+    {
+        public T* Gamma, R, Mean, Invstd;
+        public double* MeanDy, MeanDyXhat;
+        public T* Center, DyCenter, DyScale, XScale;
+        public bool* Misfit;
+
+        public readonly void Run(long c)
+        {
+            var (a, b) = GradientCoefficients(BatchNorm<TElement, T>.Gamma(Gamma, c), BatchNorm<TElement, T>.R(R, c), D(Invstd[c]), MeanDyXhat[c]);
+            bool fits = GradientFits(a, b, ZeroGamma(Gamma, R, c), MeanDy[c], MeanDyXhat[c], D(Mean[c]));
+            (Center[c], DyCenter[c], DyScale[c], XScale[c]) = fits ? (Mean[c], E(MeanDy[c]), E(a), E(b)) : (T.Zero, T.Zero, T.One, T.Zero);
+            Misfit[c] = !fits;
         }
     }
 
