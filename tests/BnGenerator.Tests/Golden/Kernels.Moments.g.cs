@@ -855,7 +855,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512.Load(s + g + 16);
+                    var q_1 = Vector512.Load(q + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512.Load(s + g + 32);
+                    var q_2 = Vector512.Load(q + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512.Load(s + g + 48);
+                    var q_3 = Vector512.Load(q + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 16);
+                    Vector512.Store(q_1, q + g + 16);
+                    Vector512.Store(s_2, s + g + 32);
+                    Vector512.Store(q_2, q + g + 32);
+                    Vector512.Store(s_3, s + g + 48);
+                    Vector512.Store(q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -989,7 +1066,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256.Load(s + g + 8);
+                    var q_1 = Vector256.Load(q + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 8);
+                    Vector256.Store(q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1105,7 +1241,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128.Load(s + g + 4);
+                    var q_1 = Vector128.Load(q + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 4);
+                    Vector128.Store(q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1278,7 +1473,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var s_1 = Vector512.Load(s + g + 8);
+                    var q_1 = Vector512.Load(q + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var s_2 = Vector512.Load(s + g + 16);
+                    var q_2 = Vector512.Load(q + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var s_3 = Vector512.Load(s + g + 24);
+                    var q_3 = Vector512.Load(q + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 8);
+                    Vector512.Store(q_1, q + g + 8);
+                    Vector512.Store(s_2, s + g + 16);
+                    Vector512.Store(q_2, q + g + 16);
+                    Vector512.Store(s_3, s + g + 24);
+                    Vector512.Store(q_3, q + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1412,7 +1684,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var s_1 = Vector256.Load(s + g + 4);
+                    var q_1 = Vector256.Load(q + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 4);
+                    Vector256.Store(q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1528,7 +1859,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var s_1 = Vector128.Load(s + g + 2);
+                    var q_1 = Vector128.Load(q + g + 2);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 2);
+                    Vector128.Store(q_1, q + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1701,7 +2091,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512.Load(s + g + 16);
+                    var q_1 = Vector512.Load(q + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512.Load(s + g + 32);
+                    var q_2 = Vector512.Load(q + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512.Load(s + g + 48);
+                    var q_3 = Vector512.Load(q + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 16);
+                    Vector512.Store(q_1, q + g + 16);
+                    Vector512.Store(s_2, s + g + 32);
+                    Vector512.Store(q_2, q + g + 32);
+                    Vector512.Store(s_3, s + g + 48);
+                    Vector512.Store(q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1835,7 +2302,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256.Load(s + g + 8);
+                    var q_1 = Vector256.Load(q + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 8);
+                    Vector256.Store(q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1951,7 +2477,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128.Load(s + g + 4);
+                    var q_1 = Vector128.Load(q + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 4);
+                    Vector128.Store(q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2124,7 +2709,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512.Load(s + g + 16);
+                    var q_1 = Vector512.Load(q + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512.Load(s + g + 32);
+                    var q_2 = Vector512.Load(q + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var s_3 = Vector512.Load(s + g + 48);
+                    var q_3 = Vector512.Load(q + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        s_3 += d_3;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                        q_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                    Vector512.Store(s_1, s + g + 16);
+                    Vector512.Store(q_1, q + g + 16);
+                    Vector512.Store(s_2, s + g + 32);
+                    Vector512.Store(q_2, q + g + 32);
+                    Vector512.Store(s_3, s + g + 48);
+                    Vector512.Store(q_3, q + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512.Load(s + g);
+                    var q_0 = Vector512.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(s_0, s + g);
+                    Vector512.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2258,7 +2920,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var s_1 = Vector256.Load(s + g + 8);
+                    var q_1 = Vector256.Load(q + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                    Vector256.Store(s_1, s + g + 8);
+                    Vector256.Store(q_1, q + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var s_0 = Vector256.Load(s + g);
+                    var q_0 = Vector256.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(s_0, s + g);
+                    Vector256.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2374,7 +3095,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var s_1 = Vector128.Load(s + g + 4);
+                    var q_1 = Vector128.Load(q + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                    Vector128.Store(s_1, s + g + 4);
+                    Vector128.Store(q_1, q + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var s_0 = Vector128.Load(s + g);
+                    var q_0 = Vector128.Load(q + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        s_0 += d_0;
+                        q_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(s_0, s + g);
+                    Vector128.Store(q_0, q + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        s[gk] += d_s;
+                        q[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;

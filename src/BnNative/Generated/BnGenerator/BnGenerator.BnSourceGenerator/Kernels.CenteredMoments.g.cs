@@ -855,7 +855,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512.Load(deviations + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512.Load(deviations + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512.Load(deviations + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        var d_3 = x_3 - center_3;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        deviations_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(deviations_1, deviations + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(deviations_2, deviations + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(deviations_3, deviations + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -989,7 +1066,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256.Load(deviations + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(deviations_1, deviations + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1105,7 +1241,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128.Load(deviations + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(deviations_1, deviations + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1278,7 +1473,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var deviations_1 = Vector512.Load(deviations + g + 8);
+                    var squares_1 = Vector512.Load(squares + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var deviations_2 = Vector512.Load(deviations + g + 16);
+                    var squares_2 = Vector512.Load(squares + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var deviations_3 = Vector512.Load(deviations + g + 24);
+                    var squares_3 = Vector512.Load(squares + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        var d_3 = x_3 - center_3;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        deviations_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(deviations_1, deviations + g + 8);
+                    Vector512.Store(squares_1, squares + g + 8);
+                    Vector512.Store(deviations_2, deviations + g + 16);
+                    Vector512.Store(squares_2, squares + g + 16);
+                    Vector512.Store(deviations_3, deviations + g + 24);
+                    Vector512.Store(squares_3, squares + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1412,7 +1684,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var deviations_1 = Vector256.Load(deviations + g + 4);
+                    var squares_1 = Vector256.Load(squares + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(deviations_1, deviations + g + 4);
+                    Vector256.Store(squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1528,7 +1859,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var deviations_1 = Vector128.Load(deviations + g + 2);
+                    var squares_1 = Vector128.Load(squares + g + 2);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(deviations_1, deviations + g + 2);
+                    Vector128.Store(squares_1, squares + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1701,7 +2091,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512.Load(deviations + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512.Load(deviations + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512.Load(deviations + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        var d_3 = x_3 - center_3;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        deviations_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(deviations_1, deviations + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(deviations_2, deviations + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(deviations_3, deviations + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1835,7 +2302,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256.Load(deviations + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(deviations_1, deviations + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1951,7 +2477,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128.Load(deviations + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(deviations_1, deviations + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2124,7 +2709,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512.Load(deviations + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512.Load(deviations + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var deviations_3 = Vector512.Load(deviations + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        var d_3 = x_3 - center_3;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        deviations_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(deviations_1, deviations + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(deviations_2, deviations + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(deviations_3, deviations + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512.Load(deviations + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector512.Store(deviations_0, deviations + g);
+                    Vector512.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2258,7 +2920,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var deviations_1 = Vector256.Load(deviations + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(deviations_1, deviations + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var deviations_0 = Vector256.Load(deviations + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector256.Store(deviations_0, deviations + g);
+                    Vector256.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2374,7 +3095,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var deviations_1 = Vector128.Load(deviations + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(deviations_1, deviations + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var deviations_0 = Vector128.Load(deviations + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_0 = x_0 - center_0;
+                        deviations_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                    }
+                    Vector128.Store(deviations_0, deviations + g);
+                    Vector128.Store(squares_0, squares + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - center_s;
+                        deviations[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;

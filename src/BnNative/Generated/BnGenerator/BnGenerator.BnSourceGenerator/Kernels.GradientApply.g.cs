@@ -917,7 +917,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
+                    var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                    var xScale_1 = Vector512.Load(xScale + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
+                    var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                    var xScale_2 = Vector512.Load(xScale + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
+                    var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                    var xScale_3 = Vector512.Load(xScale + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var dy_3 = Vector512.Load(dy + at + 48);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1031,7 +1100,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
+                    var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                    var xScale_1 = Vector256.Load(xScale + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var dy_1 = Vector256.Load(dy + at + 8);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1131,7 +1255,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var dyCenter_1 = Vector128.Load(dyCenter + g + 4);
+                    var dyScale_1 = Vector128.Load(dyScale + g + 4);
+                    var xScale_1 = Vector128.Load(xScale + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var dy_1 = Vector128.Load(dy + at + 4);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1304,7 +1483,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var dyCenter_1 = Vector512.Load(dyCenter + g + 8);
+                    var dyScale_1 = Vector512.Load(dyScale + g + 8);
+                    var xScale_1 = Vector512.Load(xScale + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var dyCenter_2 = Vector512.Load(dyCenter + g + 16);
+                    var dyScale_2 = Vector512.Load(dyScale + g + 16);
+                    var xScale_2 = Vector512.Load(xScale + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var dyCenter_3 = Vector512.Load(dyCenter + g + 24);
+                    var dyScale_3 = Vector512.Load(dyScale + g + 24);
+                    var xScale_3 = Vector512.Load(xScale + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var dy_3 = Vector512.Load(dy + at + 24);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 16);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 24);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double dyCenter_s = dyCenter[gk];
+                        double dyScale_s = dyScale[gk];
+                        double xScale_s = xScale[gk];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1418,7 +1666,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var dyCenter_1 = Vector256.Load(dyCenter + g + 4);
+                    var dyScale_1 = Vector256.Load(dyScale + g + 4);
+                    var xScale_1 = Vector256.Load(xScale + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var dy_1 = Vector256.Load(dy + at + 4);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double dyCenter_s = dyCenter[gk];
+                        double dyScale_s = dyScale[gk];
+                        double xScale_s = xScale[gk];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1518,7 +1821,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var dyCenter_1 = Vector128.Load(dyCenter + g + 2);
+                    var dyScale_1 = Vector128.Load(dyScale + g + 2);
+                    var xScale_1 = Vector128.Load(xScale + g + 2);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var dy_1 = Vector128.Load(dy + at + 2);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 2);
+                    }
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double dyCenter_s = dyCenter[gk];
+                        double dyScale_s = dyScale[gk];
+                        double xScale_s = xScale[gk];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1649,7 +2007,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
+                    var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                    var xScale_1 = Vector512.Load(xScale + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
+                    var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                    var xScale_2 = Vector512.Load(xScale + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
+                    var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                    var xScale_3 = Vector512.Load(xScale + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1737,7 +2164,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
+                    var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                    var xScale_1 = Vector256.Load(xScale + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1811,7 +2293,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var dyCenter_1 = Vector128.Load(dyCenter + g + 4);
+                    var dyScale_1 = Vector128.Load(dyScale + g + 4);
+                    var xScale_1 = Vector128.Load(xScale + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1942,7 +2479,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
+                    var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                    var xScale_1 = Vector512.Load(xScale + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
+                    var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                    var xScale_2 = Vector512.Load(xScale + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
+                    var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                    var xScale_3 = Vector512.Load(xScale + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var dyCenter_0 = Vector512.Load(dyCenter + g);
+                    var dyScale_0 = Vector512.Load(dyScale + g);
+                    var xScale_0 = Vector512.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2030,7 +2636,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
+                    var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                    var xScale_1 = Vector256.Load(xScale + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var dyCenter_0 = Vector256.Load(dyCenter + g);
+                    var dyScale_0 = Vector256.Load(dyScale + g);
+                    var xScale_0 = Vector256.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2104,7 +2765,62 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var dyCenter_1 = Vector128.Load(dyCenter + g + 4);
+                    var dyScale_1 = Vector128.Load(dyScale + g + 4);
+                    var xScale_1 = Vector128.Load(xScale + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var dyCenter_0 = Vector128.Load(dyCenter + g);
+                    var dyScale_0 = Vector128.Load(dyScale + g);
+                    var xScale_0 = Vector128.Load(xScale + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float dyCenter_s = dyCenter[gk];
+                        float dyScale_s = dyScale[gk];
+                        float xScale_s = xScale[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;

@@ -855,7 +855,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 16);
+                    var sumDyCentered_1 = Vector512.Load(sumDyCentered + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 32);
+                    var sumDyCentered_2 = Vector512.Load(sumDyCentered + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 48);
+                    var sumDyCentered_3 = Vector512.Load(sumDyCentered + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var dy_3 = Vector512.Load(dy + at + 48);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                        sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 16);
+                    Vector512.Store(sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(sumDy_2, sumDy + g + 32);
+                    Vector512.Store(sumDyCentered_2, sumDyCentered + g + 32);
+                    Vector512.Store(sumDy_3, sumDy + g + 48);
+                    Vector512.Store(sumDyCentered_3, sumDyCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -989,7 +1066,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 8);
+                    var sumDyCentered_1 = Vector256.Load(sumDyCentered + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var dy_1 = Vector256.Load(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 8);
+                    Vector256.Store(sumDyCentered_1, sumDyCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1105,7 +1241,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 4);
+                    var sumDyCentered_1 = Vector128.Load(sumDyCentered + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var dy_1 = Vector128.Load(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 4);
+                    Vector128.Store(sumDyCentered_1, sumDyCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1278,7 +1473,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 8);
+                    var sumDyCentered_1 = Vector512.Load(sumDyCentered + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 16);
+                    var sumDyCentered_2 = Vector512.Load(sumDyCentered + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 24);
+                    var sumDyCentered_3 = Vector512.Load(sumDyCentered + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var dy_3 = Vector512.Load(dy + at + 24);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                        sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 8);
+                    Vector512.Store(sumDyCentered_1, sumDyCentered + g + 8);
+                    Vector512.Store(sumDy_2, sumDy + g + 16);
+                    Vector512.Store(sumDyCentered_2, sumDyCentered + g + 16);
+                    Vector512.Store(sumDy_3, sumDy + g + 24);
+                    Vector512.Store(sumDyCentered_3, sumDyCentered + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1412,7 +1684,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 4);
+                    var sumDyCentered_1 = Vector256.Load(sumDyCentered + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var dy_1 = Vector256.Load(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 4);
+                    Vector256.Store(sumDyCentered_1, sumDyCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1528,7 +1859,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 2);
+                    var sumDyCentered_1 = Vector128.Load(sumDyCentered + g + 2);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var dy_1 = Vector128.Load(dy + at + 2);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 2);
+                    Vector128.Store(sumDyCentered_1, sumDyCentered + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1701,7 +2091,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 16);
+                    var sumDyCentered_1 = Vector512.Load(sumDyCentered + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 32);
+                    var sumDyCentered_2 = Vector512.Load(sumDyCentered + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 48);
+                    var sumDyCentered_3 = Vector512.Load(sumDyCentered + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                        sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 16);
+                    Vector512.Store(sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(sumDy_2, sumDy + g + 32);
+                    Vector512.Store(sumDyCentered_2, sumDyCentered + g + 32);
+                    Vector512.Store(sumDy_3, sumDy + g + 48);
+                    Vector512.Store(sumDyCentered_3, sumDyCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1835,7 +2302,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 8);
+                    var sumDyCentered_1 = Vector256.Load(sumDyCentered + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 8);
+                    Vector256.Store(sumDyCentered_1, sumDyCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1951,7 +2477,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 4);
+                    var sumDyCentered_1 = Vector128.Load(sumDyCentered + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 4);
+                    Vector128.Store(sumDyCentered_1, sumDyCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2124,7 +2709,84 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512.Load(sumDy + g + 16);
+                    var sumDyCentered_1 = Vector512.Load(sumDyCentered + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512.Load(sumDy + g + 32);
+                    var sumDyCentered_2 = Vector512.Load(sumDyCentered + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var sumDy_3 = Vector512.Load(sumDy + g + 48);
+                    var sumDyCentered_3 = Vector512.Load(sumDyCentered + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDy_3 += dy_3;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                        sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(sumDy_1, sumDy + g + 16);
+                    Vector512.Store(sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(sumDy_2, sumDy + g + 32);
+                    Vector512.Store(sumDyCentered_2, sumDyCentered + g + 32);
+                    Vector512.Store(sumDy_3, sumDy + g + 48);
+                    Vector512.Store(sumDyCentered_3, sumDyCentered + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector512.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector512.Store(sumDy_0, sumDy + g);
+                    Vector512.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2258,7 +2920,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var sumDy_1 = Vector256.Load(sumDy + g + 8);
+                    var sumDyCentered_1 = Vector256.Load(sumDyCentered + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector256.Store(sumDy_1, sumDy + g + 8);
+                    Vector256.Store(sumDyCentered_1, sumDyCentered + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var sumDy_0 = Vector256.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector256.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector256.Store(sumDy_0, sumDy + g);
+                    Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2374,7 +3095,66 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var sumDy_1 = Vector128.Load(sumDy + g + 4);
+                    var sumDyCentered_1 = Vector128.Load(sumDyCentered + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at + 4);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                    Vector128.Store(sumDy_1, sumDy + g + 4);
+                    Vector128.Store(sumDyCentered_1, sumDyCentered + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var sumDy_0 = Vector128.Load(sumDy + g);
+                    var sumDyCentered_0 = Vector128.Load(sumDyCentered + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        sumDy_0 += dy_0;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    }
+                    Vector128.Store(sumDy_0, sumDy + g);
+                    Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        sumDy[gk] += dy_s;
+                        sumDyCentered[gk] += dy_s * (x_s - center_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;

@@ -813,7 +813,64 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
+                    }
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -919,7 +976,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 24; g += 24)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var center_2 = Vector256.Load(center + g + 16);
+                    var scale_2 = Vector256.Load(scale + g + 16);
+                    var shift_2 = Vector256.Load(shift + g + 16);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var x_2 = Vector256.Load(x + at + 16);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1020,7 +1129,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var center_2 = Vector128.Load(center + g + 8);
+                    var scale_2 = Vector128.Load(scale + g + 8);
+                    var shift_2 = Vector128.Load(shift + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var x_2 = Vector128.Load(x + at + 8);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1172,7 +1333,64 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var scale_1 = Vector512.Load(scale + g + 8);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var scale_2 = Vector512.Load(scale + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var scale_3 = Vector512.Load(scale + g + 24);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 24);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double scale_s = scale[gk];
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1278,7 +1496,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    var center_1 = Vector256.Load(center + g + 4);
+                    var scale_1 = Vector256.Load(scale + g + 4);
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var center_2 = Vector256.Load(center + g + 8);
+                    var scale_2 = Vector256.Load(scale + g + 8);
+                    var shift_2 = Vector256.Load(shift + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var x_2 = Vector256.Load(x + at + 8);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double scale_s = scale[gk];
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1379,7 +1649,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 6; g += 6)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    var center_1 = Vector128.Load(center + g + 2);
+                    var scale_1 = Vector128.Load(scale + g + 2);
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var center_2 = Vector128.Load(center + g + 4);
+                    var scale_2 = Vector128.Load(scale + g + 4);
+                    var shift_2 = Vector128.Load(shift + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var x_2 = Vector128.Load(x + at + 4);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 2);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 4);
+                    }
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double center_s = center[gk];
+                        double scale_s = scale[gk];
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1497,7 +1819,64 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
+                    }
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1575,7 +1954,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 24; g += 24)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var center_2 = Vector256.Load(center + g + 16);
+                    var scale_2 = Vector256.Load(scale + g + 16);
+                    var shift_2 = Vector256.Load(shift + g + 16);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1648,7 +2079,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var center_2 = Vector128.Load(center + g + 8);
+                    var scale_2 = Vector128.Load(scale + g + 8);
+                    var shift_2 = Vector128.Load(shift + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1766,7 +2249,64 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var scale_1 = Vector512.Load(scale + g + 16);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var scale_2 = Vector512.Load(scale + g + 32);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var scale_3 = Vector512.Load(scale + g + 48);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
+                    }
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var scale_0 = Vector512.Load(scale + g);
+                    var shift_0 = Vector512.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1844,7 +2384,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 24; g += 24)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    var center_1 = Vector256.Load(center + g + 8);
+                    var scale_1 = Vector256.Load(scale + g + 8);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var center_2 = Vector256.Load(center + g + 16);
+                    var scale_2 = Vector256.Load(scale + g + 16);
+                    var shift_2 = Vector256.Load(shift + g + 16);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                    }
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var center_0 = Vector256.Load(center + g);
+                    var scale_0 = Vector256.Load(scale + g);
+                    var shift_0 = Vector256.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1917,7 +2509,59 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 12; g += 12)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    var center_1 = Vector128.Load(center + g + 4);
+                    var scale_1 = Vector128.Load(scale + g + 4);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var center_2 = Vector128.Load(center + g + 8);
+                    var scale_2 = Vector128.Load(scale + g + 8);
+                    var shift_2 = Vector128.Load(shift + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
+                    }
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var center_0 = Vector128.Load(center + g);
+                    var scale_0 = Vector128.Load(scale + g);
+                    var shift_0 = Vector128.Load(shift + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float center_s = center[gk];
+                        float scale_s = scale[gk];
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;

@@ -977,7 +977,100 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        sum_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1139,7 +1232,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1277,7 +1439,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1479,7 +1710,100 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var sum_1 = Vector512.Load(sum + g + 8);
+                    var squares_1 = Vector512.Load(squares + g + 8);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var sum_2 = Vector512.Load(sum + g + 16);
+                    var squares_2 = Vector512.Load(squares + g + 16);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var sum_3 = Vector512.Load(sum + g + 24);
+                    var squares_3 = Vector512.Load(squares + g + 24);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        sum_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                    Vector512.Store(sum_1, sum + g + 8);
+                    Vector512.Store(squares_1, squares + g + 8);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 8);
+                    Vector512.Store(sum_2, sum + g + 16);
+                    Vector512.Store(squares_2, squares + g + 16);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 16);
+                    Vector512.Store(sum_3, sum + g + 24);
+                    Vector512.Store(squares_3, squares + g + 24);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += double.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1641,7 +1965,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var shift_1 = Vector256.Load(shift + g + 4);
+                    var sum_1 = Vector256.Load(sum + g + 4);
+                    var squares_1 = Vector256.Load(squares + g + 4);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                    Vector256.Store(sum_1, sum + g + 4);
+                    Vector256.Store(squares_1, squares + g + 4);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += double.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1779,7 +2172,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var shift_1 = Vector128.Load(shift + g + 2);
+                    var sum_1 = Vector128.Load(sum + g + 2);
+                    var squares_1 = Vector128.Load(squares + g + 2);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 2);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                    Vector128.Store(sum_1, sum + g + 2);
+                    Vector128.Store(squares_1, squares + g + 2);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 2);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double shift_s = shift[gk];
+                        double x_s = x[at];
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += double.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1981,7 +2443,100 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        sum_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2143,7 +2698,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2281,7 +2905,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2483,7 +3176,100 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var squares_1 = Vector512.Load(squares + g + 16);
+                    var magnitudes_1 = Vector512.Load(magnitudes + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var squares_2 = Vector512.Load(squares + g + 32);
+                    var magnitudes_2 = Vector512.Load(magnitudes + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    var squares_3 = Vector512.Load(squares + g + 48);
+                    var magnitudes_3 = Vector512.Load(magnitudes + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        var d_3 = x_3 - shift_3;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        sum_3 += d_3;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        squares_3 += d_3 * d_3;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                        magnitudes_3 += Vector512.Abs(x_3);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(squares_1, squares + g + 16);
+                    Vector512.Store(magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(squares_2, squares + g + 32);
+                    Vector512.Store(magnitudes_2, magnitudes + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                    Vector512.Store(squares_3, squares + g + 48);
+                    Vector512.Store(magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512.Load(sum + g);
+                    var squares_0 = Vector512.Load(squares + g);
+                    var magnitudes_0 = Vector512.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(squares_0, squares + g);
+                    Vector512.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2645,7 +3431,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    var shift_1 = Vector256.Load(shift + g + 8);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var squares_1 = Vector256.Load(squares + g + 8);
+                    var magnitudes_1 = Vector256.Load(magnitudes + g + 8);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                        magnitudes_1 += Vector256.Abs(x_1);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(squares_1, squares + g + 8);
+                    Vector256.Store(magnitudes_1, magnitudes + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector256.Load(shift + g);
+                    var sum_0 = Vector256.Load(sum + g);
+                    var squares_0 = Vector256.Load(squares + g);
+                    var magnitudes_0 = Vector256.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector256.Abs(x_0);
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(squares_0, squares + g);
+                    Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -2783,7 +3638,76 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    var shift_1 = Vector128.Load(shift + g + 4);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var squares_1 = Vector128.Load(squares + g + 4);
+                    var magnitudes_1 = Vector128.Load(magnitudes + g + 4);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                        magnitudes_1 += Vector128.Abs(x_1);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(squares_1, squares + g + 4);
+                    Vector128.Store(magnitudes_1, magnitudes + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var shift_0 = Vector128.Load(shift + g);
+                    var sum_0 = Vector128.Load(sum + g);
+                    var squares_0 = Vector128.Load(squares + g);
+                    var magnitudes_0 = Vector128.Load(magnitudes + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_0 = x_0 - shift_0;
+                        sum_0 += d_0;
+                        squares_0 += d_0 * d_0;
+                        magnitudes_0 += Vector128.Abs(x_0);
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(squares_0, squares + g);
+                    Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float shift_s = shift[gk];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        var d_s = x_s - shift_s;
+                        sum[gk] += d_s;
+                        squares[gk] += d_s * d_s;
+                        magnitudes[gk] += float.Abs(x_s);
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;

@@ -681,7 +681,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = x[at];
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -775,7 +824,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var sum_2 = Vector256.Load(sum + g + 16);
+                    var sum_3 = Vector256.Load(sum + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var x_2 = Vector256.Load(x + at + 16);
+                        var x_3 = Vector256.Load(x + at + 24);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(sum_2, sum + g + 16);
+                    Vector256.Store(sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = x[at];
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -869,7 +967,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var sum_2 = Vector128.Load(sum + g + 8);
+                    var sum_3 = Vector128.Load(sum + g + 12);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var x_2 = Vector128.Load(x + at + 8);
+                        var x_3 = Vector128.Load(x + at + 12);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(sum_2, sum + g + 8);
+                    Vector128.Store(sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = x[at];
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -999,7 +1146,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    var sum_1 = Vector512.Load(sum + g + 8);
+                    var sum_2 = Vector512.Load(sum + g + 16);
+                    var sum_3 = Vector512.Load(sum + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 8);
+                    Vector512.Store(sum_2, sum + g + 16);
+                    Vector512.Store(sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double x_s = x[at];
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1093,7 +1289,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    var sum_1 = Vector256.Load(sum + g + 4);
+                    var sum_2 = Vector256.Load(sum + g + 8);
+                    var sum_3 = Vector256.Load(sum + g + 12);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var x_2 = Vector256.Load(x + at + 8);
+                        var x_3 = Vector256.Load(x + at + 12);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 4);
+                    Vector256.Store(sum_2, sum + g + 8);
+                    Vector256.Store(sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double x_s = x[at];
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1187,7 +1432,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    var sum_1 = Vector128.Load(sum + g + 2);
+                    var sum_2 = Vector128.Load(sum + g + 4);
+                    var sum_3 = Vector128.Load(sum + g + 6);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var x_2 = Vector128.Load(x + at + 4);
+                        var x_3 = Vector128.Load(x + at + 6);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 2);
+                    Vector128.Store(sum_2, sum + g + 4);
+                    Vector128.Store(sum_3, sum + g + 6);
+                }
+                for (; g <= groups - 2; g += 2)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        double x_s = x[at];
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1317,7 +1611,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1411,7 +1754,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var sum_2 = Vector256.Load(sum + g + 16);
+                    var sum_3 = Vector256.Load(sum + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 24);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(sum_2, sum + g + 16);
+                    Vector256.Store(sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1505,7 +1897,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var sum_2 = Vector128.Load(sum + g + 8);
+                    var sum_3 = Vector128.Load(sum + g + 12);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 8);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 12);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(sum_2, sum + g + 8);
+                    Vector128.Store(sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1635,7 +2076,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 64; g += 64)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    var sum_1 = Vector512.Load(sum + g + 16);
+                    var sum_2 = Vector512.Load(sum + g + 32);
+                    var sum_3 = Vector512.Load(sum + g + 48);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                    Vector512.Store(sum_1, sum + g + 16);
+                    Vector512.Store(sum_2, sum + g + 32);
+                    Vector512.Store(sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector512.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector512.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1729,7 +2219,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    var sum_1 = Vector256.Load(sum + g + 8);
+                    var sum_2 = Vector256.Load(sum + g + 16);
+                    var sum_3 = Vector256.Load(sum + g + 24);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 24);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                    Vector256.Store(sum_1, sum + g + 8);
+                    Vector256.Store(sum_2, sum + g + 16);
+                    Vector256.Store(sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector256.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector256.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
@@ -1823,7 +2362,56 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            for (nint r = 0; r < rows; r++)
+            nint tiledRows = rows - rows % 4;
+            for (nint r = 0; r < tiledRows; r += 4)
+            {
+                nint g = 0;
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    var sum_1 = Vector128.Load(sum + g + 4);
+                    var sum_2 = Vector128.Load(sum + g + 8);
+                    var sum_3 = Vector128.Load(sum + g + 12);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 8);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 12);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                        sum_3 += x_3;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                    Vector128.Store(sum_1, sum + g + 4);
+                    Vector128.Store(sum_2, sum + g + 8);
+                    Vector128.Store(sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector128.Load(sum + g);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        sum_0 += x_0;
+                    }
+                    Vector128.Store(sum_0, sum + g);
+                }
+                for (nint k = 0; k < 4; k++)
+                {
+                    nint rk = r + k, row = rk * rowStride;
+                    for (nint gk = g; gk < groups; gk++)
+                    {
+                        nint at = row + gk;
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        sum[gk] += x_s;
+                    }
+                }
+            }
+            for (nint r = tiledRows; r < rows; r++)
             {
                 nint row = r * rowStride;
                 nint g = 0;
