@@ -331,8 +331,7 @@ internal static unsafe partial class CApi
             double count = 0;
             for (long part = 0; part < Parts; part++)
                 count += Partials[part * stride];
-            for (long i = 0; i < 2 * channels; i++)
-                sums.Pointer[i] = Sums.InOrder(Partials + 1 + i, Parts, stride);
+            Sums.InOrder(Partials + 1, Parts, 2 * channels, stride, sums);
             BatchNorm<TElement, T>.BackwardWithSums(new Geometry<TElement>(shape), (TElement*)X, (TElement*)Dy, (TElement*)Dx, (T*)Gamma, (T*)Mean, (T*)Invstd,
                 count, sums, sums.Pointer + channels, (T*)Dgamma, (T*)Dbeta, (T*)R, (T*)D);
         }

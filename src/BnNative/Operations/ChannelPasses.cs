@@ -250,11 +250,8 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         WorkerPool.For(g.TaskCount, ref job);
         if (blocks == 1)
             return;
-        for (long c = 0; c < g.C; c++)
-        {
-            sumDy[c] = Sums.InOrder(partialDy + c, blocks, g.C);
-            sumDyCentered[c] = Sums.InOrder(partialDyCentered + c, blocks, g.C);
-        }
+        Sums.InOrder(partialDy, blocks, g.C, g.C, sumDy);
+        Sums.InOrder(partialDyCentered, blocks, g.C, g.C, sumDyCentered);
     }
 
     /// <summary>Σdy and Σdy·(x − center) of NCHW channel <paramref name="c"/>.</summary>

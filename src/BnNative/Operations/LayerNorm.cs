@@ -296,12 +296,13 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             WorkerPool.For(plan.BackwardTasks, ref job);
         if (!parameterGradients)
             return;
+        Sums.InOrder(partial, plan.PartialSlots, 2 * plan.C, 2 * plan.C, partial); // into the first slot
         for (long c = 0; c < plan.C; c++)
         {
             if (dgamma != null)
-                dgamma[c] = E(Sums.InOrder(partial.Pointer + plan.C + c, plan.PartialSlots, 2 * plan.C));
+                dgamma[c] = E(partial.Pointer[plan.C + c]);
             if (dbeta != null)
-                dbeta[c] = E(Sums.InOrder(partial.Pointer + c, plan.PartialSlots, 2 * plan.C));
+                dbeta[c] = E(partial.Pointer[c]);
         }
     }
 
@@ -434,14 +435,21 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             double* sumDy = Partial + 2 * slot * c + c0, sumDyNormalized = sumDy + c;
             using var chunk = new NativeBuffer<T>(2 * channels);
             T* a = chunk, b = chunk.Pointer + channels;
+            new Span<T>(a, (int)(2 * channels)).Clear();
             for (long start = 0; start < count; start += RowsPerChunk)
             {
                 long rows = Math.Min(RowsPerChunk, count - start), p0 = first + start, offset = p0 * c + c0;
-                new Span<T>(a, (int)(2 * channels)).Clear();
                 K.LayerNormParameterGradients.GroupsContiguous(X + offset, Dy + offset, (nint)rows, (nint)channels, (nint)c,
                     Mean + p0, Invstd + p0, a, b);
+                if (Sums.AllFinite(a, 2 * channels)) // the usual case, in vectors (channel by channel was 8% of an llm backward)
+                {
+                    Sums.Carry(a, sumDy, channels);
+                    Sums.Carry(b, sumDyNormalized, channels);
+                    continue;
+                }
                 for (long k = 0; k < channels; k++)
                     AddParameterGradients(sumDy + k, sumDyNormalized + k, a[k], b[k], Members.Strided(offset + k, rows, c), p0);
+                new Span<T>(a, (int)(2 * channels)).Clear();
             }
         }
 

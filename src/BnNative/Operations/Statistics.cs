@@ -48,16 +48,42 @@ internal static unsafe class Sums
         }
     }
 
-    /// <summary>
-    /// Σ of <paramref name="count"/> partials <paramref name="stride"/> apart from <paramref name="first"/>, in their order
-    /// (the tasks' order, fixed by the shape), so results do not depend on which thread ran which task.
-    /// </summary>
-    public static double InOrder(double* first, long count, long stride)
+    /// <summary>Whether all <paramref name="count"/> values are finite: x − x is 0 for them and NaN for ±∞ and NaN.</summary>
+    public static bool AllFinite<T>(T* values, long count) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        double total = 0;
-        for (long i = 0; i < count; i++)
-            total += first[i * stride];
-        return total;
+        long k = 0;
+        T scalar = T.Zero;
+        if (typeof(T) == typeof(float) && KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+        {
+            var lanes = Vector256<float>.Zero;
+            for (; k <= count - 8; k += 8)
+            {
+                var v = Vector256.Load((float*)values + k);
+                lanes += v - v;
+            }
+            scalar = T.CreateTruncating(Vector256.Sum(lanes));
+        }
+        for (; k < count; k++)
+            scalar += values[k] - values[k];
+        return scalar == T.Zero;
+    }
+
+    /// <summary>
+    /// The column sums of <paramref name="count"/> rows of <paramref name="width"/> partials, <paramref name="rowStride"/>
+    /// apart, into <paramref name="total"/> (which may be the first row): each column from 0, its rows added in their
+    /// order (the tasks' order, fixed by the shape), so results do not depend on which thread ran which task. Read along
+    /// the rows: column by column, the strided reads were 3% of an llm LayerNorm backward.
+    /// </summary>
+    public static void InOrder(double* rows, long count, long width, long rowStride, double* total)
+    {
+        for (long k = 0; k < width; k++)
+            total[k] = 0 + rows[k]; // as a sum from 0: a −0 partial gives +0
+        for (long r = 1; r < count; r++)
+        {
+            double* row = rows + r * rowStride;
+            for (long k = 0; k < width; k++)
+                total[k] += row[k];
+        }
     }
 }
 
