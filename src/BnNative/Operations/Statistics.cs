@@ -199,31 +199,31 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
     /// </summary>
     public readonly struct Rows
     {
-        private readonly long length, firstValues;
-        private readonly double adds, perValue, perFirstValue;
+        private readonly long _length, _firstValues;
+        private readonly double _adds, _perValue, _perFirstValue;
 
         /// <summary>Whether rows of <paramref name="length"/> values are one chunk each.</summary>
         public static bool Fit(long length) => length <= Chunk;
 
         public Rows(long length)
         {
-            this.length = length;
-            firstValues = Math.Min(8, length);
-            adds = (length + OnePassAccumulators - 1) / OnePassAccumulators;
-            perValue = 1.0 / length;
-            perFirstValue = 1.0 / firstValues;
+            _length = length;
+            _firstValues = Math.Min(8, length);
+            _adds = (length + OnePassAccumulators - 1) / OnePassAccumulators;
+            _perValue = 1.0 / length;
+            _perFirstValue = 1.0 / _firstValues;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public (double Mean, double Variance) Of(TElement* row)
         {
-            T shift = FirstValuesMean(row, firstValues, perFirstValue), sum = T.Zero, squares = T.Zero, magnitudes = T.Zero;
-            K.ShiftedMoments.MembersContiguous(row, (nint)length, shift, ref sum, ref squares, ref magnitudes);
-            double m = D(sum) * perValue, variance = D(squares) * perValue - m * m;
-            if (OnePassAccepts(adds, m, variance, D(magnitudes) * perValue))
+            T shift = FirstValuesMean(row, _firstValues, _perFirstValue), sum = T.Zero, squares = T.Zero, magnitudes = T.Zero;
+            K.ShiftedMoments.MembersContiguous(row, (nint)_length, shift, ref sum, ref squares, ref magnitudes);
+            double m = D(sum) * _perValue, variance = D(squares) * _perValue - m * m;
+            if (OnePassAccepts(_adds, m, variance, D(magnitudes) * _perValue))
                 return (D(shift) + m, Math.Max(0, variance));
-            var (mean, m2) = TwoPass(row, length);
-            return (mean, m2 * perValue);
+            var (mean, m2) = TwoPass(row, _length);
+            return (mean, m2 * _perValue);
         }
     }
 
