@@ -450,7 +450,10 @@ namespace BnGenerator
             w.Close();
         }
 
-        /// <summary>Blocks of groups down RowTile rows from row r, with group parameters and sums held in registers.</summary>
+        /// <summary>
+        /// Blocks of groups down RowTile rows from row r, with group parameters and sums held in registers (kernels
+        /// without member parameters only, see <see cref="EmitRowByRow"/>).
+        /// </summary>
         private static void EmitVectorRowTile(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
             string vec = width.Name;
@@ -468,14 +471,12 @@ namespace BnGenerator
                 }
                 w.Open($"for (nint k = 0; k < {RowTile.ToString(CultureInfo.InvariantCulture)}; k++)");
                 w.Line("nint at = (r + k) * rowStride + g;");
-                foreach (var p in spec.MemberParams)
-                    w.Line($"var {p}V = {vec}.Create({p}[r + k]);");
                 for (int u = 0; u < copies; u++)
                     foreach (var input in spec.Inputs)
                         w.Line($"var {input}_{u} = {type.VectorLoad(width, $"{input} + {Offset("at", lanes, u)}")};");
                 EmitStatements(w, spec, copies, u => new Naming
                 {
-                    Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
+                    Read = name => $"{name}_{u}",
                     Sum = name => $"{name}_{u}",
                     Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + {Offset("at", lanes, u)}"),
                     Math = vec,
