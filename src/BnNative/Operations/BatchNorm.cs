@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Threading;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
 
@@ -83,15 +84,19 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             using var center = new NativeBuffer<T>(g.C);
             using var scale = new NativeBuffer<T>(g.C);
             using var shift = new NativeBuffer<T>(g.C);
-            using var misfit = new NativeBuffer<bool>(g.C);
-            ForEachChannel(g.C, new MapCoefficients
+            long misfits = 0;
+            var coefficients = new MapCoefficients
             {
-                Affine = affine, Members = g.M, Mean = mean, Variance = variance, Center = center, Scale = scale, Shift = shift, Misfit = misfit,
-            });
+                Affine = affine, Members = g.M, Mean = mean, Variance = variance, Center = center, Scale = scale, Shift = shift, Misfits = &misfits,
+            };
+            ForEachChannel(g.C, coefficients);
             ChannelPasses<TElement, T>.ScaleShift(g, x, y, center, scale, shift);
-            for (long c = 0; c < g.C; c++)
-                if (misfit.Pointer[c])
+            for (long c = 0; misfits > 0 && c < g.C; c++)
+                if (!coefficients.Of(c).Fits)
+                {
                     affine.ExactMap(y, y, g.Channel(c), c, mean.Pointer[c], variance.Pointer[c]);
+                    misfits--;
+                }
         }
         SaveStatistics(g.C, g.M, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD);
     }
@@ -143,7 +148,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
 
     /// <summary>
     /// A channels-last training forward's map coefficients: center, scale, shift of channel c, or the identity where
-    /// they do not fit the element type (the channel is then marked and rewritten in float64 after the map).
+    /// they do not fit the element type; such channels are counted (rare: a flag per channel would be a byte more per
+    /// channel of scratch, past SPEC §3's bound when N = 2) and found again after the map, to be rewritten in float64.
     /// </summary>
     private struct MapCoefficients : IChannelWork
     {
@@ -151,14 +157,20 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public long Members;
         public double* Mean, Variance;
         public T* Center, Scale, Shift;
-        public bool* Misfit;
+        public long* Misfits;
+
+        public readonly (double Scale, double Shift, bool Fits) Of(long c)
+        {
+            var (a, b, _, _) = Affine.For(c, Mean[c], Variance[c]);
+            return (a, b, Exact<TElement, T>.MapFits(Variance[c], Members, a, ZeroGamma(Affine.Gamma, c), b));
+        }
 
         public readonly void Run(long c)
         {
-            var (a, b, _, _) = Affine.For(c, Mean[c], Variance[c]);
-            bool fits = Exact<TElement, T>.MapFits(Variance[c], Members, a, ZeroGamma(Affine.Gamma, c), b);
+            var (a, b, fits) = Of(c);
             (Center[c], Scale[c], Shift[c]) = fits ? (E(Mean[c]), E(a), E(b)) : (T.Zero, T.One, T.Zero);
-            Misfit[c] = !fits;
+            if (!fits)
+                Interlocked.Increment(ref *Misfits);
         }
     }
 
@@ -457,16 +469,20 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         using var dyCenter = new NativeBuffer<T>(g.C);
         using var dyScale = new NativeBuffer<T>(g.C);
         using var xScale = new NativeBuffer<T>(g.C);
-        using var misfit = new NativeBuffer<bool>(g.C);
-        ForEachChannel(g.C, new RowGradientCoefficients
+        long misfits = 0;
+        var coefficients = new RowGradientCoefficients
         {
             Gamma = gamma, R = r, Mean = mean, Invstd = invstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
-            Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale, Misfit = misfit,
-        });
+            Center = center, DyCenter = dyCenter, DyScale = dyScale, XScale = xScale, Misfits = &misfits,
+        };
+        ForEachChannel(g.C, coefficients);
         ChannelPasses<TElement, T>.GradientApply(g, x, dy, dx, center, dyCenter, dyScale, xScale);
-        for (long c = 0; c < g.C; c++)
-            if (misfit.Pointer[c])
+        for (long c = 0; misfits > 0 && c < g.C; c++)
+            if (!coefficients.Of(c).Fits)
+            {
                 Exact<TElement, T>.GradientApply(x, dx, dx, g.Channel(c), D(mean[c]), D(invstd[c]), Gamma(gamma, c), R(r, c), meanDy[c], meanDyXhat[c]);
+                misfits--;
+            }
     }
 
     /// <summary>mean(dy) and mean(dy·x̂) of channel c of a channels-last tensor from its sums (see <see cref="GradientMeans"/>), in place.</summary>
@@ -482,21 +498,28 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
 
     /// <summary>
     /// Channel c's dx coefficients for the channels-last map, or the identity (dx = dy + x·0) where they do not fit the
-    /// element type; the channel is then marked and rewritten in float64 after the map.
+    /// element type; such channels are counted and found again after the map (see <see cref="MapCoefficients"/>), to be
+    /// rewritten in float64.
     /// </summary>
     private struct RowGradientCoefficients : IChannelWork
     {
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
         public T* Center, DyCenter, DyScale, XScale;
-        public bool* Misfit;
+        public long* Misfits;
+
+        public readonly (double A, double B, bool Fits) Of(long c)
+        {
+            var (a, b) = GradientCoefficients(BatchNorm<TElement, T>.Gamma(Gamma, c), BatchNorm<TElement, T>.R(R, c), D(Invstd[c]), MeanDyXhat[c]);
+            return (a, b, GradientFits(a, b, ZeroGamma(Gamma, R, c), MeanDy[c], MeanDyXhat[c], D(Mean[c])));
+        }
 
         public readonly void Run(long c)
         {
-            var (a, b) = GradientCoefficients(BatchNorm<TElement, T>.Gamma(Gamma, c), BatchNorm<TElement, T>.R(R, c), D(Invstd[c]), MeanDyXhat[c]);
-            bool fits = GradientFits(a, b, ZeroGamma(Gamma, R, c), MeanDy[c], MeanDyXhat[c], D(Mean[c]));
+            var (a, b, fits) = Of(c);
             (Center[c], DyCenter[c], DyScale[c], XScale[c]) = fits ? (Mean[c], E(MeanDy[c]), E(a), E(b)) : (T.Zero, T.Zero, T.One, T.Zero);
-            Misfit[c] = !fits;
+            if (!fits)
+                Interlocked.Increment(ref *Misfits);
         }
     }
 
