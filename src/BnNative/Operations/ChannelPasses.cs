@@ -68,8 +68,8 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         double perRow = 1.0 / g.M;
         if (blocks > 1)
         {
-            new Span<double>(mean, (int)c).Clear();
-            new Span<double>(variance, (int)c).Clear();
+            NativeMemory.Clear(mean, (nuint)c * sizeof(double)); // C may pass int's range
+            NativeMemory.Clear(variance, (nuint)c * sizeof(double));
             for (long block = 1; block < blocks; block++)
             {
                 double weight = g.RowsIn(block) * perRow;

@@ -371,11 +371,12 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         private readonly void NarrowRows(long task)
         {
             var (first, count) = Plan.Rows(task, Plan.BackwardRows);
+            using var chunk = new NativeBuffer<T>(Partial != null ? 2 * Plan.C : 0); // once per task, not per sub-block
             for (long start = 0; start < count; start += Plan.BackwardBlockRows)
             {
                 long rows = Math.Min(Plan.BackwardBlockRows, count - start);
                 if (Partial != null)
-                    RowParameterGradients(task, first + start, rows, 0, Plan.C);
+                    RowParameterGradients(task, first + start, rows, 0, Plan.C, chunk);
                 for (long p = first + start; Dx != null && p < first + start + rows; p++)
                 {
                     var (meanG, xScale, fits) = RowCoefficients(p);
@@ -393,7 +394,10 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             var (first, count) = Plan.Rows(rowBlock, Plan.TileRows);
             long channels = Math.Min(Plan.TileChannels, Plan.C - c0);
             if (Partial != null)
-                RowParameterGradients(rowBlock, first, count, c0, channels);
+            {
+                using var chunk = new NativeBuffer<T>(2 * channels);
+                RowParameterGradients(rowBlock, first, count, c0, channels, chunk);
+            }
             for (long p = first; Dx != null && p < first + count; p++)
                 if (RowExact[p] == 0)
                     ApplyRow(p, c0, channels, RowMeanG[p], RowXScale[p]);
@@ -436,13 +440,15 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             }
         }
 
-        /// <summary>Σdy and Σdy·x̂ of rows [first, first + count) over channels [c0, c0 + channels), added to slot <paramref name="slot"/>.</summary>
-        private readonly void RowParameterGradients(long slot, long first, long count, long c0, long channels)
+        /// <summary>
+        /// Σdy and Σdy·x̂ of rows [first, first + count) over channels [c0, c0 + channels), added to slot <paramref name="slot"/>;
+        /// <paramref name="chunk"/>: scratch for 2·channels chunk sums.
+        /// </summary>
+        private readonly void RowParameterGradients(long slot, long first, long count, long c0, long channels, T* chunk)
         {
             long c = Plan.C;
             double* sumDy = Partial + 2 * slot * c + c0, sumDyNormalized = sumDy + c;
-            using var chunk = new NativeBuffer<T>(2 * channels);
-            T* a = chunk, b = chunk.Pointer + channels;
+            T* a = chunk, b = chunk + channels;
             new Span<T>(a, (int)(2 * channels)).Clear();
             for (long start = 0; start < count; start += RowsPerChunk)
             {
