@@ -17,7 +17,11 @@ namespace BnGenerator
         /// <summary>The switch that the library defines to force scalar kernels (BNNATIVE_ISA=scalar).</summary>
         public const string VectorSwitch = "global::BnNative.Kernels.KernelIsa.UseVectors";
 
-        private static readonly LoopShape[] Shapes = { LoopShape.MembersContiguous, LoopShape.GroupsContiguous };
+        private static readonly LoopShape[] Shapes = { LoopShape.MembersContiguous, LoopShape.GroupsContiguous, LoopShape.RowGroup };
+
+        /// <summary>Every kernel has the first two shapes; reductions (sums, no outputs, no member parameters) also RowGroup.</summary>
+        public static bool HasShape(KernelSpec spec, LoopShape shape) =>
+            shape != LoopShape.RowGroup || (spec.Sums.Count > 0 && spec.Outputs.Count == 0 && spec.MemberParams.Count == 0);
 
         /// <summary>
         /// MembersContiguous is called once per group (a LayerNorm row, an NCHW channel's slab): inlined into its caller,
@@ -44,16 +48,16 @@ namespace BnGenerator
             w.Line("/// </summary>");
             w.Open($"internal static unsafe class {spec.Name}");
             bool first = true;
-            foreach (var shape in Shapes)
+            foreach (var shape in Shapes.Where(shape => HasShape(spec, shape)))
             {
                 if (!first)
                     w.Line();
                 first = false;
                 EmitGenericEntry(w, spec, shape);
-                if (shape == LoopShape.MembersContiguous && spec.Sums.Count > 0)
+                if (shape != LoopShape.GroupsContiguous && spec.Sums.Count > 0)
                 {
                     w.Line();
-                    EmitChunkLength(w, spec);
+                    EmitChunkLength(w, spec, shape);
                 }
                 foreach (var type in ElementType.All)
                 {
@@ -90,13 +94,21 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return $"{t}* {p}";
                 foreach (var s in spec.Sums) yield return $"ref {t} {s}";
             }
-            else
+            else if (shape == LoopShape.GroupsContiguous)
             {
                 yield return "nint rows";
                 yield return "nint groups";
                 yield return "nint rowStride";
                 foreach (var p in spec.GroupParams) yield return $"{t}* {p}";
                 foreach (var p in spec.MemberParams) yield return $"{t}* {p}";
+                foreach (var s in spec.Sums) yield return $"{t}* {s}";
+            }
+            else
+            {
+                yield return "nint rows";
+                yield return "nint count";
+                yield return "nint rowStride";
+                foreach (var p in spec.GroupParams) yield return $"{t}* {p}";
                 foreach (var s in spec.Sums) yield return $"{t}* {s}";
             }
             if (CanStream(spec))
@@ -128,7 +140,7 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return Pointer(p);
                 foreach (var s in spec.Sums) yield return castTo == null ? $"ref {s}" : $"ref Unsafe.As<T, {castTo}>(ref {s})";
             }
-            else
+            else if (shape == LoopShape.GroupsContiguous)
             {
                 yield return "rows";
                 yield return "groups";
@@ -137,15 +149,26 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams) yield return Pointer(p);
                 foreach (var s in spec.Sums) yield return Pointer(s);
             }
+            else
+            {
+                yield return "rows";
+                yield return "count";
+                yield return "rowStride";
+                foreach (var p in spec.GroupParams) yield return Pointer(p);
+                foreach (var s in spec.Sums) yield return Pointer(s);
+            }
             if (CanStream(spec))
                 yield return "nonTemporal";
         }
 
         private static void EmitGenericEntry(CodeWriter w, KernelSpec spec, LoopShape shape)
         {
-            w.Line(shape == LoopShape.MembersContiguous
-                ? "/// <summary>One group whose <paramref name=\"count\"/> members are contiguous; sums are added to.</summary>"
-                : "/// <summary><paramref name=\"rows\"/> rows of <paramref name=\"groups\"/> contiguous groups, rows <paramref name=\"rowStride\"/> elements apart; sums are added to.</summary>");
+            w.Line(shape switch
+            {
+                LoopShape.MembersContiguous => "/// <summary>One group whose <paramref name=\"count\"/> members are contiguous; sums are added to.</summary>",
+                LoopShape.GroupsContiguous => "/// <summary><paramref name=\"rows\"/> rows of <paramref name=\"groups\"/> contiguous groups, rows <paramref name=\"rowStride\"/> elements apart; sums are added to.</summary>",
+                _ => "/// <summary><paramref name=\"rows\"/> groups of <paramref name=\"count\"/> contiguous members, <paramref name=\"rowStride\"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>",
+            });
             w.Line("/// <typeparam name=\"TElement\">how tensor elements are stored</typeparam>");
             w.Line("/// <typeparam name=\"T\">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>");
             if (shape == LoopShape.MembersContiguous)
@@ -166,11 +189,11 @@ namespace BnGenerator
         /// The longest run one MembersContiguous call may reduce: AddsPerAccumulator values for each of its
         /// accumulators (lanes × unroll at the width the image runs, one on the scalar rung).
         /// </summary>
-        private static void EmitChunkLength(CodeWriter w, KernelSpec spec)
+        private static void EmitChunkLength(CodeWriter w, KernelSpec spec, LoopShape shape)
         {
-            w.Line("/// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>");
+            w.Line($"/// <summary>The longest run one {shape} call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>");
             w.Line("/// <typeparam name=\"T\">the compute type (float for 16-bit elements)</typeparam>");
-            w.Open("public static nint ChunkLength<T>() where T : unmanaged");
+            w.Open($"public static nint {(shape == LoopShape.MembersContiguous ? "ChunkLength" : "RowGroupLength")}<T>() where T : unmanaged");
             w.Line("nint accumulators = 1;");
             foreach (var type in ElementType.ComputeTypes)
             {
@@ -178,7 +201,7 @@ namespace BnGenerator
                 bool firstWidth = true;
                 foreach (var width in VectorWidth.Ladder.Where(v => !v.IsScalar))
                 {
-                    string count = (width.Lanes(type) * Unrolling.Factor(spec, LoopShape.MembersContiguous, width)).ToString(CultureInfo.InvariantCulture);
+                    string count = (width.Lanes(type) * Unrolling.Factor(spec, shape, width)).ToString(CultureInfo.InvariantCulture);
                     w.Line($"{(firstWidth ? "" : "else ")}if ({VectorSwitch} && {width.Name}.IsHardwareAccelerated)");
                     w.Line($"    accumulators = {count};");
                     firstWidth = false;
@@ -232,8 +255,10 @@ namespace BnGenerator
             w.Open($"private static void {shape}{width.Name}({string.Join(", ", Parameters(spec, shape, type.Keyword, type.Compute))})");
             if (shape == LoopShape.MembersContiguous)
                 EmitMembersContiguous(w, spec, type, width, unroll);
-            else
+            else if (shape == LoopShape.GroupsContiguous)
                 EmitGroupsContiguous(w, spec, type, width, unroll);
+            else
+                EmitRowGroup(w, spec, type, width);
             w.Close();
         }
 
@@ -272,6 +297,65 @@ namespace BnGenerator
             EmitScalarMembers(w, spec, type, "count");
             foreach (var s in spec.Sums)
                 w.Line($"{s} += {s}Total;");
+        }
+
+        /// <summary>
+        /// Row after row, one accumulator per sum, reduced across lanes when the row's vectors end, then its scalar tail.
+        /// A row's chain is short and the next row's loads do not wait for it, so the core overlaps the rows (LayerNorm
+        /// rows of C = 96 at AVX-512: six vectors each, where an unrolled MembersContiguous per row spent more on its
+        /// accumulators and tails than on the row).
+        /// </summary>
+        private static void EmitRowGroup(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width)
+        {
+            string t = type.Compute;
+            int lanes = width.Lanes(type);
+            w.Open("for (nint r = 0; r < rows; r++)");
+            foreach (var input in spec.Inputs)
+                w.Line($"{type.Keyword}* {input}Row = {input} + r * rowStride;");
+            foreach (var p in spec.GroupParams)
+                w.Line($"{t} {p}R = {p}[r];");
+            w.Line("nint i = 0;");
+            if (!width.IsScalar)
+            {
+                string vec = width.Name;
+                foreach (var p in spec.GroupParams)
+                    w.Line($"var {p}V = {vec}.Create({p}R);");
+                foreach (var s in spec.Sums)
+                    w.Line($"var {s}V = {vec}<{t}>.Zero;");
+                string step = lanes.ToString(CultureInfo.InvariantCulture);
+                w.Open($"for (; i <= count - {step}; i += {step})");
+                foreach (var input in spec.Inputs)
+                    w.Line($"var {input}_0 = {type.VectorLoad(width, $"{input}Row + i")};");
+                EmitStatements(w, spec, 1, _ => new Naming
+                {
+                    Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_0",
+                    Sum = name => $"{name}V",
+                    Store = (_, _) => "",
+                    Math = vec,
+                });
+                w.Close();
+                foreach (var s in spec.Sums)
+                    w.Line($"{t} {s}Total = {vec}.Sum({s}V);");
+            }
+            else
+            {
+                foreach (var s in spec.Sums)
+                    w.Line($"{t} {s}Total = 0;");
+            }
+            w.Open("for (; i < count; i++)");
+            foreach (var input in spec.Inputs)
+                w.Line($"{t} {input}_s = {type.ScalarLoad($"{input}Row[i]")};");
+            EmitStatements(w, spec, 1, _ => new Naming
+            {
+                Read = name => spec.GroupParams.Contains(name) ? name + "R" : $"{name}_s",
+                Sum = name => $"{name}Total",
+                Store = (_, _) => "",
+                Math = t,
+            });
+            w.Close();
+            foreach (var s in spec.Sums)
+                w.Line($"{s}[r] += {s}Total;");
+            w.Close();
         }
 
         /// <summary>

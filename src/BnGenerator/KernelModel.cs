@@ -111,6 +111,14 @@ namespace BnGenerator
         /// one scalar per row.
         /// </summary>
         GroupsContiguous,
+
+        /// <summary>
+        /// Rows of contiguous members, one group each, <c>rowStride</c> elements apart (LayerNorm rows in L1, a group of
+        /// them at a time): each row is reduced by one accumulator per sum, and the rows follow each other with no
+        /// dependence between them, so their chains overlap in the core. Group parameters and sums are arrays of one
+        /// value per row. Only for reductions: kernels with sums and neither outputs nor member parameters.
+        /// </summary>
+        RowGroup,
     }
 
     /// <summary>How far a loop is unrolled and so how many independent accumulators each sum gets.</summary>
@@ -125,7 +133,7 @@ namespace BnGenerator
         /// </summary>
         public static int Factor(KernelSpec spec, LoopShape shape, VectorWidth width)
         {
-            if (width.IsScalar)
+            if (width.IsScalar || shape == LoopShape.RowGroup) // RowGroup: the rows are the independent chains
                 return 1;
             int perCopy = spec.Inputs.Count + spec.Locals.Count + spec.Sums.Count + 1;
             int shared;

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using BnNative.Interop;
 using Xunit;
 
@@ -101,6 +102,31 @@ public class ExtremeValueTests
         CheckAllOperations(lib, d, x, dy, new[] { 1.5, -0.5 }, new[] { 0.25, 1 }, eps: 1e-5);
         var lnDesc = Positions(layout, t, 2, 4);
         CheckLayerNorm(lib, lnDesc, x, dy, new[] { 1.5, -0.5, 2, 1 }, new[] { 0.25, 1, 0, -1 }, eps: 1e-5);
+    }
+
+    /// <summary>
+    /// LayerNorm rows taken a group of eight at a time (NC/NHWC rows of up to 16 vectors): rows whose squares overflow,
+    /// one in the first, full group and one in the last, partial group, are finished in float64 while the rows around
+    /// them keep the fast path; every row is checked against the float64 reference.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void OverflowingRowsAmongOrdinaryRowsOfAGroup(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        double a = t == BnDType.F64 ? 1e153 : 1e20;
+        const int positions = 11, c = 40;
+        var d = Positions(layout, t, positions, c);
+        var x = new double[d.Count];
+        var dy = new double[d.Count];
+        var random = new Random(5);
+        for (int i = 0; i < x.Length; i++)
+            (x[i], dy[i]) = (random.NextDouble() * 4 - 1, random.NextDouble() - 0.5);
+        foreach (int p in new[] { 3, 9 })
+            for (int k = 0; k < c; k++)
+                x[layout == BnLayout.NCHW ? k * positions + p : p * c + k] = (k % 2 == 0 ? a : -a) * (1 + 0.01 * k);
+        var gamma = Enumerable.Range(0, c).Select(k => 1 + 0.05 * k).ToArray();
+        var beta = Enumerable.Range(0, c).Select(k => 0.1 * k - 1).ToArray();
+        CheckLayerNorm(lib, d, x, dy, gamma, beta, eps: 1e-5);
     }
 
     /// <summary>

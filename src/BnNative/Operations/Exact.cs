@@ -1,6 +1,7 @@
 using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace BnNative.Operations;
 
@@ -106,6 +107,30 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool MapFits(double variance, long count, double scale, bool scaleIsExactlyZero, double shift) =>
         Fits(scale, scaleIsExactlyZero) && T.IsFinite(E(shift)) && Math.Sqrt(count * variance) <= MaxValue / 4;
+
+    /// <summary>The element type's smallest normal value, as float64 (its smallest subnormal over its machine epsilon, both powers of two).</summary>
+    private static readonly double MinNormal = D(T.Epsilon) / D(T.BitIncrement(T.One) - T.One);
+
+    /// <summary>
+    /// For a group of 8 rows of <paramref name="count"/> members: <paramref name="invstd"/> = 1/√(variance + eps), and the
+    /// bits of the rows where <see cref="Trustworthy"/> and <see cref="MapFits"/>(variance, count, invstd, false, 0) both
+    /// hold — the same decisions, in one float64 vector per quantity (see Statistics.Rows.OfGroup).
+    /// </summary>
+    public static ulong RowCoefficients(double* mean, double* variance, double eps, long count, double* invstd)
+    {
+        var rowVariance = Vector512.Load(variance);
+        var varianceEps = rowVariance + Vector512.Create(eps);
+        var scale = Vector512<double>.One / Vector512.Sqrt(varianceEps);
+        scale.Store(invstd);
+        var finite = Vector512.Create(double.MaxValue);
+        var trustworthy = Vector512.LessThanOrEqual(Vector512.Abs(Vector512.Load(mean)), finite) & Vector512.LessThanOrEqual(Vector512.Abs(rowVariance), finite)
+            & Vector512.GreaterThanOrEqual(varianceEps, Vector512.Create(TinyVariance));
+        // Fits(invstd, false): invstd rounded to T is normal (it is positive or NaN here).
+        var rounded = typeof(T) == typeof(float) ? Vector512.WidenLower(Vector512.Narrow(scale, scale)) : scale;
+        var fits = Vector512.GreaterThanOrEqual(rounded, Vector512.Create(MinNormal)) & Vector512.LessThanOrEqual(rounded, Vector512.Create(MaxValue));
+        var noOverflow = Vector512.LessThanOrEqual(Vector512.Sqrt(Vector512.Create((double)count) * rowVariance), Vector512.Create(MaxValue / 4));
+        return (trustworthy & fits & noOverflow).ExtractMostSignificantBits();
+    }
 
     /// <summary>The power of two that brings <paramref name="magnitude"/> into [1, 2); 0 for 0 and non-finite values.</summary>
     private static int Exponent(double magnitude) => magnitude > 0 && double.IsFinite(magnitude) ? Math.ILogB(magnitude) : 0;

@@ -1,6 +1,8 @@
 using System;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using BnNative.Kernels;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
 
@@ -76,7 +78,11 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             S = shape.S;
             ChannelsLast = shape.ChannelsLast;
             PerChannel = 1.0 / C;
-            StreamRuns = Geometry<TElement>.Streams(N * C * S, C);
+            // Narrow rows are written a group at a time or more (Group·C contiguous elements): streamed when each row is
+            // whole cache lines (convnext, C = 96, medians of alternating runs: forward 2 threads 2.80 → 2.45 ms; backward,
+            // dx, 1 thread 6.74 → 6.37, 2 threads 4.40 → 3.96).
+            bool groups = NarrowRows && C * sizeof(TElement) % 64 == 0;
+            StreamRuns = Geometry<TElement>.Streams(N * C * S, groups ? Statistics<TElement, T>.Rows.Group * C : C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(TElement)));
             BlockRows = perTask;
             BackwardRows = (MinPositionsPerTask + perTask - 1) / perTask * perTask;
@@ -173,7 +179,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             if (Plan.ChannelsLast)
             {
                 var (first, count) = Plan.Rows(task, Plan.BlockRows);
-                if (Plan.NarrowRows)
+                if (Plan.NarrowRows && Statistics<TElement, T>.Rows.FitGroup(Plan.C))
+                    NarrowRowGroups(first, count);
+                else if (Plan.NarrowRows)
                     NarrowRows(first, count);
                 else
                     for (long p = first; p < first + count; p++)
@@ -186,7 +194,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         }
 
         /// <summary>
-        /// Rows [first, first + count), each one chunk (see <see cref="Statistics{TElement, T}.Rows"/>): statistics,
+        /// Rows [first, first + count), each one chunk and too long for <see cref="NarrowRowGroups"/>: statistics,
         /// checks and map row by row, everything that depends only on C worked out once.
         /// </summary>
         private readonly void NarrowRows(long first, long count)
@@ -197,21 +205,69 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             for (long p = first; p < first + count; p++)
             {
                 var (mean, variance) = statistics.Of(X + p * c);
-                if (!Exact<TElement, T>.Trustworthy(mean, variance, Eps))
-                    (mean, variance) = Exact<TElement, T>.Statistics(X, Plan.Position(p));
                 double invstd = 1 / Math.Sqrt(variance + Eps);
+                if (!Exact<TElement, T>.Trustworthy(mean, variance, Eps) || !Exact<TElement, T>.MapFits(variance, c, invstd, false, 0))
+                {
+                    Finish(p, mean, variance);
+                    continue;
+                }
                 Save(p, mean, invstd);
-                if (Exact<TElement, T>.MapFits(variance, c, invstd, false, 0))
-                    K.LayerNormApply.MembersContiguous(X + p * c, Y + p * c, (nint)c, E(mean), E(invstd), gamma, beta, Plan.StreamRuns);
-                else
-                    Exact<TElement, T>.LayerNormMap(X, Y, Plan.Position(p), mean, invstd, Gamma, Beta);
+                K.LayerNormApply.MembersContiguous(X + p * c, Y + p * c, (nint)c, E(mean), E(invstd), gamma, beta, Plan.StreamRuns);
             }
         }
 
+        /// <summary>
+        /// Rows [first, first + count), each short enough for a group of rows at a time (see
+        /// <see cref="Statistics{TElement, T}.Rows.OfGroup"/>): the group's statistics, its coefficients and checks in
+        /// float64 vectors, then each row's map from L1. A row that fails a check is finished by <see cref="Finish"/>.
+        /// The rows a few groups ahead are prefetched: the hardware prefetcher alone left the statistics pass waiting on
+        /// memory (convnext, C = 96: 2 threads 2.45 → 2.12 ms with streaming stores, medians of ten alternating runs).
+        /// </summary>
+        private readonly void NarrowRowGroups(long first, long count)
+        {
+            const int Group = Statistics<TElement, T>.Rows.Group;
+            long c = Plan.C, end = first + count, groupBytes = Group * c * sizeof(TElement);
+            var statistics = new Statistics<TElement, T>.Rows(c);
+            T* gamma = Gamma != null ? Gamma : Defaults.Ones, beta = Beta != null ? Beta : Defaults.Zeros;
+            double* means = stackalloc double[3 * Group];
+            double* variances = means + Group, invstds = variances + Group;
+            for (long p = first; p < end; p += Group)
+            {
+                int rows = (int)Math.Min(Group, end - p);
+                if (p + PrefetchGroups * Group < end)
+                    Prefetch.Read(X + (p + PrefetchGroups * Group) * c, groupBytes);
+                statistics.OfGroup(X + p * c, rows, means, variances);
+                ulong fast = Exact<TElement, T>.RowCoefficients(means, variances, Eps, c, invstds);
+                for (int r = 0; r < rows; r++)
+                {
+                    double mean = means[r], invstd = invstds[r];
+                    if ((fast & (1UL << r)) == 0)
+                    {
+                        Finish(p + r, mean, variances[r]);
+                        continue;
+                    }
+                    Save(p + r, mean, invstd);
+                    K.LayerNormApply.MembersContiguous(X + (p + r) * c, Y + (p + r) * c, (nint)c, E(mean), E(invstd), gamma, beta, Plan.StreamRuns);
+                }
+            }
+        }
+
+        /// <summary>How many groups of narrow rows ahead <see cref="NarrowRows"/> prefetches.</summary>
+        private const int PrefetchGroups = 2;
+
         private readonly void Row(long p)
         {
+            var (mean, variance) = RowStatistics(X + p * Plan.C, Plan.C);
+            Finish(p, mean, variance);
+        }
+
+        /// <summary>
+        /// Row <paramref name="p"/> from its fast-path statistics: taken again in float64 where they cannot be trusted,
+        /// saved, and the row mapped in the element type where its coefficients fit, else in float64.
+        /// </summary>
+        private readonly void Finish(long p, double mean, double variance)
+        {
             long c = Plan.C, at = p * c;
-            var (mean, variance) = RowStatistics(X + at, c);
             if (!Exact<TElement, T>.Trustworthy(mean, variance, Eps))
                 (mean, variance) = Exact<TElement, T>.Statistics(X, Plan.Position(p));
             double invstd = 1 / Math.Sqrt(variance + Eps);

@@ -42,7 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <summary>The longest run one MembersContiguous call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
         /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
@@ -3221,6 +3221,612 @@ static unsafe partial class Kernels
                     deviations[g] += d_s;
                     squares[g] += d_s * d_s;
                 }
+            }
+        }
+
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void RowGroup<TElement, T>(TElement* x, nint rows, nint count, nint rowStride, T* center, T* deviations, T* squares) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
+            {
+                RowGroup((float*)x, rows, count, rowStride, (float*)center, (float*)deviations, (float*)squares);
+                return;
+            }
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
+            {
+                RowGroup((double*)x, rows, count, rowStride, (double*)center, (double*)deviations, (double*)squares);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::System.Half*)x, rows, count, rowStride, (float*)center, (float*)deviations, (float*)squares);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::BnNative.Kernels.BFloat16*)x, rows, count, rowStride, (float*)center, (float*)deviations, (float*)squares);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
+        }
+
+        /// <summary>The longest run one RowGroup call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
+        public static nint RowGroupLength<T>() where T : unmanaged
+        {
+            nint accumulators = 1;
+            if (typeof(T) == typeof(float))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 16;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 4;
+            }
+            if (typeof(T) == typeof(double))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 4;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 2;
+            }
+            return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
+        }
+
+        public static void RowGroup(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            RowGroupScalar(x, rows, count, rowStride, center, deviations, squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var deviationsV = Vector512<float>.Zero;
+                var squaresV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector512.Sum(deviationsV);
+                float squaresTotal = Vector512.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var deviationsV = Vector256<float>.Zero;
+                var squaresV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector256.Sum(deviationsV);
+                float squaresTotal = Vector256.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var deviationsV = Vector128<float>.Zero;
+                var squaresV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector128.Sum(deviationsV);
+                float squaresTotal = Vector128.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float deviationsTotal = 0;
+                float squaresTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        public static void RowGroup(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            RowGroupScalar(x, rows, count, rowStride, center, deviations, squares);
+        }
+
+        /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var deviationsV = Vector512<double>.Zero;
+                var squaresV = Vector512<double>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                double deviationsTotal = Vector512.Sum(deviationsV);
+                double squaresTotal = Vector512.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var deviationsV = Vector256<double>.Zero;
+                var squaresV = Vector256<double>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                double deviationsTotal = Vector256.Sum(deviationsV);
+                double squaresTotal = Vector256.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var deviationsV = Vector128<double>.Zero;
+                var squaresV = Vector128<double>.Zero;
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                double deviationsTotal = Vector128.Sum(deviationsV);
+                double squaresTotal = Vector128.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                double deviationsTotal = 0;
+                double squaresTotal = 0;
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        public static void RowGroup(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            RowGroupScalar(x, rows, count, rowStride, center, deviations, squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var deviationsV = Vector512<float>.Zero;
+                var squaresV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector512.Sum(deviationsV);
+                float squaresTotal = Vector512.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var deviationsV = Vector256<float>.Zero;
+                var squaresV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector256.Sum(deviationsV);
+                float squaresTotal = Vector256.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var deviationsV = Vector128<float>.Zero;
+                var squaresV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector128.Sum(deviationsV);
+                float squaresTotal = Vector128.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float deviationsTotal = 0;
+                float squaresTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        public static void RowGroup(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, rows, count, rowStride, center, deviations, squares);
+                return;
+            }
+            RowGroupScalar(x, rows, count, rowStride, center, deviations, squares);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var deviationsV = Vector512<float>.Zero;
+                var squaresV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector512.Sum(deviationsV);
+                float squaresTotal = Vector512.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var deviationsV = Vector256<float>.Zero;
+                var squaresV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector256.Sum(deviationsV);
+                float squaresTotal = Vector256.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var deviationsV = Vector128<float>.Zero;
+                var squaresV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
+                    var d_0 = x_0 - centerV;
+                    deviationsV += d_0;
+                    squaresV += d_0 * d_0;
+                }
+                float deviationsTotal = Vector128.Sum(deviationsV);
+                float squaresTotal = Vector128.Sum(squaresV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float deviationsTotal = 0;
+                float squaresTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    var d_s = x_s - centerR;
+                    deviationsTotal += d_s;
+                    squaresTotal += d_s * d_s;
+                }
+                deviations[r] += deviationsTotal;
+                squares[r] += squaresTotal;
             }
         }
     }

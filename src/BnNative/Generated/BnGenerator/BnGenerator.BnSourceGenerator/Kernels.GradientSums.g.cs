@@ -42,7 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <summary>The longest run one MembersContiguous call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
         /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
@@ -3221,6 +3221,628 @@ static unsafe partial class Kernels
                     sumDy[g] += dy_s;
                     sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
+            }
+        }
+
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void RowGroup<TElement, T>(TElement* x, TElement* dy, nint rows, nint count, nint rowStride, T* center, T* sumDy, T* sumDyCentered) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
+            {
+                RowGroup((float*)x, (float*)dy, rows, count, rowStride, (float*)center, (float*)sumDy, (float*)sumDyCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
+            {
+                RowGroup((double*)x, (double*)dy, rows, count, rowStride, (double*)center, (double*)sumDy, (double*)sumDyCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::System.Half*)x, (global::System.Half*)dy, rows, count, rowStride, (float*)center, (float*)sumDy, (float*)sumDyCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, rows, count, rowStride, (float*)center, (float*)sumDy, (float*)sumDyCentered);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
+        }
+
+        /// <summary>The longest run one RowGroup call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
+        public static nint RowGroupLength<T>() where T : unmanaged
+        {
+            nint accumulators = 1;
+            if (typeof(T) == typeof(float))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 16;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 4;
+            }
+            if (typeof(T) == typeof(double))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 4;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 2;
+            }
+            return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
+        }
+
+        public static void RowGroup(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumDyV = Vector512<float>.Zero;
+                var sumDyCenteredV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var dy_0 = Vector512.Load(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector512.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumDyV = Vector256<float>.Zero;
+                var sumDyCenteredV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var dy_0 = Vector256.Load(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector256.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumDyV = Vector128<float>.Zero;
+                var sumDyCenteredV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var dy_0 = Vector128.Load(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector128.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float sumDyTotal = 0;
+                float sumDyCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        public static void RowGroup(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+        }
+
+        /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumDyV = Vector512<double>.Zero;
+                var sumDyCenteredV = Vector512<double>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var dy_0 = Vector512.Load(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                double sumDyTotal = Vector512.Sum(sumDyV);
+                double sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumDyV = Vector256<double>.Zero;
+                var sumDyCenteredV = Vector256<double>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var dy_0 = Vector256.Load(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                double sumDyTotal = Vector256.Sum(sumDyV);
+                double sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumDyV = Vector128<double>.Zero;
+                var sumDyCenteredV = Vector128<double>.Zero;
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var dy_0 = Vector128.Load(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                double sumDyTotal = Vector128.Sum(sumDyV);
+                double sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                double sumDyTotal = 0;
+                double sumDyCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        public static void RowGroup(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumDyV = Vector512<float>.Zero;
+                var sumDyCenteredV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector512.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumDyV = Vector256<float>.Zero;
+                var sumDyCenteredV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector256.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumDyV = Vector128<float>.Zero;
+                var sumDyCenteredV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector128.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float sumDyTotal = 0;
+                float sumDyCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        public static void RowGroup(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, sumDy, sumDyCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumDyV = Vector512<float>.Zero;
+                var sumDyCenteredV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector512.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumDyV = Vector256<float>.Zero;
+                var sumDyCenteredV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector256.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumDyV = Vector128<float>.Zero;
+                var sumDyCenteredV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + i);
+                    sumDyV += dy_0;
+                    sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                float sumDyTotal = Vector128.Sum(sumDyV);
+                float sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float sumDyTotal = 0;
+                float sumDyCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    sumDyTotal += dy_s;
+                    sumDyCenteredTotal += dy_s * (x_s - centerR);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyCentered[r] += sumDyCenteredTotal;
             }
         }
     }

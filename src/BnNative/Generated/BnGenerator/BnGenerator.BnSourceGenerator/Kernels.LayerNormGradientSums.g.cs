@@ -42,7 +42,7 @@ static unsafe partial class Kernels
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        /// <summary>The longest run one MembersContiguous call may reduce: Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <summary>The longest run one MembersContiguous call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
         /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
         public static nint ChunkLength<T>() where T : unmanaged
         {
