@@ -1,8 +1,6 @@
 using System;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using BnNative.Kernels;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
 
@@ -78,10 +76,10 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             S = shape.S;
             ChannelsLast = shape.ChannelsLast;
             PerChannel = 1.0 / C;
-            // Narrow rows are written a group at a time or more (Group·C contiguous elements): streamed when each row is
-            // whole cache lines (convnext, C = 96, medians of alternating runs: forward 2 threads 2.80 → 2.45 ms; backward,
-            // dx, 1 thread 6.74 → 6.37, 2 threads 4.40 → 3.96).
-            bool groups = NarrowRows && C * sizeof(TElement) % 64 == 0;
+            // Rows taken a group at a time are written Group·C contiguous elements at once: streamed when each row is
+            // whole cache lines (convnext, C = 96, medians of 8 alternating runs against ordinary stores: forward 1 thread
+            // 4.01 → 3.29 ms, 2 threads 3.56 → 2.56; the backward's dx, 2 threads 4.44 → 4.38, minima 4.25 → 3.92).
+            bool groups = NarrowRows && Statistics<TElement, T>.Rows.FitGroup(C) && C * sizeof(TElement) % 64 == 0;
             StreamRuns = Geometry<TElement>.Streams(N * C * S, groups ? Statistics<TElement, T>.Rows.Group * C : C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(TElement)));
             BlockRows = perTask;
@@ -220,13 +218,11 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         /// Rows [first, first + count), each short enough for a group of rows at a time (see
         /// <see cref="Statistics{TElement, T}.Rows.OfGroup"/>): the group's statistics, its coefficients and checks in
         /// float64 vectors, then each row's map from L1. A row that fails a check is finished by <see cref="Finish"/>.
-        /// The rows a few groups ahead are prefetched: the hardware prefetcher alone left the statistics pass waiting on
-        /// memory (convnext, C = 96: 2 threads 2.45 → 2.12 ms with streaming stores, medians of ten alternating runs).
         /// </summary>
         private readonly void NarrowRowGroups(long first, long count)
         {
             const int Group = Statistics<TElement, T>.Rows.Group;
-            long c = Plan.C, end = first + count, groupBytes = Group * c * sizeof(TElement);
+            long c = Plan.C, end = first + count;
             var statistics = new Statistics<TElement, T>.Rows(c);
             T* gamma = Gamma != null ? Gamma : Defaults.Ones, beta = Beta != null ? Beta : Defaults.Zeros;
             double* means = stackalloc double[3 * Group];
@@ -234,8 +230,6 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             for (long p = first; p < end; p += Group)
             {
                 int rows = (int)Math.Min(Group, end - p);
-                if (p + PrefetchGroups * Group < end)
-                    Prefetch.Read(X + (p + PrefetchGroups * Group) * c, groupBytes);
                 statistics.OfGroup(X + p * c, rows, means, variances);
                 ulong fast = Exact<TElement, T>.RowCoefficients(means, variances, Eps, c, invstds);
                 for (int r = 0; r < rows; r++)
@@ -251,9 +245,6 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                 }
             }
         }
-
-        /// <summary>How many groups of narrow rows ahead <see cref="NarrowRows"/> prefetches.</summary>
-        private const int PrefetchGroups = 2;
 
         private readonly void Row(long p)
         {
