@@ -14,14 +14,17 @@ namespace BnGenerator
     /// </summary>
     internal static class KernelEmitter
     {
+        /// <summary>How a vector of sums is reduced to one value (see LaneSums in BnSourceGenerator's support source).</summary>
+        private const string LaneSum = "global::BnNative.Kernels.LaneSums.Of";
+
         /// <summary>The switch that the library defines to force scalar kernels (BNNATIVE_ISA=scalar).</summary>
         public const string VectorSwitch = "global::BnNative.Kernels.KernelIsa.UseVectors";
 
         private static readonly LoopShape[] Shapes = { LoopShape.MembersContiguous, LoopShape.GroupsContiguous, LoopShape.RowGroup };
 
-        /// <summary>Every kernel has the first two shapes; reductions (sums, no outputs, no member parameters) also RowGroup.</summary>
+        /// <summary>Every kernel has the first two shapes; reductions (sums, no outputs) also RowGroup.</summary>
         public static bool HasShape(KernelSpec spec, LoopShape shape) =>
-            shape != LoopShape.RowGroup || (spec.Sums.Count > 0 && spec.Outputs.Count == 0 && spec.MemberParams.Count == 0);
+            shape != LoopShape.RowGroup || (spec.Sums.Count > 0 && spec.Outputs.Count == 0);
 
         /// <summary>
         /// MembersContiguous is called once per group (a LayerNorm row, an NCHW channel's slab): inlined into its caller,
@@ -109,6 +112,7 @@ namespace BnGenerator
                 yield return "nint count";
                 yield return "nint rowStride";
                 foreach (var p in spec.GroupParams) yield return $"{t}* {p}";
+                foreach (var p in spec.MemberParams) yield return $"{t}* {p}";
                 foreach (var s in spec.Sums) yield return $"{t}* {s}";
             }
             if (CanStream(spec))
@@ -155,6 +159,7 @@ namespace BnGenerator
                 yield return "count";
                 yield return "rowStride";
                 foreach (var p in spec.GroupParams) yield return Pointer(p);
+                foreach (var p in spec.MemberParams) yield return Pointer(p);
                 foreach (var s in spec.Sums) yield return Pointer(s);
             }
             if (CanStream(spec))
@@ -167,7 +172,7 @@ namespace BnGenerator
             {
                 LoopShape.MembersContiguous => "/// <summary>One group whose <paramref name=\"count\"/> members are contiguous; sums are added to.</summary>",
                 LoopShape.GroupsContiguous => "/// <summary><paramref name=\"rows\"/> rows of <paramref name=\"groups\"/> contiguous groups, rows <paramref name=\"rowStride\"/> elements apart; sums are added to.</summary>",
-                _ => "/// <summary><paramref name=\"rows\"/> groups of <paramref name=\"count\"/> contiguous members, <paramref name=\"rowStride\"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>",
+                _ => "/// <summary><paramref name=\"rows\"/> groups of <paramref name=\"count\"/> contiguous members, <paramref name=\"rowStride\"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>",
             });
             w.Line("/// <typeparam name=\"TElement\">how tensor elements are stored</typeparam>");
             w.Line("/// <typeparam name=\"T\">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>");
@@ -286,7 +291,7 @@ namespace BnGenerator
                 }
                 EmitVectorMembers(w, spec, type, width, unroll, "Store");
                 foreach (var s in spec.Sums)
-                    w.Line($"{t} {s}Total = {vec}.Sum({PairwiseSum(Enumerable.Range(0, unroll).Select(u => $"{s}_{u}").ToList())});");
+                    w.Line($"{t} {s}Total = {LaneSum}({PairwiseSum(Enumerable.Range(0, unroll).Select(u => $"{s}_{u}").ToList())});");
             }
             else
             {
@@ -326,6 +331,8 @@ namespace BnGenerator
                 w.Open($"for (; i <= count - {step}; i += {step})");
                 foreach (var input in spec.Inputs)
                     w.Line($"var {input}_0 = {type.VectorLoad(width, $"{input}Row + i")};");
+                foreach (var p in spec.MemberParams)
+                    w.Line($"var {p}_0 = {vec}.Load({p} + i);");
                 EmitStatements(w, spec, 1, _ => new Naming
                 {
                     Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_0",
@@ -335,7 +342,7 @@ namespace BnGenerator
                 });
                 w.Close();
                 foreach (var s in spec.Sums)
-                    w.Line($"{t} {s}Total = {vec}.Sum({s}V);");
+                    w.Line($"{t} {s}Total = {LaneSum}({s}V);");
             }
             else
             {
@@ -345,6 +352,8 @@ namespace BnGenerator
             w.Open("for (; i < count; i++)");
             foreach (var input in spec.Inputs)
                 w.Line($"{t} {input}_s = {type.ScalarLoad($"{input}Row[i]")};");
+            foreach (var p in spec.MemberParams)
+                w.Line($"{t} {p}_s = {p}[i];");
             EmitStatements(w, spec, 1, _ => new Naming
             {
                 Read = name => spec.GroupParams.Contains(name) ? name + "R" : $"{name}_s",
@@ -450,10 +459,12 @@ namespace BnGenerator
                 return;
             }
             // Sums: when a row fits one unrolled block, walking the block down the rows is reading memory in
-            // order and the sums stay in registers; wider rows are walked row by row (a block walk would
-            // stride across pages and defeat the prefetcher) with the sums kept in their arrays, in L1.
-            // Each sum lane adds the rows in the same order either way.
-            w.Open($"if (groups <= {block})");
+            // order and the sums stay in registers; so does a walk down a few rows, which are in cache however
+            // wide (a group of LayerNorm rows: C = 96 row by row loaded and stored its sums for every row).
+            // Wider, taller tiles are walked row by row (a block walk would stride across pages and defeat the
+            // prefetcher) with the sums kept in their arrays, in L1. Each sum lane adds the rows in the same
+            // order either way.
+            w.Open($"if (groups <= {block} || rows <= {FewRows.ToString(CultureInfo.InvariantCulture)})");
             EmitGroupBlocks(w, spec, type, width, unroll);
             w.Line("return;");
             w.Close();
@@ -491,6 +502,9 @@ namespace BnGenerator
             });
             w.Close();
         }
+
+        /// <summary>Rows few enough to walk in blocks of groups whatever their width (see <see cref="EmitGroupsContiguous"/>).</summary>
+        private const int FewRows = 8;
 
         /// <summary>Rows a vector walk of wide rows takes together (see <see cref="EmitRowByRow"/>).</summary>
         private const int RowTile = 4;

@@ -77,6 +77,28 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void RowGroupIsEmittedForReductionsWithTheirMemberParameters()
+    {
+        const string source = """
+            namespace BnNative.Kernels;
+            [NormKernel("Axpy", "y = Fma(x, a, b);", Inputs = "x", Outputs = "y", GroupParams = "a, b")]
+            [NormKernel("WeightedSums", "var v = x * w; s += v; q += v * (x - c);", Inputs = "x", GroupParams = "c", MemberParams = "w", Sums = "s, q")]
+            internal static partial class Kernels { }
+            """;
+        var (driver, output, diagnostics, _) = Run(source);
+        Assert.Empty(diagnostics);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        Assert.DoesNotContain("RowGroup", Generated(driver, "Kernels.Axpy.g.cs"));
+        string sums = Generated(driver, "Kernels.WeightedSums.g.cs");
+        // Group parameters and sums: one value per row; member parameters: one per member, shared by the rows.
+        Assert.Contains("private static void RowGroupVector512(float* x, nint rows, nint count, nint rowStride, float* c, float* w, float* s, float* q)", sums);
+        Assert.Contains("var w_0 = Vector512.Load(w + i);", sums);
+        Assert.Contains("float w_s = w[i];", sums);
+        Assert.Contains("var v_0 = x_0 * w_0;", sums);
+        Assert.Contains("s[r] += sTotal;", sums);
+    }
+
+    [Fact]
     public void SixteenBitStreamsAreWidenedOnLoadAndNarrowedOnStore()
     {
         var (driver, _, _, _) = Run(TwoKernels);

@@ -130,6 +130,32 @@ public class ExtremeValueTests
     }
 
     /// <summary>
+    /// The LayerNorm backward of rows taken a group of eight at a time: rows of a huge constant dy, whose Σdy·γ overflows
+    /// the element type (exactly, dx = 0), in the first, full group and in the last, partial one, are finished in float64
+    /// while the rows around them keep the fast path; and the dgamma/dbeta sums of the first group, where +h, +h, −h down
+    /// three rows of equal x overflow in the element type, are summed again in float64 (exactly, the h terms cancel). In
+    /// F64 the float64 reference would overflow as well, so there h is only large.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void HugeGradientRowsAmongOrdinaryRowsOfAGroup(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        double h = t == BnDType.F64 ? 1e300 : 3e38;
+        const int positions = 11, c = 40;
+        var d = Positions(layout, t, positions, c);
+        int At(int p, int k) => layout == BnLayout.NCHW ? k * positions + p : p * c + k;
+        var x = new double[d.Count];
+        var dy = new double[d.Count];
+        var random = new Random(7);
+        for (int i = 0; i < x.Length; i++)
+            (x[i], dy[i]) = (random.NextDouble() * 4 - 1, random.NextDouble() - 0.5);
+        foreach (var (p, sign) in new[] { (2, 1.0), (3, 1.0), (4, -1.0), (9, -1.0) })
+            for (int k = 0; k < c; k++)
+                (x[At(p, k)], dy[At(p, k)]) = (x[At(2, k)], sign * h);
+        CheckLayerNorm(lib, d, x, dy, null, null, eps: 1e-5);
+    }
+
+    /// <summary>
     /// The same beyond one reduction chunk (16384 values): NCHW slabs of 20,000 values and LayerNorm rows of
     /// 17,000, where per-chunk sums of squares in the element type overflowed from spreads of 1e18 (F32).
     /// </summary>
@@ -295,9 +321,13 @@ public class ExtremeValueTests
         Accuracy.Near("LN y", t, Accuracy.Forward(t), y.Read(), expected.Y, expected.YScale);
         Accuracy.Relative("LN save_invstd", Accuracy.Forward(t), invstd.Read(), expected.Invstd);
         using var dx = new NativeTensor(t, x.Length);
+        using var dgamma = new NativeTensor(t, (int)d.C);
+        using var dbeta = new NativeTensor(t, (int)d.C);
         var gradient = ReferenceNormalizations.LayerNormBackward(d, x, dy, g?.Read(), mean.Read(), invstd.Read());
-        Bn.Ok(lib, Bn.LayerNormBackward(lib, d, xt, dyt, dx, g, mean, invstd, null, null));
+        Bn.Ok(lib, Bn.LayerNormBackward(lib, d, xt, dyt, dx, g, mean, invstd, dgamma, dbeta));
         Accuracy.Near("LN dx", t, Accuracy.Gradient(t), dx.Read(), gradient.Dx, gradient.DxScale);
+        Accuracy.Near("LN dgamma", t, Accuracy.Gradient(t), dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
+        Accuracy.Near("LN dbeta", t, Accuracy.Gradient(t), dbeta.Read(), gradient.Dbeta, gradient.DbetaScale);
     }
 
     private static void CheckFrozenBackward(BnLibrary lib, BnTensorDesc d, double[] x, double[] dy, double[] gamma,

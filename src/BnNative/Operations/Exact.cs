@@ -126,10 +126,48 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
         var trustworthy = Vector512.LessThanOrEqual(Vector512.Abs(Vector512.Load(mean)), finite) & Vector512.LessThanOrEqual(Vector512.Abs(rowVariance), finite)
             & Vector512.GreaterThanOrEqual(varianceEps, Vector512.Create(TinyVariance));
         // Fits(invstd, false): invstd rounded to T is normal (it is positive or NaN here).
-        var rounded = typeof(T) == typeof(float) ? Vector512.WidenLower(Vector512.Narrow(scale, scale)) : scale;
-        var fits = Vector512.GreaterThanOrEqual(rounded, Vector512.Create(MinNormal)) & Vector512.LessThanOrEqual(rounded, Vector512.Create(MaxValue));
+        var fits = NormalInElementType(scale);
         var noOverflow = Vector512.LessThanOrEqual(Vector512.Sqrt(Vector512.Create((double)count) * rowVariance), Vector512.Create(MaxValue / 4));
         return (trustworthy & fits & noOverflow).ExtractMostSignificantBits();
+    }
+
+    /// <summary>
+    /// For a group of 8 rows of a LayerNorm backward, from each row's saved mean and invstd and its sums Σg and Σg·(x − mean):
+    /// <paramref name="meanG"/> = Σg/C and <paramref name="xScale"/> = −invstd·invstd·(invstd·Σg·(x − mean)/C), and the bits of
+    /// the rows whose coefficients the row-by-row path (LayerNorm.BackwardJob.Coefficients) would take in the element type —
+    /// the same values and decisions, in one float64 vector per quantity. A row whose −invstd² is not a normal number
+    /// (<see cref="Product"/> would form it from mantissas and exponents) is left to that path.
+    /// </summary>
+    public static ulong RowGradientCoefficients(double* mean, double* invstd, double* sumG, double* sumGCentered, double perChannel, double* meanG, double* xScale)
+    {
+        var s = Vector512.Load(invstd);
+        var centered = Vector512.Load(sumGCentered);
+        var perValue = Vector512.Create(perChannel);
+        var m = Vector512.Load(sumG) * perValue;
+        var square = -s * s;
+        var scale = square * (s * centered * perValue);
+        m.Store(meanG);
+        scale.Store(xScale);
+        var largest = Vector512.Create(double.MaxValue);
+        var product = (Vector512.GreaterThanOrEqual(Vector512.Abs(square), Vector512.Create(Float64MinNormal)) & Vector512.LessThanOrEqual(Vector512.Abs(square), largest))
+            | Vector512.Equals(s, Vector512<double>.Zero);
+        var finite = Vector512.LessThanOrEqual(Vector512.Abs(m), largest) & Vector512.LessThanOrEqual(Vector512.Abs(scale), largest);
+        // Fits(invstd, false) and Fits(xScale, Σg·(x − mean) == 0): normal once rounded to T (0 fits xScale only when its sum is 0).
+        var invstdFits = NormalInElementType(s);
+        var scaleFits = NormalInElementType(scale) | (Vector512.Equals(scale, Vector512<double>.Zero) & Vector512.Equals(centered, Vector512<double>.Zero));
+        var safeCenter = Vector512.Create(SafeCenter);
+        var centersFit = Vector512.LessThan(Vector512.Abs(m), safeCenter) & Vector512.LessThan(Vector512.Abs(Vector512.Load(mean)), safeCenter);
+        return (product & finite & invstdFits & scaleFits & centersFit).ExtractMostSignificantBits();
+    }
+
+    private static readonly double Float64MinNormal = Math.ScaleB(1.0, -1022);
+
+    /// <summary>Lanes whose value, rounded to the element type, is a normal number of it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> NormalInElementType(Vector512<double> value)
+    {
+        var rounded = Vector512.Abs(typeof(T) == typeof(float) ? Vector512.WidenLower(Vector512.Narrow(value, value)) : value);
+        return Vector512.GreaterThanOrEqual(rounded, Vector512.Create(MinNormal)) & Vector512.LessThanOrEqual(rounded, Vector512.Create(MaxValue));
     }
 
     /// <summary>The power of two that brings <paramref name="magnitude"/> into [1, 2); 0 for 0 and non-finite values.</summary>

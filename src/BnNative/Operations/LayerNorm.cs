@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using BnNative.Runtime;
@@ -409,6 +410,8 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         {
             if (WidePhase)
                 WideTile(task);
+            else if (Plan.ChannelsLast && Statistics<TElement, T>.Rows.FitGroup(Plan.C))
+                NarrowRowGroups(task);
             else if (Plan.ChannelsLast)
                 NarrowRows(task);
             else
@@ -426,13 +429,68 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                     RowParameterGradients(task, first + start, rows, 0, Plan.C, chunk);
                 for (long p = first + start; Dx != null && p < first + start + rows; p++)
                 {
-                    var (meanG, xScale, fits) = RowCoefficients(p);
-                    if (fits)
-                        ApplyRow(p, 0, Plan.C, E(meanG), E(xScale));
-                    else
-                        Exact<TElement, T>.LayerNormGradient(X, Dy, Dx, Plan.Position(p), D(Mean[p]), D(Invstd[p]), Gamma);
+                    var (sumG, sumGCentered) = RowSums(p);
+                    Gradient(p, sumG, sumGCentered);
                 }
             }
+        }
+
+        /// <summary>
+        /// The rows of a task whose rows are short enough to be taken a group at a time (as the forward's, see
+        /// <see cref="Statistics{TElement, T}.Rows.FitGroup"/>), in one pass over memory: each group's dgamma/dbeta chunk
+        /// (the first read of its x and dy), its row sums (a RowGroup kernel) and its rows' dx, from L1. Blocks of rows
+        /// read three times — sums of the block, then each row's sums and dx — left the core waiting on memory in the
+        /// first pass and on nothing but L2 in the others.
+        /// </summary>
+        [SkipLocalsInit]
+        private readonly void NarrowRowGroups(long task)
+        {
+            const int Group = Statistics<TElement, T>.Rows.Group;
+            var (first, count) = Plan.Rows(task, Plan.BackwardRows);
+            long c = Plan.C, end = first + count;
+            T* gamma = Gamma != null ? Gamma : Defaults.Ones;
+            T* sumG = stackalloc T[2 * Group], sumGCentered = sumG + Group;
+            // The group's float64 inputs and coefficients (lanes past a partial group's rows stay 0).
+            double* means = stackalloc double[6 * Group];
+            double* invstds = means + Group, sumsG = invstds + Group, sumsGCentered = sumsG + Group, meanG = sumsGCentered + Group, xScale = meanG + Group;
+            new Span<double>(means, 4 * Group).Clear();
+            using var chunk = new NativeBuffer<T>(Partial != null ? 2 * c : 0);
+            for (long p = first; p < end; p += Group)
+            {
+                int rows = (int)Math.Min(Group, end - p);
+                // The row sums read the group in order (the first read, from memory), the dgamma/dbeta chunk walks it in
+                // blocks of channels from L1, both before dx is written: dx may be dy.
+                if (Dx != null)
+                {
+                    new Span<T>(sumG, 2 * Group).Clear();
+                    K.LayerNormGradientSums.RowGroup(X + p * c, Dy + p * c, rows, (nint)c, (nint)c, Mean + p, gamma, sumG, sumGCentered);
+                }
+                if (Partial != null)
+                    RowParameterGradients(task, p, rows, 0, c, chunk);
+                if (Dx == null)
+                    continue;
+                for (int r = 0; r < rows; r++)
+                    (means[r], invstds[r], sumsG[r], sumsGCentered[r]) = (D(Mean[p + r]), D(Invstd[p + r]), D(sumG[r]), D(sumGCentered[r]));
+                ulong fast = Exact<TElement, T>.RowGradientCoefficients(means, invstds, sumsG, sumsGCentered, Plan.PerChannel, meanG, xScale);
+                for (int r = 0; r < rows; r++)
+                {
+                    long at = (p + r) * c;
+                    if ((fast & (1UL << r)) != 0)
+                        K.LayerNormGradientApply.MembersContiguous(X + at, Dy + at, Dx + at, (nint)c, Mean[p + r], E(meanG[r]), Invstd[p + r], E(xScale[r]), gamma, Plan.StreamRuns);
+                    else
+                        Gradient(p + r, sumsG[r], sumsGCentered[r]);
+                }
+            }
+        }
+
+        /// <summary>dx of row p from its sums Σg and Σg·(x − mean): in the element type where its coefficients fit, else in float64.</summary>
+        private readonly void Gradient(long p, double sumG, double sumGCentered)
+        {
+            var (meanG, xScale, fits) = Coefficients(p, sumG, sumGCentered);
+            if (fits)
+                ApplyRow(p, 0, Plan.C, E(meanG), E(xScale));
+            else
+                Exact<TElement, T>.LayerNormGradient(X, Dy, Dx, Plan.Position(p), D(Mean[p]), D(Invstd[p]), Gamma);
         }
 
         private readonly void WideTile(long task)
@@ -457,6 +515,13 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         /// </summary>
         public readonly (double MeanG, double XScale, bool Fits) RowCoefficients(long p)
         {
+            var (sumG, sumGCentered) = RowSums(p);
+            return Coefficients(p, sumG, sumGCentered);
+        }
+
+        /// <summary>Σg and Σg·(x − mean) of row p, g = dy·γ, piece by piece.</summary>
+        private readonly (double SumG, double SumGCentered) RowSums(long p)
+        {
             long c = Plan.C, at = p * c, piece = Math.Min(Defaults.Piece, K.LayerNormGradientSums.ChunkLength<T>());
             double sumG = 0, sumGCentered = 0;
             for (long start = 0; start < c; start += piece)
@@ -467,6 +532,12 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                 sumG += D(a);
                 sumGCentered += D(b);
             }
+            return (sumG, sumGCentered);
+        }
+
+        /// <summary>The dx coefficients of row p from its sums (see <see cref="RowCoefficients"/>).</summary>
+        private readonly (double MeanG, double XScale, bool Fits) Coefficients(long p, double sumG, double sumGCentered)
+        {
             double invstd = D(Invstd[p]), meanG = sumG * Plan.PerChannel, xScale = Exact<TElement, T>.Product(-invstd, invstd, invstd * sumGCentered * Plan.PerChannel);
             return (meanG, xScale, double.IsFinite(meanG) && double.IsFinite(xScale) && GradientFits(invstd, meanG, xScale, sumGCentered == 0, D(Mean[p])));
         }
@@ -489,25 +560,23 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
 
         /// <summary>
         /// Σdy and Σdy·x̂ of rows [first, first + count) over channels [c0, c0 + channels), added to slot <paramref name="slot"/>;
-        /// <paramref name="chunk"/>: scratch for 2·channels chunk sums.
+        /// <paramref name="chunk"/>: scratch for 2·channels chunk sums, zero on entry and left zero (a group of LayerNorm rows calls
+        /// this for each eight rows).
         /// </summary>
         private readonly void RowParameterGradients(long slot, long first, long count, long c0, long channels, T* chunk)
         {
             long c = Plan.C;
             double* sumDy = Partial + 2 * slot * c + c0, sumDyNormalized = sumDy + c;
             T* a = chunk, b = chunk + channels;
-            new Span<T>(a, (int)(2 * channels)).Clear();
             for (long start = 0; start < count; start += RowsPerChunk)
             {
                 long rows = Math.Min(RowsPerChunk, count - start), p0 = first + start, offset = p0 * c + c0;
                 K.LayerNormParameterGradients.GroupsContiguous(X + offset, Dy + offset, (nint)rows, (nint)channels, (nint)c,
                     Mean + p0, Invstd + p0, a, b);
-                if (Sums.AllFinite(a, 2 * channels)) // the usual case, in vectors (channel by channel was 8% of an llm backward)
-                {
-                    Sums.Carry(a, sumDy, channels);
-                    Sums.Carry(b, sumDyNormalized, channels);
+                // The usual case in vectors (channel by channel was 8% of an llm backward); channels left with a sum
+                // that overflowed are summed again in float64 (the carried ones are 0 now and add nothing).
+                if (Sums.CarryFinite(a, b, sumDy, sumDyNormalized, channels))
                     continue;
-                }
                 for (long k = 0; k < channels; k++)
                     AddParameterGradients(sumDy + k, sumDyNormalized + k, a[k], b[k], Members.Strided(offset + k, rows, c), p0);
                 new Span<T>(a, (int)(2 * channels)).Clear();

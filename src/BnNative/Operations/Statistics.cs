@@ -48,24 +48,47 @@ internal static unsafe class Sums
         }
     }
 
-    /// <summary>Whether all <paramref name="count"/> values are finite: x − x is 0 for them and NaN for ±∞ and NaN.</summary>
-    public static bool AllFinite<T>(T* values, long count) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// Carries the chunk sums of every member whose two sums (<paramref name="a"/>[k], <paramref name="b"/>[k]) are both finite
+    /// into the totals and clears them; members with a non-finite sum are left as they are, for the caller to redo. Returns
+    /// whether all were carried. One pass: a check of the chunk followed by its carry were 16% of a narrow-row LayerNorm
+    /// backward in cache.
+    /// </summary>
+    public static bool CarryFinite<T>(T* a, T* b, double* totalA, double* totalB, long width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long k = 0;
-        T scalar = T.Zero;
+        bool all = true;
         if (typeof(T) == typeof(float) && KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
         {
-            var lanes = Vector256<float>.Zero;
-            for (; k <= count - 8; k += 8)
+            float* sumsA = (float*)a, sumsB = (float*)b;
+            for (; k <= width - 8; k += 8)
             {
-                var v = Vector256.Load((float*)values + k);
-                lanes += v - v;
+                Vector256<float> valuesA = Vector256.Load(sumsA + k), valuesB = Vector256.Load(sumsB + k);
+                // x − x is +0 for finite x, NaN for ±∞ and NaN.
+                var finite = Vector256.Equals((valuesA - valuesA) | (valuesB - valuesB), Vector256<float>.Zero);
+                all &= finite.ExtractMostSignificantBits() == 0xFF;
+                var (lowerA, upperA) = Vector256.Widen(valuesA & finite);
+                var (lowerB, upperB) = Vector256.Widen(valuesB & finite);
+                (Vector256.Load(totalA + k) + lowerA).Store(totalA + k);
+                (Vector256.Load(totalA + k + 4) + upperA).Store(totalA + k + 4);
+                (Vector256.Load(totalB + k) + lowerB).Store(totalB + k);
+                (Vector256.Load(totalB + k + 4) + upperB).Store(totalB + k + 4);
+                Vector256.AndNot(valuesA, finite).Store(sumsA + k);
+                Vector256.AndNot(valuesB, finite).Store(sumsB + k);
             }
-            scalar = T.CreateTruncating(Vector256.Sum(lanes));
         }
-        for (; k < count; k++)
-            scalar += values[k] - values[k];
-        return scalar == T.Zero;
+        for (; k < width; k++)
+        {
+            if (!T.IsFinite(a[k]) || !T.IsFinite(b[k]))
+            {
+                all = false;
+                continue;
+            }
+            totalA[k] += Element<T>.ToDouble(a[k]);
+            totalB[k] += Element<T>.ToDouble(b[k]);
+            a[k] = b[k] = T.Zero;
+        }
+        return all;
     }
 
     /// <summary>

@@ -28,6 +28,9 @@ namespace BnNative.Kernels
 }
 namespace BnNative.Kernels
 {
+    using System.Runtime.CompilerServices;
+    using System.Runtime.Intrinsics;
+
     /// <summary>How long a reduction may run in the element type before its sums are carried on in float64.</summary>
     internal static class Accumulation
     {
@@ -37,6 +40,31 @@ namespace BnNative.Kernels
         /// 64 keeps that under SPEC §4's 1e-5 with room to spare, whatever the data.
         /// </summary>
         public const int AddsPerAccumulator = 64;
+    }
+
+    /// <summary>
+    /// The sum of a vector's lanes: its halves added down to 128 bits, then one shuffled addition per level.
+    /// Vector512.Sum reduces each 128-bit quarter on its own (twice the instructions), which was half the time
+    /// of a LayerNorm row sum over C = 96.
+    /// </summary>
+    internal static class LaneSums
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Of(Vector512<float> v) => Of(v.GetLower() + v.GetUpper());
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Of(Vector256<float> v) => Of(v.GetLower() + v.GetUpper());
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Of(Vector128<float> v)
+        {
+            var pairs = v + Vector128.Shuffle(v, Vector128.Create(2, 3, 0, 1));
+            return pairs.ToScalar() + pairs.GetElement(1);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static double Of(Vector512<double> v) => Of(v.GetLower() + v.GetUpper());
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static double Of(Vector256<double> v) => Of(v.GetLower() + v.GetUpper());
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static double Of(Vector128<double> v) => v.ToScalar() + v.GetElement(1);
     }
 }
 namespace BnNative.Abi

@@ -123,8 +123,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector512.Sum(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
-            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -162,8 +162,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector256.Sum((deviations_0) + (deviations_1));
-            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -201,8 +201,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector128.Sum((deviations_0) + (deviations_1));
-            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -287,8 +287,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            double deviationsTotal = Vector512.Sum(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
-            double squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
+            double squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -326,8 +326,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            double deviationsTotal = Vector256.Sum((deviations_0) + (deviations_1));
-            double squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            double deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            double squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -365,8 +365,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            double deviationsTotal = Vector128.Sum((deviations_0) + (deviations_1));
-            double squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            double deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            double squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -451,8 +451,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector512.Sum(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
-            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -490,8 +490,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector256.Sum((deviations_0) + (deviations_1));
-            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -529,8 +529,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector128.Sum((deviations_0) + (deviations_1));
-            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -615,8 +615,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector512.Sum(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
-            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(((deviations_0) + (deviations_1)) + ((deviations_2) + (deviations_3)));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -654,8 +654,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector256.Sum((deviations_0) + (deviations_1));
-            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -693,8 +693,8 @@ static unsafe partial class Kernels
                 deviations_0 += d_0;
                 squares_0 += d_0 * d_0;
             }
-            float deviationsTotal = Vector128.Sum((deviations_0) + (deviations_1));
-            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
+            float deviationsTotal = global::BnNative.Kernels.LaneSums.Of((deviations_0) + (deviations_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -775,7 +775,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1004,7 +1004,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1179,7 +1179,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1393,7 +1393,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* center, double* deviations, double* squares)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1622,7 +1622,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* center, double* deviations, double* squares)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1797,7 +1797,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* center, double* deviations, double* squares)
         {
-            if (groups <= 4)
+            if (groups <= 4 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -2011,7 +2011,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2240,7 +2240,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2415,7 +2415,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2629,7 +2629,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2858,7 +2858,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -3033,7 +3033,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -3224,7 +3224,7 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
         public static void RowGroup<TElement, T>(TElement* x, nint rows, nint count, nint rowStride, T* center, T* deviations, T* squares) where TElement : unmanaged where T : unmanaged
@@ -3316,8 +3316,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector512.Sum(deviationsV);
-                float squaresTotal = Vector512.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3348,8 +3348,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector256.Sum(deviationsV);
-                float squaresTotal = Vector256.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3380,8 +3380,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector128.Sum(deviationsV);
-                float squaresTotal = Vector128.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3454,8 +3454,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                double deviationsTotal = Vector512.Sum(deviationsV);
-                double squaresTotal = Vector512.Sum(squaresV);
+                double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -3486,8 +3486,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                double deviationsTotal = Vector256.Sum(deviationsV);
-                double squaresTotal = Vector256.Sum(squaresV);
+                double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -3518,8 +3518,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                double deviationsTotal = Vector128.Sum(deviationsV);
-                double squaresTotal = Vector128.Sum(squaresV);
+                double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -3592,8 +3592,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector512.Sum(deviationsV);
-                float squaresTotal = Vector512.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -3624,8 +3624,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector256.Sum(deviationsV);
-                float squaresTotal = Vector256.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -3656,8 +3656,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector128.Sum(deviationsV);
-                float squaresTotal = Vector128.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -3730,8 +3730,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector512.Sum(deviationsV);
-                float squaresTotal = Vector512.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -3762,8 +3762,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector256.Sum(deviationsV);
-                float squaresTotal = Vector256.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -3794,8 +3794,8 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                float deviationsTotal = Vector128.Sum(deviationsV);
-                float squaresTotal = Vector128.Sum(squaresV);
+                float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);

@@ -123,8 +123,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            float sumDyCenteredTotal = Vector512.Sum(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -162,8 +162,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            float sumDyCenteredTotal = Vector256.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -201,8 +201,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            float sumDyCenteredTotal = Vector128.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -287,8 +287,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            double sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            double sumDyCenteredTotal = Vector512.Sum(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
+            double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -326,8 +326,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            double sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            double sumDyCenteredTotal = Vector256.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            double sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -365,8 +365,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            double sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            double sumDyCenteredTotal = Vector128.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            double sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -451,8 +451,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            float sumDyCenteredTotal = Vector512.Sum(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -490,8 +490,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            float sumDyCenteredTotal = Vector256.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -529,8 +529,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            float sumDyCenteredTotal = Vector128.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -615,8 +615,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            float sumDyCenteredTotal = Vector512.Sum(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyCentered_0) + (sumDyCentered_1)) + ((sumDyCentered_2) + (sumDyCentered_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -654,8 +654,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            float sumDyCenteredTotal = Vector256.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -693,8 +693,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyCentered_0 += dy_0 * (x_0 - centerV);
             }
-            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            float sumDyCenteredTotal = Vector128.Sum((sumDyCentered_0) + (sumDyCentered_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumDyCentered_0) + (sumDyCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -775,7 +775,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1004,7 +1004,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1179,7 +1179,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1393,7 +1393,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1622,7 +1622,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1797,7 +1797,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            if (groups <= 4)
+            if (groups <= 4 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -2011,7 +2011,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2240,7 +2240,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2415,7 +2415,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2629,7 +2629,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2858,7 +2858,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -3033,7 +3033,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -3224,7 +3224,7 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
         public static void RowGroup<TElement, T>(TElement* x, TElement* dy, nint rows, nint count, nint rowStride, T* center, T* sumDy, T* sumDyCentered) where TElement : unmanaged where T : unmanaged
@@ -3317,8 +3317,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector512.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3350,8 +3350,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector256.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3383,8 +3383,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector128.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3459,8 +3459,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                double sumDyTotal = Vector512.Sum(sumDyV);
-                double sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -3492,8 +3492,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                double sumDyTotal = Vector256.Sum(sumDyV);
-                double sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -3525,8 +3525,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                double sumDyTotal = Vector128.Sum(sumDyV);
-                double sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -3601,8 +3601,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector512.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -3634,8 +3634,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector256.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -3667,8 +3667,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector128.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -3743,8 +3743,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector512.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector512.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -3776,8 +3776,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector256.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector256.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -3809,8 +3809,8 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                float sumDyTotal = Vector128.Sum(sumDyV);
-                float sumDyCenteredTotal = Vector128.Sum(sumDyCenteredV);
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);

@@ -133,8 +133,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector512.Sum(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
-            float sumGCenteredTotal = Vector512.Sum(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -180,8 +180,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector256.Sum((sumG_0) + (sumG_1));
-            float sumGCenteredTotal = Vector256.Sum((sumGCentered_0) + (sumGCentered_1));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -227,8 +227,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector128.Sum((sumG_0) + (sumG_1));
-            float sumGCenteredTotal = Vector128.Sum((sumGCentered_0) + (sumGCentered_1));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -327,8 +327,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            double sumGTotal = Vector512.Sum(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
-            double sumGCenteredTotal = Vector512.Sum(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
+            double sumGTotal = global::BnNative.Kernels.LaneSums.Of(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
+            double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -374,8 +374,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            double sumGTotal = Vector256.Sum((sumG_0) + (sumG_1));
-            double sumGCenteredTotal = Vector256.Sum((sumGCentered_0) + (sumGCentered_1));
+            double sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -421,8 +421,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            double sumGTotal = Vector128.Sum((sumG_0) + (sumG_1));
-            double sumGCenteredTotal = Vector128.Sum((sumGCentered_0) + (sumGCentered_1));
+            double sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -521,8 +521,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector512.Sum(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
-            float sumGCenteredTotal = Vector512.Sum(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -568,8 +568,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector256.Sum((sumG_0) + (sumG_1));
-            float sumGCenteredTotal = Vector256.Sum((sumGCentered_0) + (sumGCentered_1));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -615,8 +615,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector128.Sum((sumG_0) + (sumG_1));
-            float sumGCenteredTotal = Vector128.Sum((sumGCentered_0) + (sumGCentered_1));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -715,8 +715,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector512.Sum(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
-            float sumGCenteredTotal = Vector512.Sum(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of(((sumG_0) + (sumG_1)) + ((sumG_2) + (sumG_3)));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(((sumGCentered_0) + (sumGCentered_1)) + ((sumGCentered_2) + (sumGCentered_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -762,8 +762,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector256.Sum((sumG_0) + (sumG_1));
-            float sumGCenteredTotal = Vector256.Sum((sumGCentered_0) + (sumGCentered_1));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -809,8 +809,8 @@ static unsafe partial class Kernels
                 sumG_0 += g_0;
                 sumGCentered_0 += g_0 * (x_0 - centerV);
             }
-            float sumGTotal = Vector128.Sum((sumG_0) + (sumG_1));
-            float sumGCenteredTotal = Vector128.Sum((sumGCentered_0) + (sumGCentered_1));
+            float sumGTotal = global::BnNative.Kernels.LaneSums.Of((sumG_0) + (sumG_1));
+            float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of((sumGCentered_0) + (sumGCentered_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -895,7 +895,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1064,7 +1064,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1193,7 +1193,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1363,7 +1363,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1532,7 +1532,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1661,7 +1661,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            if (groups <= 4)
+            if (groups <= 4 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -1831,7 +1831,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2000,7 +2000,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2129,7 +2129,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2299,7 +2299,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2468,7 +2468,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2597,7 +2597,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2741,6 +2741,684 @@ static unsafe partial class Kernels
                     sumG[g] += g_s;
                     sumGCentered[g] += g_s * (x_s - center_s);
                 }
+            }
+        }
+
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void RowGroup<TElement, T>(TElement* x, TElement* dy, nint rows, nint count, nint rowStride, T* center, T* gamma, T* sumG, T* sumGCentered) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
+            {
+                RowGroup((float*)x, (float*)dy, rows, count, rowStride, (float*)center, (float*)gamma, (float*)sumG, (float*)sumGCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
+            {
+                RowGroup((double*)x, (double*)dy, rows, count, rowStride, (double*)center, (double*)gamma, (double*)sumG, (double*)sumGCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::System.Half*)x, (global::System.Half*)dy, rows, count, rowStride, (float*)center, (float*)gamma, (float*)sumG, (float*)sumGCentered);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, rows, count, rowStride, (float*)center, (float*)gamma, (float*)sumG, (float*)sumGCentered);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
+        }
+
+        /// <summary>The longest run one RowGroup call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
+        public static nint RowGroupLength<T>() where T : unmanaged
+        {
+            nint accumulators = 1;
+            if (typeof(T) == typeof(float))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 16;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 4;
+            }
+            if (typeof(T) == typeof(double))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 4;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 2;
+            }
+            return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
+        }
+
+        public static void RowGroup(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumGV = Vector512<float>.Zero;
+                var sumGCenteredV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var dy_0 = Vector512.Load(dyRow + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumGV = Vector256<float>.Zero;
+                var sumGCenteredV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var dy_0 = Vector256.Load(dyRow + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumGV = Vector128<float>.Zero;
+                var sumGCenteredV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var dy_0 = Vector128.Load(dyRow + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float sumGTotal = 0;
+                float sumGCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        public static void RowGroup(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+        }
+
+        /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumGV = Vector512<double>.Zero;
+                var sumGCenteredV = Vector512<double>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var dy_0 = Vector512.Load(dyRow + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumGV = Vector256<double>.Zero;
+                var sumGCenteredV = Vector256<double>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var dy_0 = Vector256.Load(dyRow + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumGV = Vector128<double>.Zero;
+                var sumGCenteredV = Vector128<double>.Zero;
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var dy_0 = Vector128.Load(dyRow + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                double centerR = center[r];
+                nint i = 0;
+                double sumGTotal = 0;
+                double sumGCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        public static void RowGroup(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumGV = Vector512<float>.Zero;
+                var sumGCenteredV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumGV = Vector256<float>.Zero;
+                var sumGCenteredV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumGV = Vector128<float>.Zero;
+                var sumGCenteredV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float sumGTotal = 0;
+                float sumGCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        public static void RowGroup(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, gamma, sumG, sumGCentered);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var sumGV = Vector512<float>.Zero;
+                var sumGCenteredV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var sumGV = Vector256<float>.Zero;
+                var sumGCenteredV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var sumGV = Vector128<float>.Zero;
+                var sumGCenteredV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var g_0 = dy_0 * gamma_0;
+                    sumGV += g_0;
+                    sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
+                float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                float centerR = center[r];
+                nint i = 0;
+                float sumGTotal = 0;
+                float sumGCenteredTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float gamma_s = gamma[i];
+                    var g_s = dy_s * gamma_s;
+                    sumGTotal += g_s;
+                    sumGCenteredTotal += g_s * (x_s - centerR);
+                }
+                sumG[r] += sumGTotal;
+                sumGCentered[r] += sumGCenteredTotal;
             }
         }
     }

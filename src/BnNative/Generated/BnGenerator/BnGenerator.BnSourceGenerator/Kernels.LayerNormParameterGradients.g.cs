@@ -132,8 +132,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            float sumDyNormalizedTotal = Vector512.Sum(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -178,8 +178,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            float sumDyNormalizedTotal = Vector256.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -224,8 +224,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            float sumDyNormalizedTotal = Vector128.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -323,8 +323,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            double sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            double sumDyNormalizedTotal = Vector512.Sum(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
+            double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -369,8 +369,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            double sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            double sumDyNormalizedTotal = Vector256.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            double sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -415,8 +415,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            double sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            double sumDyNormalizedTotal = Vector128.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            double sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -514,8 +514,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            float sumDyNormalizedTotal = Vector512.Sum(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -560,8 +560,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            float sumDyNormalizedTotal = Vector256.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -606,8 +606,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            float sumDyNormalizedTotal = Vector128.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -705,8 +705,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector512.Sum(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
-            float sumDyNormalizedTotal = Vector512.Sum(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(((sumDy_0) + (sumDy_1)) + ((sumDy_2) + (sumDy_3)));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(((sumDyNormalized_0) + (sumDyNormalized_1)) + ((sumDyNormalized_2) + (sumDyNormalized_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -751,8 +751,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector256.Sum((sumDy_0) + (sumDy_1));
-            float sumDyNormalizedTotal = Vector256.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -797,8 +797,8 @@ static unsafe partial class Kernels
                 sumDy_0 += dy_0;
                 sumDyNormalized_0 += dy_0 * ((x_0 - center_0) * scale_0);
             }
-            float sumDyTotal = Vector128.Sum((sumDy_0) + (sumDy_1));
-            float sumDyNormalizedTotal = Vector128.Sum((sumDyNormalized_0) + (sumDyNormalized_1));
+            float sumDyTotal = global::BnNative.Kernels.LaneSums.Of((sumDy_0) + (sumDy_1));
+            float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of((sumDyNormalized_0) + (sumDyNormalized_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -883,7 +883,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1033,7 +1033,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1151,7 +1151,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1309,7 +1309,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1459,7 +1459,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1577,7 +1577,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            if (groups <= 4)
+            if (groups <= 4 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -1735,7 +1735,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1885,7 +1885,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2003,7 +2003,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2161,7 +2161,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2311,7 +2311,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2429,7 +2429,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2561,6 +2561,656 @@ static unsafe partial class Kernels
                     sumDy[g] += dy_s;
                     sumDyNormalized[g] += dy_s * ((x_s - center_s) * scale_s);
                 }
+            }
+        }
+
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void RowGroup<TElement, T>(TElement* x, TElement* dy, nint rows, nint count, nint rowStride, T* center, T* scale, T* sumDy, T* sumDyNormalized) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
+            {
+                RowGroup((float*)x, (float*)dy, rows, count, rowStride, (float*)center, (float*)scale, (float*)sumDy, (float*)sumDyNormalized);
+                return;
+            }
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
+            {
+                RowGroup((double*)x, (double*)dy, rows, count, rowStride, (double*)center, (double*)scale, (double*)sumDy, (double*)sumDyNormalized);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::System.Half*)x, (global::System.Half*)dy, rows, count, rowStride, (float*)center, (float*)scale, (float*)sumDy, (float*)sumDyNormalized);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, rows, count, rowStride, (float*)center, (float*)scale, (float*)sumDy, (float*)sumDyNormalized);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
+        }
+
+        /// <summary>The longest run one RowGroup call may reduce (per group): Accumulation.AddsPerAccumulator values per accumulator.</summary>
+        /// <typeparam name="T">the compute type (float for 16-bit elements)</typeparam>
+        public static nint RowGroupLength<T>() where T : unmanaged
+        {
+            nint accumulators = 1;
+            if (typeof(T) == typeof(float))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 16;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 4;
+            }
+            if (typeof(T) == typeof(double))
+            {
+                if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+                    accumulators = 8;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+                    accumulators = 4;
+                else if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+                    accumulators = 2;
+            }
+            return global::BnNative.Kernels.Accumulation.AddsPerAccumulator * accumulators;
+        }
+
+        public static void RowGroup(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector512<float>.Zero;
+                var sumDyNormalizedV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var dy_0 = Vector512.Load(dyRow + i);
+                    var center_0 = Vector512.Load(center + i);
+                    var scale_0 = Vector512.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector256<float>.Zero;
+                var sumDyNormalizedV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var dy_0 = Vector256.Load(dyRow + i);
+                    var center_0 = Vector256.Load(center + i);
+                    var scale_0 = Vector256.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector128<float>.Zero;
+                var sumDyNormalizedV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var dy_0 = Vector128.Load(dyRow + i);
+                    var center_0 = Vector128.Load(center + i);
+                    var scale_0 = Vector128.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float* xRow = x + r * rowStride;
+                float* dyRow = dy + r * rowStride;
+                nint i = 0;
+                float sumDyTotal = 0;
+                float sumDyNormalizedTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = xRow[i];
+                    float dy_s = dyRow[i];
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        public static void RowGroup(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector512<double>.Zero;
+                var sumDyNormalizedV = Vector512<double>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(xRow + i);
+                    var dy_0 = Vector512.Load(dyRow + i);
+                    var center_0 = Vector512.Load(center + i);
+                    var scale_0 = Vector512.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double center_s = center[i];
+                    double scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector256<double>.Zero;
+                var sumDyNormalizedV = Vector256<double>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(xRow + i);
+                    var dy_0 = Vector256.Load(dyRow + i);
+                    var center_0 = Vector256.Load(center + i);
+                    var scale_0 = Vector256.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double center_s = center[i];
+                    double scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector128<double>.Zero;
+                var sumDyNormalizedV = Vector128<double>.Zero;
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(xRow + i);
+                    var dy_0 = Vector128.Load(dyRow + i);
+                    var center_0 = Vector128.Load(center + i);
+                    var scale_0 = Vector128.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double center_s = center[i];
+                    double scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double* xRow = x + r * rowStride;
+                double* dyRow = dy + r * rowStride;
+                nint i = 0;
+                double sumDyTotal = 0;
+                double sumDyNormalizedTotal = 0;
+                for (; i < count; i++)
+                {
+                    double x_s = xRow[i];
+                    double dy_s = dyRow[i];
+                    double center_s = center[i];
+                    double scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        public static void RowGroup(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector512<float>.Zero;
+                var sumDyNormalizedV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + i);
+                    var center_0 = Vector512.Load(center + i);
+                    var scale_0 = Vector512.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector256<float>.Zero;
+                var sumDyNormalizedV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + i);
+                    var center_0 = Vector256.Load(center + i);
+                    var scale_0 = Vector256.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector128<float>.Zero;
+                var sumDyNormalizedV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + i);
+                    var center_0 = Vector128.Load(center + i);
+                    var scale_0 = Vector128.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::System.Half* xRow = x + r * rowStride;
+                global::System.Half* dyRow = dy + r * rowStride;
+                nint i = 0;
+                float sumDyTotal = 0;
+                float sumDyNormalizedTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        public static void RowGroup(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+                return;
+            }
+            RowGroupScalar(x, dy, rows, count, rowStride, center, scale, sumDy, sumDyNormalized);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector512<float>.Zero;
+                var sumDyNormalizedV = Vector512<float>.Zero;
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + i);
+                    var center_0 = Vector512.Load(center + i);
+                    var scale_0 = Vector512.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector256<float>.Zero;
+                var sumDyNormalizedV = Vector256<float>.Zero;
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + i);
+                    var center_0 = Vector256.Load(center + i);
+                    var scale_0 = Vector256.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                nint i = 0;
+                var sumDyV = Vector128<float>.Zero;
+                var sumDyNormalizedV = Vector128<float>.Zero;
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + i);
+                    var center_0 = Vector128.Load(center + i);
+                    var scale_0 = Vector128.Load(scale + i);
+                    sumDyV += dy_0;
+                    sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
+                float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
+                global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
+                nint i = 0;
+                float sumDyTotal = 0;
+                float sumDyNormalizedTotal = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dyRow[i]);
+                    float center_s = center[i];
+                    float scale_s = scale[i];
+                    sumDyTotal += dy_s;
+                    sumDyNormalizedTotal += dy_s * ((x_s - center_s) * scale_s);
+                }
+                sumDy[r] += sumDyTotal;
+                sumDyNormalized[r] += sumDyNormalizedTotal;
             }
         }
     }

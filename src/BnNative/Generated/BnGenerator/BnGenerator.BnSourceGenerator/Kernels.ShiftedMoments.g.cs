@@ -129,9 +129,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector512.Abs(x_0);
             }
-            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
-            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
-            float magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -175,9 +175,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector256.Abs(x_0);
             }
-            float sumTotal = Vector256.Sum((sum_0) + (sum_1));
-            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
-            float magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -221,9 +221,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector128.Abs(x_0);
             }
-            float sumTotal = Vector128.Sum((sum_0) + (sum_1));
-            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
-            float magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -319,9 +319,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector512.Abs(x_0);
             }
-            double sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
-            double squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
-            double magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
+            double sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            double squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -365,9 +365,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector256.Abs(x_0);
             }
-            double sumTotal = Vector256.Sum((sum_0) + (sum_1));
-            double squaresTotal = Vector256.Sum((squares_0) + (squares_1));
-            double magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
+            double sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            double squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -411,9 +411,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector128.Abs(x_0);
             }
-            double sumTotal = Vector128.Sum((sum_0) + (sum_1));
-            double squaresTotal = Vector128.Sum((squares_0) + (squares_1));
-            double magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
+            double sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            double squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -509,9 +509,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector512.Abs(x_0);
             }
-            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
-            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
-            float magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -555,9 +555,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector256.Abs(x_0);
             }
-            float sumTotal = Vector256.Sum((sum_0) + (sum_1));
-            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
-            float magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -601,9 +601,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector128.Abs(x_0);
             }
-            float sumTotal = Vector128.Sum((sum_0) + (sum_1));
-            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
-            float magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -699,9 +699,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector512.Abs(x_0);
             }
-            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
-            float squaresTotal = Vector512.Sum(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
-            float magnitudesTotal = Vector512.Sum(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of(((squares_0) + (squares_1)) + ((squares_2) + (squares_3)));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(((magnitudes_0) + (magnitudes_1)) + ((magnitudes_2) + (magnitudes_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -745,9 +745,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector256.Abs(x_0);
             }
-            float sumTotal = Vector256.Sum((sum_0) + (sum_1));
-            float squaresTotal = Vector256.Sum((squares_0) + (squares_1));
-            float magnitudesTotal = Vector256.Sum((magnitudes_0) + (magnitudes_1));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -791,9 +791,9 @@ static unsafe partial class Kernels
                 squares_0 += d_0 * d_0;
                 magnitudes_0 += Vector128.Abs(x_0);
             }
-            float sumTotal = Vector128.Sum((sum_0) + (sum_1));
-            float squaresTotal = Vector128.Sum((squares_0) + (squares_1));
-            float magnitudesTotal = Vector128.Sum((magnitudes_0) + (magnitudes_1));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of((sum_0) + (sum_1));
+            float squaresTotal = global::BnNative.Kernels.LaneSums.Of((squares_0) + (squares_1));
+            float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of((magnitudes_0) + (magnitudes_1));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -879,7 +879,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1158,7 +1158,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1365,7 +1365,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1612,7 +1612,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1891,7 +1891,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2098,7 +2098,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            if (groups <= 4)
+            if (groups <= 4 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -2345,7 +2345,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2624,7 +2624,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2831,7 +2831,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -3078,7 +3078,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -3357,7 +3357,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -3564,7 +3564,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -3788,7 +3788,7 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
         public static void RowGroup<TElement, T>(TElement* x, nint rows, nint count, nint rowStride, T* shift, T* sum, T* squares, T* magnitudes) where TElement : unmanaged where T : unmanaged
@@ -3882,9 +3882,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
-                float sumTotal = Vector512.Sum(sumV);
-                float squaresTotal = Vector512.Sum(squaresV);
-                float magnitudesTotal = Vector512.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3919,9 +3919,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
-                float sumTotal = Vector256.Sum(sumV);
-                float squaresTotal = Vector256.Sum(squaresV);
-                float magnitudesTotal = Vector256.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -3956,9 +3956,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
                 }
-                float sumTotal = Vector128.Sum(sumV);
-                float squaresTotal = Vector128.Sum(squaresV);
-                float magnitudesTotal = Vector128.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -4038,9 +4038,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
-                double sumTotal = Vector512.Sum(sumV);
-                double squaresTotal = Vector512.Sum(squaresV);
-                double magnitudesTotal = Vector512.Sum(magnitudesV);
+                double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -4075,9 +4075,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
-                double sumTotal = Vector256.Sum(sumV);
-                double squaresTotal = Vector256.Sum(squaresV);
-                double magnitudesTotal = Vector256.Sum(magnitudesV);
+                double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -4112,9 +4112,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
                 }
-                double sumTotal = Vector128.Sum(sumV);
-                double squaresTotal = Vector128.Sum(squaresV);
-                double magnitudesTotal = Vector128.Sum(magnitudesV);
+                double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -4194,9 +4194,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
-                float sumTotal = Vector512.Sum(sumV);
-                float squaresTotal = Vector512.Sum(squaresV);
-                float magnitudesTotal = Vector512.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -4231,9 +4231,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
-                float sumTotal = Vector256.Sum(sumV);
-                float squaresTotal = Vector256.Sum(squaresV);
-                float magnitudesTotal = Vector256.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -4268,9 +4268,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
                 }
-                float sumTotal = Vector128.Sum(sumV);
-                float squaresTotal = Vector128.Sum(squaresV);
-                float magnitudesTotal = Vector128.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -4350,9 +4350,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
-                float sumTotal = Vector512.Sum(sumV);
-                float squaresTotal = Vector512.Sum(squaresV);
-                float magnitudesTotal = Vector512.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -4387,9 +4387,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
-                float sumTotal = Vector256.Sum(sumV);
-                float squaresTotal = Vector256.Sum(squaresV);
-                float magnitudesTotal = Vector256.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -4424,9 +4424,9 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
                 }
-                float sumTotal = Vector128.Sum(sumV);
-                float squaresTotal = Vector128.Sum(squaresV);
-                float magnitudesTotal = Vector128.Sum(magnitudesV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
+                float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
+                float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);

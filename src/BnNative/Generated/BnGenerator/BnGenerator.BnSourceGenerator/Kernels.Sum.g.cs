@@ -111,7 +111,7 @@ static unsafe partial class Kernels
                 var x_0 = Vector512.Load(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -142,7 +142,7 @@ static unsafe partial class Kernels
                 var x_0 = Vector256.Load(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector256.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -173,7 +173,7 @@ static unsafe partial class Kernels
                 var x_0 = Vector128.Load(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector128.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -239,7 +239,7 @@ static unsafe partial class Kernels
                 var x_0 = Vector512.Load(x + i);
                 sum_0 += x_0;
             }
-            double sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            double sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -270,7 +270,7 @@ static unsafe partial class Kernels
                 var x_0 = Vector256.Load(x + i);
                 sum_0 += x_0;
             }
-            double sumTotal = Vector256.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            double sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -301,7 +301,7 @@ static unsafe partial class Kernels
                 var x_0 = Vector128.Load(x + i);
                 sum_0 += x_0;
             }
-            double sumTotal = Vector128.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            double sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -367,7 +367,7 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -398,7 +398,7 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector256.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -429,7 +429,7 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector128.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -495,7 +495,7 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector512.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -526,7 +526,7 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector256.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -557,7 +557,7 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
                 sum_0 += x_0;
             }
-            float sumTotal = Vector128.Sum(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
+            float sumTotal = global::BnNative.Kernels.LaneSums.Of(((sum_0) + (sum_1)) + ((sum_2) + (sum_3)));
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -631,7 +631,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -774,7 +774,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -917,7 +917,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1096,7 +1096,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* sum)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1239,7 +1239,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* sum)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1382,7 +1382,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* sum)
         {
-            if (groups <= 8)
+            if (groups <= 8 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1561,7 +1561,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1704,7 +1704,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1847,7 +1847,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2026,7 +2026,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 64)
+            if (groups <= 64 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2169,7 +2169,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 32)
+            if (groups <= 32 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -2312,7 +2312,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 16)
+            if (groups <= 16 || rows <= 8)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2468,7 +2468,7 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each parameter and sum array; sums are added to.</summary>
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
         public static void RowGroup<TElement, T>(TElement* x, nint rows, nint count, nint rowStride, T* sum) where TElement : unmanaged where T : unmanaged
@@ -2555,7 +2555,7 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector512.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -2578,7 +2578,7 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector256.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -2601,7 +2601,7 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector128.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = xRow[i];
@@ -2661,7 +2661,7 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(xRow + i);
                     sumV += x_0;
                 }
-                double sumTotal = Vector512.Sum(sumV);
+                double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -2684,7 +2684,7 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(xRow + i);
                     sumV += x_0;
                 }
-                double sumTotal = Vector256.Sum(sumV);
+                double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -2707,7 +2707,7 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(xRow + i);
                     sumV += x_0;
                 }
-                double sumTotal = Vector128.Sum(sumV);
+                double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     double x_s = xRow[i];
@@ -2767,7 +2767,7 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector512.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -2790,7 +2790,7 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector256.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -2813,7 +2813,7 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector128.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(xRow[i]);
@@ -2873,7 +2873,7 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector512.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -2896,7 +2896,7 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector256.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
@@ -2919,7 +2919,7 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
                     sumV += x_0;
                 }
-                float sumTotal = Vector128.Sum(sumV);
+                float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(xRow[i]);
