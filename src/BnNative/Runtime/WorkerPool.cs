@@ -131,6 +131,13 @@ internal static unsafe class WorkerPool
         // step) then start without a wake-up, which was measured at 0.1–0.3 ms on the 2-vCPU VM.
         private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 2000; // 500 µs
 
+        // A gap this long between two polls means the worker was descheduled: another runnable thread shares its processor
+        // (another library's spinning workers, such as OpenMP's between its calls), and polling only takes turns with it,
+        // so the worker holds a task when its turn ends and the call waits a time slice for it. Such a worker sleeps in the
+        // kernel at once instead, which wakes it for the next call ahead of the spinning thread. Measured with a busy loop
+        // on the other processor (mlp forward, 2 threads, mean of 200 calls): polling 0.363 ms, sleeping 0.251, 1 thread 0.291.
+        private static readonly long DescheduledTicks = System.Diagnostics.Stopwatch.Frequency / 50000; // 20 µs
+
         private static int* AllocateWords()
         {
             var words = (int*)NativeMemory.AlignedAlloc(128, 64); // one pool per process: never freed
@@ -238,10 +245,15 @@ internal static unsafe class WorkerPool
         {
             while (true)
             {
-                long spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
-                while (Volatile.Read(ref *Generation) == seen && Volatile.Read(ref _parking) == 0
-                       && System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil)
+                long last = System.Diagnostics.Stopwatch.GetTimestamp(), spinUntil = last + SpinTicks;
+                while (Volatile.Read(ref *Generation) == seen && Volatile.Read(ref _parking) == 0)
+                {
                     Thread.SpinWait(32);
+                    long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                    if (now >= spinUntil || now - last > DescheduledTicks)
+                        break;
+                    last = now;
+                }
                 while (Volatile.Read(ref *Generation) == seen)
                 {
                     Interlocked.Increment(ref _sleepers);
