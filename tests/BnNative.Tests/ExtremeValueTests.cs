@@ -15,6 +15,16 @@ public class ExtremeValueTests
 {
     public static TheoryData<string, BnLayout, BnDType> Cases() => EdgeCaseTests.Cases();
 
+    /// <summary>The cases in NC and NHWC (NCHW runs its per-channel work one channel at a time).</summary>
+    public static TheoryData<string, BnLayout, BnDType> ChannelsLastCases()
+    {
+        var cases = new TheoryData<string, BnLayout, BnDType>();
+        foreach (var row in Cases())
+            if ((BnLayout)row[1] != BnLayout.NCHW)
+                cases.Add((string)row[0], (BnLayout)row[1], (BnDType)row[2]);
+        return cases;
+    }
+
     /// <summary>A (C = <paramref name="c"/>) tensor with <paramref name="members"/> values per channel in the layout.</summary>
     private static BnTensorDesc Shape(BnLayout layout, BnDType t, long members, long c) => layout == BnLayout.NC
         ? new BnTensorDesc(layout, t, members, c)
@@ -153,6 +163,39 @@ public class ExtremeValueTests
             for (int k = 0; k < c; k++)
                 (x[At(p, k)], dy[At(p, k)]) = (x[At(2, k)], sign * h);
         CheckLayerNorm(lib, d, x, dy, null, null, eps: 1e-5);
+    }
+
+    /// <summary>
+    /// Channels-last BatchNorm keeps its per-channel checks eight channels at a time in float64 vectors: among 11 channels
+    /// (a vector of eight and three one by one), channel 1's squares overflow F32 (statistics redone in float64), channel 4's
+    /// γ/σ passes the element type's range (its map redone in float64; dy = 0 there keeps dx finite), and channel 6 is
+    /// 1000 in exactly the eight rows the one-pass shift is sampled from and near 0 in the other 39992 (several row blocks, merged), so its one-pass sums,
+    /// refused, are taken again down the column. All against the float64 references. In F64 those references would
+    /// overflow where the element type does, so there channels 1 and 4 are only large, and channel 6's one-pass error is
+    /// below what the comparison sees: F32 is the case that checks the decisions.
+    /// </summary>
+    [Theory, MemberData(nameof(ChannelsLastCases))]
+    public void ExtremeChannelsAmongOrdinaryOnesOfAVector(string isa, BnLayout layout, BnDType t)
+    {
+        var lib = Images.ByIsa[isa];
+        const int members = 40000, c = 11;
+        var d = Shape(layout, t, members, c);
+        var x = new double[d.Count];
+        var dy = new double[d.Count];
+        var random = new Random(13);
+        for (int i = 0; i < x.Length; i++)
+            (x[i], dy[i]) = (random.NextDouble() * 4 - 1, random.NextDouble() - 0.5);
+        double spread = t == BnDType.F64 ? 1e150 : 1e20; // F64: the float64 reference's own squares must not overflow
+        var sampled = Enumerable.Range(0, 8).Select(i => i * (members - 1) / 7).ToHashSet();
+        for (int row = 0; row < members; row++)
+        {
+            x[row * c + 1] = (row % 2 == 0 ? spread : -spread) * (1 + 0.01 * (row % 7));
+            (x[row * c + 4], dy[row * c + 4]) = (1e-10 * (random.NextDouble() - 0.5), 0);
+            x[row * c + 6] = sampled.Contains(row) ? 1000 + 0.37 * (row % 5) : 0.1 * random.NextDouble();
+        }
+        var gamma = Enumerable.Range(0, c).Select(k => k == 4 ? (t == BnDType.F64 ? 1e300 : 1e37) : 1 + 0.1 * k).ToArray(); // σ_B ≈ √eps
+        var beta = Enumerable.Range(0, c).Select(k => 0.2 * k - 1).ToArray();
+        CheckAllOperations(lib, d, x, dy, gamma, beta, eps: 1e-5);
     }
 
     /// <summary>

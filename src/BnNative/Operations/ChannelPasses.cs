@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
@@ -66,6 +67,9 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     {
         long blocks = g.RowBlocks, c = g.C;
         double perRow = 1.0 / g.M;
+        // Channels eight at a time in float64 vectors, the rest one by one: the same arithmetic, lane by lane (this runs on
+        // the calling thread alone, a tenth of an mlp forward at 2 threads one by one).
+        long vectors = c - c % Lanes<T>.Count;
         if (blocks > 1)
         {
             NativeMemory.Clear(mean, (nuint)c * sizeof(double)); // C may pass int's range
@@ -73,18 +77,29 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             for (long block = 1; block < blocks; block++)
             {
                 double weight = g.RowsIn(block) * perRow;
-                for (long k = 0; k < c; k++)
-                    mean[k] += weight * (partialMean[block * c + k] - partialMean[k]);
+                double* blockMean = partialMean + block * c;
+                long k = 0;
+                for (; k < vectors; k += Lanes<T>.Count)
+                    (Vector512.Load(mean + k) + Vector512.Create(weight) * (Vector512.Load(blockMean + k) - Vector512.Load(partialMean + k))).Store(mean + k);
+                for (; k < c; k++)
+                    mean[k] += weight * (blockMean[k] - partialMean[k]);
             }
             for (long k = 0; k < c; k++)
                 mean[k] += partialMean[k];
             for (long block = 0; block < blocks; block++)
             {
                 double rows = g.RowsIn(block);
-                for (long k = 0; k < c; k++)
+                double* blockMean = partialMean + block * c, blockM2 = partialM2 + block * c;
+                long k = 0;
+                for (; k < vectors; k += Lanes<T>.Count)
                 {
-                    double deviation = partialMean[block * c + k] - mean[k];
-                    variance[k] += partialM2[block * c + k] + rows * deviation * deviation;
+                    var deviation = Vector512.Load(blockMean + k) - Vector512.Load(mean + k);
+                    (Vector512.Load(variance + k) + (Vector512.Load(blockM2 + k) + Vector512.Create(rows) * deviation * deviation)).Store(variance + k);
+                }
+                for (; k < c; k++)
+                {
+                    double deviation = blockMean[k] - mean[k];
+                    variance[k] += blockM2[k] + rows * deviation * deviation;
                 }
             }
         }
@@ -186,9 +201,23 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
                 Sums.Carry(chunkSquares, m2, width);
                 Sums.Carry(chunkMagnitudes, magnitudes, width);
             }
-            long refusals = 0, adds = Math.Min(step, count);
+            long refusals = 0, adds = Math.Min(step, count), k = 0;
             double perRow = 1.0 / count; // products, not a division per sum and channel
-            for (long k = 0; k < width; k++)
+            // Eight channels at a time in float64 vectors, the arithmetic and decisions of the loop below lane by lane (one by
+            // one, this was a tenth of an mlp forward).
+            for (; k <= width - Lanes<T>.Count; k += Lanes<T>.Count)
+            {
+                var each = Vector512.Create(perRow);
+                var m = Vector512.Load(mean + k) * each;
+                var v = Vector512.Load(m2 + k) * each - m * m;
+                ulong accepted = Statistics<TElement, T>.OnePassAccepts(adds, m, v, Vector512.Load(magnitudes.Pointer + k) * each).ExtractMostSignificantBits();
+                m.Store(mean + k);
+                (Vector512.Max(Vector512<double>.Zero, v) * Vector512.Create((double)count)).Store(m2 + k);
+                refusals += Lanes<T>.Count - BitOperations.PopCount(accepted);
+                for (int lane = 0; lane < Lanes<T>.Count; lane++)
+                    refused[k + lane] = (accepted & (1UL << lane)) == 0;
+            }
+            for (; k < width; k++)
             {
                 double m = mean[k] * perRow, v = m2[k] * perRow - m * m;
                 refused[k] = !Statistics<TElement, T>.OnePassAccepts(adds, m, v, magnitudes.Pointer[k] * perRow);

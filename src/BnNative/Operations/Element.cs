@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using BnNative.Kernels;
 
 namespace BnNative.Operations;
@@ -52,4 +53,37 @@ internal static class Element<T> where T : unmanaged
         }
         throw new NotSupportedException(typeof(T).Name);
     }
+}
+
+/// <summary>
+/// Eight values of a compute type (float, or double) as the lanes of a float64 vector, and back: per-channel and per-row
+/// bookkeeping runs eight groups at a time in float64 as the scalar code runs one (the same roundings:
+/// <see cref="Element{T}"/>'s conversions lane by lane).
+/// </summary>
+internal static unsafe class Lanes<T> where T : unmanaged
+{
+    public const int Count = 8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Load(T* values)
+    {
+        if (typeof(T) == typeof(double))
+            return Vector512.Load((double*)values);
+        var (lower, upper) = Vector256.Widen(Vector256.Load((float*)values));
+        return Vector512.Create(lower, upper);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<double> lanes, T* destination)
+    {
+        if (typeof(T) == typeof(double))
+            lanes.Store((double*)destination);
+        else
+            Vector256.Narrow(lanes.GetLower(), lanes.GetUpper()).Store((float*)destination);
+    }
+
+    /// <summary>Each lane rounded to T (to nearest, ties to even) and back: what Element.FromDouble then ToDouble give.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Rounded(Vector512<double> lanes) =>
+        typeof(T) == typeof(double) ? lanes : Vector512.WidenLower(Vector512.Narrow(lanes, lanes));
 }

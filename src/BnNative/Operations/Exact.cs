@@ -81,6 +81,15 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     public static bool Trustworthy(double mean, double variance, double eps) =>
         double.IsFinite(mean) && double.IsFinite(variance) && variance + eps >= TinyVariance;
 
+    /// <summary><see cref="Trustworthy"/> for eight groups, lane by lane (the same decisions).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Trustworthy(Vector512<double> mean, Vector512<double> variance, double eps)
+    {
+        var largest = Vector512.Create(double.MaxValue);
+        return Vector512.LessThanOrEqual(Vector512.Abs(mean), largest) & Vector512.LessThanOrEqual(Vector512.Abs(variance), largest)
+            & Vector512.GreaterThanOrEqual(variance + Vector512.Create(eps), Vector512.Create(TinyVariance));
+    }
+
     /// <summary>
     /// Whether a coefficient keeps its relative precision in the element type: a normal number of it, or 0 when
     /// <paramref name="zeroIsExact"/> (a factor of it is 0). A product that underflowed to 0 in float64 does not fit:
@@ -108,6 +117,16 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     public static bool MapFits(double variance, long count, double scale, bool scaleIsExactlyZero, double shift) =>
         Fits(scale, scaleIsExactlyZero) && T.IsFinite(E(shift)) && Math.Sqrt(count * variance) <= MaxValue / 4;
 
+    /// <summary><see cref="MapFits"/> for eight groups, lane by lane (the same decisions).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> MapFits(Vector512<double> variance, long count, Vector512<double> scale, Vector512<double> scaleIsExactlyZero, Vector512<double> shift)
+    {
+        var fits = NormalInElementType(scale) | (Vector512.Equals(scale, Vector512<double>.Zero) & scaleIsExactlyZero);
+        var shiftFinite = Vector512.LessThanOrEqual(Vector512.Abs(Lanes<T>.Rounded(shift)), Vector512.Create(MaxValue));
+        var noOverflow = Vector512.LessThanOrEqual(Vector512.Sqrt(Vector512.Create((double)count) * variance), Vector512.Create(MaxValue / 4));
+        return fits & shiftFinite & noOverflow;
+    }
+
     /// <summary>The element type's smallest normal value, as float64 (its smallest subnormal over its machine epsilon, both powers of two).</summary>
     private static readonly double MinNormal = D(T.Epsilon) / D(T.BitIncrement(T.One) - T.One);
 
@@ -122,9 +141,7 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
         var varianceEps = rowVariance + Vector512.Create(eps);
         var scale = Vector512<double>.One / Vector512.Sqrt(varianceEps);
         scale.Store(invstd);
-        var finite = Vector512.Create(double.MaxValue);
-        var trustworthy = Vector512.LessThanOrEqual(Vector512.Abs(Vector512.Load(mean)), finite) & Vector512.LessThanOrEqual(Vector512.Abs(rowVariance), finite)
-            & Vector512.GreaterThanOrEqual(varianceEps, Vector512.Create(TinyVariance));
+        var trustworthy = Trustworthy(Vector512.Load(mean), rowVariance, eps);
         // Fits(invstd, false): invstd rounded to T is normal (it is positive or NaN here).
         var fits = NormalInElementType(scale);
         var noOverflow = Vector512.LessThanOrEqual(Vector512.Sqrt(Vector512.Create((double)count) * rowVariance), Vector512.Create(MaxValue / 4));
@@ -166,7 +183,7 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> NormalInElementType(Vector512<double> value)
     {
-        var rounded = Vector512.Abs(typeof(T) == typeof(float) ? Vector512.WidenLower(Vector512.Narrow(value, value)) : value);
+        var rounded = Vector512.Abs(Lanes<T>.Rounded(value));
         return Vector512.GreaterThanOrEqual(rounded, Vector512.Create(MinNormal)) & Vector512.LessThanOrEqual(rounded, Vector512.Create(MaxValue));
     }
 
