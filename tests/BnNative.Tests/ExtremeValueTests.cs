@@ -170,9 +170,10 @@ public class ExtremeValueTests
     /// (a vector of eight and three one by one), channel 1's squares overflow F32 (statistics redone in float64), channel 4's
     /// γ/σ passes the element type's range (its map redone in float64; dy = 0 there keeps dx finite), and channel 6 is
     /// 1000 in exactly the 16 rows the one-pass shift is sampled from and near 0 in the other 39984 (several row blocks, merged), so its one-pass sums,
-    /// refused, are taken again down the column. All against the float64 references. In F64 those references would
-    /// overflow where the element type does, so there channels 1 and 4 are only large, and channel 6's one-pass error is
-    /// below what the comparison sees: F32 is the case that checks the decisions.
+    /// refused, are taken again down the column; channel 7's constant dy of 1e37 overflows its gradient sums (gradient means
+    /// redone in float64). All against the float64 references. In F64 those references would overflow where the element
+    /// type does, so there channels 1, 4 and 7 are only large, and channel 6's one-pass error is below what the comparison
+    /// sees: F32 is the case that checks the decisions.
     /// </summary>
     [Theory, MemberData(nameof(ChannelsLastCases))]
     public void ExtremeChannelsAmongOrdinaryOnesOfAVector(string isa, BnLayout layout, BnDType t)
@@ -192,6 +193,7 @@ public class ExtremeValueTests
             x[row * c + 1] = (row % 2 == 0 ? spread : -spread) * (1 + 0.01 * (row % 7));
             (x[row * c + 4], dy[row * c + 4]) = (1e-10 * (random.NextDouble() - 0.5), 0);
             x[row * c + 6] = sampled.Contains(row) ? 1000 + 0.37 * (row % 5) : 0.1 * random.NextDouble();
+            dy[row * c + 7] = t == BnDType.F64 ? 1e300 : 1e37;
         }
         var gamma = Enumerable.Range(0, c).Select(k => k == 4 ? (t == BnDType.F64 ? 1e300 : 1e37) : 1 + 0.1 * k).ToArray(); // σ_B ≈ √eps
         var beta = Enumerable.Range(0, c).Select(k => 0.2 * k - 1).ToArray();

@@ -560,9 +560,25 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
+        /// <summary>Eight channels at a time in float64 vectors where all their sums are finite (the arithmetic of <see cref="GradientMeans"/>, lane by lane), else one by one.</summary>
         public readonly void Run(long first, long end)
         {
-            for (long c = first; c < end; c++)
+            long c = first;
+            var members = Vector512.Create((double)G.M);
+            for (; c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
+            {
+                var meanDy = Vector512.Load(MeanDy + c) / members;
+                var meanDyXhat = Vector512.Load(MeanDyXhat + c) * Lanes<T>.Load(Invstd + c) / members;
+                if ((Exact<TElement, T>.Finite(meanDy) & Exact<TElement, T>.Finite(meanDyXhat)).ExtractMostSignificantBits() != 0xFF)
+                {
+                    for (long k = c; k < c + Lanes<T>.Count; k++)
+                        Run(k);
+                    continue;
+                }
+                meanDy.Store(MeanDy + c);
+                meanDyXhat.Store(MeanDyXhat + c);
+            }
+            for (; c < end; c++)
                 Run(c);
         }
 
@@ -587,10 +603,48 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             return (a, b, GradientFits(a, b, ZeroGamma(Gamma, R, c), MeanDy[c], MeanDyXhat[c], D(Mean[c])));
         }
 
+        /// <summary>
+        /// Eight channels at a time in float64 vectors — the arithmetic and decisions of <see cref="Of"/>, lane by lane — where
+        /// its products need no scaling (γ·r and a·invstd normal numbers, or a factor 0), else one by one.
+        /// </summary>
         public readonly void Run(long first, long end)
         {
-            for (long c = first; c < end; c++)
+            long c = first;
+            for (; c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
+                if (!Eight(c))
+                    for (long k = c; k < c + Lanes<T>.Count; k++)
+                        Run(k);
+            for (; c < end; c++)
                 Run(c);
+        }
+
+        private readonly bool Eight(long c)
+        {
+            var zero = Vector512<double>.Zero;
+            var gamma = Gamma == null ? Vector512<double>.One : Lanes<T>.Load(Gamma + c);
+            var r = R == null ? Vector512<double>.One : Lanes<T>.Load(R + c);
+            var invstd = Lanes<T>.Load(Invstd + c);
+            var meanDyXhat = Vector512.Load(MeanDyXhat + c);
+            var gammaR = gamma * r;
+            var a = gammaR * invstd;
+            var aInvstd = a * invstd;
+            var zeroGamma = Vector512.Equals(gamma, zero) | Vector512.Equals(r, zero);
+            var plain = (Exact<TElement, T>.NormalFloat64(gammaR) | zeroGamma) & (Exact<TElement, T>.NormalFloat64(aInvstd) | Vector512.Equals(a, zero) | Vector512.Equals(invstd, zero));
+            if (plain.ExtractMostSignificantBits() != 0xFF)
+                return false;
+            var b = -(aInvstd * meanDyXhat);
+            var meanDy = Vector512.Load(MeanDy + c);
+            var mean = Lanes<T>.Load(Mean + c);
+            var fits = Exact<TElement, T>.Fits(a, zeroGamma) & Exact<TElement, T>.Fits(b, zeroGamma | Vector512.Equals(meanDyXhat, zero))
+                & Exact<TElement, T>.CenterFits(meanDy) & Exact<TElement, T>.CenterFits(mean);
+            Lanes<T>.Store(Vector512.ConditionalSelect(fits, mean, zero), Center + c);
+            Lanes<T>.Store(Vector512.ConditionalSelect(fits, meanDy, zero), DyCenter + c);
+            Lanes<T>.Store(Vector512.ConditionalSelect(fits, a, Vector512<double>.One), DyScale + c);
+            Lanes<T>.Store(Vector512.ConditionalSelect(fits, b, zero), XScale + c);
+            int misfits = Lanes<T>.Count - BitOperations.PopCount(fits.ExtractMostSignificantBits());
+            if (misfits != 0)
+                Interlocked.Add(ref *Misfits, misfits);
+            return true;
         }
 
         private readonly void Run(long c)

@@ -117,11 +117,29 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     public static bool MapFits(double variance, long count, double scale, bool scaleIsExactlyZero, double shift) =>
         Fits(scale, scaleIsExactlyZero) && T.IsFinite(E(shift)) && Math.Sqrt(count * variance) <= MaxValue / 4;
 
+    /// <summary>Lanes that are finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Finite(Vector512<double> value) => Vector512.LessThanOrEqual(Vector512.Abs(value), Vector512.Create(double.MaxValue));
+
+    /// <summary>Lanes that are normal float64 numbers (what <see cref="Product"/> multiplies on without scaling).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> NormalFloat64(Vector512<double> value) =>
+        Vector512.GreaterThanOrEqual(Vector512.Abs(value), Vector512.Create(Float64MinNormal)) & Finite(value);
+
+    /// <summary><see cref="Fits(double, bool)"/> for eight values, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Fits(Vector512<double> value, Vector512<double> zeroIsExact) =>
+        NormalInElementType(value) | (Vector512.Equals(value, Vector512<double>.Zero) & zeroIsExact);
+
+    /// <summary><see cref="CenterFits(double)"/> for eight values, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> CenterFits(Vector512<double> center) => Vector512.LessThan(Vector512.Abs(center), Vector512.Create(SafeCenter));
+
     /// <summary><see cref="MapFits"/> for eight groups, lane by lane (the same decisions).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<double> MapFits(Vector512<double> variance, long count, Vector512<double> scale, Vector512<double> scaleIsExactlyZero, Vector512<double> shift)
     {
-        var fits = NormalInElementType(scale) | (Vector512.Equals(scale, Vector512<double>.Zero) & scaleIsExactlyZero);
+        var fits = Fits(scale, scaleIsExactlyZero);
         var shiftFinite = Vector512.LessThanOrEqual(Vector512.Abs(Lanes<T>.Rounded(shift)), Vector512.Create(MaxValue));
         var noOverflow = Vector512.LessThanOrEqual(Vector512.Sqrt(Vector512.Create((double)count) * variance), Vector512.Create(MaxValue / 4));
         return fits & shiftFinite & noOverflow;
@@ -165,16 +183,12 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
         var scale = square * (s * centered * perValue);
         m.Store(meanG);
         scale.Store(xScale);
-        var largest = Vector512.Create(double.MaxValue);
-        var product = (Vector512.GreaterThanOrEqual(Vector512.Abs(square), Vector512.Create(Float64MinNormal)) & Vector512.LessThanOrEqual(Vector512.Abs(square), largest))
-            | Vector512.Equals(s, Vector512<double>.Zero);
-        var finite = Vector512.LessThanOrEqual(Vector512.Abs(m), largest) & Vector512.LessThanOrEqual(Vector512.Abs(scale), largest);
-        // Fits(invstd, false) and Fits(xScale, Σg·(x − mean) == 0): normal once rounded to T (0 fits xScale only when its sum is 0).
-        var invstdFits = NormalInElementType(s);
-        var scaleFits = NormalInElementType(scale) | (Vector512.Equals(scale, Vector512<double>.Zero) & Vector512.Equals(centered, Vector512<double>.Zero));
-        var safeCenter = Vector512.Create(SafeCenter);
-        var centersFit = Vector512.LessThan(Vector512.Abs(m), safeCenter) & Vector512.LessThan(Vector512.Abs(Vector512.Load(mean)), safeCenter);
-        return (product & finite & invstdFits & scaleFits & centersFit).ExtractMostSignificantBits();
+        var zero = Vector512<double>.Zero;
+        var product = NormalFloat64(square) | Vector512.Equals(s, zero);
+        var finite = Finite(m) & Finite(scale);
+        var coefficientsFit = Fits(s, zero) & Fits(scale, Vector512.Equals(centered, zero));
+        var centersFit = CenterFits(m) & CenterFits(Vector512.Load(mean));
+        return (product & finite & coefficientsFit & centersFit).ExtractMostSignificantBits();
     }
 
     private static readonly double Float64MinNormal = Math.ScaleB(1.0, -1022);
