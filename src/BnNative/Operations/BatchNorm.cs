@@ -86,9 +86,14 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             using var scale = new NativeBuffer<T>(g.C);
             using var shift = new NativeBuffer<T>(g.C);
             long misfits = 0;
+            // BatchNorm's saved and running statistics go with the coefficients, in one parallel pass (one wait for the
+            // workers fewer). Batch Renormalization's float64 map reads the running statistics as they were before the
+            // call, so there they are updated after it.
+            var saved = Saved(g.M, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD);
             var coefficients = new MapCoefficients
             {
                 Affine = affine, Members = g.M, Mean = mean, Variance = variance, Center = center, Scale = scale, Shift = shift, Misfits = &misfits,
+                Saved = affine.Renorm ? null : &saved,
             };
             ForEachChannel(g.C, coefficients);
             ChannelPasses<TElement, T>.ScaleShift(g, x, y, center, scale, shift);
@@ -98,6 +103,9 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                     affine.ExactMap(y, y, g.Channel(c), c, mean.Pointer[c], variance.Pointer[c]);
                     misfits--;
                 }
+            if (affine.Renorm)
+                ForEachChannel(g.C, saved);
+            return;
         }
         SaveStatistics(g.C, g.M, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD);
     }
@@ -109,11 +117,14 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     /// </summary>
     private static void SaveStatistics(long channels, double count, double* mean, double* variance, in TrainingAffine affine, double momentum,
         T* saveMean, T* saveInvstd, T* saveR, T* saveD) =>
-        ForEachChannel(channels, new SavedStatistics
+        ForEachChannel(channels, Saved(count, mean, variance, affine, momentum, saveMean, saveInvstd, saveR, saveD));
+
+    private static SavedStatistics Saved(double count, double* mean, double* variance, in TrainingAffine affine, double momentum,
+        T* saveMean, T* saveInvstd, T* saveR, T* saveD) => new()
         {
             Affine = affine, Mean = mean, Variance = variance, Momentum = momentum, Unbiased = count / (count - 1), // M/(M − 1) first: v·M may overflow
             SaveMean = saveMean, SaveInvstd = saveInvstd, SaveR = saveR, SaveD = saveD,
-        });
+        };
 
     /// <summary>Per-channel work of <see cref="ForEachChannel"/>: channels [first, end), each on its own.</summary>
     private interface IChannelWork
@@ -159,6 +170,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public double* Mean, Variance;
         public T* Center, Scale, Shift;
         public long* Misfits;
+        /// <summary>When not null, the same channels' saved and running statistics are written as well.</summary>
+        public SavedStatistics* Saved;
 
         public readonly (double Scale, double Shift, bool Fits) Of(long c)
         {
@@ -178,6 +191,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 Eight(c);
             for (; c < end; c++)
                 One(c);
+            if (Saved != null)
+                Saved->Run(first, end);
         }
 
         private readonly void Eight(long c)

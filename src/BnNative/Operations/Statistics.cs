@@ -287,20 +287,15 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
         {
             T* sums = stackalloc T[4 * Group];
             T* centers = sums + Group, deviations = centers + Group, squares = deviations + Group;
-            double* totals = stackalloc double[3 * Group];
-            double* centerTotals = totals, deviationTotals = totals + Group, squareTotals = deviationTotals + Group;
             new Span<T>(sums, 4 * Group).Clear();
-            K.Sum.RowGroup(first, count, (nint)_length, (nint)_length, sums);
-            for (int r = 0; r < Group; r++)
-                centers[r] = E(D(sums[r]) * _perValue);
-            K.CenteredMoments.RowGroup(first, count, (nint)_length, (nint)_length, centers, deviations, squares);
-            for (int r = 0; r < Group; r++)
-                (centerTotals[r], deviationTotals[r], squareTotals[r]) = (D(centers[r]), D(deviations[r]), D(squares[r]));
-            // Moments.Corrected lane by lane: mean = c + Σd/n, M2 = max(0, Σd² − (Σd)²/n), variance = M2/n.
             var perValue = Vector512.Create(_perValue);
-            var sumDeviations = Vector512.Load(deviationTotals);
-            (Vector512.Load(centerTotals) + sumDeviations * perValue).Store(mean);
-            (Vector512.Max(Vector512<double>.Zero, Vector512.Load(squareTotals) - sumDeviations * sumDeviations * perValue) * perValue).Store(variance);
+            K.Sum.RowGroup(first, count, (nint)_length, (nint)_length, sums);
+            Lanes<T>.Store(Lanes<T>.Load(sums) * perValue, centers);
+            K.CenteredMoments.RowGroup(first, count, (nint)_length, (nint)_length, centers, deviations, squares);
+            // Moments.Corrected lane by lane: mean = c + Σd/n, M2 = max(0, Σd² − (Σd)²/n), variance = M2/n.
+            var sumDeviations = Lanes<T>.Load(deviations);
+            (Lanes<T>.Load(centers) + sumDeviations * perValue).Store(mean);
+            (Vector512.Max(Vector512<double>.Zero, Lanes<T>.Load(squares) - sumDeviations * sumDeviations * perValue) * perValue).Store(variance);
         }
     }
 
