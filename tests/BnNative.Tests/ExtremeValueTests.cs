@@ -115,23 +115,24 @@ public class ExtremeValueTests
     }
 
     /// <summary>
-    /// LayerNorm rows taken a group of eight at a time (NC/NHWC rows of up to 16 vectors): rows whose squares overflow,
-    /// one in the first, full group and one in the last, partial group, are finished in float64 while the rows around
-    /// them keep the fast path; every row is checked against the float64 reference.
+    /// LayerNorm rows taken a group at a time (NC/NHWC rows of up to 16 vectors; the forward's groups are 16 rows, two
+    /// vectors of checks): rows whose squares overflow, one in each half of the first, full group and one in the last,
+    /// partial group, are finished in float64 while the rows around them keep the fast path; every row is checked
+    /// against the float64 reference.
     /// </summary>
     [Theory, MemberData(nameof(Cases))]
     public void OverflowingRowsAmongOrdinaryRowsOfAGroup(string isa, BnLayout layout, BnDType t)
     {
         var lib = Images.ByIsa[isa];
         double a = t == BnDType.F64 ? 1e153 : 1e20;
-        const int positions = 11, c = 40;
+        const int positions = 19, c = 40;
         var d = Positions(layout, t, positions, c);
         var x = new double[d.Count];
         var dy = new double[d.Count];
         var random = new Random(5);
         for (int i = 0; i < x.Length; i++)
             (x[i], dy[i]) = (random.NextDouble() * 4 - 1, random.NextDouble() - 0.5);
-        foreach (int p in new[] { 3, 9 })
+        foreach (int p in new[] { 3, 12, 17 })
             for (int k = 0; k < c; k++)
                 x[layout == BnLayout.NCHW ? k * positions + p : p * c + k] = (k % 2 == 0 ? a : -a) * (1 + 0.01 * k);
         var gamma = Enumerable.Range(0, c).Select(k => 1 + 0.05 * k).ToArray();
@@ -140,7 +141,7 @@ public class ExtremeValueTests
     }
 
     /// <summary>
-    /// The LayerNorm backward of rows taken a group of eight at a time: rows of a huge constant dy, whose Σdy·γ overflows
+    /// The LayerNorm backward of rows taken a group of eight at a time (the backward's groups): rows of a huge constant dy, whose Σdy·γ overflows
     /// the element type (exactly, dx = 0), in the first, full group and in the last, partial one, are finished in float64
     /// while the rows around them keep the fast path; and the dgamma/dbeta sums of the first group, where +h, +h, −h down
     /// three rows of equal x overflow in the element type, are summed again in float64 (exactly, the h terms cancel). In

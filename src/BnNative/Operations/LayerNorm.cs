@@ -232,7 +232,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             {
                 int rows = (int)Math.Min(Group, end - p);
                 statistics.OfGroup(X + p * c, rows, means, variances);
-                ulong fast = Exact<TElement, T>.RowCoefficients(means, variances, Eps, c, invstds);
+                ulong fast = 0;
+                for (int r = 0; r < Group; r += Lanes<T>.Count)
+                    fast |= Exact<TElement, T>.RowCoefficients(means + r, variances + r, Eps, c, invstds + r) << r;
                 for (int r = 0; r < rows; r++)
                 {
                     double mean = means[r], invstd = invstds[r];
@@ -445,7 +447,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         [SkipLocalsInit]
         private readonly void NarrowRowGroups(long task)
         {
-            const int Group = Statistics<TElement, T>.Rows.Group;
+            const int Group = Lanes<T>.Count;
             var (first, count) = Plan.Rows(task, Plan.BackwardRows);
             long c = Plan.C, end = first + count;
             T* gamma = Gamma != null ? Gamma : Defaults.Ones;

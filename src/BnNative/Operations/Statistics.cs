@@ -260,8 +260,13 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
             return (mean, m2 * _perValue);
         }
 
-        /// <summary>Rows of a group of <see cref="OfGroup"/>: one float64 lane each of a Vector512 (halves of it where that is not native).</summary>
-        public const int Group = 8;
+        /// <summary>
+        /// Rows of a group of <see cref="OfGroup"/>: one float64 lane each of two Vector512 (halves of them where that is not
+        /// native). A group's phases depend on each other (sums, centers, deviations, coefficients); sixteen rows give each
+        /// phase twice the independent work of eight: 1,024 rows of C = 96 in cache 0.022 → 0.019 ms (medians of 5 alternating
+        /// runs), the same out of cache, where memory bounds it.
+        /// </summary>
+        public const int Group = 16;
 
         /// <summary>
         /// The longest rows <see cref="OfGroup"/> takes: 16 vectors (a quarter of what one accumulator may add). A row's
@@ -290,12 +295,16 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
             new Span<T>(sums, 4 * Group).Clear();
             var perValue = Vector512.Create(_perValue);
             K.Sum.RowGroup(first, count, (nint)_length, (nint)_length, sums);
-            Lanes<T>.Store(Lanes<T>.Load(sums) * perValue, centers);
+            for (int r = 0; r < Group; r += Lanes<T>.Count)
+                Lanes<T>.Store(Lanes<T>.Load(sums + r) * perValue, centers + r);
             K.CenteredMoments.RowGroup(first, count, (nint)_length, (nint)_length, centers, deviations, squares);
             // Moments.Corrected lane by lane: mean = c + Σd/n, M2 = max(0, Σd² − (Σd)²/n), variance = M2/n.
-            var sumDeviations = Lanes<T>.Load(deviations);
-            (Lanes<T>.Load(centers) + sumDeviations * perValue).Store(mean);
-            (Vector512.Max(Vector512<double>.Zero, Lanes<T>.Load(squares) - sumDeviations * sumDeviations * perValue) * perValue).Store(variance);
+            for (int r = 0; r < Group; r += Lanes<T>.Count)
+            {
+                var sumDeviations = Lanes<T>.Load(deviations + r);
+                (Lanes<T>.Load(centers + r) + sumDeviations * perValue).Store(mean + r);
+                (Vector512.Max(Vector512<double>.Zero, Lanes<T>.Load(squares + r) - sumDeviations * sumDeviations * perValue) * perValue).Store(variance + r);
+            }
         }
     }
 
