@@ -108,17 +108,19 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     }
 
     /// <summary>
-    /// A shift for every channel's one-pass statistics: the mean of up to 16 rows spread evenly over the tensor (in
+    /// A shift for every channel's one-pass statistics: the mean of up to 8 rows spread evenly over the tensor (in
     /// NHWC, from different samples, which the first rows are not), taken as the first row plus the mean deviation
     /// from it, so that a channel equal in those rows is shifted by its value exactly (its d are then all 0 where
     /// it is constant). A channel whose deviations overflowed is shifted by its first value. A channel whose shift
-    /// lies more than a standard deviation from its mean is refused by every row block (see RowStatisticsJob): with
-    /// 8 rows that is one channel in about 200 of uniform data, and resnet-early NHWC (C = 64, 49 blocks of 2048
-    /// rows) spent a third of its forward taking such columns again; 16 rows: 2.70 → 1.72 ms, and mlp 0.209 → 0.191.
+    /// lies more than a standard deviation from its mean is refused by every row block (see RowStatisticsJob): one
+    /// channel in about 200 of uniform data, and resnet-early NHWC (C = 64, 49 blocks of 2048 rows) then spends a
+    /// third of its forward taking such columns again. 16 rows measured 2.70 → 1.72 ms there, but moved the main
+    /// job's training off PyTorch's within 13 steps (rounding-level differences in the statistics, amplified by SGD
+    /// past its tracking check), so the shift stays as it was.
     /// </summary>
     private static void SampleShift(TElement* x, long rows, long channels, T* shift)
     {
-        long samples = Math.Min(16, rows);
+        long samples = Math.Min(8, rows);
         using var sums = new NativeBuffer<T>(3 * channels);
         T* first = sums, deviations = first + channels, squares = deviations + channels;
         for (long c = 0; c < channels; c++)
@@ -160,7 +162,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             long refusals = OnePass(rows, count, width, shift, mean, m2, refused);
             if (refusals == 0)
                 return;
-            // A few channels the sample shift missed (with a shift from 16 samples, rare in normal data):
+            // A few channels the sample shift missed (with a shift from 8 samples, about one in 200 of normal data):
             // each on its own, in float64, down its column of the tile. Many: the whole tile again, row by row.
             if (refusals * 16 <= width)
             {
