@@ -126,10 +126,17 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             SaveMean = saveMean, SaveInvstd = saveInvstd, SaveR = saveR, SaveD = saveD,
         };
 
-    /// <summary>Per-channel work of <see cref="ForEachChannel"/>: channels [first, end), each on its own.</summary>
+    /// <summary>Per-channel work of <see cref="ForEachChannel"/>: each channel on its own.</summary>
     private interface IChannelWork
     {
-        void Run(long first, long end);
+        /// <summary>
+        /// Channels c … c + 7 in float64 vectors, the arithmetic and decisions of <see cref="One"/> lane by lane (one by
+        /// one, a square root and a division per channel were a tenth of an mlp forward); false, with nothing written,
+        /// where they must go one by one.
+        /// </summary>
+        bool Eight(long c);
+
+        void One(long c);
     }
 
     /// <summary>
@@ -153,8 +160,13 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
 
         public void Run(long block)
         {
-            long first = block * BlockChannels;
-            Work.Run(first, Math.Min(Channels, first + BlockChannels));
+            long c = block * BlockChannels, end = Math.Min(Channels, c + BlockChannels);
+            for (; c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
+                if (!Work.Eight(c))
+                    for (long k = c; k < c + Lanes<T>.Count; k++)
+                        Work.One(k);
+            for (; c < end; c++)
+                Work.One(c);
         }
     }
 
@@ -179,24 +191,11 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             return (a, b, Exact<TElement, T>.MapFits(Variance[c], Members, a, ZeroGamma(Affine.Gamma, c), b));
         }
 
-        /// <summary>
-        /// BatchNorm's channels eight at a time in float64 vectors — the arithmetic and decisions of <see cref="Of"/>, lane by
-        /// lane (a square root and a division per channel, one by one, were a tenth of an mlp forward) — and the rest, and
-        /// Batch Renormalization's, one by one.
-        /// </summary>
-        public readonly void Run(long first, long end)
+        /// <summary>BatchNorm's channels in vectors; Batch Renormalization's one by one.</summary>
+        public readonly bool Eight(long c)
         {
-            long c = first;
-            for (; !Affine.Renorm && c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
-                Eight(c);
-            for (; c < end; c++)
-                One(c);
-            if (Saved != null)
-                Saved->Run(first, end);
-        }
-
-        private readonly void Eight(long c)
-        {
+            if (Affine.Renorm)
+                return false;
             var variance = Vector512.Load(Variance + c);
             var gamma = Affine.Gamma == null ? Vector512<double>.One : Lanes<T>.Load(Affine.Gamma + c);
             var beta = Affine.Beta == null ? Vector512<double>.Zero : Lanes<T>.Load(Affine.Beta + c);
@@ -208,14 +207,19 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             int misfits = Lanes<T>.Count - BitOperations.PopCount(fits.ExtractMostSignificantBits());
             if (misfits != 0)
                 Interlocked.Add(ref *Misfits, misfits);
+            if (Saved != null)
+                Saved->Eight(c);
+            return true;
         }
 
-        private readonly void One(long c)
+        public readonly void One(long c)
         {
             var (a, b, fits) = Of(c);
             (Center[c], Scale[c], Shift[c]) = fits ? (E(Mean[c]), E(a), E(b)) : (T.Zero, T.One, T.Zero);
             if (!fits)
                 Interlocked.Increment(ref *Misfits);
+            if (Saved != null)
+                Saved->One(c);
         }
     }
 
@@ -227,18 +231,11 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public double Momentum, Unbiased;
         public T* SaveMean, SaveInvstd, SaveR, SaveD;
 
-        /// <summary>BatchNorm's channels eight at a time in float64 vectors (the arithmetic of <see cref="One"/>, lane by lane), the rest and Batch Renormalization's one by one.</summary>
-        public readonly void Run(long first, long end)
+        /// <summary>BatchNorm's channels in vectors; Batch Renormalization's one by one.</summary>
+        public readonly bool Eight(long c)
         {
-            long c = first;
-            for (; !Affine.Renorm && c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
-                Eight(c);
-            for (; c < end; c++)
-                One(c);
-        }
-
-        private readonly void Eight(long c)
-        {
+            if (Affine.Renorm)
+                return false;
             var m = Vector512.Load(Mean + c);
             var v = Vector512.Load(Variance + c);
             if (SaveMean != null)
@@ -256,9 +253,10 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 Lanes<T>.Store(keep * Lanes<T>.Load(Affine.RunningMean + c) + momentum * m, Affine.RunningMean + c);
                 Lanes<T>.Store(keep * Lanes<T>.Load(Affine.RunningVar + c) + momentum * v * Vector512.Create(Unbiased), Affine.RunningVar + c);
             }
+            return true;
         }
 
-        private readonly void One(long c)
+        public readonly void One(long c)
         {
             double m = Mean[c], v = Variance[c];
             // r and d read the running statistics as they were before this call: before they are updated below.
@@ -575,29 +573,20 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
-        /// <summary>Eight channels at a time in float64 vectors where all their sums are finite (the arithmetic of <see cref="GradientMeans"/>, lane by lane), else one by one.</summary>
-        public readonly void Run(long first, long end)
+        /// <summary>In vectors where all eight channels' sums are finite (else the float64 redo of <see cref="GradientMeans"/>, one by one).</summary>
+        public readonly bool Eight(long c)
         {
-            long c = first;
             var members = Vector512.Create((double)G.M);
-            for (; c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
-            {
-                var meanDy = Vector512.Load(MeanDy + c) / members;
-                var meanDyXhat = Vector512.Load(MeanDyXhat + c) * Lanes<T>.Load(Invstd + c) / members;
-                if ((Exact<TElement, T>.Finite(meanDy) & Exact<TElement, T>.Finite(meanDyXhat)).ExtractMostSignificantBits() != 0xFF)
-                {
-                    for (long k = c; k < c + Lanes<T>.Count; k++)
-                        Run(k);
-                    continue;
-                }
-                meanDy.Store(MeanDy + c);
-                meanDyXhat.Store(MeanDyXhat + c);
-            }
-            for (; c < end; c++)
-                Run(c);
+            var meanDy = Vector512.Load(MeanDy + c) / members;
+            var meanDyXhat = Vector512.Load(MeanDyXhat + c) * Lanes<T>.Load(Invstd + c) / members;
+            if ((Exact<TElement, T>.Finite(meanDy) & Exact<TElement, T>.Finite(meanDyXhat)).ExtractMostSignificantBits() != 0xFF)
+                return false;
+            meanDy.Store(MeanDy + c);
+            meanDyXhat.Store(MeanDyXhat + c);
+            return true;
         }
 
-        private readonly void Run(long c) => (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(Mean[c]), D(Invstd[c]), (MeanDy[c], MeanDyXhat[c]));
+        public readonly void One(long c) => (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(Mean[c]), D(Invstd[c]), (MeanDy[c], MeanDyXhat[c]));
     }
 
     /// <summary>
@@ -618,22 +607,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             return (a, b, GradientFits(a, b, ZeroGamma(Gamma, R, c), MeanDy[c], MeanDyXhat[c], D(Mean[c])));
         }
 
-        /// <summary>
-        /// Eight channels at a time in float64 vectors — the arithmetic and decisions of <see cref="Of"/>, lane by lane — where
-        /// its products need no scaling (γ·r and a·invstd normal numbers, or a factor 0), else one by one.
-        /// </summary>
-        public readonly void Run(long first, long end)
-        {
-            long c = first;
-            for (; c <= end - Lanes<T>.Count; c += Lanes<T>.Count)
-                if (!Eight(c))
-                    for (long k = c; k < c + Lanes<T>.Count; k++)
-                        Run(k);
-            for (; c < end; c++)
-                Run(c);
-        }
-
-        private readonly bool Eight(long c)
+        /// <summary>In vectors where <see cref="Of"/>'s products need no scaling (γ·r and a·invstd normal numbers, or a factor 0).</summary>
+        public readonly bool Eight(long c)
         {
             var zero = Vector512<double>.Zero;
             var gamma = Gamma == null ? Vector512<double>.One : Lanes<T>.Load(Gamma + c);
@@ -662,7 +637,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             return true;
         }
 
-        private readonly void Run(long c)
+        public readonly void One(long c)
         {
             var (a, b, fits) = Of(c);
             (Center[c], DyCenter[c], DyScale[c], XScale[c]) = fits ? (Mean[c], E(MeanDy[c]), E(a), E(b)) : (T.Zero, T.Zero, T.One, T.Zero);
