@@ -116,7 +116,8 @@ namespace BnGenerator
         /// Rows of contiguous members, one group each, <c>rowStride</c> elements apart (LayerNorm rows in L1, a group of
         /// them at a time): each row is reduced by one accumulator per sum, and the rows follow each other with no
         /// dependence between them, so their chains overlap in the core. Group parameters and sums are arrays of one
-        /// value per row. Only for reductions: kernels with sums and neither outputs nor member parameters.
+        /// value per row, member parameters one value per member, the same for every row. Only for reductions: kernels with
+        /// sums and no outputs.
         /// </summary>
         RowGroup,
     }

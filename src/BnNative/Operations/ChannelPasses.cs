@@ -68,7 +68,8 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         long blocks = g.RowBlocks, c = g.C;
         double perRow = 1.0 / g.M;
         // Channels eight at a time in float64 vectors, the rest one by one: the same arithmetic, lane by lane (this runs on
-        // the calling thread alone, a tenth of an mlp forward at 2 threads one by one).
+        // the calling thread alone; one by one it was 3.5% of an mlp forward's profile; mlp forward 1 thread 0.216 → 0.211 ms,
+        // 2 threads 0.141 → 0.135).
         long vectors = c - c % Lanes<T>.Count;
         if (blocks > 1)
         {
@@ -209,7 +210,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             long refusals = 0, adds = Math.Min(step, count), k = 0;
             double perRow = 1.0 / count; // products, not a division per sum and channel
             // Eight channels at a time in float64 vectors, the arithmetic and decisions of the loop below lane by lane (one by
-            // one, this was a tenth of an mlp forward).
+            // one, this loop was 8% of an mlp forward's profile).
             for (; k <= width - Lanes<T>.Count; k += Lanes<T>.Count)
             {
                 var each = Vector512.Create(perRow);

@@ -85,9 +85,7 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<double> Trustworthy(Vector512<double> mean, Vector512<double> variance, double eps)
     {
-        var largest = Vector512.Create(double.MaxValue);
-        return Vector512.LessThanOrEqual(Vector512.Abs(mean), largest) & Vector512.LessThanOrEqual(Vector512.Abs(variance), largest)
-            & Vector512.GreaterThanOrEqual(variance + Vector512.Create(eps), Vector512.Create(TinyVariance));
+        return Finite(mean) & Finite(variance) & Vector512.GreaterThanOrEqual(variance + Vector512.Create(eps), Vector512.Create(TinyVariance));
     }
 
     /// <summary>
@@ -159,11 +157,8 @@ internal static unsafe class Exact<TElement, T> where TElement : unmanaged where
         var varianceEps = rowVariance + Vector512.Create(eps);
         var scale = Vector512<double>.One / Vector512.Sqrt(varianceEps);
         scale.Store(invstd);
-        var trustworthy = Trustworthy(Vector512.Load(mean), rowVariance, eps);
-        // Fits(invstd, false): invstd rounded to T is normal (it is positive or NaN here).
-        var fits = NormalInElementType(scale);
-        var noOverflow = Vector512.LessThanOrEqual(Vector512.Sqrt(Vector512.Create((double)count) * rowVariance), Vector512.Create(MaxValue / 4));
-        return (trustworthy & fits & noOverflow).ExtractMostSignificantBits();
+        var zero = Vector512<double>.Zero;
+        return (Trustworthy(Vector512.Load(mean), rowVariance, eps) & MapFits(rowVariance, count, scale, zero, zero)).ExtractMostSignificantBits();
     }
 
     /// <summary>

@@ -283,7 +283,8 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
         /// <paramref name="first"/>, into <paramref name="mean"/> and <paramref name="variance"/> (Group values each; those
         /// beyond <paramref name="count"/> are 0): the corrected two-pass, exact to the rounding of its sums (so no
         /// acceptance test), a phase at a time for the whole group — the rows' sums (RowGroup kernels: the rows' chains
-        /// overlap), their centers, their deviations and squares, then the float64 arithmetic in one vector per quantity.
+        /// overlap), their centers, their deviations and squares, then the float64 arithmetic in one vector per quantity
+        /// and eight rows.
         /// Row by row, each row's sum → mean → deviations → variance was one chain of dependent operations longer than the
         /// row's loads (C = 96).
         /// </summary>

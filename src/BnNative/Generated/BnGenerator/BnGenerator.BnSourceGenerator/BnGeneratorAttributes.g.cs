@@ -44,8 +44,8 @@ namespace BnNative.Kernels
 
     /// <summary>
     /// The sum of a vector's lanes: its halves added down to 128 bits, then one shuffled addition per level.
-    /// Vector512.Sum reduces each 128-bit quarter on its own (twice the instructions), which was half the time
-    /// of a LayerNorm row sum over C = 96.
+    /// Vector512.Sum reduces each 128-bit quarter on its own (about 30 instructions against 10): in the RowGroup
+    /// kernel of LayerNorm's backward (C = 96) its share of the profile went 24% → 15% with this.
     /// </summary>
     internal static class LaneSums
     {
