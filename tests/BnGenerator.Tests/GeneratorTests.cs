@@ -99,6 +99,30 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void RunsEndInTheirLastWholeVectorWhereThatIsCheaperThanOneByOne()
+    {
+        const string source = """
+            namespace BnNative.Kernels;
+            [NormKernel("Axpy", "y = Fma(x, a, b);", Inputs = "x", Outputs = "y", GroupParams = "a, b")]
+            [NormKernel("WeightedSums", "var v = x * w; s += v; q += v * (x - c);", Inputs = "x", GroupParams = "c", MemberParams = "w", Sums = "s, q")]
+            internal static partial class Kernels { }
+            """;
+        var (driver, _, _, _) = Run(source);
+        string axpy = Generated(driver, "Kernels.Axpy.g.cs"), sums = Generated(driver, "Kernels.WeightedSums.g.cs");
+        // Element-wise: the last vector computed and stored again, out of place only (in place, its first lanes hold outputs).
+        Assert.Contains("if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)", axpy);
+        Assert.Contains("Vector512.Store(Vector512.MultiplyAddEstimate(x_t, aV, bV), y + last);", axpy);
+        // Reductions over a row group: the lanes the loop took are masked out of the last vector's sums.
+        Assert.Contains("var x_t = Vector512.Load(xRow + last);", sums);
+        Assert.Contains("var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));", sums);
+        Assert.Contains("sV += Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero);", sums);
+        // MembersContiguous reductions keep their scalar tail: the extra code kept them from being inlined into their callers.
+        int members = sums.IndexOf("private static void MembersContiguousVector512(float* x", StringComparison.Ordinal);
+        int next = sums.IndexOf("private static void MembersContiguousVector256(float* x", StringComparison.Ordinal);
+        Assert.DoesNotContain("fresh", sums.Substring(members, next - members));
+    }
+
+    [Fact]
     public void SixteenBitStreamsAreWidenedOnLoadAndNarrowedOnStore()
     {
         var (driver, _, _, _) = Run(TwoKernels);

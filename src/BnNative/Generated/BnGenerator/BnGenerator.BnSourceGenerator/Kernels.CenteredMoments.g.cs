@@ -3316,6 +3316,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = Vector512.Load(xRow + last);
+                    var deviations_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    deviationsV += Vector512.ConditionalSelect(fresh, deviations_t, Vector512<float>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3348,6 +3362,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector256.Load(xRow + last);
+                    var deviations_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    deviationsV += Vector256.ConditionalSelect(fresh, deviations_t, Vector256<float>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3379,6 +3407,20 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - centerV;
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector128.Load(xRow + last);
+                    var deviations_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -3454,6 +3496,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector512.Load(xRow + last);
+                    var deviations_t = Vector512<double>.Zero;
+                    var squares_t = Vector512<double>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                    deviationsV += Vector512.ConditionalSelect(fresh, deviations_t, Vector512<double>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<double>.Zero);
+                    i = count;
+                }
                 double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3486,6 +3542,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector256.Load(xRow + last);
+                    var deviations_t = Vector256<double>.Zero;
+                    var squares_t = Vector256<double>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
+                    deviationsV += Vector256.ConditionalSelect(fresh, deviations_t, Vector256<double>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero);
+                    i = count;
+                }
                 double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3517,6 +3587,20 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - centerV;
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
+                }
+                if (count - i >= 4 && count >= 2)
+                {
+                    nint last = count - 2;
+                    var x_t = Vector128.Load(xRow + last);
+                    var deviations_t = Vector128<double>.Zero;
+                    var squares_t = Vector128<double>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
+                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<double>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero);
+                    i = count;
                 }
                 double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -3592,6 +3676,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var deviations_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    deviationsV += Vector512.ConditionalSelect(fresh, deviations_t, Vector512<float>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3624,6 +3722,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var deviations_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    deviationsV += Vector256.ConditionalSelect(fresh, deviations_t, Vector256<float>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3655,6 +3767,20 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - centerV;
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var deviations_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -3730,6 +3856,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var deviations_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    deviationsV += Vector512.ConditionalSelect(fresh, deviations_t, Vector512<float>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3762,6 +3902,20 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var deviations_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    deviationsV += Vector256.ConditionalSelect(fresh, deviations_t, Vector256<float>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -3793,6 +3947,20 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - centerV;
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var deviations_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var d_t = x_t - centerV;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);

@@ -124,6 +124,14 @@ static unsafe partial class Kernels
                 var dy_0 = Vector512.Load(dy + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 16;
+                var x_t = Vector512.Load(x + last);
+                var dy_t = Vector512.Load(dy + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -187,6 +195,14 @@ static unsafe partial class Kernels
                 var dy_0 = Vector256.Load(dy + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = Vector256.Load(x + last);
+                var dy_t = Vector256.Load(dy + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -249,6 +265,14 @@ static unsafe partial class Kernels
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = Vector128.Load(x + last);
+                var dy_t = Vector128.Load(dy + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -353,6 +377,14 @@ static unsafe partial class Kernels
                 var dy_0 = Vector512.Load(dy + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = Vector512.Load(x + last);
+                var dy_t = Vector512.Load(dy + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -416,6 +448,14 @@ static unsafe partial class Kernels
                 var dy_0 = Vector256.Load(dy + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = Vector256.Load(x + last);
+                var dy_t = Vector256.Load(dy + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -478,6 +518,14 @@ static unsafe partial class Kernels
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 2;
+                var x_t = Vector128.Load(x + last);
+                var dy_t = Vector128.Load(dy + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -551,6 +599,14 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
                 global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
+                var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + last);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -586,6 +642,14 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
                 global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
+                var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + last);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -620,6 +684,14 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
                 var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
+                var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + last);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -693,6 +765,14 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
+                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -728,6 +808,14 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
+                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -762,6 +850,14 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
                 var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
+                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {

@@ -3317,6 +3317,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyCentered_t = Vector512<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero);
+                    sumDyCenteredV += Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3350,6 +3364,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyCentered_t = Vector256<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero);
+                    sumDyCenteredV += Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3382,6 +3410,20 @@ static unsafe partial class Kernels
                     var dy_0 = Vector128.Load(dyRow + i);
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyCentered_t = Vector128<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
+                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
@@ -3459,6 +3501,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
+                    var sumDy_t = Vector512<double>.Zero;
+                    var sumDyCentered_t = Vector512<double>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<double>.Zero);
+                    sumDyCenteredV += Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<double>.Zero);
+                    i = count;
+                }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3492,6 +3548,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
+                    var sumDy_t = Vector256<double>.Zero;
+                    var sumDyCentered_t = Vector256<double>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero);
+                    sumDyCenteredV += Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<double>.Zero);
+                    i = count;
+                }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3524,6 +3594,20 @@ static unsafe partial class Kernels
                     var dy_0 = Vector128.Load(dyRow + i);
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 2)
+                {
+                    nint last = count - 2;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
+                    var sumDy_t = Vector128<double>.Zero;
+                    var sumDyCentered_t = Vector128<double>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero);
+                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<double>.Zero);
+                    i = count;
                 }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
@@ -3601,6 +3685,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyCentered_t = Vector512<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero);
+                    sumDyCenteredV += Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3634,6 +3732,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyCentered_t = Vector256<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero);
+                    sumDyCenteredV += Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3666,6 +3778,20 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + i);
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyCentered_t = Vector128<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
+                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
@@ -3743,6 +3869,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyCentered_t = Vector512<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero);
+                    sumDyCenteredV += Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3776,6 +3916,20 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyCentered_t = Vector256<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero);
+                    sumDyCenteredV += Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -3808,6 +3962,20 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + i);
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyCentered_t = Vector128<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
+                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);

@@ -133,6 +133,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector512.Load(beta + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 16;
+                var x_t = Vector512.Load(x + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                var beta_t = Vector512.Load(beta + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -204,6 +213,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector256.Load(beta + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = Vector256.Load(x + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                var beta_t = Vector256.Load(beta + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -274,6 +292,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 var beta_0 = Vector128.Load(beta + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = Vector128.Load(x + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                var beta_t = Vector128.Load(beta + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -389,6 +416,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector512.Load(beta + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = Vector512.Load(x + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                var beta_t = Vector512.Load(beta + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -460,6 +496,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector256.Load(beta + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = Vector256.Load(x + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                var beta_t = Vector256.Load(beta + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -530,6 +575,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 var beta_0 = Vector128.Load(beta + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            if (count - i >= 4 && count >= 2 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 2;
+                var x_t = Vector128.Load(x + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                var beta_t = Vector128.Load(beta + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -608,6 +662,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector512.Load(beta + i);
                 global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                var beta_t = Vector512.Load(beta + last);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -646,6 +709,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector256.Load(beta + i);
                 global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                var beta_t = Vector256.Load(beta + last);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -683,6 +755,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 var beta_0 = Vector128.Load(beta + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                var beta_t = Vector128.Load(beta + last);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -761,6 +842,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector512.Load(beta + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                var beta_t = Vector512.Load(beta + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -799,6 +889,15 @@ static unsafe partial class Kernels
                 var beta_0 = Vector256.Load(beta + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                var beta_t = Vector256.Load(beta + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -836,6 +935,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 var beta_0 = Vector128.Load(beta + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                var beta_t = Vector128.Load(beta + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {

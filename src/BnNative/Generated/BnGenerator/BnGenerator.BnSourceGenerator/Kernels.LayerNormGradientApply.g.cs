@@ -135,6 +135,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector512.Load(gamma + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 16;
+                var x_t = Vector512.Load(x + last);
+                var dy_t = Vector512.Load(dy + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -200,6 +209,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector256.Load(gamma + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = Vector256.Load(x + last);
+                var dy_t = Vector256.Load(dy + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -264,6 +282,15 @@ static unsafe partial class Kernels
                 var dy_0 = Vector128.Load(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = Vector128.Load(x + last);
+                var dy_t = Vector128.Load(dy + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -381,6 +408,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector512.Load(gamma + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = Vector512.Load(x + last);
+                var dy_t = Vector512.Load(dy + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -446,6 +482,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector256.Load(gamma + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = Vector256.Load(x + last);
+                var dy_t = Vector256.Load(dy + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -510,6 +555,15 @@ static unsafe partial class Kernels
                 var dy_0 = Vector128.Load(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 2;
+                var x_t = Vector128.Load(x + last);
+                var dy_t = Vector128.Load(dy + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -590,6 +644,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector512.Load(gamma + i);
                 global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
+                var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -626,6 +689,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector256.Load(gamma + i);
                 global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
+                var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -661,6 +733,15 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
+                var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -741,6 +822,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector512.Load(gamma + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
+                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + last);
+                var gamma_t = Vector512.Load(gamma + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -777,6 +867,15 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector256.Load(gamma + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
+                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + last);
+                var gamma_t = Vector256.Load(gamma + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -812,6 +911,15 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
+                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + last);
+                var gamma_t = Vector128.Load(gamma + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                i = count;
             }
             for (; i < count; i++)
             {

@@ -2839,6 +2839,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var sumG_t = Vector512<float>.Zero;
+                    var sumGCentered_t = Vector512<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumGV += Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero);
+                    sumGCenteredV += Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -2876,6 +2892,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var sumG_t = Vector256<float>.Zero;
+                    var sumGCentered_t = Vector256<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumGV += Vector256.ConditionalSelect(fresh, sumG_t, Vector256<float>.Zero);
+                    sumGCenteredV += Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -2912,6 +2944,22 @@ static unsafe partial class Kernels
                     var g_0 = dy_0 * gamma_0;
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
+                    var gamma_t = Vector128.Load(gamma + last);
+                    var sumG_t = Vector128<float>.Zero;
+                    var sumGCentered_t = Vector128<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero);
+                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
@@ -2995,6 +3043,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var sumG_t = Vector512<double>.Zero;
+                    var sumGCentered_t = Vector512<double>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                    sumGV += Vector512.ConditionalSelect(fresh, sumG_t, Vector512<double>.Zero);
+                    sumGCenteredV += Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<double>.Zero);
+                    i = count;
+                }
                 double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3032,6 +3096,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var sumG_t = Vector256<double>.Zero;
+                    var sumGCentered_t = Vector256<double>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
+                    sumGV += Vector256.ConditionalSelect(fresh, sumG_t, Vector256<double>.Zero);
+                    sumGCenteredV += Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<double>.Zero);
+                    i = count;
+                }
                 double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3068,6 +3148,22 @@ static unsafe partial class Kernels
                     var g_0 = dy_0 * gamma_0;
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 2)
+                {
+                    nint last = count - 2;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
+                    var gamma_t = Vector128.Load(gamma + last);
+                    var sumG_t = Vector128<double>.Zero;
+                    var sumGCentered_t = Vector128<double>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
+                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<double>.Zero);
+                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<double>.Zero);
+                    i = count;
                 }
                 double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
@@ -3151,6 +3247,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var sumG_t = Vector512<float>.Zero;
+                    var sumGCentered_t = Vector512<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumGV += Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero);
+                    sumGCenteredV += Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3188,6 +3300,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var sumG_t = Vector256<float>.Zero;
+                    var sumGCentered_t = Vector256<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumGV += Vector256.ConditionalSelect(fresh, sumG_t, Vector256<float>.Zero);
+                    sumGCenteredV += Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3224,6 +3352,22 @@ static unsafe partial class Kernels
                     var g_0 = dy_0 * gamma_0;
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
+                    var gamma_t = Vector128.Load(gamma + last);
+                    var sumG_t = Vector128<float>.Zero;
+                    var sumGCentered_t = Vector128<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero);
+                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
@@ -3307,6 +3451,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var sumG_t = Vector512<float>.Zero;
+                    var sumGCentered_t = Vector512<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumGV += Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero);
+                    sumGCenteredV += Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3344,6 +3504,22 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var sumG_t = Vector256<float>.Zero;
+                    var sumGCentered_t = Vector256<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumGV += Vector256.ConditionalSelect(fresh, sumG_t, Vector256<float>.Zero);
+                    sumGCenteredV += Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3380,6 +3556,22 @@ static unsafe partial class Kernels
                     var g_0 = dy_0 * gamma_0;
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
+                    var gamma_t = Vector128.Load(gamma + last);
+                    var sumG_t = Vector128<float>.Zero;
+                    var sumGCentered_t = Vector128<float>.Zero;
+                    var g_t = dy_t * gamma_t;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - centerV);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero);
+                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);

@@ -2657,6 +2657,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyNormalized_t = Vector512<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero);
+                    sumDyNormalizedV += Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -2692,6 +2708,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyNormalized_t = Vector256<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero);
+                    sumDyNormalizedV += Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -2726,6 +2758,22 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + i);
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyNormalized_t = Vector128<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
+                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
@@ -2806,6 +2854,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var sumDy_t = Vector512<double>.Zero;
+                    var sumDyNormalized_t = Vector512<double>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<double>.Zero);
+                    sumDyNormalizedV += Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<double>.Zero);
+                    i = count;
+                }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -2841,6 +2905,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var sumDy_t = Vector256<double>.Zero;
+                    var sumDyNormalized_t = Vector256<double>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero);
+                    sumDyNormalizedV += Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<double>.Zero);
+                    i = count;
+                }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -2875,6 +2955,22 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + i);
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                if (count - i >= 4 && count >= 2)
+                {
+                    nint last = count - 2;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var sumDy_t = Vector128<double>.Zero;
+                    var sumDyNormalized_t = Vector128<double>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero);
+                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<double>.Zero);
+                    i = count;
                 }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
@@ -2955,6 +3051,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyNormalized_t = Vector512<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero);
+                    sumDyNormalizedV += Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -2990,6 +3102,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyNormalized_t = Vector256<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero);
+                    sumDyNormalizedV += Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -3024,6 +3152,22 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + i);
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyNormalized_t = Vector128<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
+                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
@@ -3104,6 +3248,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyNormalized_t = Vector512<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumDyV += Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero);
+                    sumDyNormalizedV += Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -3139,6 +3299,22 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyNormalized_t = Vector256<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero);
+                    sumDyNormalizedV += Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -3173,6 +3349,22 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + i);
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyNormalized_t = Vector128<float>.Zero;
+                    sumDy_t += dy_t;
+                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
+                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);

@@ -112,6 +112,13 @@ static unsafe partial class Kernels
                 var x_0 = Vector512.Load(x + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 16;
+                var x_t = Vector512.Load(x + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -168,6 +175,13 @@ static unsafe partial class Kernels
                 var x_0 = Vector256.Load(x + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = Vector256.Load(x + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -223,6 +237,13 @@ static unsafe partial class Kernels
             {
                 var x_0 = Vector128.Load(x + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = Vector128.Load(x + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -313,6 +334,13 @@ static unsafe partial class Kernels
                 var x_0 = Vector512.Load(x + i);
                 Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = Vector512.Load(x + last);
+                Vector512.Store(Vector512.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -369,6 +397,13 @@ static unsafe partial class Kernels
                 var x_0 = Vector256.Load(x + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = Vector256.Load(x + last);
+                Vector256.Store(Vector256.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -424,6 +459,13 @@ static unsafe partial class Kernels
             {
                 var x_0 = Vector128.Load(x + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+            }
+            if (count - i >= 4 && count >= 2 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 2;
+                var x_t = Vector128.Load(x + last);
+                Vector128.Store(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -489,6 +531,13 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
                 global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
+                global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -520,6 +569,13 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
                 global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
+                global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -550,6 +606,13 @@ static unsafe partial class Kernels
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
+                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {
@@ -615,6 +678,13 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 16;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -646,6 +716,13 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
+            if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 8;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
+            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
@@ -676,6 +753,13 @@ static unsafe partial class Kernels
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+            }
+            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
+            {
+                nint last = count - 4;
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
+                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
+                i = count;
             }
             for (; i < count; i++)
             {

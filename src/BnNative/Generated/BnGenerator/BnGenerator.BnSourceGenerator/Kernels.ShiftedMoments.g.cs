@@ -3882,6 +3882,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = Vector512.Load(xRow + last);
+                    var sum_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var magnitudes_t = Vector512<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero);
+                    magnitudesV += Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -3919,6 +3936,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector256.Load(xRow + last);
+                    var sum_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var magnitudes_t = Vector256<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector256.Abs(x_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero);
+                    magnitudesV += Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -3955,6 +3989,23 @@ static unsafe partial class Kernels
                     sumV += d_0;
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector128.Load(xRow + last);
+                    var sum_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var magnitudes_t = Vector128<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector128.Abs(x_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
+                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -4038,6 +4089,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector512.Load(xRow + last);
+                    var sum_t = Vector512<double>.Zero;
+                    var squares_t = Vector512<double>.Zero;
+                    var magnitudes_t = Vector512<double>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<double>.Zero);
+                    magnitudesV += Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<double>.Zero);
+                    i = count;
+                }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -4075,6 +4143,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector256.Load(xRow + last);
+                    var sum_t = Vector256<double>.Zero;
+                    var squares_t = Vector256<double>.Zero;
+                    var magnitudes_t = Vector256<double>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector256.Abs(x_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero);
+                    magnitudesV += Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<double>.Zero);
+                    i = count;
+                }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -4111,6 +4196,23 @@ static unsafe partial class Kernels
                     sumV += d_0;
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
+                }
+                if (count - i >= 4 && count >= 2)
+                {
+                    nint last = count - 2;
+                    var x_t = Vector128.Load(xRow + last);
+                    var sum_t = Vector128<double>.Zero;
+                    var squares_t = Vector128<double>.Zero;
+                    var magnitudes_t = Vector128<double>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector128.Abs(x_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero);
+                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<double>.Zero);
+                    i = count;
                 }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -4194,6 +4296,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var sum_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var magnitudes_t = Vector512<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero);
+                    magnitudesV += Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -4231,6 +4350,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var sum_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var magnitudes_t = Vector256<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector256.Abs(x_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero);
+                    magnitudesV += Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -4267,6 +4403,23 @@ static unsafe partial class Kernels
                     sumV += d_0;
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var sum_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var magnitudes_t = Vector128<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector128.Abs(x_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
+                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -4350,6 +4503,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector512.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var sum_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var magnitudes_t = Vector512<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
+                    squaresV += Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero);
+                    magnitudesV += Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -4387,6 +4557,23 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var sum_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var magnitudes_t = Vector256<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector256.Abs(x_t);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
+                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero);
+                    magnitudesV += Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -4423,6 +4610,23 @@ static unsafe partial class Kernels
                     sumV += d_0;
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var sum_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var magnitudes_t = Vector128<float>.Zero;
+                    var d_t = x_t - shiftV;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector128.Abs(x_t);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
+                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
+                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);

@@ -2555,6 +2555,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = Vector512.Load(xRow + last);
+                    var sum_t = Vector512<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2578,6 +2588,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector256.Load(xRow + last);
+                    var sum_t = Vector256<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2600,6 +2620,16 @@ static unsafe partial class Kernels
                 {
                     var x_0 = Vector128.Load(xRow + i);
                     sumV += x_0;
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector128.Load(xRow + last);
+                    var sum_t = Vector128<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
@@ -2661,6 +2691,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = Vector512.Load(xRow + last);
+                    var sum_t = Vector512<double>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero);
+                    i = count;
+                }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2684,6 +2724,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = Vector256.Load(xRow + last);
+                    var sum_t = Vector256<double>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero);
+                    i = count;
+                }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2706,6 +2756,16 @@ static unsafe partial class Kernels
                 {
                     var x_0 = Vector128.Load(xRow + i);
                     sumV += x_0;
+                }
+                if (count - i >= 4 && count >= 2)
+                {
+                    nint last = count - 2;
+                    var x_t = Vector128.Load(xRow + last);
+                    var sum_t = Vector128<double>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero);
+                    i = count;
                 }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
@@ -2767,6 +2827,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var sum_t = Vector512<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2790,6 +2860,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var sum_t = Vector256<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2812,6 +2892,16 @@ static unsafe partial class Kernels
                 {
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
                     sumV += x_0;
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var sum_t = Vector128<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
@@ -2873,6 +2963,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 16)
+                {
+                    nint last = count - 16;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var sum_t = Vector512<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                    sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2896,6 +2996,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + i);
                     sumV += x_0;
                 }
+                if (count - i >= 4 && count >= 8)
+                {
+                    nint last = count - 8;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var sum_t = Vector256<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
+                    i = count;
+                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -2918,6 +3028,16 @@ static unsafe partial class Kernels
                 {
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
                     sumV += x_0;
+                }
+                if (count - i >= 4 && count >= 4)
+                {
+                    nint last = count - 4;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var sum_t = Vector128<float>.Zero;
+                    sum_t += x_t;
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
+                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
+                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
