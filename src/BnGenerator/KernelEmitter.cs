@@ -392,6 +392,94 @@ namespace BnGenerator
         }
 
         /// <summary>
+        /// The groups the vector loops left of a row (of RowTile rows from r, when <paramref name="tiled"/>), when at least
+        /// <see cref="VectorTailMinimum"/>, as the row's last whole vector of groups, as <see cref="EmitLastVector"/> does
+        /// for members: element-wise kernels store it again out of place; a reduction adds to the sums of the groups not yet
+        /// taken only, row after row in order, as one by one did. Channels-last BatchNorm of C = 111 ran twice as long as C = 112.
+        /// </summary>
+        private static void EmitLastGroupVector(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, bool tiled)
+        {
+            string vec = width.Name, t = type.Compute;
+            string lanes = width.Lanes(type).ToString(CultureInfo.InvariantCulture);
+            string minimum = VectorTailMinimum.ToString(CultureInfo.InvariantCulture);
+            string outOfPlace = string.Concat(spec.Outputs.SelectMany(o => spec.Inputs.Select(input => $" && (nuint){o} != (nuint){input}")));
+            w.Open($"if (groups - g >= {minimum} && groups >= {lanes}{outOfPlace})");
+            w.Line($"nint last = groups - {lanes};");
+            foreach (var p in spec.GroupParams)
+                w.Line($"var {p}_t = {vec}.Load({p} + last);");
+            foreach (var sum in spec.Sums)
+                w.Line($"var {sum}_t = {vec}.Load({sum} + last);");
+            if (spec.Sums.Count > 0) // lane k is group last + k; those below g were taken by the loops
+                w.Line($"var fresh = {vec}.GreaterThanOrEqual({vec}<{t}>.Indices, {vec}.Create(({t})(g - last)));");
+            if (tiled)
+            {
+                w.Open($"for (nint k = 0; k < {RowTile.ToString(CultureInfo.InvariantCulture)}; k++)");
+                w.Line("nint at = (r + k) * rowStride + last;");
+            }
+            else
+                w.Line("nint at = row + last;");
+            foreach (var input in spec.Inputs)
+                w.Line($"var {input}_t = {type.VectorLoad(width, $"{input} + at")};");
+            foreach (var sum in spec.Sums)
+                w.Line($"var {sum}_row = {vec}<{t}>.Zero;");
+            EmitStatements(w, spec, 1, _ => new Naming
+            {
+                Read = name => spec.MemberParams.Contains(name) ? name + "V" : name + "_t",
+                Sum = name => name + "_row",
+                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + at"),
+                Math = vec,
+            });
+            foreach (var sum in spec.Sums)
+                w.Line($"{sum}_t += {vec}.ConditionalSelect(fresh, {sum}_row, {vec}<{t}>.Zero);");
+            if (tiled)
+                w.Close();
+            foreach (var sum in spec.Sums)
+                w.Line($"{vec}.Store({sum}_t, {sum} + last);");
+            w.Line("g = groups;");
+            w.Close();
+        }
+
+        /// <summary>
+        /// The groups the block walk left (see <see cref="EmitGroupBlocks"/>), when at least <see cref="VectorTailMinimum"/>,
+        /// as one more block: the last whole vector of groups down all rows, its sums masked to the groups not yet taken
+        /// when they are added to the arrays. One by one, each of those groups was a scalar walk down a column: channels-last
+        /// BatchNorm of C = 60 ran longer than C = 64.
+        /// </summary>
+        private static void EmitLastGroupBlock(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width)
+        {
+            string vec = width.Name, t = type.Compute;
+            string lanes = width.Lanes(type).ToString(CultureInfo.InvariantCulture);
+            string minimum = VectorTailMinimum.ToString(CultureInfo.InvariantCulture);
+            string outOfPlace = string.Concat(spec.Outputs.SelectMany(o => spec.Inputs.Select(input => $" && (nuint){o} != (nuint){input}")));
+            w.Open($"if (groups - g >= {minimum} && groups >= {lanes}{outOfPlace})");
+            w.Line($"nint last = groups - {lanes};");
+            foreach (var p in spec.GroupParams)
+                w.Line($"var {p}_t = {vec}.Load({p} + last);");
+            foreach (var sum in spec.Sums)
+                w.Line($"var {sum}_t = {vec}<{t}>.Zero;");
+            w.Open("for (nint r = 0; r < rows; r++)");
+            w.Line("nint at = r * rowStride + last;");
+            foreach (var p in spec.MemberParams)
+                w.Line($"var {p}V = {vec}.Create({p}[r]);");
+            foreach (var input in spec.Inputs)
+                w.Line($"var {input}_t = {type.VectorLoad(width, $"{input} + at")};");
+            EmitStatements(w, spec, 1, _ => new Naming
+            {
+                Read = name => spec.MemberParams.Contains(name) ? name + "V" : name + "_t",
+                Sum = name => name + "_t",
+                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + at"),
+                Math = vec,
+            });
+            w.Close();
+            if (spec.Sums.Count > 0) // lane k is group last + k; those below g were taken by the blocks
+                w.Line($"var fresh = {vec}.GreaterThanOrEqual({vec}<{t}>.Indices, {vec}.Create(({t})(g - last)));");
+            foreach (var sum in spec.Sums)
+                w.Line($"{vec}.Store({vec}.Load({sum} + last) + {vec}.ConditionalSelect(fresh, {sum}_t, {vec}<{t}>.Zero), {sum} + last);");
+            w.Line("g = groups;");
+            w.Close();
+        }
+
+        /// <summary>
         /// The fewest members left for the overlapping last vector (see <see cref="EmitLastVector"/>); below, one by one is
         /// cheaper. Measured on LayerNorm rows in cache at AVX-512 (medians, both images alternated in one process): C = 111
         /// forward 0.099 → 0.063 ms with the vector; with it from one member left, C = 97 0.045 → 0.050 and C = 98 0.045 → 0.048.
@@ -562,6 +650,7 @@ namespace BnGenerator
                 w.Open($"for (nint r = 0; r < tiledRows; r += {tile})");
                 w.Line("nint g = 0;");
                 EmitVectorRowTile(w, spec, type, width, unroll);
+                EmitLastGroupVector(w, spec, type, width, tiled: true);
                 w.Open($"for (nint k = 0; k < {tile}; k++)");
                 w.Line("nint rk = r + k, row = rk * rowStride;");
                 EmitScalarRow(w, spec, type, "groups", "rk", "gk", "g");
@@ -576,6 +665,7 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams)
                     w.Line($"var {p}V = {width.Name}.Create({p}[r]);");
                 EmitVectorRow(w, spec, type, width, unroll);
+                EmitLastGroupVector(w, spec, type, width, tiled: false);
             }
             EmitScalarRow(w, spec, type, "groups", "r", "g", null);
             w.Close();
@@ -720,6 +810,7 @@ namespace BnGenerator
                             w.Line($"{vec}.Store({vec}.Load({s} + {Offset("g", lanes, u)}) + {s}_{u}, {s} + {Offset("g", lanes, u)});");
                     w.Close();
                 }
+                EmitLastGroupBlock(w, spec, type, width);
             }
 
             w.Open("for (; g < groups; g++)");

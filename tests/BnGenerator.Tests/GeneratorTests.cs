@@ -116,6 +116,11 @@ public class GeneratorTests
         Assert.Contains("var x_t = Vector512.Load(xRow + last);", sums);
         Assert.Contains("var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));", sums);
         Assert.Contains("sV += Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero);", sums);
+        // Rows of groups: the last vector of groups, its sums masked to the groups the loops left, row after row or down a block.
+        Assert.Contains("if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)", axpy);
+        Assert.Contains("var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));", sums);
+        Assert.Contains("s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);", sums);
+        Assert.Contains("Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);", sums);
         // MembersContiguous reductions keep their scalar tail: the extra code kept them from being inlined into their callers.
         int members = sums.IndexOf("private static void MembersContiguousVector512(float* x", StringComparison.Ordinal);
         int next = sums.IndexOf("private static void MembersContiguousVector256(float* x", StringComparison.Ordinal);

@@ -837,6 +837,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
                     Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512<float>.Zero;
+                    var q_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);
+                    Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<float>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -918,6 +937,29 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var s_row = Vector512<float>.Zero;
+                        var q_row = Vector512<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);
+                        q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -989,6 +1031,26 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var s_row = Vector512<float>.Zero;
+                    var q_row = Vector512<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);
+                    q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<float>.Zero);
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1047,6 +1109,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
                     Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256<float>.Zero;
+                    var q_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(s + last) + Vector256.ConditionalSelect(fresh, s_t, Vector256<float>.Zero), s + last);
+                    Vector256.Store(Vector256.Load(q + last) + Vector256.ConditionalSelect(fresh, q_t, Vector256<float>.Zero), q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1111,6 +1192,29 @@ static unsafe partial class Kernels
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var s_row = Vector256<float>.Zero;
+                        var q_row = Vector256<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<float>.Zero);
+                        q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1163,6 +1267,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var s_row = Vector256<float>.Zero;
+                    var q_row = Vector256<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<float>.Zero);
+                    q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<float>.Zero);
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1223,6 +1347,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128<float>.Zero;
+                    var q_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero), s + last);
+                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -1286,6 +1429,29 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var s_row = Vector128<float>.Zero;
+                        var q_row = Vector128<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
+                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1338,6 +1504,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var s_row = Vector128<float>.Zero;
+                    var q_row = Vector128<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
+                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1455,6 +1641,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
                     Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512<double>.Zero;
+                    var q_t = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<double>.Zero), s + last);
+                    Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<double>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
@@ -1536,6 +1741,29 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var s_row = Vector512<double>.Zero;
+                        var q_row = Vector512<double>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<double>.Zero);
+                        q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<double>.Zero);
+                    }
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1607,6 +1835,26 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var s_row = Vector512<double>.Zero;
+                    var q_row = Vector512<double>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<double>.Zero);
+                    q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<double>.Zero);
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1665,6 +1913,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
                     Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256<double>.Zero;
+                    var q_t = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    Vector256.Store(Vector256.Load(s + last) + Vector256.ConditionalSelect(fresh, s_t, Vector256<double>.Zero), s + last);
+                    Vector256.Store(Vector256.Load(q + last) + Vector256.ConditionalSelect(fresh, q_t, Vector256<double>.Zero), q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1729,6 +1996,29 @@ static unsafe partial class Kernels
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var s_row = Vector256<double>.Zero;
+                        var q_row = Vector256<double>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<double>.Zero);
+                        q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<double>.Zero);
+                    }
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1781,6 +2071,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var s_row = Vector256<double>.Zero;
+                    var q_row = Vector256<double>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<double>.Zero);
+                    q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<double>.Zero);
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1841,6 +2151,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128<double>.Zero;
+                    var q_t = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<double>.Zero), s + last);
+                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<double>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
@@ -1904,6 +2233,29 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var s_row = Vector128<double>.Zero;
+                        var q_row = Vector128<double>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<double>.Zero);
+                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<double>.Zero);
+                    }
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1956,6 +2308,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var s_row = Vector128<double>.Zero;
+                    var q_row = Vector128<double>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<double>.Zero);
+                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<double>.Zero);
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2073,6 +2445,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
                     Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512<float>.Zero;
+                    var q_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);
+                    Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<float>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -2154,6 +2545,29 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var s_row = Vector512<float>.Zero;
+                        var q_row = Vector512<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);
+                        q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2225,6 +2639,26 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var s_row = Vector512<float>.Zero;
+                    var q_row = Vector512<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);
+                    q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<float>.Zero);
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2283,6 +2717,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
                     Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256<float>.Zero;
+                    var q_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(s + last) + Vector256.ConditionalSelect(fresh, s_t, Vector256<float>.Zero), s + last);
+                    Vector256.Store(Vector256.Load(q + last) + Vector256.ConditionalSelect(fresh, q_t, Vector256<float>.Zero), q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2347,6 +2800,29 @@ static unsafe partial class Kernels
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var s_row = Vector256<float>.Zero;
+                        var q_row = Vector256<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<float>.Zero);
+                        q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2399,6 +2875,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var s_row = Vector256<float>.Zero;
+                    var q_row = Vector256<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<float>.Zero);
+                    q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<float>.Zero);
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2459,6 +2955,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128<float>.Zero;
+                    var q_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero), s + last);
+                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -2522,6 +3037,29 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var s_row = Vector128<float>.Zero;
+                        var q_row = Vector128<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
+                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2574,6 +3112,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var s_row = Vector128<float>.Zero;
+                    var q_row = Vector128<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
+                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2691,6 +3249,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
                     Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512<float>.Zero;
+                    var q_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);
+                    Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<float>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -2772,6 +3349,29 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var s_row = Vector512<float>.Zero;
+                        var q_row = Vector512<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);
+                        q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2843,6 +3443,26 @@ static unsafe partial class Kernels
                     Vector512.Store(s_0, s + g);
                     Vector512.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var s_t = Vector512.Load(s + last);
+                    var q_t = Vector512.Load(q + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var s_row = Vector512<float>.Zero;
+                    var q_row = Vector512<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);
+                    q_t += Vector512.ConditionalSelect(fresh, q_row, Vector512<float>.Zero);
+                    Vector512.Store(s_t, s + last);
+                    Vector512.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2901,6 +3521,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
                     Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256<float>.Zero;
+                    var q_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(s + last) + Vector256.ConditionalSelect(fresh, s_t, Vector256<float>.Zero), s + last);
+                    Vector256.Store(Vector256.Load(q + last) + Vector256.ConditionalSelect(fresh, q_t, Vector256<float>.Zero), q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2965,6 +3604,29 @@ static unsafe partial class Kernels
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var s_row = Vector256<float>.Zero;
+                        var q_row = Vector256<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<float>.Zero);
+                        q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3017,6 +3679,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var s_t = Vector256.Load(s + last);
+                    var q_t = Vector256.Load(q + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var s_row = Vector256<float>.Zero;
+                    var q_row = Vector256<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<float>.Zero);
+                    q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<float>.Zero);
+                    Vector256.Store(s_t, s + last);
+                    Vector256.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3077,6 +3759,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128<float>.Zero;
+                    var q_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_t = x_t - shift_t;
+                        s_t += d_t;
+                        q_t += d_t * d_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero), s + last);
+                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero), q + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -3140,6 +3841,29 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var s_row = Vector128<float>.Zero;
+                        var q_row = Vector128<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        s_row += d_t;
+                        q_row += d_t * d_t;
+                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
+                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3192,6 +3916,26 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var s_t = Vector128.Load(s + last);
+                    var q_t = Vector128.Load(q + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var s_row = Vector128<float>.Zero;
+                    var q_row = Vector128<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    s_row += d_t;
+                    q_row += d_t * d_t;
+                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
+                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
+                    Vector128.Store(s_t, s + last);
+                    Vector128.Store(q_t, q + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

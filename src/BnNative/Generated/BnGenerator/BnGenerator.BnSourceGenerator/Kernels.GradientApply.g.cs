@@ -1066,6 +1066,22 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1128,6 +1144,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1235,6 +1264,22 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1283,6 +1328,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1390,6 +1448,22 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1438,6 +1512,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1632,6 +1719,22 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1694,6 +1797,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + at);
                     var dy_0 = Vector512.Load(dy + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1801,6 +1917,22 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1849,6 +1981,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1956,6 +2101,22 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2004,6 +2165,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2156,6 +2330,22 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2218,6 +2408,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2299,6 +2502,22 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2347,6 +2566,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2428,6 +2660,22 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2476,6 +2724,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2628,6 +2889,22 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2690,6 +2967,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var dyCenter_t = Vector512.Load(dyCenter + last);
+                    var dyScale_t = Vector512.Load(dyScale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2771,6 +3061,22 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2819,6 +3125,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var dyCenter_t = Vector256.Load(dyCenter + last);
+                    var dyScale_t = Vector256.Load(dyScale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2900,6 +3219,22 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2948,6 +3283,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var dyCenter_t = Vector128.Load(dyCenter + last);
+                    var dyScale_t = Vector128.Load(dyScale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -837,6 +837,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyCentered_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -918,6 +937,29 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        var sumDy_row = Vector512<float>.Zero;
+                        var sumDyCentered_row = Vector512<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                        sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -989,6 +1031,26 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var sumDy_row = Vector512<float>.Zero;
+                    var sumDyCentered_row = Vector512<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                    sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<float>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1047,6 +1109,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyCentered_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyCentered + last) + Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<float>.Zero), sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1111,6 +1192,29 @@ static unsafe partial class Kernels
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        var sumDy_row = Vector256<float>.Zero;
+                        var sumDyCentered_row = Vector256<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                        sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1163,6 +1267,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    var sumDy_row = Vector256<float>.Zero;
+                    var sumDyCentered_row = Vector256<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                    sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<float>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1223,6 +1347,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyCentered_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1286,6 +1429,29 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        var sumDy_row = Vector128<float>.Zero;
+                        var sumDyCentered_row = Vector128<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1338,6 +1504,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    var sumDy_row = Vector128<float>.Zero;
+                    var sumDyCentered_row = Vector128<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1455,6 +1641,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512<double>.Zero;
+                    var sumDyCentered_t = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<double>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<double>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1536,6 +1741,29 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        var sumDy_row = Vector512<double>.Zero;
+                        var sumDyCentered_row = Vector512<double>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<double>.Zero);
+                        sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<double>.Zero);
+                    }
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1607,6 +1835,26 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var sumDy_row = Vector512<double>.Zero;
+                    var sumDyCentered_row = Vector512<double>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<double>.Zero);
+                    sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<double>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1665,6 +1913,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256<double>.Zero;
+                    var sumDyCentered_t = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyCentered + last) + Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<double>.Zero), sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1729,6 +1996,29 @@ static unsafe partial class Kernels
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        var sumDy_row = Vector256<double>.Zero;
+                        var sumDyCentered_row = Vector256<double>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
+                        sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<double>.Zero);
+                    }
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1781,6 +2071,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    var sumDy_row = Vector256<double>.Zero;
+                    var sumDyCentered_row = Vector256<double>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
+                    sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<double>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1841,6 +2151,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128<double>.Zero;
+                    var sumDyCentered_t = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<double>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1904,6 +2233,29 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        var sumDy_row = Vector128<double>.Zero;
+                        var sumDyCentered_row = Vector128<double>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
+                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<double>.Zero);
+                    }
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1956,6 +2308,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    var sumDy_row = Vector128<double>.Zero;
+                    var sumDyCentered_row = Vector128<double>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
+                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<double>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2073,6 +2445,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyCentered_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2154,6 +2545,29 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var sumDy_row = Vector512<float>.Zero;
+                        var sumDyCentered_row = Vector512<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                        sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2225,6 +2639,26 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var sumDy_row = Vector512<float>.Zero;
+                    var sumDyCentered_row = Vector512<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                    sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<float>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2283,6 +2717,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyCentered_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyCentered + last) + Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<float>.Zero), sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2347,6 +2800,29 @@ static unsafe partial class Kernels
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var sumDy_row = Vector256<float>.Zero;
+                        var sumDyCentered_row = Vector256<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                        sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2399,6 +2875,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var sumDy_row = Vector256<float>.Zero;
+                    var sumDyCentered_row = Vector256<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                    sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<float>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2459,6 +2955,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyCentered_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2522,6 +3037,29 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var sumDy_row = Vector128<float>.Zero;
+                        var sumDyCentered_row = Vector128<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2574,6 +3112,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var sumDy_row = Vector128<float>.Zero;
+                    var sumDyCentered_row = Vector128<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2691,6 +3249,25 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyCentered_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2772,6 +3349,29 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var sumDy_row = Vector512<float>.Zero;
+                        var sumDyCentered_row = Vector512<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                        sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2843,6 +3443,26 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var sumDy_row = Vector512<float>.Zero;
+                    var sumDyCentered_row = Vector512<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                    sumDyCentered_t += Vector512.ConditionalSelect(fresh, sumDyCentered_row, Vector512<float>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2901,6 +3521,25 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyCentered_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyCentered + last) + Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<float>.Zero), sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2965,6 +3604,29 @@ static unsafe partial class Kernels
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var sumDy_row = Vector256<float>.Zero;
+                        var sumDyCentered_row = Vector256<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                        sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3017,6 +3679,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var sumDy_row = Vector256<float>.Zero;
+                    var sumDyCentered_row = Vector256<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                    sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<float>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3077,6 +3759,25 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyCentered_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyCentered_t += dy_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero), sumDyCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -3140,6 +3841,29 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var sumDy_row = Vector128<float>.Zero;
+                        var sumDyCentered_row = Vector128<float>.Zero;
+                        sumDy_row += dy_t;
+                        sumDyCentered_row += dy_t * (x_t - center_t);
+                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3192,6 +3916,26 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var sumDy_row = Vector128<float>.Zero;
+                    var sumDyCentered_row = Vector128<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyCentered_row += dy_t * (x_t - center_t);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -1115,6 +1115,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1213,6 +1223,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1310,6 +1330,16 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1463,6 +1493,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1561,6 +1601,16 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1658,6 +1708,16 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                if (groups - g >= 4 && groups >= 2 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1779,6 +1839,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1850,6 +1920,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1920,6 +2000,16 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + g);
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2041,6 +2131,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2112,6 +2212,16 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2182,6 +2292,16 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + g);
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

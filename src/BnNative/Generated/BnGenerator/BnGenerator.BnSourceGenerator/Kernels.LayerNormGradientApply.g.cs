@@ -1127,6 +1127,19 @@ static unsafe partial class Kernels
                     var dy_0 = Vector512.Load(dy + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var meanG_t = Vector512.Load(meanG + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1231,6 +1244,19 @@ static unsafe partial class Kernels
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var meanG_t = Vector256.Load(meanG + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1334,6 +1360,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var meanG_t = Vector128.Load(meanG + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1527,6 +1566,19 @@ static unsafe partial class Kernels
                     var dy_0 = Vector512.Load(dy + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var meanG_t = Vector512.Load(meanG + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1631,6 +1683,19 @@ static unsafe partial class Kernels
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var meanG_t = Vector256.Load(meanG + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1734,6 +1799,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var meanG_t = Vector128.Load(meanG + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1884,6 +1962,19 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var meanG_t = Vector512.Load(meanG + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1961,6 +2052,19 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var meanG_t = Vector256.Load(meanG + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2037,6 +2141,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var meanG_t = Vector128.Load(meanG + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2187,6 +2304,19 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var meanG_t = Vector512.Load(meanG + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var xScale_t = Vector512.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2264,6 +2394,19 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var meanG_t = Vector256.Load(meanG + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var xScale_t = Vector256.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2340,6 +2483,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var meanG_t = Vector128.Load(meanG + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var xScale_t = Vector128.Load(xScale + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -964,6 +964,27 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
                     Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512<float>.Zero;
+                    var sumGCentered_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero), sumG + last);
+                    Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1047,6 +1068,27 @@ static unsafe partial class Kernels
                     Vector512.Store(sumG_0, sumG + g);
                     Vector512.Store(sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512.Load(sumG + last);
+                    var sumGCentered_t = Vector512.Load(sumGCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var sumG_row = Vector512<float>.Zero;
+                    var sumGCentered_row = Vector512<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector512.ConditionalSelect(fresh, sumG_row, Vector512<float>.Zero);
+                    sumGCentered_t += Vector512.ConditionalSelect(fresh, sumGCentered_row, Vector512<float>.Zero);
+                    Vector512.Store(sumG_t, sumG + last);
+                    Vector512.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1113,6 +1155,27 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
                     Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256<float>.Zero;
+                    var sumGCentered_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumG + last) + Vector256.ConditionalSelect(fresh, sumG_t, Vector256<float>.Zero), sumG + last);
+                    Vector256.Store(Vector256.Load(sumGCentered + last) + Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1175,6 +1238,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector256.Store(sumG_0, sumG + g);
                     Vector256.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256.Load(sumG + last);
+                    var sumGCentered_t = Vector256.Load(sumGCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    var sumG_row = Vector256<float>.Zero;
+                    var sumGCentered_row = Vector256<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector256.ConditionalSelect(fresh, sumG_row, Vector256<float>.Zero);
+                    sumGCentered_t += Vector256.ConditionalSelect(fresh, sumGCentered_row, Vector256<float>.Zero);
+                    Vector256.Store(sumG_t, sumG + last);
+                    Vector256.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1242,6 +1326,27 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128<float>.Zero;
+                    var sumGCentered_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero), sumG + last);
+                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1304,6 +1409,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128.Load(sumG + last);
+                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    var sumG_row = Vector128<float>.Zero;
+                    var sumGCentered_row = Vector128<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<float>.Zero);
+                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<float>.Zero);
+                    Vector128.Store(sumG_t, sumG + last);
+                    Vector128.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1432,6 +1558,27 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
                     Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512<double>.Zero;
+                    var sumGCentered_t = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<double>.Zero), sumG + last);
+                    Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<double>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1515,6 +1662,27 @@ static unsafe partial class Kernels
                     Vector512.Store(sumG_0, sumG + g);
                     Vector512.Store(sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512.Load(sumG + last);
+                    var sumGCentered_t = Vector512.Load(sumGCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var sumG_row = Vector512<double>.Zero;
+                    var sumGCentered_row = Vector512<double>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector512.ConditionalSelect(fresh, sumG_row, Vector512<double>.Zero);
+                    sumGCentered_t += Vector512.ConditionalSelect(fresh, sumGCentered_row, Vector512<double>.Zero);
+                    Vector512.Store(sumG_t, sumG + last);
+                    Vector512.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1581,6 +1749,27 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
                     Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256<double>.Zero;
+                    var sumGCentered_t = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    Vector256.Store(Vector256.Load(sumG + last) + Vector256.ConditionalSelect(fresh, sumG_t, Vector256<double>.Zero), sumG + last);
+                    Vector256.Store(Vector256.Load(sumGCentered + last) + Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<double>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1643,6 +1832,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector256.Store(sumG_0, sumG + g);
                     Vector256.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256.Load(sumG + last);
+                    var sumGCentered_t = Vector256.Load(sumGCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    var sumG_row = Vector256<double>.Zero;
+                    var sumGCentered_row = Vector256<double>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector256.ConditionalSelect(fresh, sumG_row, Vector256<double>.Zero);
+                    sumGCentered_t += Vector256.ConditionalSelect(fresh, sumGCentered_row, Vector256<double>.Zero);
+                    Vector256.Store(sumG_t, sumG + last);
+                    Vector256.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1710,6 +1920,27 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128<double>.Zero;
+                    var sumGCentered_t = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<double>.Zero), sumG + last);
+                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<double>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1772,6 +2003,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128.Load(sumG + last);
+                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    var sumG_row = Vector128<double>.Zero;
+                    var sumGCentered_row = Vector128<double>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<double>.Zero);
+                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<double>.Zero);
+                    Vector128.Store(sumG_t, sumG + last);
+                    Vector128.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1900,6 +2152,27 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
                     Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512<float>.Zero;
+                    var sumGCentered_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero), sumG + last);
+                    Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1983,6 +2256,27 @@ static unsafe partial class Kernels
                     Vector512.Store(sumG_0, sumG + g);
                     Vector512.Store(sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512.Load(sumG + last);
+                    var sumGCentered_t = Vector512.Load(sumGCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var sumG_row = Vector512<float>.Zero;
+                    var sumGCentered_row = Vector512<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector512.ConditionalSelect(fresh, sumG_row, Vector512<float>.Zero);
+                    sumGCentered_t += Vector512.ConditionalSelect(fresh, sumGCentered_row, Vector512<float>.Zero);
+                    Vector512.Store(sumG_t, sumG + last);
+                    Vector512.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2049,6 +2343,27 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
                     Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256<float>.Zero;
+                    var sumGCentered_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumG + last) + Vector256.ConditionalSelect(fresh, sumG_t, Vector256<float>.Zero), sumG + last);
+                    Vector256.Store(Vector256.Load(sumGCentered + last) + Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2111,6 +2426,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector256.Store(sumG_0, sumG + g);
                     Vector256.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256.Load(sumG + last);
+                    var sumGCentered_t = Vector256.Load(sumGCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var sumG_row = Vector256<float>.Zero;
+                    var sumGCentered_row = Vector256<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector256.ConditionalSelect(fresh, sumG_row, Vector256<float>.Zero);
+                    sumGCentered_t += Vector256.ConditionalSelect(fresh, sumGCentered_row, Vector256<float>.Zero);
+                    Vector256.Store(sumG_t, sumG + last);
+                    Vector256.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2178,6 +2514,27 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128<float>.Zero;
+                    var sumGCentered_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero), sumG + last);
+                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2240,6 +2597,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128.Load(sumG + last);
+                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var sumG_row = Vector128<float>.Zero;
+                    var sumGCentered_row = Vector128<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<float>.Zero);
+                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<float>.Zero);
+                    Vector128.Store(sumG_t, sumG + last);
+                    Vector128.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2368,6 +2746,27 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
                     Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512<float>.Zero;
+                    var sumGCentered_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero), sumG + last);
+                    Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2451,6 +2850,27 @@ static unsafe partial class Kernels
                     Vector512.Store(sumG_0, sumG + g);
                     Vector512.Store(sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var sumG_t = Vector512.Load(sumG + last);
+                    var sumGCentered_t = Vector512.Load(sumGCentered + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var sumG_row = Vector512<float>.Zero;
+                    var sumGCentered_row = Vector512<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector512.ConditionalSelect(fresh, sumG_row, Vector512<float>.Zero);
+                    sumGCentered_t += Vector512.ConditionalSelect(fresh, sumGCentered_row, Vector512<float>.Zero);
+                    Vector512.Store(sumG_t, sumG + last);
+                    Vector512.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2517,6 +2937,27 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
                     Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256<float>.Zero;
+                    var sumGCentered_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumG + last) + Vector256.ConditionalSelect(fresh, sumG_t, Vector256<float>.Zero), sumG + last);
+                    Vector256.Store(Vector256.Load(sumGCentered + last) + Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2579,6 +3020,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector256.Store(sumG_0, sumG + g);
                     Vector256.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var sumG_t = Vector256.Load(sumG + last);
+                    var sumGCentered_t = Vector256.Load(sumGCentered + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var sumG_row = Vector256<float>.Zero;
+                    var sumGCentered_row = Vector256<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector256.ConditionalSelect(fresh, sumG_row, Vector256<float>.Zero);
+                    sumGCentered_t += Vector256.ConditionalSelect(fresh, sumGCentered_row, Vector256<float>.Zero);
+                    Vector256.Store(sumG_t, sumG + last);
+                    Vector256.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2646,6 +3108,27 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128<float>.Zero;
+                    var sumGCentered_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var gammaV = Vector128.Create(gamma[r]);
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        var g_t = dy_t * gammaV;
+                        sumG_t += g_t;
+                        sumGCentered_t += g_t * (x_t - center_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero), sumG + last);
+                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero), sumGCentered + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2708,6 +3191,27 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var sumG_t = Vector128.Load(sumG + last);
+                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var sumG_row = Vector128<float>.Zero;
+                    var sumGCentered_row = Vector128<float>.Zero;
+                    var g_t = dy_t * gammaV;
+                    sumG_row += g_t;
+                    sumGCentered_row += g_t * (x_t - center_t);
+                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<float>.Zero);
+                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<float>.Zero);
+                    Vector128.Store(sumG_t, sumG + last);
+                    Vector128.Store(sumGCentered_t, sumGCentered + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -944,6 +944,26 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyNormalized_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + last) + Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -1017,6 +1037,25 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var sumDy_row = Vector512<float>.Zero;
+                    var sumDyNormalized_row = Vector512<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                    sumDyNormalized_t += Vector512.ConditionalSelect(fresh, sumDyNormalized_row, Vector512<float>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1078,6 +1117,26 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyNormalized_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + last) + Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -1134,6 +1193,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    var sumDy_row = Vector256<float>.Zero;
+                    var sumDyNormalized_row = Vector256<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                    sumDyNormalized_t += Vector256.ConditionalSelect(fresh, sumDyNormalized_row, Vector256<float>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1196,6 +1274,26 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyNormalized_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -1252,6 +1350,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    var sumDy_row = Vector128<float>.Zero;
+                    var sumDyNormalized_row = Vector128<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<float>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1370,6 +1487,26 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector512<double>.Zero;
+                    var sumDyNormalized_t = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<double>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + last) + Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<double>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double sumDy_s = 0;
@@ -1443,6 +1580,25 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var sumDy_row = Vector512<double>.Zero;
+                    var sumDyNormalized_row = Vector512<double>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<double>.Zero);
+                    sumDyNormalized_t += Vector512.ConditionalSelect(fresh, sumDyNormalized_row, Vector512<double>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1504,6 +1660,26 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector256<double>.Zero;
+                    var sumDyNormalized_t = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + last) + Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<double>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double sumDy_s = 0;
@@ -1560,6 +1736,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
+                    var sumDy_row = Vector256<double>.Zero;
+                    var sumDyNormalized_row = Vector256<double>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
+                    sumDyNormalized_t += Vector256.ConditionalSelect(fresh, sumDyNormalized_row, Vector256<double>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1622,6 +1817,26 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var sumDy_t = Vector128<double>.Zero;
+                    var sumDyNormalized_t = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<double>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double sumDy_s = 0;
@@ -1678,6 +1893,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
+                    var sumDy_row = Vector128<double>.Zero;
+                    var sumDyNormalized_row = Vector128<double>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
+                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<double>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1796,6 +2030,26 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyNormalized_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + last) + Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -1869,6 +2123,25 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var sumDy_row = Vector512<float>.Zero;
+                    var sumDyNormalized_row = Vector512<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                    sumDyNormalized_t += Vector512.ConditionalSelect(fresh, sumDyNormalized_row, Vector512<float>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1930,6 +2203,26 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyNormalized_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + last) + Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -1986,6 +2279,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                    var sumDy_row = Vector256<float>.Zero;
+                    var sumDyNormalized_row = Vector256<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                    sumDyNormalized_t += Vector256.ConditionalSelect(fresh, sumDyNormalized_row, Vector256<float>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2048,6 +2360,26 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyNormalized_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -2104,6 +2436,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
+                    var sumDy_row = Vector128<float>.Zero;
+                    var sumDyNormalized_row = Vector128<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<float>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2222,6 +2573,26 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sumDy_t = Vector512<float>.Zero;
+                    var sumDyNormalized_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + last) + Vector512.ConditionalSelect(fresh, sumDyNormalized_t, Vector512<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -2295,6 +2666,25 @@ static unsafe partial class Kernels
                     Vector512.Store(sumDy_0, sumDy + g);
                     Vector512.Store(sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sumDy_t = Vector512.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var sumDy_row = Vector512<float>.Zero;
+                    var sumDyNormalized_row = Vector512<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
+                    sumDyNormalized_t += Vector512.ConditionalSelect(fresh, sumDyNormalized_row, Vector512<float>.Zero);
+                    Vector512.Store(sumDy_t, sumDy + last);
+                    Vector512.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2356,6 +2746,26 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector256<float>.Zero;
+                    var sumDyNormalized_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<float>.Zero), sumDy + last);
+                    Vector256.Store(Vector256.Load(sumDyNormalized + last) + Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -2412,6 +2822,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sumDy_t = Vector256.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                    var sumDy_row = Vector256<float>.Zero;
+                    var sumDyNormalized_row = Vector256<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
+                    sumDyNormalized_t += Vector256.ConditionalSelect(fresh, sumDyNormalized_row, Vector256<float>.Zero);
+                    Vector256.Store(sumDy_t, sumDy + last);
+                    Vector256.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2474,6 +2903,26 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector128<float>.Zero;
+                    var sumDyNormalized_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                        sumDy_t += dy_t;
+                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
+                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero), sumDyNormalized + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -2530,6 +2979,25 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sumDy_t = Vector128.Load(sumDy + last);
+                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
+                    var sumDy_row = Vector128<float>.Zero;
+                    var sumDyNormalized_row = Vector128<float>.Zero;
+                    sumDy_row += dy_t;
+                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
+                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
+                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<float>.Zero);
+                    Vector128.Store(sumDy_t, sumDy + last);
+                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -940,6 +940,20 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -990,6 +1004,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var x_0 = Vector512.Load(x + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1098,6 +1123,20 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1143,6 +1182,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1251,6 +1301,20 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1296,6 +1360,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1460,6 +1535,20 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1510,6 +1599,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var x_0 = Vector512.Load(x + at);
                     Vector512.Store(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1618,6 +1718,20 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1663,6 +1777,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1771,6 +1896,20 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 2 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1816,6 +1955,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 2 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 2;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1946,6 +2096,20 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1996,6 +2160,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2076,6 +2251,20 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2121,6 +2310,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2201,6 +2401,20 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2246,6 +2460,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2376,6 +2601,20 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2426,6 +2665,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector512.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 16;
+                    var center_t = Vector512.Load(center + last);
+                    var scale_t = Vector512.Load(scale + last);
+                    var shift_t = Vector512.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2506,6 +2756,20 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2551,6 +2815,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 8;
+                    var center_t = Vector256.Load(center + last);
+                    var scale_t = Vector256.Load(scale + last);
+                    var shift_t = Vector256.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2631,6 +2906,20 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    }
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2676,6 +2965,17 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                }
+                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
+                {
+                    nint last = groups - 4;
+                    var center_t = Vector128.Load(center + last);
+                    var scale_t = Vector128.Load(scale + last);
+                    var shift_t = Vector128.Load(shift + last);
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

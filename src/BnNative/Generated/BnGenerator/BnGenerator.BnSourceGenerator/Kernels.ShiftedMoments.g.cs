@@ -956,6 +956,28 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
                     Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var magnitudes_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector512.Abs(x_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                    Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                    Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -1055,6 +1077,34 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var sum_row = Vector512<float>.Zero;
+                        var squares_row = Vector512<float>.Zero;
+                        var magnitudes_row = Vector512<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector512.Abs(x_t);
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                        squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<float>.Zero);
+                        magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1142,6 +1192,31 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var sum_row = Vector512<float>.Zero;
+                    var squares_row = Vector512<float>.Zero;
+                    var magnitudes_row = Vector512<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector512.Abs(x_t);
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<float>.Zero);
+                    magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<float>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1210,6 +1285,28 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
                     Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var magnitudes_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector256.Abs(x_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero), sum + last);
+                    Vector256.Store(Vector256.Load(squares + last) + Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero), squares + last);
+                    Vector256.Store(Vector256.Load(magnitudes + last) + Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<float>.Zero), magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1286,6 +1383,34 @@ static unsafe partial class Kernels
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var sum_row = Vector256<float>.Zero;
+                        var squares_row = Vector256<float>.Zero;
+                        var magnitudes_row = Vector256<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector256.Abs(x_t);
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                        squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<float>.Zero);
+                        magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1348,6 +1473,31 @@ static unsafe partial class Kernels
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var sum_row = Vector256<float>.Zero;
+                    var squares_row = Vector256<float>.Zero;
+                    var magnitudes_row = Vector256<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector256.Abs(x_t);
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<float>.Zero);
+                    magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<float>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1418,6 +1568,28 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var magnitudes_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector128.Abs(x_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
+                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
+                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -1493,6 +1665,34 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var sum_row = Vector128<float>.Zero;
+                        var squares_row = Vector128<float>.Zero;
+                        var magnitudes_row = Vector128<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector128.Abs(x_t);
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
+                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1555,6 +1755,31 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var sum_row = Vector128<float>.Zero;
+                    var squares_row = Vector128<float>.Zero;
+                    var magnitudes_row = Vector128<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector128.Abs(x_t);
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
+                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1689,6 +1914,28 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
                     Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512<double>.Zero;
+                    var squares_t = Vector512<double>.Zero;
+                    var magnitudes_t = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector512.Abs(x_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero), sum + last);
+                    Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<double>.Zero), squares + last);
+                    Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<double>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
@@ -1788,6 +2035,34 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var sum_row = Vector512<double>.Zero;
+                        var squares_row = Vector512<double>.Zero;
+                        var magnitudes_row = Vector512<double>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector512.Abs(x_t);
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<double>.Zero);
+                        squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<double>.Zero);
+                        magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<double>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1875,6 +2150,31 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var sum_row = Vector512<double>.Zero;
+                    var squares_row = Vector512<double>.Zero;
+                    var magnitudes_row = Vector512<double>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector512.Abs(x_t);
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<double>.Zero);
+                    squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<double>.Zero);
+                    magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<double>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1943,6 +2243,28 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
                     Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256<double>.Zero;
+                    var squares_t = Vector256<double>.Zero;
+                    var magnitudes_t = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector256.Abs(x_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero), sum + last);
+                    Vector256.Store(Vector256.Load(squares + last) + Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero), squares + last);
+                    Vector256.Store(Vector256.Load(magnitudes + last) + Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<double>.Zero), magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2019,6 +2341,34 @@ static unsafe partial class Kernels
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var sum_row = Vector256<double>.Zero;
+                        var squares_row = Vector256<double>.Zero;
+                        var magnitudes_row = Vector256<double>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector256.Abs(x_t);
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
+                        squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<double>.Zero);
+                        magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<double>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2081,6 +2431,31 @@ static unsafe partial class Kernels
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var sum_row = Vector256<double>.Zero;
+                    var squares_row = Vector256<double>.Zero;
+                    var magnitudes_row = Vector256<double>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector256.Abs(x_t);
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
+                    squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<double>.Zero);
+                    magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<double>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2151,6 +2526,28 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128<double>.Zero;
+                    var squares_t = Vector128<double>.Zero;
+                    var magnitudes_t = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector128.Abs(x_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero), sum + last);
+                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero), squares + last);
+                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<double>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
@@ -2226,6 +2623,34 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var sum_row = Vector128<double>.Zero;
+                        var squares_row = Vector128<double>.Zero;
+                        var magnitudes_row = Vector128<double>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector128.Abs(x_t);
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
+                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<double>.Zero);
+                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<double>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2288,6 +2713,31 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var sum_row = Vector128<double>.Zero;
+                    var squares_row = Vector128<double>.Zero;
+                    var magnitudes_row = Vector128<double>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector128.Abs(x_t);
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
+                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<double>.Zero);
+                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<double>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2422,6 +2872,28 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
                     Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var magnitudes_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector512.Abs(x_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                    Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                    Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -2521,6 +2993,34 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var sum_row = Vector512<float>.Zero;
+                        var squares_row = Vector512<float>.Zero;
+                        var magnitudes_row = Vector512<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector512.Abs(x_t);
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                        squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<float>.Zero);
+                        magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2608,6 +3108,31 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var sum_row = Vector512<float>.Zero;
+                    var squares_row = Vector512<float>.Zero;
+                    var magnitudes_row = Vector512<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector512.Abs(x_t);
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<float>.Zero);
+                    magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<float>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2676,6 +3201,28 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
                     Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var magnitudes_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector256.Abs(x_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero), sum + last);
+                    Vector256.Store(Vector256.Load(squares + last) + Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero), squares + last);
+                    Vector256.Store(Vector256.Load(magnitudes + last) + Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<float>.Zero), magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2752,6 +3299,34 @@ static unsafe partial class Kernels
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var sum_row = Vector256<float>.Zero;
+                        var squares_row = Vector256<float>.Zero;
+                        var magnitudes_row = Vector256<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector256.Abs(x_t);
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                        squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<float>.Zero);
+                        magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2814,6 +3389,31 @@ static unsafe partial class Kernels
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var sum_row = Vector256<float>.Zero;
+                    var squares_row = Vector256<float>.Zero;
+                    var magnitudes_row = Vector256<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector256.Abs(x_t);
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<float>.Zero);
+                    magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<float>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2884,6 +3484,28 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var magnitudes_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector128.Abs(x_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
+                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
+                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -2959,6 +3581,34 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var sum_row = Vector128<float>.Zero;
+                        var squares_row = Vector128<float>.Zero;
+                        var magnitudes_row = Vector128<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector128.Abs(x_t);
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
+                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3021,6 +3671,31 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var sum_row = Vector128<float>.Zero;
+                    var squares_row = Vector128<float>.Zero;
+                    var magnitudes_row = Vector128<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector128.Abs(x_t);
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
+                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3155,6 +3830,28 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
                     Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512<float>.Zero;
+                    var squares_t = Vector512<float>.Zero;
+                    var magnitudes_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector512.Abs(x_t);
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                    Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                    Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -3254,6 +3951,34 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var sum_row = Vector512<float>.Zero;
+                        var squares_row = Vector512<float>.Zero;
+                        var magnitudes_row = Vector512<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector512.Abs(x_t);
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                        squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<float>.Zero);
+                        magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3341,6 +4066,31 @@ static unsafe partial class Kernels
                     Vector512.Store(squares_0, squares + g);
                     Vector512.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var shift_t = Vector512.Load(shift + last);
+                    var sum_t = Vector512.Load(sum + last);
+                    var squares_t = Vector512.Load(squares + last);
+                    var magnitudes_t = Vector512.Load(magnitudes + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var sum_row = Vector512<float>.Zero;
+                    var squares_row = Vector512<float>.Zero;
+                    var magnitudes_row = Vector512<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector512.Abs(x_t);
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    squares_t += Vector512.ConditionalSelect(fresh, squares_row, Vector512<float>.Zero);
+                    magnitudes_t += Vector512.ConditionalSelect(fresh, magnitudes_row, Vector512<float>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    Vector512.Store(squares_t, squares + last);
+                    Vector512.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -3409,6 +4159,28 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
                     Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256<float>.Zero;
+                    var squares_t = Vector256<float>.Zero;
+                    var magnitudes_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector256.Abs(x_t);
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero), sum + last);
+                    Vector256.Store(Vector256.Load(squares + last) + Vector256.ConditionalSelect(fresh, squares_t, Vector256<float>.Zero), squares + last);
+                    Vector256.Store(Vector256.Load(magnitudes + last) + Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<float>.Zero), magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3485,6 +4257,34 @@ static unsafe partial class Kernels
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var sum_row = Vector256<float>.Zero;
+                        var squares_row = Vector256<float>.Zero;
+                        var magnitudes_row = Vector256<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector256.Abs(x_t);
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                        squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<float>.Zero);
+                        magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3547,6 +4347,31 @@ static unsafe partial class Kernels
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var shift_t = Vector256.Load(shift + last);
+                    var sum_t = Vector256.Load(sum + last);
+                    var squares_t = Vector256.Load(squares + last);
+                    var magnitudes_t = Vector256.Load(magnitudes + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var sum_row = Vector256<float>.Zero;
+                    var squares_row = Vector256<float>.Zero;
+                    var magnitudes_row = Vector256<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector256.Abs(x_t);
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<float>.Zero);
+                    magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<float>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    Vector256.Store(squares_t, squares + last);
+                    Vector256.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3617,6 +4442,28 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128<float>.Zero;
+                    var squares_t = Vector128<float>.Zero;
+                    var magnitudes_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var d_t = x_t - shift_t;
+                        sum_t += d_t;
+                        squares_t += d_t * d_t;
+                        magnitudes_t += Vector128.Abs(x_t);
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
+                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
+                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero), magnitudes + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -3692,6 +4539,34 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var sum_row = Vector128<float>.Zero;
+                        var squares_row = Vector128<float>.Zero;
+                        var magnitudes_row = Vector128<float>.Zero;
+                        var d_t = x_t - shift_t;
+                        sum_row += d_t;
+                        squares_row += d_t * d_t;
+                        magnitudes_row += Vector128.Abs(x_t);
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
+                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3754,6 +4629,31 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var shift_t = Vector128.Load(shift + last);
+                    var sum_t = Vector128.Load(sum + last);
+                    var squares_t = Vector128.Load(squares + last);
+                    var magnitudes_t = Vector128.Load(magnitudes + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var sum_row = Vector128<float>.Zero;
+                    var squares_row = Vector128<float>.Zero;
+                    var magnitudes_row = Vector128<float>.Zero;
+                    var d_t = x_t - shift_t;
+                    sum_row += d_t;
+                    squares_row += d_t * d_t;
+                    magnitudes_row += Vector128.Abs(x_t);
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
+                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    Vector128.Store(squares_t, squares + last);
+                    Vector128.Store(magnitudes_t, magnitudes + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

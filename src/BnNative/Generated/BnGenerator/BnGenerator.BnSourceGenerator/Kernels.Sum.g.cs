@@ -668,6 +668,20 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -719,6 +733,22 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var sum_row = Vector512<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -761,6 +791,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + at);
                     sum_0 += x_0;
                     Vector512.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var sum_row = Vector512<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -811,6 +854,20 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -862,6 +919,22 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var sum_row = Vector256<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -904,6 +977,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     sum_0 += x_0;
                     Vector256.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var sum_row = Vector256<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -953,6 +1039,20 @@ static unsafe partial class Kernels
                         sum_0 += x_0;
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1005,6 +1105,22 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var sum_row = Vector128<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1047,6 +1163,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var sum_row = Vector128<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1133,6 +1262,20 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double sum_s = 0;
@@ -1184,6 +1327,22 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector512.Load(x + at);
+                        var sum_row = Vector512<double>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<double>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1226,6 +1385,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + at);
                     sum_0 += x_0;
                     Vector512.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector512.Load(x + at);
+                    var sum_row = Vector512<double>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<double>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1276,6 +1448,20 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     double sum_s = 0;
@@ -1327,6 +1513,22 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector256.Load(x + at);
+                        var sum_row = Vector256<double>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1369,6 +1571,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     sum_0 += x_0;
                     Vector256.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector256.Load(x + at);
+                    var sum_row = Vector256<double>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1418,6 +1633,20 @@ static unsafe partial class Kernels
                         sum_0 += x_0;
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var sum_t = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero), sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1470,6 +1699,22 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = Vector128.Load(x + at);
+                        var sum_row = Vector128<double>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1512,6 +1757,19 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 2)
+                {
+                    nint last = groups - 2;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
+                    nint at = row + last;
+                    var x_t = Vector128.Load(x + at);
+                    var sum_row = Vector128<double>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1598,6 +1856,20 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -1649,6 +1921,22 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var sum_row = Vector512<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1691,6 +1979,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     sum_0 += x_0;
                     Vector512.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var sum_row = Vector512<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1741,6 +2042,20 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -1792,6 +2107,22 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var sum_row = Vector256<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1834,6 +2165,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     sum_0 += x_0;
                     Vector256.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var sum_row = Vector256<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1883,6 +2227,20 @@ static unsafe partial class Kernels
                         sum_0 += x_0;
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1935,6 +2293,22 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var sum_row = Vector128<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1977,6 +2351,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var sum_row = Vector128<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2063,6 +2450,20 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -2114,6 +2515,22 @@ static unsafe partial class Kernels
                     }
                     Vector512.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var sum_row = Vector512<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    }
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2156,6 +2573,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     sum_0 += x_0;
                     Vector512.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 16)
+                {
+                    nint last = groups - 16;
+                    var sum_t = Vector512.Load(sum + last);
+                    var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var sum_row = Vector512<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
+                    Vector512.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2206,6 +2636,20 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero), sum + last);
+                    g = groups;
+                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -2257,6 +2701,22 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var sum_row = Vector256<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    }
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2299,6 +2759,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     sum_0 += x_0;
                     Vector256.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 8)
+                {
+                    nint last = groups - 8;
+                    var sum_t = Vector256.Load(sum + last);
+                    var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var sum_row = Vector256<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
+                    Vector256.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2348,6 +2821,20 @@ static unsafe partial class Kernels
                         sum_0 += x_0;
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        sum_t += x_t;
+                    }
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2400,6 +2887,22 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    for (nint k = 0; k < 4; k++)
+                    {
+                        nint at = (r + k) * rowStride + last;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var sum_row = Vector128<float>.Zero;
+                        sum_row += x_t;
+                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    }
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
+                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2442,6 +2945,19 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
+                }
+                if (groups - g >= 4 && groups >= 4)
+                {
+                    nint last = groups - 4;
+                    var sum_t = Vector128.Load(sum + last);
+                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
+                    nint at = row + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var sum_row = Vector128<float>.Zero;
+                    sum_row += x_t;
+                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
+                    Vector128.Store(sum_t, sum + last);
+                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
