@@ -362,31 +362,16 @@ namespace BnGenerator
         private static void EmitLastVector(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, string row, System.Func<string, string> accumulator)
         {
             string vec = width.Name, t = type.Compute;
-            string lanes = width.Lanes(type).ToString(CultureInfo.InvariantCulture);
-            string minimum = VectorTailMinimum.ToString(CultureInfo.InvariantCulture);
-            string outOfPlace = string.Concat(spec.Outputs.SelectMany(o => spec.Inputs.Select(input => $" && (nuint){o} != (nuint){input}")));
-            w.Open($"if (count - i >= {minimum} && count >= {lanes}{outOfPlace})");
-            w.Line($"nint last = count - {lanes};");
-            foreach (var input in spec.Inputs)
-                w.Line($"var {input}_t = {type.VectorLoad(width, $"{input}{row} + last")};");
+            OpenLastVector(w, spec, type, width, "count", "i");
             foreach (var p in spec.MemberParams)
                 w.Line($"var {p}_t = {vec}.Load({p} + last);");
             foreach (var sum in spec.Sums)
                 w.Line($"var {sum}_t = {vec}<{t}>.Zero;");
-            EmitStatements(w, spec, 1, _ => new Naming
-            {
-                Read = name => spec.GroupParams.Contains(name) ? name + "V" : name + "_t",
-                Sum = name => name + "_t",
-                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output}{row} + last"),
-                Math = vec,
-            });
+            EmitLastVectorBody(w, spec, type, width, row + " + last", name => spec.GroupParams.Contains(name) ? name + "V" : name + "_t", name => name + "_t");
             if (spec.Sums.Count > 0)
-            {
-                // Lane k holds member last + k; those below i were taken by the loops.
-                w.Line($"var fresh = {vec}.GreaterThanOrEqual({vec}<{t}>.Indices, {vec}.Create(({t})(i - last)));");
-                foreach (var sum in spec.Sums)
-                    w.Line($"{accumulator(sum)} += {vec}.ConditionalSelect(fresh, {sum}_t, {vec}<{t}>.Zero);");
-            }
+                w.Line(FreshLanes(width, type, "i"));
+            foreach (var sum in spec.Sums)
+                w.Line($"{accumulator(sum)} += {vec}.ConditionalSelect(fresh, {sum}_t, {vec}<{t}>.Zero);");
             w.Line("i = count;");
             w.Close();
         }
@@ -400,17 +385,13 @@ namespace BnGenerator
         private static void EmitLastGroupVector(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, bool tiled)
         {
             string vec = width.Name, t = type.Compute;
-            string lanes = width.Lanes(type).ToString(CultureInfo.InvariantCulture);
-            string minimum = VectorTailMinimum.ToString(CultureInfo.InvariantCulture);
-            string outOfPlace = string.Concat(spec.Outputs.SelectMany(o => spec.Inputs.Select(input => $" && (nuint){o} != (nuint){input}")));
-            w.Open($"if (groups - g >= {minimum} && groups >= {lanes}{outOfPlace})");
-            w.Line($"nint last = groups - {lanes};");
+            OpenLastVector(w, spec, type, width, "groups", "g");
             foreach (var p in spec.GroupParams)
                 w.Line($"var {p}_t = {vec}.Load({p} + last);");
             foreach (var sum in spec.Sums)
                 w.Line($"var {sum}_t = {vec}.Load({sum} + last);");
-            if (spec.Sums.Count > 0) // lane k is group last + k; those below g were taken by the loops
-                w.Line($"var fresh = {vec}.GreaterThanOrEqual({vec}<{t}>.Indices, {vec}.Create(({t})(g - last)));");
+            if (spec.Sums.Count > 0)
+                w.Line(FreshLanes(width, type, "g"));
             if (tiled)
             {
                 w.Open($"for (nint k = 0; k < {RowTile.ToString(CultureInfo.InvariantCulture)}; k++)");
@@ -418,17 +399,9 @@ namespace BnGenerator
             }
             else
                 w.Line("nint at = row + last;");
-            foreach (var input in spec.Inputs)
-                w.Line($"var {input}_t = {type.VectorLoad(width, $"{input} + at")};");
             foreach (var sum in spec.Sums)
                 w.Line($"var {sum}_row = {vec}<{t}>.Zero;");
-            EmitStatements(w, spec, 1, _ => new Naming
-            {
-                Read = name => spec.MemberParams.Contains(name) ? name + "V" : name + "_t",
-                Sum = name => name + "_row",
-                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + at"),
-                Math = vec,
-            });
+            EmitLastVectorBody(w, spec, type, width, " + at", name => spec.MemberParams.Contains(name) ? name + "V" : name + "_t", name => name + "_row");
             foreach (var sum in spec.Sums)
                 w.Line($"{sum}_t += {vec}.ConditionalSelect(fresh, {sum}_row, {vec}<{t}>.Zero);");
             if (tiled)
@@ -448,11 +421,7 @@ namespace BnGenerator
         private static void EmitLastGroupBlock(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width)
         {
             string vec = width.Name, t = type.Compute;
-            string lanes = width.Lanes(type).ToString(CultureInfo.InvariantCulture);
-            string minimum = VectorTailMinimum.ToString(CultureInfo.InvariantCulture);
-            string outOfPlace = string.Concat(spec.Outputs.SelectMany(o => spec.Inputs.Select(input => $" && (nuint){o} != (nuint){input}")));
-            w.Open($"if (groups - g >= {minimum} && groups >= {lanes}{outOfPlace})");
-            w.Line($"nint last = groups - {lanes};");
+            OpenLastVector(w, spec, type, width, "groups", "g");
             foreach (var p in spec.GroupParams)
                 w.Line($"var {p}_t = {vec}.Load({p} + last);");
             foreach (var sum in spec.Sums)
@@ -461,23 +430,48 @@ namespace BnGenerator
             w.Line("nint at = r * rowStride + last;");
             foreach (var p in spec.MemberParams)
                 w.Line($"var {p}V = {vec}.Create({p}[r]);");
-            foreach (var input in spec.Inputs)
-                w.Line($"var {input}_t = {type.VectorLoad(width, $"{input} + at")};");
-            EmitStatements(w, spec, 1, _ => new Naming
-            {
-                Read = name => spec.MemberParams.Contains(name) ? name + "V" : name + "_t",
-                Sum = name => name + "_t",
-                Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + at"),
-                Math = vec,
-            });
+            EmitLastVectorBody(w, spec, type, width, " + at", name => spec.MemberParams.Contains(name) ? name + "V" : name + "_t", name => name + "_t");
             w.Close();
-            if (spec.Sums.Count > 0) // lane k is group last + k; those below g were taken by the blocks
-                w.Line($"var fresh = {vec}.GreaterThanOrEqual({vec}<{t}>.Indices, {vec}.Create(({t})(g - last)));");
+            if (spec.Sums.Count > 0)
+                w.Line(FreshLanes(width, type, "g"));
             foreach (var sum in spec.Sums)
                 w.Line($"{vec}.Store({vec}.Load({sum} + last) + {vec}.ConditionalSelect(fresh, {sum}_t, {vec}<{t}>.Zero), {sum} + last);");
             w.Line("g = groups;");
             w.Close();
         }
+
+        /// <summary>
+        /// Opens the block of a last whole vector along <paramref name="length"/> (count or groups) when at least
+        /// <see cref="VectorTailMinimum"/> are left after <paramref name="taken"/>, out of place for element-wise kernels;
+        /// <c>last</c> is where that vector starts.
+        /// </summary>
+        private static void OpenLastVector(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, string length, string taken)
+        {
+            string lanes = width.Lanes(type).ToString(CultureInfo.InvariantCulture);
+            string minimum = VectorTailMinimum.ToString(CultureInfo.InvariantCulture);
+            string outOfPlace = string.Concat(spec.Outputs.SelectMany(o => spec.Inputs.Select(input => $" && (nuint){o} != (nuint){input}")));
+            w.Open($"if ({length} - {taken} >= {minimum} && {length} >= {lanes}{outOfPlace})");
+            w.Line($"nint last = {length} - {lanes};");
+        }
+
+        /// <summary>The last vector's inputs, loaded at each input plus <paramref name="offset"/>, and the body, stored there.</summary>
+        private static void EmitLastVectorBody(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, string offset,
+            System.Func<string, string> read, System.Func<string, string> sum)
+        {
+            foreach (var input in spec.Inputs)
+                w.Line($"var {input}_t = {type.VectorLoad(width, input + offset)};");
+            EmitStatements(w, spec, 1, _ => new Naming
+            {
+                Read = read,
+                Sum = sum,
+                Store = (output, value) => type.VectorStore(width, "Store", value, output + offset),
+                Math = width.Name,
+            });
+        }
+
+        /// <summary>The mask of the last vector's lanes not yet taken: lane k is member or group last + k; those below <paramref name="taken"/> were.</summary>
+        private static string FreshLanes(VectorWidth width, ElementType type, string taken) =>
+            $"var fresh = {width.Name}.GreaterThanOrEqual({width.Name}<{type.Compute}>.Indices, {width.Name}.Create(({type.Compute})({taken} - last)));";
 
         /// <summary>
         /// The fewest members left for the overlapping last vector (see <see cref="EmitLastVector"/>); below, one by one is

@@ -947,9 +947,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
                         var deviations_row = Vector512<float>.Zero;
                         var squares_row = Vector512<float>.Zero;
+                        var x_t = Vector512.Load(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -1039,9 +1039,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector512.Load(squares + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
                     var deviations_row = Vector512<float>.Zero;
                     var squares_row = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -1202,9 +1202,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
                         var deviations_row = Vector256<float>.Zero;
                         var squares_row = Vector256<float>.Zero;
+                        var x_t = Vector256.Load(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -1276,9 +1276,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector256.Load(squares + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
                     var deviations_row = Vector256<float>.Zero;
                     var squares_row = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -1439,9 +1439,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
                         var deviations_row = Vector128<float>.Zero;
                         var squares_row = Vector128<float>.Zero;
+                        var x_t = Vector128.Load(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -1513,9 +1513,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector128.Load(squares + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
                     var deviations_row = Vector128<float>.Zero;
                     var squares_row = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -1751,9 +1751,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
                         var deviations_row = Vector512<double>.Zero;
                         var squares_row = Vector512<double>.Zero;
+                        var x_t = Vector512.Load(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -1843,9 +1843,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector512.Load(squares + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
                     var deviations_row = Vector512<double>.Zero;
                     var squares_row = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -2006,9 +2006,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
                         var deviations_row = Vector256<double>.Zero;
                         var squares_row = Vector256<double>.Zero;
+                        var x_t = Vector256.Load(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -2080,9 +2080,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector256.Load(squares + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
                     var deviations_row = Vector256<double>.Zero;
                     var squares_row = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -2243,9 +2243,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
                         var deviations_row = Vector128<double>.Zero;
                         var squares_row = Vector128<double>.Zero;
+                        var x_t = Vector128.Load(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -2317,9 +2317,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector128.Load(squares + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
                     var deviations_row = Vector128<double>.Zero;
                     var squares_row = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -2555,9 +2555,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         var deviations_row = Vector512<float>.Zero;
                         var squares_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -2647,9 +2647,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector512.Load(squares + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     var deviations_row = Vector512<float>.Zero;
                     var squares_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -2810,9 +2810,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var deviations_row = Vector256<float>.Zero;
                         var squares_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -2884,9 +2884,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector256.Load(squares + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     var deviations_row = Vector256<float>.Zero;
                     var squares_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -3047,9 +3047,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                         var deviations_row = Vector128<float>.Zero;
                         var squares_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -3121,9 +3121,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector128.Load(squares + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var deviations_row = Vector128<float>.Zero;
                     var squares_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -3359,9 +3359,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         var deviations_row = Vector512<float>.Zero;
                         var squares_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -3451,9 +3451,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector512.Load(squares + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     var deviations_row = Vector512<float>.Zero;
                     var squares_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -3614,9 +3614,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var deviations_row = Vector256<float>.Zero;
                         var squares_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -3688,9 +3688,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector256.Load(squares + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     var deviations_row = Vector256<float>.Zero;
                     var squares_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -3851,9 +3851,9 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                         var deviations_row = Vector128<float>.Zero;
                         var squares_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                         var d_t = x_t - center_t;
                         deviations_row += d_t;
                         squares_row += d_t * d_t;
@@ -3925,9 +3925,9 @@ static unsafe partial class Kernels
                     var squares_t = Vector128.Load(squares + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var deviations_row = Vector128<float>.Zero;
                     var squares_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var d_t = x_t - center_t;
                     deviations_row += d_t;
                     squares_row += d_t * d_t;
@@ -4063,9 +4063,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = Vector512.Load(xRow + last);
                     var deviations_t = Vector512<float>.Zero;
                     var squares_t = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4109,9 +4109,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector256.Load(xRow + last);
                     var deviations_t = Vector256<float>.Zero;
                     var squares_t = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4155,9 +4155,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector128.Load(xRow + last);
                     var deviations_t = Vector128<float>.Zero;
                     var squares_t = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4243,9 +4243,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector512.Load(xRow + last);
                     var deviations_t = Vector512<double>.Zero;
                     var squares_t = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4289,9 +4289,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector256.Load(xRow + last);
                     var deviations_t = Vector256<double>.Zero;
                     var squares_t = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4335,9 +4335,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 2)
                 {
                     nint last = count - 2;
-                    var x_t = Vector128.Load(xRow + last);
                     var deviations_t = Vector128<double>.Zero;
                     var squares_t = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4423,9 +4423,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
                     var deviations_t = Vector512<float>.Zero;
                     var squares_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4469,9 +4469,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
                     var deviations_t = Vector256<float>.Zero;
                     var squares_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4515,9 +4515,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
                     var deviations_t = Vector128<float>.Zero;
                     var squares_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4603,9 +4603,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
                     var deviations_t = Vector512<float>.Zero;
                     var squares_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4649,9 +4649,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
                     var deviations_t = Vector256<float>.Zero;
                     var squares_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;
@@ -4695,9 +4695,9 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
                     var deviations_t = Vector128<float>.Zero;
                     var squares_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
                     var d_t = x_t - centerV;
                     deviations_t += d_t;
                     squares_t += d_t * d_t;

@@ -947,10 +947,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
-                        var dy_t = Vector512.Load(dy + at);
                         var sumDy_row = Vector512<float>.Zero;
                         var sumDyCentered_row = Vector512<float>.Zero;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -1039,10 +1039,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
-                    var dy_t = Vector512.Load(dy + at);
                     var sumDy_row = Vector512<float>.Zero;
                     var sumDyCentered_row = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -1202,10 +1202,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
                         var sumDy_row = Vector256<float>.Zero;
                         var sumDyCentered_row = Vector256<float>.Zero;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -1276,10 +1276,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
                     var sumDy_row = Vector256<float>.Zero;
                     var sumDyCentered_row = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -1439,10 +1439,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
                         var sumDy_row = Vector128<float>.Zero;
                         var sumDyCentered_row = Vector128<float>.Zero;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -1513,10 +1513,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
                     var sumDy_row = Vector128<float>.Zero;
                     var sumDyCentered_row = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -1751,10 +1751,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
-                        var dy_t = Vector512.Load(dy + at);
                         var sumDy_row = Vector512<double>.Zero;
                         var sumDyCentered_row = Vector512<double>.Zero;
+                        var x_t = Vector512.Load(x + at);
+                        var dy_t = Vector512.Load(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<double>.Zero);
@@ -1843,10 +1843,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
-                    var dy_t = Vector512.Load(dy + at);
                     var sumDy_row = Vector512<double>.Zero;
                     var sumDyCentered_row = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<double>.Zero);
@@ -2006,10 +2006,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
                         var sumDy_row = Vector256<double>.Zero;
                         var sumDyCentered_row = Vector256<double>.Zero;
+                        var x_t = Vector256.Load(x + at);
+                        var dy_t = Vector256.Load(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
@@ -2080,10 +2080,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
                     var sumDy_row = Vector256<double>.Zero;
                     var sumDyCentered_row = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
@@ -2243,10 +2243,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
                         var sumDy_row = Vector128<double>.Zero;
                         var sumDyCentered_row = Vector128<double>.Zero;
+                        var x_t = Vector128.Load(x + at);
+                        var dy_t = Vector128.Load(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
@@ -2317,10 +2317,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
                     var sumDy_row = Vector128<double>.Zero;
                     var sumDyCentered_row = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
@@ -2555,10 +2555,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                         var sumDy_row = Vector512<float>.Zero;
                         var sumDyCentered_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -2647,10 +2647,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     var sumDy_row = Vector512<float>.Zero;
                     var sumDyCentered_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -2810,10 +2810,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                         var sumDy_row = Vector256<float>.Zero;
                         var sumDyCentered_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -2884,10 +2884,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     var sumDy_row = Vector256<float>.Zero;
                     var sumDyCentered_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -3047,10 +3047,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                         var sumDy_row = Vector128<float>.Zero;
                         var sumDyCentered_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -3121,10 +3121,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     var sumDy_row = Vector128<float>.Zero;
                     var sumDyCentered_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -3359,10 +3359,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                         var sumDy_row = Vector512<float>.Zero;
                         var sumDyCentered_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -3451,10 +3451,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector512.Load(sumDyCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     var sumDy_row = Vector512<float>.Zero;
                     var sumDyCentered_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -3614,10 +3614,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                         var sumDy_row = Vector256<float>.Zero;
                         var sumDyCentered_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -3688,10 +3688,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     var sumDy_row = Vector256<float>.Zero;
                     var sumDyCentered_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -3851,10 +3851,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                         var sumDy_row = Vector128<float>.Zero;
                         var sumDyCentered_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                         sumDy_row += dy_t;
                         sumDyCentered_row += dy_t * (x_t - center_t);
                         sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -3925,10 +3925,10 @@ static unsafe partial class Kernels
                     var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     var sumDy_row = Vector128<float>.Zero;
                     var sumDyCentered_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     sumDy_row += dy_t;
                     sumDyCentered_row += dy_t * (x_t - center_t);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -4064,10 +4064,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = Vector512.Load(xRow + last);
-                    var dy_t = Vector512.Load(dyRow + last);
                     var sumDy_t = Vector512<float>.Zero;
                     var sumDyCentered_t = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
@@ -4111,10 +4111,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
                     var sumDy_t = Vector256<float>.Zero;
                     var sumDyCentered_t = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
@@ -4158,10 +4158,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
                     var sumDy_t = Vector128<float>.Zero;
                     var sumDyCentered_t = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
@@ -4248,10 +4248,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector512.Load(xRow + last);
-                    var dy_t = Vector512.Load(dyRow + last);
                     var sumDy_t = Vector512<double>.Zero;
                     var sumDyCentered_t = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
@@ -4295,10 +4295,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
                     var sumDy_t = Vector256<double>.Zero;
                     var sumDyCentered_t = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
@@ -4342,10 +4342,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 2)
                 {
                     nint last = count - 2;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
                     var sumDy_t = Vector128<double>.Zero;
                     var sumDyCentered_t = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
@@ -4432,10 +4432,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
                     var sumDy_t = Vector512<float>.Zero;
                     var sumDyCentered_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
@@ -4479,10 +4479,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
                     var sumDy_t = Vector256<float>.Zero;
                     var sumDyCentered_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
@@ -4526,10 +4526,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
                     var sumDy_t = Vector128<float>.Zero;
                     var sumDyCentered_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
@@ -4616,10 +4616,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
                     var sumDy_t = Vector512<float>.Zero;
                     var sumDyCentered_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
@@ -4663,10 +4663,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
                     var sumDy_t = Vector256<float>.Zero;
                     var sumDyCentered_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
@@ -4710,10 +4710,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
                     var sumDy_t = Vector128<float>.Zero;
                     var sumDyCentered_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyCentered_t += dy_t * (x_t - centerV);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));

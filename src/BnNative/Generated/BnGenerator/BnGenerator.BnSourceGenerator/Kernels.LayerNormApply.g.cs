@@ -136,9 +136,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
             {
                 nint last = count - 16;
-                var x_t = Vector512.Load(x + last);
                 var gamma_t = Vector512.Load(gamma + last);
                 var beta_t = Vector512.Load(beta + last);
+                var x_t = Vector512.Load(x + last);
                 Vector512.Store(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -216,9 +216,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
             {
                 nint last = count - 8;
-                var x_t = Vector256.Load(x + last);
                 var gamma_t = Vector256.Load(gamma + last);
                 var beta_t = Vector256.Load(beta + last);
+                var x_t = Vector256.Load(x + last);
                 Vector256.Store(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -296,9 +296,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
             {
                 nint last = count - 4;
-                var x_t = Vector128.Load(x + last);
                 var gamma_t = Vector128.Load(gamma + last);
                 var beta_t = Vector128.Load(beta + last);
+                var x_t = Vector128.Load(x + last);
                 Vector128.Store(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -419,9 +419,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
             {
                 nint last = count - 8;
-                var x_t = Vector512.Load(x + last);
                 var gamma_t = Vector512.Load(gamma + last);
                 var beta_t = Vector512.Load(beta + last);
+                var x_t = Vector512.Load(x + last);
                 Vector512.Store(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -499,9 +499,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
             {
                 nint last = count - 4;
-                var x_t = Vector256.Load(x + last);
                 var gamma_t = Vector256.Load(gamma + last);
                 var beta_t = Vector256.Load(beta + last);
+                var x_t = Vector256.Load(x + last);
                 Vector256.Store(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -579,9 +579,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 2 && (nuint)y != (nuint)x)
             {
                 nint last = count - 2;
-                var x_t = Vector128.Load(x + last);
                 var gamma_t = Vector128.Load(gamma + last);
                 var beta_t = Vector128.Load(beta + last);
+                var x_t = Vector128.Load(x + last);
                 Vector128.Store(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -665,9 +665,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
             {
                 nint last = count - 16;
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
                 var gamma_t = Vector512.Load(gamma + last);
                 var beta_t = Vector512.Load(beta + last);
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
                 global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -712,9 +712,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
             {
                 nint last = count - 8;
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
                 var gamma_t = Vector256.Load(gamma + last);
                 var beta_t = Vector256.Load(beta + last);
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
                 global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -759,9 +759,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
             {
                 nint last = count - 4;
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
                 var gamma_t = Vector128.Load(gamma + last);
                 var beta_t = Vector128.Load(beta + last);
+                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -845,9 +845,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
             {
                 nint last = count - 16;
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
                 var gamma_t = Vector512.Load(gamma + last);
                 var beta_t = Vector512.Load(beta + last);
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
                 global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -892,9 +892,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
             {
                 nint last = count - 8;
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
                 var gamma_t = Vector256.Load(gamma + last);
                 var beta_t = Vector256.Load(beta + last);
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
                 global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }
@@ -939,9 +939,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
             {
                 nint last = count - 4;
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
                 var gamma_t = Vector128.Load(gamma + last);
                 var beta_t = Vector128.Load(beta + last);
+                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
                 i = count;
             }

@@ -138,9 +138,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 16;
+                var gamma_t = Vector512.Load(gamma + last);
                 var x_t = Vector512.Load(x + last);
                 var dy_t = Vector512.Load(dy + last);
-                var gamma_t = Vector512.Load(gamma + last);
                 Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -212,9 +212,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 8;
+                var gamma_t = Vector256.Load(gamma + last);
                 var x_t = Vector256.Load(x + last);
                 var dy_t = Vector256.Load(dy + last);
-                var gamma_t = Vector256.Load(gamma + last);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -286,9 +286,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 4;
+                var gamma_t = Vector128.Load(gamma + last);
                 var x_t = Vector128.Load(x + last);
                 var dy_t = Vector128.Load(dy + last);
-                var gamma_t = Vector128.Load(gamma + last);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -411,9 +411,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 8;
+                var gamma_t = Vector512.Load(gamma + last);
                 var x_t = Vector512.Load(x + last);
                 var dy_t = Vector512.Load(dy + last);
-                var gamma_t = Vector512.Load(gamma + last);
                 Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -485,9 +485,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 4;
+                var gamma_t = Vector256.Load(gamma + last);
                 var x_t = Vector256.Load(x + last);
                 var dy_t = Vector256.Load(dy + last);
-                var gamma_t = Vector256.Load(gamma + last);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -559,9 +559,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 2;
+                var gamma_t = Vector128.Load(gamma + last);
                 var x_t = Vector128.Load(x + last);
                 var dy_t = Vector128.Load(dy + last);
-                var gamma_t = Vector128.Load(gamma + last);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -647,9 +647,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 16;
+                var gamma_t = Vector512.Load(gamma + last);
                 var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
                 var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + last);
-                var gamma_t = Vector512.Load(gamma + last);
                 global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -692,9 +692,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 8;
+                var gamma_t = Vector256.Load(gamma + last);
                 var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
                 var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + last);
-                var gamma_t = Vector256.Load(gamma + last);
                 global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -737,9 +737,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 4;
+                var gamma_t = Vector128.Load(gamma + last);
                 var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
                 var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + last);
-                var gamma_t = Vector128.Load(gamma + last);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -825,9 +825,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 16;
+                var gamma_t = Vector512.Load(gamma + last);
                 var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
                 var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + last);
-                var gamma_t = Vector512.Load(gamma + last);
                 global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -870,9 +870,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 8;
+                var gamma_t = Vector256.Load(gamma + last);
                 var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
                 var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + last);
-                var gamma_t = Vector256.Load(gamma + last);
                 global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }
@@ -915,9 +915,9 @@ static unsafe partial class Kernels
             if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
             {
                 nint last = count - 4;
+                var gamma_t = Vector128.Load(gamma + last);
                 var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
                 var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + last);
-                var gamma_t = Vector128.Load(gamma + last);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
                 i = count;
             }

@@ -1076,10 +1076,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector512.Load(sumGCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
-                    var dy_t = Vector512.Load(dy + at);
                     var sumG_row = Vector512<float>.Zero;
                     var sumGCentered_row = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -1247,10 +1247,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector256.Load(sumGCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
                     var sumG_row = Vector256<float>.Zero;
                     var sumGCentered_row = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -1418,10 +1418,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector128.Load(sumGCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
                     var sumG_row = Vector128<float>.Zero;
                     var sumGCentered_row = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -1670,10 +1670,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector512.Load(sumGCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
-                    var dy_t = Vector512.Load(dy + at);
                     var sumG_row = Vector512<double>.Zero;
                     var sumGCentered_row = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -1841,10 +1841,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector256.Load(sumGCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
                     var sumG_row = Vector256<double>.Zero;
                     var sumGCentered_row = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -2012,10 +2012,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector128.Load(sumGCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
                     var sumG_row = Vector128<double>.Zero;
                     var sumGCentered_row = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -2264,10 +2264,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector512.Load(sumGCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     var sumG_row = Vector512<float>.Zero;
                     var sumGCentered_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -2435,10 +2435,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector256.Load(sumGCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     var sumG_row = Vector256<float>.Zero;
                     var sumGCentered_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -2606,10 +2606,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector128.Load(sumGCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     var sumG_row = Vector128<float>.Zero;
                     var sumGCentered_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -2858,10 +2858,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector512.Load(sumGCentered + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     var sumG_row = Vector512<float>.Zero;
                     var sumGCentered_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -3029,10 +3029,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector256.Load(sumGCentered + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     var sumG_row = Vector256<float>.Zero;
                     var sumGCentered_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -3200,10 +3200,10 @@ static unsafe partial class Kernels
                     var sumGCentered_t = Vector128.Load(sumGCentered + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     var sumG_row = Vector128<float>.Zero;
                     var sumGCentered_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     var g_t = dy_t * gammaV;
                     sumG_row += g_t;
                     sumGCentered_row += g_t * (x_t - center_t);
@@ -3346,11 +3346,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = Vector512.Load(xRow + last);
-                    var dy_t = Vector512.Load(dyRow + last);
                     var gamma_t = Vector512.Load(gamma + last);
                     var sumG_t = Vector512<float>.Zero;
                     var sumGCentered_t = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3399,11 +3399,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
                     var gamma_t = Vector256.Load(gamma + last);
                     var sumG_t = Vector256<float>.Zero;
                     var sumGCentered_t = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3452,11 +3452,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
                     var gamma_t = Vector128.Load(gamma + last);
                     var sumG_t = Vector128<float>.Zero;
                     var sumGCentered_t = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3550,11 +3550,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector512.Load(xRow + last);
-                    var dy_t = Vector512.Load(dyRow + last);
                     var gamma_t = Vector512.Load(gamma + last);
                     var sumG_t = Vector512<double>.Zero;
                     var sumGCentered_t = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3603,11 +3603,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
                     var gamma_t = Vector256.Load(gamma + last);
                     var sumG_t = Vector256<double>.Zero;
                     var sumGCentered_t = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3656,11 +3656,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 2)
                 {
                     nint last = count - 2;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
                     var gamma_t = Vector128.Load(gamma + last);
                     var sumG_t = Vector128<double>.Zero;
                     var sumGCentered_t = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3754,11 +3754,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
                     var gamma_t = Vector512.Load(gamma + last);
                     var sumG_t = Vector512<float>.Zero;
                     var sumGCentered_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3807,11 +3807,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
                     var gamma_t = Vector256.Load(gamma + last);
                     var sumG_t = Vector256<float>.Zero;
                     var sumGCentered_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3860,11 +3860,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
                     var gamma_t = Vector128.Load(gamma + last);
                     var sumG_t = Vector128<float>.Zero;
                     var sumGCentered_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -3958,11 +3958,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
                     var gamma_t = Vector512.Load(gamma + last);
                     var sumG_t = Vector512<float>.Zero;
                     var sumGCentered_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -4011,11 +4011,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
                     var gamma_t = Vector256.Load(gamma + last);
                     var sumG_t = Vector256<float>.Zero;
                     var sumGCentered_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);
@@ -4064,11 +4064,11 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
                     var gamma_t = Vector128.Load(gamma + last);
                     var sumG_t = Vector128<float>.Zero;
                     var sumGCentered_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
                     var g_t = dy_t * gamma_t;
                     sumG_t += g_t;
                     sumGCentered_t += g_t * (x_t - centerV);

@@ -1044,10 +1044,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
-                    var dy_t = Vector512.Load(dy + at);
                     var sumDy_row = Vector512<float>.Zero;
                     var sumDyNormalized_row = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -1201,10 +1201,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
                     var sumDy_row = Vector256<float>.Zero;
                     var sumDyNormalized_row = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -1358,10 +1358,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
                     var sumDy_row = Vector128<float>.Zero;
                     var sumDyNormalized_row = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -1587,10 +1587,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
-                    var dy_t = Vector512.Load(dy + at);
                     var sumDy_row = Vector512<double>.Zero;
                     var sumDyNormalized_row = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<double>.Zero);
@@ -1744,10 +1744,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
                     var sumDy_row = Vector256<double>.Zero;
                     var sumDyNormalized_row = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(x + at);
+                    var dy_t = Vector256.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
@@ -1901,10 +1901,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
                     var sumDy_row = Vector128<double>.Zero;
                     var sumDyNormalized_row = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(x + at);
+                    var dy_t = Vector128.Load(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
@@ -2130,10 +2130,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     var sumDy_row = Vector512<float>.Zero;
                     var sumDyNormalized_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -2287,10 +2287,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     var sumDy_row = Vector256<float>.Zero;
                     var sumDyNormalized_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -2444,10 +2444,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     var sumDy_row = Vector128<float>.Zero;
                     var sumDyNormalized_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -2673,10 +2673,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector512.Load(sumDyNormalized + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     var sumDy_row = Vector512<float>.Zero;
                     var sumDyNormalized_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector512.ConditionalSelect(fresh, sumDy_row, Vector512<float>.Zero);
@@ -2830,10 +2830,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     var sumDy_row = Vector256<float>.Zero;
                     var sumDyNormalized_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<float>.Zero);
@@ -2987,10 +2987,10 @@ static unsafe partial class Kernels
                     var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     var sumDy_row = Vector128<float>.Zero;
                     var sumDyNormalized_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     sumDy_row += dy_t;
                     sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
                     sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
@@ -3128,12 +3128,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = Vector512.Load(xRow + last);
-                    var dy_t = Vector512.Load(dyRow + last);
                     var center_t = Vector512.Load(center + last);
                     var scale_t = Vector512.Load(scale + last);
                     var sumDy_t = Vector512<float>.Zero;
                     var sumDyNormalized_t = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
@@ -3179,12 +3179,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
                     var center_t = Vector256.Load(center + last);
                     var scale_t = Vector256.Load(scale + last);
                     var sumDy_t = Vector256<float>.Zero;
                     var sumDyNormalized_t = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
@@ -3230,12 +3230,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
                     var center_t = Vector128.Load(center + last);
                     var scale_t = Vector128.Load(scale + last);
                     var sumDy_t = Vector128<float>.Zero;
                     var sumDyNormalized_t = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
@@ -3325,12 +3325,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector512.Load(xRow + last);
-                    var dy_t = Vector512.Load(dyRow + last);
                     var center_t = Vector512.Load(center + last);
                     var scale_t = Vector512.Load(scale + last);
                     var sumDy_t = Vector512<double>.Zero;
                     var sumDyNormalized_t = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
+                    var dy_t = Vector512.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
@@ -3376,12 +3376,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
                     var center_t = Vector256.Load(center + last);
                     var scale_t = Vector256.Load(scale + last);
                     var sumDy_t = Vector256<double>.Zero;
                     var sumDyNormalized_t = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
+                    var dy_t = Vector256.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
@@ -3427,12 +3427,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 2)
                 {
                     nint last = count - 2;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
                     var center_t = Vector128.Load(center + last);
                     var scale_t = Vector128.Load(scale + last);
                     var sumDy_t = Vector128<double>.Zero;
                     var sumDyNormalized_t = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
+                    var dy_t = Vector128.Load(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
@@ -3522,12 +3522,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
                     var center_t = Vector512.Load(center + last);
                     var scale_t = Vector512.Load(scale + last);
                     var sumDy_t = Vector512<float>.Zero;
                     var sumDyNormalized_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
@@ -3573,12 +3573,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
                     var center_t = Vector256.Load(center + last);
                     var scale_t = Vector256.Load(scale + last);
                     var sumDy_t = Vector256<float>.Zero;
                     var sumDyNormalized_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
@@ -3624,12 +3624,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
                     var center_t = Vector128.Load(center + last);
                     var scale_t = Vector128.Load(scale + last);
                     var sumDy_t = Vector128<float>.Zero;
                     var sumDyNormalized_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
@@ -3719,12 +3719,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
                     var center_t = Vector512.Load(center + last);
                     var scale_t = Vector512.Load(scale + last);
                     var sumDy_t = Vector512<float>.Zero;
                     var sumDyNormalized_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
@@ -3770,12 +3770,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
                     var center_t = Vector256.Load(center + last);
                     var scale_t = Vector256.Load(scale + last);
                     var sumDy_t = Vector256<float>.Zero;
                     var sumDyNormalized_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
@@ -3821,12 +3821,12 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
                     var center_t = Vector128.Load(center + last);
                     var scale_t = Vector128.Load(scale + last);
                     var sumDy_t = Vector128<float>.Zero;
                     var sumDyNormalized_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
                     sumDy_t += dy_t;
                     sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));

@@ -1088,10 +1088,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
                         var sum_row = Vector512<float>.Zero;
                         var squares_row = Vector512<float>.Zero;
                         var magnitudes_row = Vector512<float>.Zero;
+                        var x_t = Vector512.Load(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -1201,10 +1201,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector512.Load(magnitudes + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
                     var sum_row = Vector512<float>.Zero;
                     var squares_row = Vector512<float>.Zero;
                     var magnitudes_row = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -1394,10 +1394,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
                         var sum_row = Vector256<float>.Zero;
                         var squares_row = Vector256<float>.Zero;
                         var magnitudes_row = Vector256<float>.Zero;
+                        var x_t = Vector256.Load(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -1483,10 +1483,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector256.Load(magnitudes + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
                     var sum_row = Vector256<float>.Zero;
                     var squares_row = Vector256<float>.Zero;
                     var magnitudes_row = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -1676,10 +1676,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
                         var sum_row = Vector128<float>.Zero;
                         var squares_row = Vector128<float>.Zero;
                         var magnitudes_row = Vector128<float>.Zero;
+                        var x_t = Vector128.Load(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -1765,10 +1765,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector128.Load(magnitudes + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
                     var sum_row = Vector128<float>.Zero;
                     var squares_row = Vector128<float>.Zero;
                     var magnitudes_row = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -2046,10 +2046,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
                         var sum_row = Vector512<double>.Zero;
                         var squares_row = Vector512<double>.Zero;
                         var magnitudes_row = Vector512<double>.Zero;
+                        var x_t = Vector512.Load(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -2159,10 +2159,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector512.Load(magnitudes + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
                     var sum_row = Vector512<double>.Zero;
                     var squares_row = Vector512<double>.Zero;
                     var magnitudes_row = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -2352,10 +2352,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
                         var sum_row = Vector256<double>.Zero;
                         var squares_row = Vector256<double>.Zero;
                         var magnitudes_row = Vector256<double>.Zero;
+                        var x_t = Vector256.Load(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -2441,10 +2441,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector256.Load(magnitudes + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
                     var sum_row = Vector256<double>.Zero;
                     var squares_row = Vector256<double>.Zero;
                     var magnitudes_row = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -2634,10 +2634,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
                         var sum_row = Vector128<double>.Zero;
                         var squares_row = Vector128<double>.Zero;
                         var magnitudes_row = Vector128<double>.Zero;
+                        var x_t = Vector128.Load(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -2723,10 +2723,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector128.Load(magnitudes + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
                     var sum_row = Vector128<double>.Zero;
                     var squares_row = Vector128<double>.Zero;
                     var magnitudes_row = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -3004,10 +3004,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         var sum_row = Vector512<float>.Zero;
                         var squares_row = Vector512<float>.Zero;
                         var magnitudes_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -3117,10 +3117,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector512.Load(magnitudes + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     var sum_row = Vector512<float>.Zero;
                     var squares_row = Vector512<float>.Zero;
                     var magnitudes_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -3310,10 +3310,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var sum_row = Vector256<float>.Zero;
                         var squares_row = Vector256<float>.Zero;
                         var magnitudes_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -3399,10 +3399,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector256.Load(magnitudes + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     var sum_row = Vector256<float>.Zero;
                     var squares_row = Vector256<float>.Zero;
                     var magnitudes_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -3592,10 +3592,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                         var sum_row = Vector128<float>.Zero;
                         var squares_row = Vector128<float>.Zero;
                         var magnitudes_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -3681,10 +3681,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector128.Load(magnitudes + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var sum_row = Vector128<float>.Zero;
                     var squares_row = Vector128<float>.Zero;
                     var magnitudes_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -3962,10 +3962,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         var sum_row = Vector512<float>.Zero;
                         var squares_row = Vector512<float>.Zero;
                         var magnitudes_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -4075,10 +4075,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector512.Load(magnitudes + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     var sum_row = Vector512<float>.Zero;
                     var squares_row = Vector512<float>.Zero;
                     var magnitudes_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -4268,10 +4268,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var sum_row = Vector256<float>.Zero;
                         var squares_row = Vector256<float>.Zero;
                         var magnitudes_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -4357,10 +4357,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector256.Load(magnitudes + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     var sum_row = Vector256<float>.Zero;
                     var squares_row = Vector256<float>.Zero;
                     var magnitudes_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -4550,10 +4550,10 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                         var sum_row = Vector128<float>.Zero;
                         var squares_row = Vector128<float>.Zero;
                         var magnitudes_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                         var d_t = x_t - shift_t;
                         sum_row += d_t;
                         squares_row += d_t * d_t;
@@ -4639,10 +4639,10 @@ static unsafe partial class Kernels
                     var magnitudes_t = Vector128.Load(magnitudes + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var sum_row = Vector128<float>.Zero;
                     var squares_row = Vector128<float>.Zero;
                     var magnitudes_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var d_t = x_t - shift_t;
                     sum_row += d_t;
                     squares_row += d_t * d_t;
@@ -4785,10 +4785,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = Vector512.Load(xRow + last);
                     var sum_t = Vector512<float>.Zero;
                     var squares_t = Vector512<float>.Zero;
                     var magnitudes_t = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -4839,10 +4839,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector256.Load(xRow + last);
                     var sum_t = Vector256<float>.Zero;
                     var squares_t = Vector256<float>.Zero;
                     var magnitudes_t = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -4893,10 +4893,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector128.Load(xRow + last);
                     var sum_t = Vector128<float>.Zero;
                     var squares_t = Vector128<float>.Zero;
                     var magnitudes_t = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -4992,10 +4992,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector512.Load(xRow + last);
                     var sum_t = Vector512<double>.Zero;
                     var squares_t = Vector512<double>.Zero;
                     var magnitudes_t = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5046,10 +5046,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector256.Load(xRow + last);
                     var sum_t = Vector256<double>.Zero;
                     var squares_t = Vector256<double>.Zero;
                     var magnitudes_t = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5100,10 +5100,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 2)
                 {
                     nint last = count - 2;
-                    var x_t = Vector128.Load(xRow + last);
                     var sum_t = Vector128<double>.Zero;
                     var squares_t = Vector128<double>.Zero;
                     var magnitudes_t = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5199,10 +5199,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
                     var sum_t = Vector512<float>.Zero;
                     var squares_t = Vector512<float>.Zero;
                     var magnitudes_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5253,10 +5253,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
                     var sum_t = Vector256<float>.Zero;
                     var squares_t = Vector256<float>.Zero;
                     var magnitudes_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5307,10 +5307,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
                     var sum_t = Vector128<float>.Zero;
                     var squares_t = Vector128<float>.Zero;
                     var magnitudes_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5406,10 +5406,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
                     var sum_t = Vector512<float>.Zero;
                     var squares_t = Vector512<float>.Zero;
                     var magnitudes_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5460,10 +5460,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
                     var sum_t = Vector256<float>.Zero;
                     var squares_t = Vector256<float>.Zero;
                     var magnitudes_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;
@@ -5514,10 +5514,10 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
                     var sum_t = Vector128<float>.Zero;
                     var squares_t = Vector128<float>.Zero;
                     var magnitudes_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
                     var d_t = x_t - shiftV;
                     sum_t += d_t;
                     squares_t += d_t * d_t;

@@ -741,8 +741,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
                         var sum_row = Vector512<float>.Zero;
+                        var x_t = Vector512.Load(x + at);
                         sum_row += x_t;
                         sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
                     }
@@ -798,8 +798,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector512.Load(sum + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
                     var sum_row = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(x + at);
                     sum_row += x_t;
                     sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
                     Vector512.Store(sum_t, sum + last);
@@ -927,8 +927,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
                         var sum_row = Vector256<float>.Zero;
+                        var x_t = Vector256.Load(x + at);
                         sum_row += x_t;
                         sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
                     }
@@ -984,8 +984,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector256.Load(sum + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
                     var sum_row = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(x + at);
                     sum_row += x_t;
                     sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
                     Vector256.Store(sum_t, sum + last);
@@ -1113,8 +1113,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
                         var sum_row = Vector128<float>.Zero;
+                        var x_t = Vector128.Load(x + at);
                         sum_row += x_t;
                         sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
                     }
@@ -1170,8 +1170,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector128.Load(sum + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
                     var sum_row = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(x + at);
                     sum_row += x_t;
                     sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
                     Vector128.Store(sum_t, sum + last);
@@ -1335,8 +1335,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector512.Load(x + at);
                         var sum_row = Vector512<double>.Zero;
+                        var x_t = Vector512.Load(x + at);
                         sum_row += x_t;
                         sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<double>.Zero);
                     }
@@ -1392,8 +1392,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector512.Load(sum + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector512.Load(x + at);
                     var sum_row = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(x + at);
                     sum_row += x_t;
                     sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<double>.Zero);
                     Vector512.Store(sum_t, sum + last);
@@ -1521,8 +1521,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
                         var sum_row = Vector256<double>.Zero;
+                        var x_t = Vector256.Load(x + at);
                         sum_row += x_t;
                         sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
                     }
@@ -1578,8 +1578,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector256.Load(sum + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
                     var sum_row = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(x + at);
                     sum_row += x_t;
                     sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
                     Vector256.Store(sum_t, sum + last);
@@ -1707,8 +1707,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
                         var sum_row = Vector128<double>.Zero;
+                        var x_t = Vector128.Load(x + at);
                         sum_row += x_t;
                         sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
                     }
@@ -1764,8 +1764,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector128.Load(sum + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
                     nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
                     var sum_row = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(x + at);
                     sum_row += x_t;
                     sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
                     Vector128.Store(sum_t, sum + last);
@@ -1929,8 +1929,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         var sum_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         sum_row += x_t;
                         sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
                     }
@@ -1986,8 +1986,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector512.Load(sum + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     var sum_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                     sum_row += x_t;
                     sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
                     Vector512.Store(sum_t, sum + last);
@@ -2115,8 +2115,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var sum_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         sum_row += x_t;
                         sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
                     }
@@ -2172,8 +2172,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector256.Load(sum + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     var sum_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                     sum_row += x_t;
                     sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
                     Vector256.Store(sum_t, sum + last);
@@ -2301,8 +2301,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                         var sum_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                         sum_row += x_t;
                         sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
                     }
@@ -2358,8 +2358,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector128.Load(sum + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var sum_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     sum_row += x_t;
                     sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
                     Vector128.Store(sum_t, sum + last);
@@ -2523,8 +2523,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         var sum_row = Vector512<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         sum_row += x_t;
                         sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
                     }
@@ -2580,8 +2580,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector512.Load(sum + last);
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     var sum_row = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                     sum_row += x_t;
                     sum_t += Vector512.ConditionalSelect(fresh, sum_row, Vector512<float>.Zero);
                     Vector512.Store(sum_t, sum + last);
@@ -2709,8 +2709,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var sum_row = Vector256<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         sum_row += x_t;
                         sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
                     }
@@ -2766,8 +2766,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector256.Load(sum + last);
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     var sum_row = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                     sum_row += x_t;
                     sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<float>.Zero);
                     Vector256.Store(sum_t, sum + last);
@@ -2895,8 +2895,8 @@ static unsafe partial class Kernels
                     for (nint k = 0; k < 4; k++)
                     {
                         nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                         var sum_row = Vector128<float>.Zero;
+                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                         sum_row += x_t;
                         sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
                     }
@@ -2952,8 +2952,8 @@ static unsafe partial class Kernels
                     var sum_t = Vector128.Load(sum + last);
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
                     nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var sum_row = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     sum_row += x_t;
                     sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
                     Vector128.Store(sum_t, sum + last);
@@ -3074,8 +3074,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = Vector512.Load(xRow + last);
                     var sum_t = Vector512<float>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
                     sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
@@ -3107,8 +3107,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector256.Load(xRow + last);
                     var sum_t = Vector256<float>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
                     sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
@@ -3140,8 +3140,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector128.Load(xRow + last);
                     var sum_t = Vector128<float>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
                     sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
@@ -3210,8 +3210,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = Vector512.Load(xRow + last);
                     var sum_t = Vector512<double>.Zero;
+                    var x_t = Vector512.Load(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
                     sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero);
@@ -3243,8 +3243,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = Vector256.Load(xRow + last);
                     var sum_t = Vector256<double>.Zero;
+                    var x_t = Vector256.Load(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
                     sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero);
@@ -3276,8 +3276,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 2)
                 {
                     nint last = count - 2;
-                    var x_t = Vector128.Load(xRow + last);
                     var sum_t = Vector128<double>.Zero;
+                    var x_t = Vector128.Load(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
                     sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero);
@@ -3346,8 +3346,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
                     var sum_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
                     sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
@@ -3379,8 +3379,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
                     var sum_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
                     sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
@@ -3412,8 +3412,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
                     var sum_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
                     sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
@@ -3482,8 +3482,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 16)
                 {
                     nint last = count - 16;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
                     var sum_t = Vector512<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
                     sumV += Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero);
@@ -3515,8 +3515,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 8)
                 {
                     nint last = count - 8;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
                     var sum_t = Vector256<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
                     sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<float>.Zero);
@@ -3548,8 +3548,8 @@ static unsafe partial class Kernels
                 if (count - i >= 4 && count >= 4)
                 {
                     nint last = count - 4;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
                     var sum_t = Vector128<float>.Zero;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
                     sum_t += x_t;
                     var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
                     sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
