@@ -106,11 +106,13 @@ internal static unsafe class WorkerPool
     /// <summary>The workers of one process, and the job they are running.</summary>
     private sealed class Pool
     {
-        // Futex words live outside the managed heap, where the collector cannot move them: the call generation
-        // (workers sleep on it between calls) and, on another cache line, the word parked workers sleep on.
+        // Words the threads share live outside the managed heap, where the collector cannot move them: the call
+        // generation (workers sleep on it between calls), on another cache line the word parked workers sleep on, and
+        // after them the task ranges (see _participants).
         private readonly int* _words = AllocateWords();
         private int* Generation => _words;
         private int* Parked => _words + 16;
+        private long* Ranges => (long*)(_words + 32);
 
         private int _busy;
         private int _sleepers;
@@ -125,8 +127,7 @@ internal static unsafe class WorkerPool
         // them from the range's front and, when its range is spent, those left in the others'. The same thread thus takes
         // the same tasks in every call with the same shape, and the tasks of one call's passes over the same rows: what
         // it read or wrote last is still in its own L2 (2 MB per core here). One counter for all, taken in turn,
-        // scattered a tensor that fits the L2s of both cores over both (see Ranges).
-        private readonly long* _ranges = AllocateRanges();
+        // scattered a tensor that fits the L2s of both cores over both.
         private int _joinedWorkers;
         private int _openGeneration = -1;
         private Exception? _failure;
@@ -147,12 +148,15 @@ internal static unsafe class WorkerPool
         /// <summary>Two words per thread of a call: the next task of its range and the range's end, each pair on its own 128 bytes.</summary>
         private const int RangeStride = 16;
 
-        private static long* AllocateRanges() => (long*)NativeMemory.AlignedAlloc((nuint)(MaxThreads * RangeStride * sizeof(long)), 128); // never freed
-
+        /// <summary>
+        /// The futex words (128 bytes), then the ranges of up to MaxThreads threads: one block, kept for the process's life
+        /// (one pool per process; a fork child makes its own).
+        /// </summary>
         private static int* AllocateWords()
         {
-            var words = (int*)NativeMemory.AlignedAlloc(128, 64); // one pool per process: never freed
-            NativeMemory.Clear(words, 128);
+            nuint bytes = (nuint)(128 + MaxThreads * RangeStride * sizeof(long));
+            var words = (int*)NativeMemory.AlignedAlloc(bytes, 128);
+            NativeMemory.Clear(words, bytes);
             return words;
         }
 
@@ -168,8 +172,8 @@ internal static unsafe class WorkerPool
             int participants = workers + 1;
             for (int k = 0; k < participants; k++)
             {
-                _ranges[k * RangeStride] = count * k / participants;
-                _ranges[k * RangeStride + 1] = count * (k + 1) / participants;
+                Ranges[k * RangeStride] = count * k / participants;
+                Ranges[k * RangeStride + 1] = count * (k + 1) / participants;
             }
             _participants = participants;
             _failure = null;
@@ -205,7 +209,7 @@ internal static unsafe class WorkerPool
             {
                 for (int k = 0; k < participants; k++)
                 {
-                    long* range = _ranges + (participant + k) % participants * RangeStride;
+                    long* range = Ranges + (participant + k) % participants * RangeStride;
                     long index, end = range[1];
                     while ((index = Interlocked.Increment(ref *range) - 1) < end)
                         _run(_job, index);
@@ -216,7 +220,7 @@ internal static unsafe class WorkerPool
             {
                 // Stop handing out tasks; the caller reports the failure once every thread is out.
                 for (int k = 0; k < participants; k++)
-                    Interlocked.Exchange(ref _ranges[k * RangeStride], long.MaxValue / 2);
+                    Interlocked.Exchange(ref Ranges[k * RangeStride], long.MaxValue / 2);
                 Interlocked.CompareExchange(ref _failure, e, null);
             }
         }
