@@ -272,7 +272,7 @@ namespace BnGenerator
                     w.Close();
                 }
                 EmitVectorMembers(w, spec, type, width, unroll, "Store");
-                if (spec.Sums.Count == 0)
+                if (spec.Sums.Count == 0 && HasLastVector(type, width))
                     EmitLastVector(w, spec, type, width, "", s => $"{s}_0");
                 foreach (var s in spec.Sums)
                     w.Line($"{t} {s}Total = {LaneSum}({PairwiseSum(Enumerable.Range(0, unroll).Select(u => $"{s}_{u}").ToList())});");
@@ -325,7 +325,8 @@ namespace BnGenerator
                     Math = vec,
                 });
                 w.Close();
-                EmitLastVector(w, spec, type, width, "Row", s => $"{s}V");
+                if (HasLastVector(type, width))
+                    EmitLastVector(w, spec, type, width, "Row", s => $"{s}V");
                 foreach (var s in spec.Sums)
                     w.Line($"{t} {s}Total = {LaneSum}({s}V);");
             }
@@ -479,6 +480,13 @@ namespace BnGenerator
         /// forward 0.099 → 0.063 ms with the vector; with it from one member left, C = 97 0.045 → 0.050 and C = 98 0.045 → 0.048.
         /// </summary>
         private const int VectorTailMinimum = 4;
+
+        /// <summary>
+        /// Whether a width can leave <see cref="VectorTailMinimum"/> members behind its vector loops (fewer than a vector's
+        /// lanes are left): not at four lanes or fewer (Vector128 of floats, Vector256 and Vector128 of doubles), which keep
+        /// their scalar tails.
+        /// </summary>
+        private static bool HasLastVector(ElementType type, VectorWidth width) => width.Lanes(type) > VectorTailMinimum;
 
         /// <summary>
         /// Opens the block that streams the output when asked and possible: the output must be element-aligned;
@@ -644,7 +652,8 @@ namespace BnGenerator
                 w.Open($"for (nint r = 0; r < tiledRows; r += {tile})");
                 w.Line("nint g = 0;");
                 EmitVectorRowTile(w, spec, type, width, unroll);
-                EmitLastGroupVector(w, spec, type, width, tiled: true);
+                if (HasLastVector(type, width))
+                    EmitLastGroupVector(w, spec, type, width, tiled: true);
                 w.Open($"for (nint k = 0; k < {tile}; k++)");
                 w.Line("nint rk = r + k, row = rk * rowStride;");
                 EmitScalarRow(w, spec, type, "groups", "rk", "gk", "g");
@@ -659,7 +668,8 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams)
                     w.Line($"var {p}V = {width.Name}.Create({p}[r]);");
                 EmitVectorRow(w, spec, type, width, unroll);
-                EmitLastGroupVector(w, spec, type, width, tiled: false);
+                if (HasLastVector(type, width))
+                    EmitLastGroupVector(w, spec, type, width, tiled: false);
             }
             EmitScalarRow(w, spec, type, "groups", "r", "g", null);
             w.Close();
@@ -804,7 +814,8 @@ namespace BnGenerator
                             w.Line($"{vec}.Store({vec}.Load({s} + {Offset("g", lanes, u)}) + {s}_{u}, {s} + {Offset("g", lanes, u)});");
                     w.Close();
                 }
-                EmitLastGroupBlock(w, spec, type, width);
+                if (HasLastVector(type, width))
+                    EmitLastGroupBlock(w, spec, type, width);
             }
 
             w.Open("for (; g < groups; g++)");

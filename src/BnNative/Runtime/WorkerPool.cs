@@ -112,7 +112,7 @@ internal static unsafe class WorkerPool
         private readonly int* _words = AllocateWords();
         private int* Generation => _words;
         private int* Parked => _words + 16;
-        private long* Ranges => (long*)(_words + 32);
+        private long* Ranges => (long*)((byte*)_words + FutexBytes);
 
         private int _busy;
         private int _sleepers;
@@ -126,8 +126,9 @@ internal static unsafe class WorkerPool
         // Each thread of a call owns a contiguous range of its tasks (the caller the first, worker i the (i + 2)th), claims
         // them from the range's front and, when its range is spent, those left in the others'. The same thread thus takes
         // the same tasks in every call with the same shape, and the tasks of one call's passes over the same rows: what
-        // it read or wrote last is still in its own L2 (2 MB per core here). One counter for all, taken in turn,
-        // scattered a tensor that fits the L2s of both cores over both.
+        // it read or wrote last can still be in its own L2 (2 MB per core here); one counter for all handed tasks to
+        // whichever thread came first. Measured with 2 threads (both images in one process, medians): resnet-late NHWC
+        // forward 0.102 → 0.096 ms, renorm-shaped BatchNorm forward 0.191 → 0.182, resnet-early NHWC 1.50 → 1.45.
         private int _joinedWorkers;
         private int _openGeneration = -1;
         private Exception? _failure;
@@ -145,6 +146,9 @@ internal static unsafe class WorkerPool
         // 1 thread 0.291; alone, 0.177 and 0.172. (Never polling: 0.251 beside the busy loop, but 0.229 alone.)
         private static readonly long DescheduledTicks = System.Diagnostics.Stopwatch.Frequency / 50000; // 20 µs
 
+        /// <summary>The futex words' part of the shared block: two cache lines.</summary>
+        private const int FutexBytes = 128;
+
         /// <summary>Two words per thread of a call: the next task of its range and the range's end, each pair on its own 128 bytes.</summary>
         private const int RangeStride = 16;
 
@@ -154,7 +158,7 @@ internal static unsafe class WorkerPool
         /// </summary>
         private static int* AllocateWords()
         {
-            nuint bytes = (nuint)(128 + MaxThreads * RangeStride * sizeof(long));
+            nuint bytes = (nuint)(FutexBytes + MaxThreads * RangeStride * sizeof(long));
             var words = (int*)NativeMemory.AlignedAlloc(bytes, 128);
             NativeMemory.Clear(words, bytes);
             return words;

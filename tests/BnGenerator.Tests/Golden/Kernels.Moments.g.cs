@@ -1347,25 +1347,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128<float>.Zero;
-                    var q_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        s_t += d_t;
-                        q_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero), s + last);
-                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero), q + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -1429,29 +1410,6 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var s_row = Vector128<float>.Zero;
-                        var q_row = Vector128<float>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        s_row += d_t;
-                        q_row += d_t * d_t;
-                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
-                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1504,26 +1462,6 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var s_row = Vector128<float>.Zero;
-                    var q_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var d_t = x_t - shift_t;
-                    s_row += d_t;
-                    q_row += d_t * d_t;
-                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
-                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1914,25 +1852,6 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(s + g) + s_0, s + g);
                     Vector256.Store(Vector256.Load(q + g) + q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector256.Load(shift + last);
-                    var s_t = Vector256<double>.Zero;
-                    var q_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        s_t += d_t;
-                        q_t += d_t * d_t;
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(s + last) + Vector256.ConditionalSelect(fresh, s_t, Vector256<double>.Zero), s + last);
-                    Vector256.Store(Vector256.Load(q + last) + Vector256.ConditionalSelect(fresh, q_t, Vector256<double>.Zero), q + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
@@ -1996,29 +1915,6 @@ static unsafe partial class Kernels
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector256.Load(shift + last);
-                    var s_t = Vector256.Load(s + last);
-                    var q_t = Vector256.Load(q + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var s_row = Vector256<double>.Zero;
-                        var q_row = Vector256<double>.Zero;
-                        var x_t = Vector256.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        s_row += d_t;
-                        q_row += d_t * d_t;
-                        s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<double>.Zero);
-                        q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<double>.Zero);
-                    }
-                    Vector256.Store(s_t, s + last);
-                    Vector256.Store(q_t, q + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2071,26 +1967,6 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector256.Store(s_0, s + g);
                     Vector256.Store(q_0, q + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector256.Load(shift + last);
-                    var s_t = Vector256.Load(s + last);
-                    var q_t = Vector256.Load(q + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var s_row = Vector256<double>.Zero;
-                    var q_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    var d_t = x_t - shift_t;
-                    s_row += d_t;
-                    q_row += d_t * d_t;
-                    s_t += Vector256.ConditionalSelect(fresh, s_row, Vector256<double>.Zero);
-                    q_t += Vector256.ConditionalSelect(fresh, q_row, Vector256<double>.Zero);
-                    Vector256.Store(s_t, s + last);
-                    Vector256.Store(q_t, q + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2150,25 +2026,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128<double>.Zero;
-                    var q_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        s_t += d_t;
-                        q_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<double>.Zero), s + last);
-                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<double>.Zero), q + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2233,29 +2090,6 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var s_row = Vector128<double>.Zero;
-                        var q_row = Vector128<double>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        s_row += d_t;
-                        q_row += d_t * d_t;
-                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<double>.Zero);
-                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<double>.Zero);
-                    }
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2308,26 +2142,6 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var s_row = Vector128<double>.Zero;
-                    var q_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var d_t = x_t - shift_t;
-                    s_row += d_t;
-                    q_row += d_t * d_t;
-                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<double>.Zero);
-                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<double>.Zero);
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2955,25 +2769,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128<float>.Zero;
-                    var q_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        s_t += d_t;
-                        q_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero), s + last);
-                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero), q + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -3037,29 +2832,6 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var s_row = Vector128<float>.Zero;
-                        var q_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        s_row += d_t;
-                        q_row += d_t * d_t;
-                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
-                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3112,26 +2884,6 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var s_row = Vector128<float>.Zero;
-                    var q_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var d_t = x_t - shift_t;
-                    s_row += d_t;
-                    q_row += d_t * d_t;
-                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
-                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3759,25 +3511,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(s + g) + s_0, s + g);
                     Vector128.Store(Vector128.Load(q + g) + q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128<float>.Zero;
-                    var q_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        s_t += d_t;
-                        q_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(s + last) + Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero), s + last);
-                    Vector128.Store(Vector128.Load(q + last) + Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero), q + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -3841,29 +3574,6 @@ static unsafe partial class Kernels
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var s_row = Vector128<float>.Zero;
-                        var q_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        s_row += d_t;
-                        q_row += d_t * d_t;
-                        s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
-                        q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3916,26 +3626,6 @@ static unsafe partial class Kernels
                     q_0 += d_0 * d_0;
                     Vector128.Store(s_0, s + g);
                     Vector128.Store(q_0, q + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var s_t = Vector128.Load(s + last);
-                    var q_t = Vector128.Load(q + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var s_row = Vector128<float>.Zero;
-                    var q_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var d_t = x_t - shift_t;
-                    s_row += d_t;
-                    q_row += d_t * d_t;
-                    s_t += Vector128.ConditionalSelect(fresh, s_row, Vector128<float>.Zero);
-                    q_t += Vector128.ConditionalSelect(fresh, q_row, Vector128<float>.Zero);
-                    Vector128.Store(s_t, s + last);
-                    Vector128.Store(q_t, q + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -4152,20 +3842,6 @@ static unsafe partial class Kernels
                     sV += d_0;
                     qV += d_0 * d_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var s_t = Vector128<float>.Zero;
-                    var q_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var d_t = x_t - shiftV;
-                    s_t += d_t;
-                    q_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sV += Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero);
-                    qV += Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sTotal = global::BnNative.Kernels.LaneSums.Of(sV);
                 float qTotal = global::BnNative.Kernels.LaneSums.Of(qV);
                 for (; i < count; i++)
@@ -4286,20 +3962,6 @@ static unsafe partial class Kernels
                     sV += d_0;
                     qV += d_0 * d_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var s_t = Vector256<double>.Zero;
-                    var q_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    var d_t = x_t - shiftV;
-                    s_t += d_t;
-                    q_t += d_t * d_t;
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    sV += Vector256.ConditionalSelect(fresh, s_t, Vector256<double>.Zero);
-                    qV += Vector256.ConditionalSelect(fresh, q_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double sTotal = global::BnNative.Kernels.LaneSums.Of(sV);
                 double qTotal = global::BnNative.Kernels.LaneSums.Of(qV);
                 for (; i < count; i++)
@@ -4331,20 +3993,6 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - shiftV;
                     sV += d_0;
                     qV += d_0 * d_0;
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var s_t = Vector128<double>.Zero;
-                    var q_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var d_t = x_t - shiftV;
-                    s_t += d_t;
-                    q_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    sV += Vector128.ConditionalSelect(fresh, s_t, Vector128<double>.Zero);
-                    qV += Vector128.ConditionalSelect(fresh, q_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double sTotal = global::BnNative.Kernels.LaneSums.Of(sV);
                 double qTotal = global::BnNative.Kernels.LaneSums.Of(qV);
@@ -4512,20 +4160,6 @@ static unsafe partial class Kernels
                     sV += d_0;
                     qV += d_0 * d_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var s_t = Vector128<float>.Zero;
-                    var q_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var d_t = x_t - shiftV;
-                    s_t += d_t;
-                    q_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sV += Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero);
-                    qV += Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sTotal = global::BnNative.Kernels.LaneSums.Of(sV);
                 float qTotal = global::BnNative.Kernels.LaneSums.Of(qV);
                 for (; i < count; i++)
@@ -4691,20 +4325,6 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - shiftV;
                     sV += d_0;
                     qV += d_0 * d_0;
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var s_t = Vector128<float>.Zero;
-                    var q_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var d_t = x_t - shiftV;
-                    s_t += d_t;
-                    q_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sV += Vector128.ConditionalSelect(fresh, s_t, Vector128<float>.Zero);
-                    qV += Vector128.ConditionalSelect(fresh, q_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float sTotal = global::BnNative.Kernels.LaneSums.Of(sV);
                 float qTotal = global::BnNative.Kernels.LaneSums.Of(qV);

@@ -1347,25 +1347,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_t += d_t;
-                        squares_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(deviations + last) + Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero), deviations + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1429,29 +1410,6 @@ static unsafe partial class Kernels
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var deviations_row = Vector128<float>.Zero;
-                        var squares_row = Vector128<float>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_row += d_t;
-                        squares_row += d_t * d_t;
-                        deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<float>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1504,26 +1462,6 @@ static unsafe partial class Kernels
                     squares_0 += d_0 * d_0;
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var deviations_row = Vector128<float>.Zero;
-                    var squares_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var d_t = x_t - center_t;
-                    deviations_row += d_t;
-                    squares_row += d_t * d_t;
-                    deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<float>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1914,25 +1852,6 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(deviations + g) + deviations_0, deviations + g);
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var deviations_t = Vector256<double>.Zero;
-                    var squares_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_t += d_t;
-                        squares_t += d_t * d_t;
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(deviations + last) + Vector256.ConditionalSelect(fresh, deviations_t, Vector256<double>.Zero), deviations + last);
-                    Vector256.Store(Vector256.Load(squares + last) + Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero), squares + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1996,29 +1915,6 @@ static unsafe partial class Kernels
                     Vector256.Store(deviations_0, deviations + g);
                     Vector256.Store(squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var deviations_t = Vector256.Load(deviations + last);
-                    var squares_t = Vector256.Load(squares + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var deviations_row = Vector256<double>.Zero;
-                        var squares_row = Vector256<double>.Zero;
-                        var x_t = Vector256.Load(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_row += d_t;
-                        squares_row += d_t * d_t;
-                        deviations_t += Vector256.ConditionalSelect(fresh, deviations_row, Vector256<double>.Zero);
-                        squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<double>.Zero);
-                    }
-                    Vector256.Store(deviations_t, deviations + last);
-                    Vector256.Store(squares_t, squares + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2071,26 +1967,6 @@ static unsafe partial class Kernels
                     squares_0 += d_0 * d_0;
                     Vector256.Store(deviations_0, deviations + g);
                     Vector256.Store(squares_0, squares + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var deviations_t = Vector256.Load(deviations + last);
-                    var squares_t = Vector256.Load(squares + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var deviations_row = Vector256<double>.Zero;
-                    var squares_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    var d_t = x_t - center_t;
-                    deviations_row += d_t;
-                    squares_row += d_t * d_t;
-                    deviations_t += Vector256.ConditionalSelect(fresh, deviations_row, Vector256<double>.Zero);
-                    squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<double>.Zero);
-                    Vector256.Store(deviations_t, deviations + last);
-                    Vector256.Store(squares_t, squares + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2150,25 +2026,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128<double>.Zero;
-                    var squares_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_t += d_t;
-                        squares_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(deviations + last) + Vector128.ConditionalSelect(fresh, deviations_t, Vector128<double>.Zero), deviations + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero), squares + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2233,29 +2090,6 @@ static unsafe partial class Kernels
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var deviations_row = Vector128<double>.Zero;
-                        var squares_row = Vector128<double>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_row += d_t;
-                        squares_row += d_t * d_t;
-                        deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<double>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<double>.Zero);
-                    }
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2308,26 +2142,6 @@ static unsafe partial class Kernels
                     squares_0 += d_0 * d_0;
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var deviations_row = Vector128<double>.Zero;
-                    var squares_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var d_t = x_t - center_t;
-                    deviations_row += d_t;
-                    squares_row += d_t * d_t;
-                    deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<double>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<double>.Zero);
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2955,25 +2769,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_t += d_t;
-                        squares_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(deviations + last) + Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero), deviations + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -3037,29 +2832,6 @@ static unsafe partial class Kernels
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var deviations_row = Vector128<float>.Zero;
-                        var squares_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_row += d_t;
-                        squares_row += d_t * d_t;
-                        deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<float>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3112,26 +2884,6 @@ static unsafe partial class Kernels
                     squares_0 += d_0 * d_0;
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var deviations_row = Vector128<float>.Zero;
-                    var squares_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var d_t = x_t - center_t;
-                    deviations_row += d_t;
-                    squares_row += d_t * d_t;
-                    deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<float>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3759,25 +3511,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(deviations + g) + deviations_0, deviations + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_t += d_t;
-                        squares_t += d_t * d_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(deviations + last) + Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero), deviations + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -3841,29 +3574,6 @@ static unsafe partial class Kernels
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var deviations_row = Vector128<float>.Zero;
-                        var squares_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var d_t = x_t - center_t;
-                        deviations_row += d_t;
-                        squares_row += d_t * d_t;
-                        deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<float>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3916,26 +3626,6 @@ static unsafe partial class Kernels
                     squares_0 += d_0 * d_0;
                     Vector128.Store(deviations_0, deviations + g);
                     Vector128.Store(squares_0, squares + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var deviations_t = Vector128.Load(deviations + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var deviations_row = Vector128<float>.Zero;
-                    var squares_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var d_t = x_t - center_t;
-                    deviations_row += d_t;
-                    squares_row += d_t * d_t;
-                    deviations_t += Vector128.ConditionalSelect(fresh, deviations_row, Vector128<float>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    Vector128.Store(deviations_t, deviations + last);
-                    Vector128.Store(squares_t, squares + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -4152,20 +3842,6 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var deviations_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var d_t = x_t - centerV;
-                    deviations_t += d_t;
-                    squares_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -4286,20 +3962,6 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var deviations_t = Vector256<double>.Zero;
-                    var squares_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    var d_t = x_t - centerV;
-                    deviations_t += d_t;
-                    squares_t += d_t * d_t;
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    deviationsV += Vector256.ConditionalSelect(fresh, deviations_t, Vector256<double>.Zero);
-                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -4331,20 +3993,6 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - centerV;
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var deviations_t = Vector128<double>.Zero;
-                    var squares_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var d_t = x_t - centerV;
-                    deviations_t += d_t;
-                    squares_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<double>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -4512,20 +4160,6 @@ static unsafe partial class Kernels
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var deviations_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var d_t = x_t - centerV;
-                    deviations_t += d_t;
-                    squares_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 for (; i < count; i++)
@@ -4691,20 +4325,6 @@ static unsafe partial class Kernels
                     var d_0 = x_0 - centerV;
                     deviationsV += d_0;
                     squaresV += d_0 * d_0;
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var deviations_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var d_t = x_t - centerV;
-                    deviations_t += d_t;
-                    squares_t += d_t * d_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    deviationsV += Vector128.ConditionalSelect(fresh, deviations_t, Vector128<float>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float deviationsTotal = global::BnNative.Kernels.LaneSums.Of(deviationsV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);

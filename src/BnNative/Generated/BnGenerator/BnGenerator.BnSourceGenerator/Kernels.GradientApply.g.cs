@@ -266,14 +266,6 @@ static unsafe partial class Kernels
                 var dy_0 = Vector128.Load(dy + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var x_t = Vector128.Load(x + last);
-                var dy_t = Vector128.Load(dy + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -448,14 +440,6 @@ static unsafe partial class Kernels
                 var dy_0 = Vector256.Load(dy + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var x_t = Vector256.Load(x + last);
-                var dy_t = Vector256.Load(dy + last);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -518,14 +502,6 @@ static unsafe partial class Kernels
                 var x_0 = Vector128.Load(x + i);
                 var dy_0 = Vector128.Load(dy + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
-            }
-            if (count - i >= 4 && count >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 2;
-                var x_t = Vector128.Load(x + last);
-                var dy_t = Vector128.Load(dy + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -685,14 +661,6 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
-                var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + last);
-                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -850,14 +818,6 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
                 var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
-            }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
-                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + last);
-                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenterV, dyScaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -1448,22 +1408,6 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1512,19 +1456,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1917,22 +1848,6 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var dyCenter_t = Vector256.Load(dyCenter + last);
-                    var dyScale_t = Vector256.Load(dyScale + last);
-                    var xScale_t = Vector256.Load(xScale + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
-                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1981,19 +1896,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var dyCenter_t = Vector256.Load(dyCenter + last);
-                    var dyScale_t = Vector256.Load(dyScale + last);
-                    var xScale_t = Vector256.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2101,22 +2003,6 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2165,19 +2051,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2660,22 +2533,6 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2724,19 +2581,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3219,22 +3063,6 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3283,19 +3111,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var dyCenter_t = Vector128.Load(dyCenter + last);
-                    var dyScale_t = Vector128.Load(dyScale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t - dyCenter_t, dyScale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

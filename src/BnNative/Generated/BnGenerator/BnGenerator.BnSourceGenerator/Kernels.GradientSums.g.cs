@@ -1347,25 +1347,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyCentered_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyCentered_t += dy_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero), sumDyCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1429,29 +1410,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sumDy_row = Vector128<float>.Zero;
-                        var sumDyCentered_row = Vector128<float>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        sumDy_row += dy_t;
-                        sumDyCentered_row += dy_t * (x_t - center_t);
-                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1504,26 +1462,6 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<float>.Zero;
-                    var sumDyCentered_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyCentered_row += dy_t * (x_t - center_t);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1914,25 +1852,6 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var sumDy_t = Vector256<double>.Zero;
-                    var sumDyCentered_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyCentered_t += dy_t * (x_t - center_t);
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero), sumDy + last);
-                    Vector256.Store(Vector256.Load(sumDyCentered + last) + Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<double>.Zero), sumDyCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1996,29 +1915,6 @@ static unsafe partial class Kernels
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var sumDy_t = Vector256.Load(sumDy + last);
-                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sumDy_row = Vector256<double>.Zero;
-                        var sumDyCentered_row = Vector256<double>.Zero;
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
-                        sumDy_row += dy_t;
-                        sumDyCentered_row += dy_t * (x_t - center_t);
-                        sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
-                        sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<double>.Zero);
-                    }
-                    Vector256.Store(sumDy_t, sumDy + last);
-                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2071,26 +1967,6 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyCentered_0, sumDyCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var sumDy_t = Vector256.Load(sumDy + last);
-                    var sumDyCentered_t = Vector256.Load(sumDyCentered + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector256<double>.Zero;
-                    var sumDyCentered_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyCentered_row += dy_t * (x_t - center_t);
-                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
-                    sumDyCentered_t += Vector256.ConditionalSelect(fresh, sumDyCentered_row, Vector256<double>.Zero);
-                    Vector256.Store(sumDy_t, sumDy + last);
-                    Vector256.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2150,25 +2026,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128<double>.Zero;
-                    var sumDyCentered_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyCentered_t += dy_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<double>.Zero), sumDyCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2233,29 +2090,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sumDy_row = Vector128<double>.Zero;
-                        var sumDyCentered_row = Vector128<double>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        sumDy_row += dy_t;
-                        sumDyCentered_row += dy_t * (x_t - center_t);
-                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
-                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<double>.Zero);
-                    }
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2308,26 +2142,6 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<double>.Zero;
-                    var sumDyCentered_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyCentered_row += dy_t * (x_t - center_t);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
-                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<double>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2955,25 +2769,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyCentered_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyCentered_t += dy_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero), sumDyCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -3037,29 +2832,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sumDy_row = Vector128<float>.Zero;
-                        var sumDyCentered_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                        sumDy_row += dy_t;
-                        sumDyCentered_row += dy_t * (x_t - center_t);
-                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3112,26 +2884,6 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<float>.Zero;
-                    var sumDyCentered_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyCentered_row += dy_t * (x_t - center_t);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3759,25 +3511,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyCentered_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyCentered_t += dy_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyCentered + last) + Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero), sumDyCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -3841,29 +3574,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sumDy_row = Vector128<float>.Zero;
-                        var sumDyCentered_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                        sumDy_row += dy_t;
-                        sumDyCentered_row += dy_t * (x_t - center_t);
-                        sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                        sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3916,26 +3626,6 @@ static unsafe partial class Kernels
                     sumDyCentered_0 += dy_0 * (x_0 - center_0);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyCentered_0, sumDyCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyCentered_t = Vector128.Load(sumDyCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<float>.Zero;
-                    var sumDyCentered_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyCentered_row += dy_t * (x_t - center_t);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                    sumDyCentered_t += Vector128.ConditionalSelect(fresh, sumDyCentered_row, Vector128<float>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyCentered_t, sumDyCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -4155,20 +3845,6 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyCentered_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyCentered_t += dy_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
-                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -4292,20 +3968,6 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sumDy_t = Vector256<double>.Zero;
-                    var sumDyCentered_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyCentered_t += dy_t * (x_t - centerV);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero);
-                    sumDyCenteredV += Vector256.ConditionalSelect(fresh, sumDyCentered_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -4338,20 +4000,6 @@ static unsafe partial class Kernels
                     var dy_0 = Vector128.Load(dyRow + i);
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var sumDy_t = Vector128<double>.Zero;
-                    var sumDyCentered_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyCentered_t += dy_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero);
-                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
@@ -4523,20 +4171,6 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyCentered_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyCentered_t += dy_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
-                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);
                 for (; i < count; i++)
@@ -4706,20 +4340,6 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + i);
                     sumDyV += dy_0;
                     sumDyCenteredV += dy_0 * (x_0 - centerV);
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyCentered_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyCentered_t += dy_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
-                    sumDyCenteredV += Vector128.ConditionalSelect(fresh, sumDyCentered_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumDyCenteredV);

@@ -293,15 +293,6 @@ static unsafe partial class Kernels
                 var beta_0 = Vector128.Load(beta + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector128.Load(gamma + last);
-                var beta_t = Vector128.Load(beta + last);
-                var x_t = Vector128.Load(x + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -496,15 +487,6 @@ static unsafe partial class Kernels
                 var beta_0 = Vector256.Load(beta + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector256.Load(gamma + last);
-                var beta_t = Vector256.Load(beta + last);
-                var x_t = Vector256.Load(x + last);
-                Vector256.Store(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -575,15 +557,6 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 var beta_0 = Vector128.Load(beta + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
-            }
-            if (count - i >= 4 && count >= 2 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 2;
-                var gamma_t = Vector128.Load(gamma + last);
-                var beta_t = Vector128.Load(beta + last);
-                var x_t = Vector128.Load(x + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -756,15 +729,6 @@ static unsafe partial class Kernels
                 var beta_0 = Vector128.Load(beta + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector128.Load(gamma + last);
-                var beta_t = Vector128.Load(beta + last);
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
-                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -935,15 +899,6 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 var beta_0 = Vector128.Load(beta + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
-            }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector128.Load(gamma + last);
-                var beta_t = Vector128.Load(beta + last);
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
-                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -1331,16 +1286,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1601,16 +1546,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var scale_t = Vector256.Load(scale + last);
-                    nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1708,16 +1643,6 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
-                }
-                if (groups - g >= 4 && groups >= 2 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2001,16 +1926,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2292,16 +2207,6 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + g);
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_t - center_t) * scale_t, gammaV, betaV), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -283,15 +283,6 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector128.Load(gamma + last);
-                var x_t = Vector128.Load(x + last);
-                var dy_t = Vector128.Load(dy + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -482,15 +473,6 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector256.Load(gamma + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector256.Load(gamma + last);
-                var x_t = Vector256.Load(x + last);
-                var dy_t = Vector256.Load(dy + last);
-                Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -555,15 +537,6 @@ static unsafe partial class Kernels
                 var dy_0 = Vector128.Load(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
-            }
-            if (count - i >= 4 && count >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 2;
-                var gamma_t = Vector128.Load(gamma + last);
-                var x_t = Vector128.Load(x + last);
-                var dy_t = Vector128.Load(dy + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -734,15 +707,6 @@ static unsafe partial class Kernels
                 var gamma_0 = Vector128.Load(gamma + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector128.Load(gamma + last);
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
-                var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + last);
-                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -911,15 +875,6 @@ static unsafe partial class Kernels
                 var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
                 var gamma_0 = Vector128.Load(gamma + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
-            }
-            if (count - i >= 4 && count >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-            {
-                nint last = count - 4;
-                var gamma_t = Vector128.Load(gamma + last);
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
-                var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + last);
-                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -1361,19 +1316,6 @@ static unsafe partial class Kernels
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var meanG_t = Vector128.Load(meanG + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1683,19 +1625,6 @@ static unsafe partial class Kernels
                     var dy_0 = Vector256.Load(dy + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var meanG_t = Vector256.Load(meanG + last);
-                    var scale_t = Vector256.Load(scale + last);
-                    var xScale_t = Vector256.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -1799,19 +1728,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     var dy_0 = Vector128.Load(dy + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 2 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var meanG_t = Vector128.Load(meanG + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2142,19 +2058,6 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var meanG_t = Vector128.Load(meanG + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     nint at = row + g;
@@ -2483,19 +2386,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var meanG_t = Vector128.Load(meanG + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var xScale_t = Vector128.Load(xScale + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_t * gammaV - meanG_t, scale_t, (x_t - center_t) * xScale_t), dx + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

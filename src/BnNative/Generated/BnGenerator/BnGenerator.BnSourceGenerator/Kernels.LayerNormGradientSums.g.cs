@@ -1326,27 +1326,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128<float>.Zero;
-                    var sumGCentered_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var gammaV = Vector128.Create(gamma[r]);
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        var g_t = dy_t * gammaV;
-                        sumG_t += g_t;
-                        sumGCentered_t += g_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero), sumG + last);
-                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero), sumGCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -1409,27 +1388,6 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128.Load(sumG + last);
-                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumG_row = Vector128<float>.Zero;
-                    var sumGCentered_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    var g_t = dy_t * gammaV;
-                    sumG_row += g_t;
-                    sumGCentered_row += g_t * (x_t - center_t);
-                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<float>.Zero);
-                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<float>.Zero);
-                    Vector128.Store(sumG_t, sumG + last);
-                    Vector128.Store(sumGCentered_t, sumGCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1749,27 +1707,6 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumG + g) + sumG_0, sumG + g);
                     Vector256.Store(Vector256.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var sumG_t = Vector256<double>.Zero;
-                    var sumGCentered_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var gammaV = Vector256.Create(gamma[r]);
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
-                        var g_t = dy_t * gammaV;
-                        sumG_t += g_t;
-                        sumGCentered_t += g_t * (x_t - center_t);
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(sumG + last) + Vector256.ConditionalSelect(fresh, sumG_t, Vector256<double>.Zero), sumG + last);
-                    Vector256.Store(Vector256.Load(sumGCentered + last) + Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<double>.Zero), sumGCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -1832,27 +1769,6 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector256.Store(sumG_0, sumG + g);
                     Vector256.Store(sumGCentered_0, sumGCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var sumG_t = Vector256.Load(sumG + last);
-                    var sumGCentered_t = Vector256.Load(sumGCentered + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sumG_row = Vector256<double>.Zero;
-                    var sumGCentered_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
-                    var g_t = dy_t * gammaV;
-                    sumG_row += g_t;
-                    sumGCentered_row += g_t * (x_t - center_t);
-                    sumG_t += Vector256.ConditionalSelect(fresh, sumG_row, Vector256<double>.Zero);
-                    sumGCentered_t += Vector256.ConditionalSelect(fresh, sumGCentered_row, Vector256<double>.Zero);
-                    Vector256.Store(sumG_t, sumG + last);
-                    Vector256.Store(sumGCentered_t, sumGCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1920,27 +1836,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128<double>.Zero;
-                    var sumGCentered_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var gammaV = Vector128.Create(gamma[r]);
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        var g_t = dy_t * gammaV;
-                        sumG_t += g_t;
-                        sumGCentered_t += g_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<double>.Zero), sumG + last);
-                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<double>.Zero), sumGCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double center_s = center[g];
@@ -2003,27 +1898,6 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128.Load(sumG + last);
-                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sumG_row = Vector128<double>.Zero;
-                    var sumGCentered_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    var g_t = dy_t * gammaV;
-                    sumG_row += g_t;
-                    sumGCentered_row += g_t * (x_t - center_t);
-                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<double>.Zero);
-                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<double>.Zero);
-                    Vector128.Store(sumG_t, sumG + last);
-                    Vector128.Store(sumGCentered_t, sumGCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2514,27 +2388,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128<float>.Zero;
-                    var sumGCentered_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var gammaV = Vector128.Create(gamma[r]);
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                        var g_t = dy_t * gammaV;
-                        sumG_t += g_t;
-                        sumGCentered_t += g_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero), sumG + last);
-                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero), sumGCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -2597,27 +2450,6 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128.Load(sumG + last);
-                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumG_row = Vector128<float>.Zero;
-                    var sumGCentered_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                    var g_t = dy_t * gammaV;
-                    sumG_row += g_t;
-                    sumGCentered_row += g_t * (x_t - center_t);
-                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<float>.Zero);
-                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<float>.Zero);
-                    Vector128.Store(sumG_t, sumG + last);
-                    Vector128.Store(sumGCentered_t, sumGCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3108,27 +2940,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumG + g) + sumG_0, sumG + g);
                     Vector128.Store(Vector128.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128<float>.Zero;
-                    var sumGCentered_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var gammaV = Vector128.Create(gamma[r]);
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                        var g_t = dy_t * gammaV;
-                        sumG_t += g_t;
-                        sumGCentered_t += g_t * (x_t - center_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumG + last) + Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero), sumG + last);
-                    Vector128.Store(Vector128.Load(sumGCentered + last) + Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero), sumGCentered + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float center_s = center[g];
@@ -3191,27 +3002,6 @@ static unsafe partial class Kernels
                     sumGCentered_0 += g_0 * (x_0 - center_0);
                     Vector128.Store(sumG_0, sumG + g);
                     Vector128.Store(sumGCentered_0, sumGCentered + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var sumG_t = Vector128.Load(sumG + last);
-                    var sumGCentered_t = Vector128.Load(sumGCentered + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumG_row = Vector128<float>.Zero;
-                    var sumGCentered_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                    var g_t = dy_t * gammaV;
-                    sumG_row += g_t;
-                    sumGCentered_row += g_t * (x_t - center_t);
-                    sumG_t += Vector128.ConditionalSelect(fresh, sumG_row, Vector128<float>.Zero);
-                    sumGCentered_t += Vector128.ConditionalSelect(fresh, sumGCentered_row, Vector128<float>.Zero);
-                    Vector128.Store(sumG_t, sumG + last);
-                    Vector128.Store(sumGCentered_t, sumGCentered + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3449,22 +3239,6 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var gamma_t = Vector128.Load(gamma + last);
-                    var sumG_t = Vector128<float>.Zero;
-                    var sumGCentered_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
-                    var g_t = dy_t * gamma_t;
-                    sumG_t += g_t;
-                    sumGCentered_t += g_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero);
-                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3600,22 +3374,6 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var gamma_t = Vector256.Load(gamma + last);
-                    var sumG_t = Vector256<double>.Zero;
-                    var sumGCentered_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
-                    var g_t = dy_t * gamma_t;
-                    sumG_t += g_t;
-                    sumGCentered_t += g_t * (x_t - centerV);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    sumGV += Vector256.ConditionalSelect(fresh, sumG_t, Vector256<double>.Zero);
-                    sumGCenteredV += Vector256.ConditionalSelect(fresh, sumGCentered_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -3652,22 +3410,6 @@ static unsafe partial class Kernels
                     var g_0 = dy_0 * gamma_0;
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var gamma_t = Vector128.Load(gamma + last);
-                    var sumG_t = Vector128<double>.Zero;
-                    var sumGCentered_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
-                    var g_t = dy_t * gamma_t;
-                    sumG_t += g_t;
-                    sumGCentered_t += g_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<double>.Zero);
-                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 double sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
@@ -3857,22 +3599,6 @@ static unsafe partial class Kernels
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var gamma_t = Vector128.Load(gamma + last);
-                    var sumG_t = Vector128<float>.Zero;
-                    var sumGCentered_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
-                    var g_t = dy_t * gamma_t;
-                    sumG_t += g_t;
-                    sumGCentered_t += g_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero);
-                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);
                 for (; i < count; i++)
@@ -4060,22 +3786,6 @@ static unsafe partial class Kernels
                     var g_0 = dy_0 * gamma_0;
                     sumGV += g_0;
                     sumGCenteredV += g_0 * (x_0 - centerV);
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var gamma_t = Vector128.Load(gamma + last);
-                    var sumG_t = Vector128<float>.Zero;
-                    var sumGCentered_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
-                    var g_t = dy_t * gamma_t;
-                    sumG_t += g_t;
-                    sumGCentered_t += g_t * (x_t - centerV);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumGV += Vector128.ConditionalSelect(fresh, sumG_t, Vector128<float>.Zero);
-                    sumGCenteredV += Vector128.ConditionalSelect(fresh, sumGCentered_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float sumGTotal = global::BnNative.Kernels.LaneSums.Of(sumGV);
                 float sumGCenteredTotal = global::BnNative.Kernels.LaneSums.Of(sumGCenteredV);

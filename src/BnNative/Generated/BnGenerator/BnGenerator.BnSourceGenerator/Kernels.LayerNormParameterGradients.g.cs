@@ -1274,26 +1274,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyNormalized_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var centerV = Vector128.Create(center[r]);
-                        var scaleV = Vector128.Create(scale[r]);
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero), sumDyNormalized + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -1350,25 +1330,6 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<float>.Zero;
-                    var sumDyNormalized_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<float>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1660,26 +1621,6 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector256.Store(Vector256.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector256<double>.Zero;
-                    var sumDyNormalized_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var centerV = Vector256.Create(center[r]);
-                        var scaleV = Vector256.Create(scale[r]);
-                        var x_t = Vector256.Load(x + at);
-                        var dy_t = Vector256.Load(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(sumDy + last) + Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero), sumDy + last);
-                    Vector256.Store(Vector256.Load(sumDyNormalized + last) + Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<double>.Zero), sumDyNormalized + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double sumDy_s = 0;
@@ -1736,25 +1677,6 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector256.Store(sumDy_0, sumDy + g);
                     Vector256.Store(sumDyNormalized_0, sumDyNormalized + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector256.Load(sumDy + last);
-                    var sumDyNormalized_t = Vector256.Load(sumDyNormalized + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector256<double>.Zero;
-                    var sumDyNormalized_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    var dy_t = Vector256.Load(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
-                    sumDy_t += Vector256.ConditionalSelect(fresh, sumDy_row, Vector256<double>.Zero);
-                    sumDyNormalized_t += Vector256.ConditionalSelect(fresh, sumDyNormalized_row, Vector256<double>.Zero);
-                    Vector256.Store(sumDy_t, sumDy + last);
-                    Vector256.Store(sumDyNormalized_t, sumDyNormalized + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1817,26 +1739,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var sumDy_t = Vector128<double>.Zero;
-                    var sumDyNormalized_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var centerV = Vector128.Create(center[r]);
-                        var scaleV = Vector128.Create(scale[r]);
-                        var x_t = Vector128.Load(x + at);
-                        var dy_t = Vector128.Load(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<double>.Zero), sumDyNormalized + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double sumDy_s = 0;
@@ -1893,25 +1795,6 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<double>.Zero;
-                    var sumDyNormalized_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var dy_t = Vector128.Load(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<double>.Zero);
-                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<double>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2360,26 +2243,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyNormalized_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var centerV = Vector128.Create(center[r]);
-                        var scaleV = Vector128.Create(scale[r]);
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero), sumDyNormalized + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -2436,25 +2299,6 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<float>.Zero;
-                    var sumDyNormalized_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<float>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2903,26 +2747,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sumDy + g) + sumDy_0, sumDy + g);
                     Vector128.Store(Vector128.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyNormalized_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var centerV = Vector128.Create(center[r]);
-                        var scaleV = Vector128.Create(scale[r]);
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                        sumDy_t += dy_t;
-                        sumDyNormalized_t += dy_t * ((x_t - centerV) * scaleV);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sumDy + last) + Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero), sumDy + last);
-                    Vector128.Store(Vector128.Load(sumDyNormalized + last) + Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero), sumDyNormalized + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float sumDy_s = 0;
@@ -2979,25 +2803,6 @@ static unsafe partial class Kernels
                     sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
                     Vector128.Store(sumDy_0, sumDy + g);
                     Vector128.Store(sumDyNormalized_0, sumDyNormalized + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sumDy_t = Vector128.Load(sumDy + last);
-                    var sumDyNormalized_t = Vector128.Load(sumDyNormalized + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sumDy_row = Vector128<float>.Zero;
-                    var sumDyNormalized_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + at);
-                    sumDy_row += dy_t;
-                    sumDyNormalized_row += dy_t * ((x_t - centerV) * scaleV);
-                    sumDy_t += Vector128.ConditionalSelect(fresh, sumDy_row, Vector128<float>.Zero);
-                    sumDyNormalized_t += Vector128.ConditionalSelect(fresh, sumDyNormalized_row, Vector128<float>.Zero);
-                    Vector128.Store(sumDy_t, sumDy + last);
-                    Vector128.Store(sumDyNormalized_t, sumDyNormalized + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3227,22 +3032,6 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyNormalized_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
-                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -3373,22 +3162,6 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var scale_t = Vector256.Load(scale + last);
-                    var sumDy_t = Vector256<double>.Zero;
-                    var sumDyNormalized_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    var dy_t = Vector256.Load(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    sumDyV += Vector256.ConditionalSelect(fresh, sumDy_t, Vector256<double>.Zero);
-                    sumDyNormalizedV += Vector256.ConditionalSelect(fresh, sumDyNormalized_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -3423,22 +3196,6 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + i);
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var sumDy_t = Vector128<double>.Zero;
-                    var sumDyNormalized_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var dy_t = Vector128.Load(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<double>.Zero);
-                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 double sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
@@ -3621,22 +3378,6 @@ static unsafe partial class Kernels
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyNormalized_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load128(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
-                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);
                 for (; i < count; i++)
@@ -3817,22 +3558,6 @@ static unsafe partial class Kernels
                     var scale_0 = Vector128.Load(scale + i);
                     sumDyV += dy_0;
                     sumDyNormalizedV += dy_0 * ((x_0 - center_0) * scale_0);
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var sumDy_t = Vector128<float>.Zero;
-                    var sumDyNormalized_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow + last);
-                    sumDy_t += dy_t;
-                    sumDyNormalized_t += dy_t * ((x_t - center_t) * scale_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumDyV += Vector128.ConditionalSelect(fresh, sumDy_t, Vector128<float>.Zero);
-                    sumDyNormalizedV += Vector128.ConditionalSelect(fresh, sumDyNormalized_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float sumDyTotal = global::BnNative.Kernels.LaneSums.Of(sumDyV);
                 float sumDyNormalizedTotal = global::BnNative.Kernels.LaneSums.Of(sumDyNormalizedV);

@@ -238,13 +238,6 @@ static unsafe partial class Kernels
                 var x_0 = Vector128.Load(x + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var x_t = Vector128.Load(x + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = x[i];
@@ -397,13 +390,6 @@ static unsafe partial class Kernels
                 var x_0 = Vector256.Load(x + i);
                 Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var x_t = Vector256.Load(x + last);
-                Vector256.Store(Vector256.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 double x_s = x[i];
@@ -459,13 +445,6 @@ static unsafe partial class Kernels
             {
                 var x_0 = Vector128.Load(x + i);
                 Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
-            }
-            if (count - i >= 4 && count >= 2 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 2;
-                var x_t = Vector128.Load(x + last);
-                Vector128.Store(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -607,13 +586,6 @@ static unsafe partial class Kernels
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
                 global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
             }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + last);
-                global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
-                i = count;
-            }
             for (; i < count; i++)
             {
                 float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
@@ -753,13 +725,6 @@ static unsafe partial class Kernels
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
                 global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
-            }
-            if (count - i >= 4 && count >= 4 && (nuint)y != (nuint)x)
-            {
-                nint last = count - 4;
-                var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + last);
-                global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - centerV, scaleV, shiftV), y + last);
-                i = count;
             }
             for (; i < count; i++)
             {
@@ -1301,20 +1266,6 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1360,17 +1311,6 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1718,20 +1658,6 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var scale_t = Vector256.Load(scale + last);
-                    var shift_t = Vector256.Load(shift + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        Vector256.Store(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1777,17 +1703,6 @@ static unsafe partial class Kernels
                     var shift_0 = Vector256.Load(shift + g);
                     var x_0 = Vector256.Load(x + at);
                     Vector256.Store(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector256.Load(center + last);
-                    var scale_t = Vector256.Load(scale + last);
-                    var shift_t = Vector256.Load(shift + last);
-                    nint at = row + last;
-                    var x_t = Vector256.Load(x + at);
-                    Vector256.Store(Vector256.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1896,20 +1811,6 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 2 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1955,17 +1856,6 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = Vector128.Load(x + at);
                     Vector128.Store(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
-                }
-                if (groups - g >= 4 && groups >= 2 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 2;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    nint at = row + last;
-                    var x_t = Vector128.Load(x + at);
-                    Vector128.Store(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2401,20 +2291,6 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2460,17 +2336,6 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2906,20 +2771,6 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
                 }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    }
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2965,17 +2816,6 @@ static unsafe partial class Kernels
                     var shift_0 = Vector128.Load(shift + g);
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
-                }
-                if (groups - g >= 4 && groups >= 4 && (nuint)y != (nuint)x)
-                {
-                    nint last = groups - 4;
-                    var center_t = Vector128.Load(center + last);
-                    var scale_t = Vector128.Load(scale + last);
-                    var shift_t = Vector128.Load(shift + last);
-                    nint at = row + last;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(x_t - center_t, scale_t, shift_t), y + at);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {

@@ -1568,28 +1568,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var magnitudes_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_t += d_t;
-                        squares_t += d_t * d_t;
-                        magnitudes_t += Vector128.Abs(x_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
-                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero), magnitudes + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -1665,34 +1643,6 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<float>.Zero;
-                        var squares_row = Vector128<float>.Zero;
-                        var magnitudes_row = Vector128<float>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_row += d_t;
-                        squares_row += d_t * d_t;
-                        magnitudes_row += Vector128.Abs(x_t);
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1755,31 +1705,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<float>.Zero;
-                    var squares_row = Vector128<float>.Zero;
-                    var magnitudes_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var d_t = x_t - shift_t;
-                    sum_row += d_t;
-                    squares_row += d_t * d_t;
-                    magnitudes_row += Vector128.Abs(x_t);
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2244,28 +2169,6 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(squares + g) + squares_0, squares + g);
                     Vector256.Store(Vector256.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector256.Load(shift + last);
-                    var sum_t = Vector256<double>.Zero;
-                    var squares_t = Vector256<double>.Zero;
-                    var magnitudes_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_t += d_t;
-                        squares_t += d_t * d_t;
-                        magnitudes_t += Vector256.Abs(x_t);
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero), sum + last);
-                    Vector256.Store(Vector256.Load(squares + last) + Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero), squares + last);
-                    Vector256.Store(Vector256.Load(magnitudes + last) + Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<double>.Zero), magnitudes + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double shift_s = shift[g];
@@ -2341,34 +2244,6 @@ static unsafe partial class Kernels
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector256.Load(shift + last);
-                    var sum_t = Vector256.Load(sum + last);
-                    var squares_t = Vector256.Load(squares + last);
-                    var magnitudes_t = Vector256.Load(magnitudes + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector256<double>.Zero;
-                        var squares_row = Vector256<double>.Zero;
-                        var magnitudes_row = Vector256<double>.Zero;
-                        var x_t = Vector256.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_row += d_t;
-                        squares_row += d_t * d_t;
-                        magnitudes_row += Vector256.Abs(x_t);
-                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
-                        squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<double>.Zero);
-                        magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<double>.Zero);
-                    }
-                    Vector256.Store(sum_t, sum + last);
-                    Vector256.Store(squares_t, squares + last);
-                    Vector256.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2431,31 +2306,6 @@ static unsafe partial class Kernels
                     Vector256.Store(sum_0, sum + g);
                     Vector256.Store(squares_0, squares + g);
                     Vector256.Store(magnitudes_0, magnitudes + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector256.Load(shift + last);
-                    var sum_t = Vector256.Load(sum + last);
-                    var squares_t = Vector256.Load(squares + last);
-                    var magnitudes_t = Vector256.Load(magnitudes + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector256<double>.Zero;
-                    var squares_row = Vector256<double>.Zero;
-                    var magnitudes_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    var d_t = x_t - shift_t;
-                    sum_row += d_t;
-                    squares_row += d_t * d_t;
-                    magnitudes_row += Vector256.Abs(x_t);
-                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
-                    squares_t += Vector256.ConditionalSelect(fresh, squares_row, Vector256<double>.Zero);
-                    magnitudes_t += Vector256.ConditionalSelect(fresh, magnitudes_row, Vector256<double>.Zero);
-                    Vector256.Store(sum_t, sum + last);
-                    Vector256.Store(squares_t, squares + last);
-                    Vector256.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2525,28 +2375,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128<double>.Zero;
-                    var squares_t = Vector128<double>.Zero;
-                    var magnitudes_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_t += d_t;
-                        squares_t += d_t * d_t;
-                        magnitudes_t += Vector128.Abs(x_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero), sum + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero), squares + last);
-                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<double>.Zero), magnitudes + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2623,34 +2451,6 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<double>.Zero;
-                        var squares_row = Vector128<double>.Zero;
-                        var magnitudes_row = Vector128<double>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_row += d_t;
-                        squares_row += d_t * d_t;
-                        magnitudes_row += Vector128.Abs(x_t);
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<double>.Zero);
-                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<double>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2713,31 +2513,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<double>.Zero;
-                    var squares_row = Vector128<double>.Zero;
-                    var magnitudes_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    var d_t = x_t - shift_t;
-                    sum_row += d_t;
-                    squares_row += d_t * d_t;
-                    magnitudes_row += Vector128.Abs(x_t);
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<double>.Zero);
-                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<double>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3484,28 +3259,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var magnitudes_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_t += d_t;
-                        squares_t += d_t * d_t;
-                        magnitudes_t += Vector128.Abs(x_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
-                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero), magnitudes + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -3581,34 +3334,6 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<float>.Zero;
-                        var squares_row = Vector128<float>.Zero;
-                        var magnitudes_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_row += d_t;
-                        squares_row += d_t * d_t;
-                        magnitudes_row += Vector128.Abs(x_t);
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -3671,31 +3396,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<float>.Zero;
-                    var squares_row = Vector128<float>.Zero;
-                    var magnitudes_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    var d_t = x_t - shift_t;
-                    sum_row += d_t;
-                    squares_row += d_t * d_t;
-                    magnitudes_row += Vector128.Abs(x_t);
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -4442,28 +4142,6 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(squares + g) + squares_0, squares + g);
                     Vector128.Store(Vector128.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var magnitudes_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_t += d_t;
-                        squares_t += d_t * d_t;
-                        magnitudes_t += Vector128.Abs(x_t);
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
-                    Vector128.Store(Vector128.Load(squares + last) + Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero), squares + last);
-                    Vector128.Store(Vector128.Load(magnitudes + last) + Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero), magnitudes + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float shift_s = shift[g];
@@ -4539,34 +4217,6 @@ static unsafe partial class Kernels
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<float>.Zero;
-                        var squares_row = Vector128<float>.Zero;
-                        var magnitudes_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        var d_t = x_t - shift_t;
-                        sum_row += d_t;
-                        squares_row += d_t * d_t;
-                        magnitudes_row += Vector128.Abs(x_t);
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                        squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                        magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -4629,31 +4279,6 @@ static unsafe partial class Kernels
                     Vector128.Store(sum_0, sum + g);
                     Vector128.Store(squares_0, squares + g);
                     Vector128.Store(magnitudes_0, magnitudes + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var shift_t = Vector128.Load(shift + last);
-                    var sum_t = Vector128.Load(sum + last);
-                    var squares_t = Vector128.Load(squares + last);
-                    var magnitudes_t = Vector128.Load(magnitudes + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<float>.Zero;
-                    var squares_row = Vector128<float>.Zero;
-                    var magnitudes_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    var d_t = x_t - shift_t;
-                    sum_row += d_t;
-                    squares_row += d_t * d_t;
-                    magnitudes_row += Vector128.Abs(x_t);
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    squares_t += Vector128.ConditionalSelect(fresh, squares_row, Vector128<float>.Zero);
-                    magnitudes_t += Vector128.ConditionalSelect(fresh, magnitudes_row, Vector128<float>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    Vector128.Store(squares_t, squares + last);
-                    Vector128.Store(magnitudes_t, magnitudes + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -4890,23 +4515,6 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var magnitudes_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var d_t = x_t - shiftV;
-                    sum_t += d_t;
-                    squares_t += d_t * d_t;
-                    magnitudes_t += Vector128.Abs(x_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
-                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -5043,23 +4651,6 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector256.Abs(x_0);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector256<double>.Zero;
-                    var squares_t = Vector256<double>.Zero;
-                    var magnitudes_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    var d_t = x_t - shiftV;
-                    sum_t += d_t;
-                    squares_t += d_t * d_t;
-                    magnitudes_t += Vector256.Abs(x_t);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero);
-                    squaresV += Vector256.ConditionalSelect(fresh, squares_t, Vector256<double>.Zero);
-                    magnitudesV += Vector256.ConditionalSelect(fresh, magnitudes_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 double magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -5096,23 +4687,6 @@ static unsafe partial class Kernels
                     sumV += d_0;
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var sum_t = Vector128<double>.Zero;
-                    var squares_t = Vector128<double>.Zero;
-                    var magnitudes_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    var d_t = x_t - shiftV;
-                    sum_t += d_t;
-                    squares_t += d_t * d_t;
-                    magnitudes_t += Vector128.Abs(x_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<double>.Zero);
-                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 double squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
@@ -5304,23 +4878,6 @@ static unsafe partial class Kernels
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var magnitudes_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    var d_t = x_t - shiftV;
-                    sum_t += d_t;
-                    squares_t += d_t * d_t;
-                    magnitudes_t += Vector128.Abs(x_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
-                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);
                 float magnitudesTotal = global::BnNative.Kernels.LaneSums.Of(magnitudesV);
@@ -5510,23 +5067,6 @@ static unsafe partial class Kernels
                     sumV += d_0;
                     squaresV += d_0 * d_0;
                     magnitudesV += Vector128.Abs(x_0);
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    var squares_t = Vector128<float>.Zero;
-                    var magnitudes_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    var d_t = x_t - shiftV;
-                    sum_t += d_t;
-                    squares_t += d_t * d_t;
-                    magnitudes_t += Vector128.Abs(x_t);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
-                    squaresV += Vector128.ConditionalSelect(fresh, squares_t, Vector128<float>.Zero);
-                    magnitudesV += Vector128.ConditionalSelect(fresh, magnitudes_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 float squaresTotal = global::BnNative.Kernels.LaneSums.Of(squaresV);

@@ -1040,20 +1040,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        sum_t += x_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -1105,22 +1091,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<float>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        sum_row += x_t;
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1163,19 +1133,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    sum_row += x_t;
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1448,20 +1405,6 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector256<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector256.Load(x + at);
-                        sum_t += x_t;
-                    }
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    Vector256.Store(Vector256.Load(sum + last) + Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero), sum + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     double sum_s = 0;
@@ -1513,22 +1456,6 @@ static unsafe partial class Kernels
                     }
                     Vector256.Store(sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector256.Load(sum + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector256<double>.Zero;
-                        var x_t = Vector256.Load(x + at);
-                        sum_row += x_t;
-                        sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
-                    }
-                    Vector256.Store(sum_t, sum + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1571,19 +1498,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + at);
                     sum_0 += x_0;
                     Vector256.Store(sum_0, sum + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector256.Load(sum + last);
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(x + at);
-                    sum_row += x_t;
-                    sum_t += Vector256.ConditionalSelect(fresh, sum_row, Vector256<double>.Zero);
-                    Vector256.Store(sum_t, sum + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1633,20 +1547,6 @@ static unsafe partial class Kernels
                         sum_0 += x_0;
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var sum_t = Vector128<double>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = Vector128.Load(x + at);
-                        sum_t += x_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero), sum + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -1699,22 +1599,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<double>.Zero;
-                        var x_t = Vector128.Load(x + at);
-                        sum_row += x_t;
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -1757,19 +1641,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
-                }
-                if (groups - g >= 4 && groups >= 2)
-                {
-                    nint last = groups - 2;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(x + at);
-                    sum_row += x_t;
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<double>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2228,20 +2099,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        sum_t += x_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -2293,22 +2150,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                        sum_row += x_t;
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2351,19 +2192,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
-                    sum_row += x_t;
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -2822,20 +2650,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    for (nint r = 0; r < rows; r++)
-                    {
-                        nint at = r * rowStride + last;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        sum_t += x_t;
-                    }
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    Vector128.Store(Vector128.Load(sum + last) + Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero), sum + last);
-                    g = groups;
-                }
                 for (; g < groups; g++)
                 {
                     float sum_s = 0;
@@ -2887,22 +2701,6 @@ static unsafe partial class Kernels
                     }
                     Vector128.Store(sum_0, sum + g);
                 }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    for (nint k = 0; k < 4; k++)
-                    {
-                        nint at = (r + k) * rowStride + last;
-                        var sum_row = Vector128<float>.Zero;
-                        var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                        sum_row += x_t;
-                        sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    }
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
-                }
                 for (nint k = 0; k < 4; k++)
                 {
                     nint rk = r + k, row = rk * rowStride;
@@ -2945,19 +2743,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
                     sum_0 += x_0;
                     Vector128.Store(sum_0, sum + g);
-                }
-                if (groups - g >= 4 && groups >= 4)
-                {
-                    nint last = groups - 4;
-                    var sum_t = Vector128.Load(sum + last);
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(g - last)));
-                    nint at = row + last;
-                    var sum_row = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
-                    sum_row += x_t;
-                    sum_t += Vector128.ConditionalSelect(fresh, sum_row, Vector128<float>.Zero);
-                    Vector128.Store(sum_t, sum + last);
-                    g = groups;
                 }
                 for (; g < groups; g++)
                 {
@@ -3137,16 +2922,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(xRow + i);
                     sumV += x_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    sum_t += x_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -3240,16 +3015,6 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(xRow + i);
                     sumV += x_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector256<double>.Zero;
-                    var x_t = Vector256.Load(xRow + last);
-                    sum_t += x_t;
-                    var fresh = Vector256.GreaterThanOrEqual(Vector256<double>.Indices, Vector256.Create((double)(i - last)));
-                    sumV += Vector256.ConditionalSelect(fresh, sum_t, Vector256<double>.Zero);
-                    i = count;
-                }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -3272,16 +3037,6 @@ static unsafe partial class Kernels
                 {
                     var x_0 = Vector128.Load(xRow + i);
                     sumV += x_0;
-                }
-                if (count - i >= 4 && count >= 2)
-                {
-                    nint last = count - 2;
-                    var sum_t = Vector128<double>.Zero;
-                    var x_t = Vector128.Load(xRow + last);
-                    sum_t += x_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<double>.Indices, Vector128.Create((double)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<double>.Zero);
-                    i = count;
                 }
                 double sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
@@ -3409,16 +3164,6 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow + i);
                     sumV += x_0;
                 }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.Float16Conversions.Load128(xRow + last);
-                    sum_t += x_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
-                    i = count;
-                }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
                 {
@@ -3544,16 +3289,6 @@ static unsafe partial class Kernels
                 {
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + i);
                     sumV += x_0;
-                }
-                if (count - i >= 4 && count >= 4)
-                {
-                    nint last = count - 4;
-                    var sum_t = Vector128<float>.Zero;
-                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow + last);
-                    sum_t += x_t;
-                    var fresh = Vector128.GreaterThanOrEqual(Vector128<float>.Indices, Vector128.Create((float)(i - last)));
-                    sumV += Vector128.ConditionalSelect(fresh, sum_t, Vector128<float>.Zero);
-                    i = count;
                 }
                 float sumTotal = global::BnNative.Kernels.LaneSums.Of(sumV);
                 for (; i < count; i++)
