@@ -128,6 +128,44 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void RowGroupsTakeRowsThatEndInWholeVectorsFourAtATime()
+    {
+        const string source = """
+            namespace BnNative.Kernels;
+            [NormKernel("WeightedSums", "var v = x * w; s += v; q += v * (x - c);", Inputs = "x", GroupParams = "c", MemberParams = "w", Sums = "s, q")]
+            internal static partial class Kernels { }
+            """;
+        var (driver, output, diagnostics, _) = Run(source);
+        Assert.Empty(diagnostics);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        string sums = Generated(driver, "Kernels.WeightedSums.g.cs");
+        string Method(string name)
+        {
+            int start = sums.IndexOf($"private static void {name}(", StringComparison.Ordinal);
+            int end = sums.IndexOf("private static void", start + 1, StringComparison.Ordinal);
+            return sums.Substring(start, (end < 0 ? sums.Length : end) - start);
+        }
+        // Only rows without a scalar tail (whole vectors, or a last vector of at least four members); the rest one by one.
+        string wide = Method("RowGroupVector512");
+        Assert.Contains("if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))", wide);
+        Assert.Contains("for (; r <= rows - 4; r += 4)", wide);
+        Assert.Contains("for (; r < rows; r++)", wide);
+        // Each row in memory order into its own accumulators (row r + 3's last vector too), then one reduction for the four.
+        Assert.Contains("float* xRow3 = x + (r + 3) * rowStride;", wide);
+        Assert.Contains("var v_3 = x_3 * w_3;", wide);
+        Assert.Contains("sV3 += Vector512.ConditionalSelect(fresh, s_t3, Vector512<float>.Zero);", wide);
+        Assert.Contains("var qTotals = global::BnNative.Kernels.LaneSums.OfFour(qV0, qV1, qV2, qV3);", wide);
+        Assert.Contains("(Vector128.Load(q + r) + qTotals).Store(q + r);", wide);
+        // Four lanes, no last vector: only whole vectors; doubles' four sums are a Vector256.
+        Assert.Contains("if (count % 4 == 0)", Method("RowGroupVector128"));
+        Assert.Contains("(Vector256.Load(s + r) + sTotals).Store(s + r);", sums.Substring(sums.IndexOf("RowGroup(double* x", StringComparison.Ordinal)));
+        // Two doubles in a vector: no four-row block.
+        int doubles128 = sums.LastIndexOf("private static void RowGroupVector128(double* x", StringComparison.Ordinal);
+        int scalar = sums.IndexOf("private static void RowGroupScalar(double* x", doubles128, StringComparison.Ordinal);
+        Assert.DoesNotContain("OfFour", sums.Substring(doubles128, scalar - doubles128));
+    }
+
+    [Fact]
     public void SixteenBitStreamsAreWidenedOnLoadAndNarrowedOnStore()
     {
         var (driver, _, _, _) = Run(TwoKernels);

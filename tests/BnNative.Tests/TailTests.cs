@@ -8,7 +8,7 @@ namespace BnNative.Tests;
 /// Every run length from 1 to lanes × unroll + 1 of the widest image (16 floats × 4, 8 doubles × 4) along the vector in
 /// both loop shapes — BatchNorm channels-last rows of C (groups along the vector; also rows one block wider, which
 /// are walked four rows at a time, in tiles of 7 rows and of 11, more than reductions walk in blocks of groups) and NCHW slabs of H·W (members
-/// along it), LayerNorm rows of C (members) and NCHW tiles of H·W (groups) — on every image, out of place and in place,
+/// along it), LayerNorm rows of C (members; 7 rows: reductions take four at a time, then one by one) and NCHW tiles of H·W (groups) — on every image, out of place and in place,
 /// with every buffer one byte off its natural alignment, against the float64 references.
 /// </summary>
 public class TailTests
@@ -38,7 +38,7 @@ public class TailTests
         var lib = Images.ByIsa[isa];
         var parameters = NativeTensor.ParameterType(dtype);
         for (int length = 1; length <= LongestRun(dtype); length++)
-            foreach (var p in new[] { Problem.Create(dtype, BnLayout.NC, 3, length, 1, 1, seed: length, affine: true),
+            foreach (var p in new[] { Problem.Create(dtype, BnLayout.NC, 7, length, 1, 1, seed: length, affine: true),
                                       Problem.Create(dtype, BnLayout.NCHW, 2, 2, 1, length, seed: length, affine: true),
                                       // rows wider than one register block, walked four rows at a time (7: four, then three one by one)
                                       Problem.Create(dtype, BnLayout.NHWC, 7, LongestRun(dtype) - 1 + length, 1, 1, seed: length, affine: true),
@@ -77,7 +77,7 @@ public class TailTests
         var lib = Images.ByIsa[isa];
         var parameters = NativeTensor.ParameterType(dtype);
         for (int length = 1; length <= LongestRun(dtype); length++)
-            foreach (var p in new[] { Problem.Create(dtype, BnLayout.NC, 3, length, 1, 1, seed: length, affine: true),
+            foreach (var p in new[] { Problem.Create(dtype, BnLayout.NC, 7, length, 1, 1, seed: length, affine: true),
                                       Problem.Create(dtype, BnLayout.NCHW, 2, 3, 1, length, seed: length, affine: true) })
                 foreach (bool inPlace in new[] { false, true })
                 {

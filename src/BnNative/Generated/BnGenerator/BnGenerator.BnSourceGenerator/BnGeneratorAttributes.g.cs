@@ -30,6 +30,8 @@ namespace BnNative.Kernels
 {
     using System.Runtime.CompilerServices;
     using System.Runtime.Intrinsics;
+    using System.Runtime.Intrinsics.Arm;
+    using System.Runtime.Intrinsics.X86;
 
     /// <summary>How long a reduction may run in the element type before its sums are carried on in float64.</summary>
     internal static class Accumulation
@@ -65,6 +67,78 @@ namespace BnNative.Kernels
         public static double Of(Vector256<double> v) => Of(v.GetLower() + v.GetUpper());
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static double Of(Vector128<double> v) => v.ToScalar() + v.GetElement(1);
+
+        // OfFour: the lane sums of four vectors (four rows' accumulators) as one vector of four, for the
+        // RowGroup kernels. Each sum is the same tree of additions as Of's, so bitwise what Of gives, but every
+        // shuffle serves two or four rows: at AVX-512, 14 instructions for four floats' sums against 4 × 8.
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> OfFour(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+        {
+            if (!Avx512F.IsSupported)
+                return Vector128.Create(Of(a), Of(b), Of(c), Of(d));
+            // halves: [a's lower + upper 256 bits | b's], then quarters: [a's | b's | c's | d's] 128 bits
+            var ab = Avx512F.Shuffle4x128(a, b, 0x44) + Avx512F.Shuffle4x128(a, b, 0xEE);
+            var cd = Avx512F.Shuffle4x128(c, d, 0x44) + Avx512F.Shuffle4x128(c, d, 0xEE);
+            var quarters = Avx512F.Shuffle4x128(ab, cd, 0x88) + Avx512F.Shuffle4x128(ab, cd, 0xDD);
+            var pairs = quarters + Avx512F.Permute4x32(quarters, 0x4E); // lanes 0 + 2, 1 + 3 of each quarter
+            var sums = pairs + Avx512F.Permute4x32(pairs, 0xB1);
+            return Avx512F.PermuteVar16x32(sums, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> OfFour(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+        {
+            if (!Avx2.IsSupported)
+                return Vector128.Create(Of(a), Of(b), Of(c), Of(d));
+            // halves: [a's lower + upper 128 bits | b's]; then, in each half, lanes 0 + 2 and 1 + 3 of two rows
+            var ab = Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+            var cd = Avx.Permute2x128(c, d, 0x20) + Avx.Permute2x128(c, d, 0x31);
+            var pairs = Avx.UnpackLow(ab, cd) + Avx.UnpackHigh(ab, cd); // [a02 c02 a13 c13 | b02 d02 b13 d13]
+            var sums = pairs + Avx.Permute(pairs, 0x4E);
+            return Avx2.PermuteVar8x32(sums, Vector256.Create(0, 4, 1, 5, 0, 0, 0, 0)).GetLower();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> OfFour(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d)
+        {
+            if (Sse.IsSupported)
+            {
+                var ab = Sse.UnpackLow(a, b) + Sse.UnpackHigh(a, b); // [a02 b02 a13 b13]
+                var cd = Sse.UnpackLow(c, d) + Sse.UnpackHigh(c, d);
+                return Sse.MoveLowToHigh(ab, cd) + Sse.MoveHighToLow(cd, ab);
+            }
+            if (AdvSimd.Arm64.IsSupported)
+            {
+                var ab = AdvSimd.Arm64.ZipLow(a, b) + AdvSimd.Arm64.ZipHigh(a, b);
+                var cd = AdvSimd.Arm64.ZipLow(c, d) + AdvSimd.Arm64.ZipHigh(c, d);
+                return AdvSimd.Arm64.ZipLow(ab.AsDouble(), cd.AsDouble()).AsSingle() + AdvSimd.Arm64.ZipHigh(ab.AsDouble(), cd.AsDouble()).AsSingle();
+            }
+            return Vector128.Create(Of(a), Of(b), Of(c), Of(d));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<double> OfFour(Vector512<double> a, Vector512<double> b, Vector512<double> c, Vector512<double> d)
+        {
+            if (!Avx512F.IsSupported)
+                return Vector256.Create(Of(a), Of(b), Of(c), Of(d));
+            var ab = Avx512F.Shuffle4x128(a, b, 0x44) + Avx512F.Shuffle4x128(a, b, 0xEE);
+            var cd = Avx512F.Shuffle4x128(c, d, 0x44) + Avx512F.Shuffle4x128(c, d, 0xEE);
+            var quarters = Avx512F.Shuffle4x128(ab, cd, 0x88) + Avx512F.Shuffle4x128(ab, cd, 0xDD);
+            var sums = quarters + Avx512F.Permute2x64(quarters, 0x55);
+            return Avx512F.PermuteVar8x64(sums, Vector512.Create(0L, 2, 4, 6, 0, 0, 0, 0)).GetLower();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<double> OfFour(Vector256<double> a, Vector256<double> b, Vector256<double> c, Vector256<double> d)
+        {
+            if (!Avx2.IsSupported)
+                return Vector256.Create(Of(a), Of(b), Of(c), Of(d));
+            var ab = Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+            var cd = Avx.Permute2x128(c, d, 0x20) + Avx.Permute2x128(c, d, 0x31);
+            var sums = Avx.UnpackLow(ab, cd) + Avx.UnpackHigh(ab, cd); // [a c | b d]
+            return Avx2.Permute4x64(sums, 0xD8);
+        }
     }
 }
 namespace BnNative.Abi

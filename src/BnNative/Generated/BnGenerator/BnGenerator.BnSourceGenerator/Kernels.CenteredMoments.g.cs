@@ -3735,7 +3735,113 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> deviationsV0 = Vector512<float>.Zero, deviationsV1 = Vector512<float>.Zero, deviationsV2 = Vector512<float>.Zero, deviationsV3 = Vector512<float>.Zero;
+                    Vector512<float> squaresV0 = Vector512<float>.Zero, squaresV1 = Vector512<float>.Zero, squaresV2 = Vector512<float>.Zero, squaresV3 = Vector512<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t0 = Vector512<float>.Zero;
+                        var squares_t0 = Vector512<float>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV0 += Vector512.ConditionalSelect(fresh, deviations_t0, Vector512<float>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t1 = Vector512<float>.Zero;
+                        var squares_t1 = Vector512<float>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV1 += Vector512.ConditionalSelect(fresh, deviations_t1, Vector512<float>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t2 = Vector512<float>.Zero;
+                        var squares_t2 = Vector512<float>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV2 += Vector512.ConditionalSelect(fresh, deviations_t2, Vector512<float>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t3 = Vector512<float>.Zero;
+                        var squares_t3 = Vector512<float>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV3 += Vector512.ConditionalSelect(fresh, deviations_t3, Vector512<float>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -3781,7 +3887,113 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> deviationsV0 = Vector256<float>.Zero, deviationsV1 = Vector256<float>.Zero, deviationsV2 = Vector256<float>.Zero, deviationsV3 = Vector256<float>.Zero;
+                    Vector256<float> squaresV0 = Vector256<float>.Zero, squaresV1 = Vector256<float>.Zero, squaresV2 = Vector256<float>.Zero, squaresV3 = Vector256<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t0 = Vector256<float>.Zero;
+                        var squares_t0 = Vector256<float>.Zero;
+                        var x_t0 = Vector256.Load(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV0 += Vector256.ConditionalSelect(fresh, deviations_t0, Vector256<float>.Zero);
+                        squaresV0 += Vector256.ConditionalSelect(fresh, squares_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t1 = Vector256<float>.Zero;
+                        var squares_t1 = Vector256<float>.Zero;
+                        var x_t1 = Vector256.Load(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV1 += Vector256.ConditionalSelect(fresh, deviations_t1, Vector256<float>.Zero);
+                        squaresV1 += Vector256.ConditionalSelect(fresh, squares_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t2 = Vector256<float>.Zero;
+                        var squares_t2 = Vector256<float>.Zero;
+                        var x_t2 = Vector256.Load(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV2 += Vector256.ConditionalSelect(fresh, deviations_t2, Vector256<float>.Zero);
+                        squaresV2 += Vector256.ConditionalSelect(fresh, squares_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t3 = Vector256<float>.Zero;
+                        var squares_t3 = Vector256<float>.Zero;
+                        var x_t3 = Vector256.Load(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV3 += Vector256.ConditionalSelect(fresh, deviations_t3, Vector256<float>.Zero);
+                        squaresV3 += Vector256.ConditionalSelect(fresh, squares_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -3827,7 +4039,57 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> deviationsV0 = Vector128<float>.Zero, deviationsV1 = Vector128<float>.Zero, deviationsV2 = Vector128<float>.Zero, deviationsV3 = Vector128<float>.Zero;
+                    Vector128<float> squaresV0 = Vector128<float>.Zero, squaresV1 = Vector128<float>.Zero, squaresV2 = Vector128<float>.Zero, squaresV3 = Vector128<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector128.Load(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector128.Load(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector128.Load(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -3859,7 +4121,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(float* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -3901,7 +4164,113 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<double> deviationsV0 = Vector512<double>.Zero, deviationsV1 = Vector512<double>.Zero, deviationsV2 = Vector512<double>.Zero, deviationsV3 = Vector512<double>.Zero;
+                    Vector512<double> squaresV0 = Vector512<double>.Zero, squaresV1 = Vector512<double>.Zero, squaresV2 = Vector512<double>.Zero, squaresV3 = Vector512<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t0 = Vector512<double>.Zero;
+                        var squares_t0 = Vector512<double>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        deviationsV0 += Vector512.ConditionalSelect(fresh, deviations_t0, Vector512<double>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t1 = Vector512<double>.Zero;
+                        var squares_t1 = Vector512<double>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        deviationsV1 += Vector512.ConditionalSelect(fresh, deviations_t1, Vector512<double>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t2 = Vector512<double>.Zero;
+                        var squares_t2 = Vector512<double>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        deviationsV2 += Vector512.ConditionalSelect(fresh, deviations_t2, Vector512<double>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t3 = Vector512<double>.Zero;
+                        var squares_t3 = Vector512<double>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        deviationsV3 += Vector512.ConditionalSelect(fresh, deviations_t3, Vector512<double>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector256.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector256.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double centerR = center[r];
@@ -3947,7 +4316,57 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<double> deviationsV0 = Vector256<double>.Zero, deviationsV1 = Vector256<double>.Zero, deviationsV2 = Vector256<double>.Zero, deviationsV3 = Vector256<double>.Zero;
+                    Vector256<double> squaresV0 = Vector256<double>.Zero, squaresV1 = Vector256<double>.Zero, squaresV2 = Vector256<double>.Zero, squaresV3 = Vector256<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector256.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector256.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double centerR = center[r];
@@ -3979,7 +4398,8 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double centerR = center[r];
@@ -4011,7 +4431,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(double* x, nint rows, nint count, nint rowStride, double* center, double* deviations, double* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double centerR = center[r];
@@ -4053,7 +4474,113 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> deviationsV0 = Vector512<float>.Zero, deviationsV1 = Vector512<float>.Zero, deviationsV2 = Vector512<float>.Zero, deviationsV3 = Vector512<float>.Zero;
+                    Vector512<float> squaresV0 = Vector512<float>.Zero, squaresV1 = Vector512<float>.Zero, squaresV2 = Vector512<float>.Zero, squaresV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t0 = Vector512<float>.Zero;
+                        var squares_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV0 += Vector512.ConditionalSelect(fresh, deviations_t0, Vector512<float>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t1 = Vector512<float>.Zero;
+                        var squares_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV1 += Vector512.ConditionalSelect(fresh, deviations_t1, Vector512<float>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t2 = Vector512<float>.Zero;
+                        var squares_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV2 += Vector512.ConditionalSelect(fresh, deviations_t2, Vector512<float>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t3 = Vector512<float>.Zero;
+                        var squares_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV3 += Vector512.ConditionalSelect(fresh, deviations_t3, Vector512<float>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4099,7 +4626,113 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> deviationsV0 = Vector256<float>.Zero, deviationsV1 = Vector256<float>.Zero, deviationsV2 = Vector256<float>.Zero, deviationsV3 = Vector256<float>.Zero;
+                    Vector256<float> squaresV0 = Vector256<float>.Zero, squaresV1 = Vector256<float>.Zero, squaresV2 = Vector256<float>.Zero, squaresV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t0 = Vector256<float>.Zero;
+                        var squares_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV0 += Vector256.ConditionalSelect(fresh, deviations_t0, Vector256<float>.Zero);
+                        squaresV0 += Vector256.ConditionalSelect(fresh, squares_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t1 = Vector256<float>.Zero;
+                        var squares_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV1 += Vector256.ConditionalSelect(fresh, deviations_t1, Vector256<float>.Zero);
+                        squaresV1 += Vector256.ConditionalSelect(fresh, squares_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t2 = Vector256<float>.Zero;
+                        var squares_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV2 += Vector256.ConditionalSelect(fresh, deviations_t2, Vector256<float>.Zero);
+                        squaresV2 += Vector256.ConditionalSelect(fresh, squares_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t3 = Vector256<float>.Zero;
+                        var squares_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV3 += Vector256.ConditionalSelect(fresh, deviations_t3, Vector256<float>.Zero);
+                        squaresV3 += Vector256.ConditionalSelect(fresh, squares_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4145,7 +4778,57 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> deviationsV0 = Vector128<float>.Zero, deviationsV1 = Vector128<float>.Zero, deviationsV2 = Vector128<float>.Zero, deviationsV3 = Vector128<float>.Zero;
+                    Vector128<float> squaresV0 = Vector128<float>.Zero, squaresV1 = Vector128<float>.Zero, squaresV2 = Vector128<float>.Zero, squaresV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4177,7 +4860,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::System.Half* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4219,7 +4903,113 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> deviationsV0 = Vector512<float>.Zero, deviationsV1 = Vector512<float>.Zero, deviationsV2 = Vector512<float>.Zero, deviationsV3 = Vector512<float>.Zero;
+                    Vector512<float> squaresV0 = Vector512<float>.Zero, squaresV1 = Vector512<float>.Zero, squaresV2 = Vector512<float>.Zero, squaresV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t0 = Vector512<float>.Zero;
+                        var squares_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV0 += Vector512.ConditionalSelect(fresh, deviations_t0, Vector512<float>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t1 = Vector512<float>.Zero;
+                        var squares_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV1 += Vector512.ConditionalSelect(fresh, deviations_t1, Vector512<float>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t2 = Vector512<float>.Zero;
+                        var squares_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV2 += Vector512.ConditionalSelect(fresh, deviations_t2, Vector512<float>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var deviations_t3 = Vector512<float>.Zero;
+                        var squares_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        deviationsV3 += Vector512.ConditionalSelect(fresh, deviations_t3, Vector512<float>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4265,7 +5055,113 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> deviationsV0 = Vector256<float>.Zero, deviationsV1 = Vector256<float>.Zero, deviationsV2 = Vector256<float>.Zero, deviationsV3 = Vector256<float>.Zero;
+                    Vector256<float> squaresV0 = Vector256<float>.Zero, squaresV1 = Vector256<float>.Zero, squaresV2 = Vector256<float>.Zero, squaresV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t0 = Vector256<float>.Zero;
+                        var squares_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + last);
+                        var d_t0 = x_t0 - centerV0;
+                        deviations_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV0 += Vector256.ConditionalSelect(fresh, deviations_t0, Vector256<float>.Zero);
+                        squaresV0 += Vector256.ConditionalSelect(fresh, squares_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t1 = Vector256<float>.Zero;
+                        var squares_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + last);
+                        var d_t1 = x_t1 - centerV1;
+                        deviations_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV1 += Vector256.ConditionalSelect(fresh, deviations_t1, Vector256<float>.Zero);
+                        squaresV1 += Vector256.ConditionalSelect(fresh, squares_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t2 = Vector256<float>.Zero;
+                        var squares_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + last);
+                        var d_t2 = x_t2 - centerV2;
+                        deviations_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV2 += Vector256.ConditionalSelect(fresh, deviations_t2, Vector256<float>.Zero);
+                        squaresV2 += Vector256.ConditionalSelect(fresh, squares_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var deviations_t3 = Vector256<float>.Zero;
+                        var squares_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + last);
+                        var d_t3 = x_t3 - centerV3;
+                        deviations_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        deviationsV3 += Vector256.ConditionalSelect(fresh, deviations_t3, Vector256<float>.Zero);
+                        squaresV3 += Vector256.ConditionalSelect(fresh, squares_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4311,7 +5207,57 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> deviationsV0 = Vector128<float>.Zero, deviationsV1 = Vector128<float>.Zero, deviationsV2 = Vector128<float>.Zero, deviationsV3 = Vector128<float>.Zero;
+                    Vector128<float> squaresV0 = Vector128<float>.Zero, squaresV1 = Vector128<float>.Zero, squaresV2 = Vector128<float>.Zero, squaresV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow0 + i);
+                        var d_0 = x_0 - centerV0;
+                        deviationsV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow1 + i);
+                        var d_1 = x_1 - centerV1;
+                        deviationsV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow2 + i);
+                        var d_2 = x_2 - centerV2;
+                        deviationsV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow3 + i);
+                        var d_3 = x_3 - centerV3;
+                        deviationsV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                    }
+                    var deviationsTotals = global::BnNative.Kernels.LaneSums.OfFour(deviationsV0, deviationsV1, deviationsV2, deviationsV3);
+                    (Vector128.Load(deviations + r) + deviationsTotals).Store(deviations + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float centerR = center[r];
@@ -4343,7 +5289,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* center, float* deviations, float* squares)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float centerR = center[r];

@@ -3735,7 +3735,117 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumDyV0 = Vector512<float>.Zero, sumDyV1 = Vector512<float>.Zero, sumDyV2 = Vector512<float>.Zero, sumDyV3 = Vector512<float>.Zero;
+                    Vector512<float> sumDyCenteredV0 = Vector512<float>.Zero, sumDyCenteredV1 = Vector512<float>.Zero, sumDyCenteredV2 = Vector512<float>.Zero, sumDyCenteredV3 = Vector512<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var dy_0 = Vector512.Load(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t0 = Vector512<float>.Zero;
+                        var sumDyCentered_t0 = Vector512<float>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var dy_t0 = Vector512.Load(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<float>.Zero);
+                        sumDyCenteredV0 += Vector512.ConditionalSelect(fresh, sumDyCentered_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var dy_1 = Vector512.Load(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t1 = Vector512<float>.Zero;
+                        var sumDyCentered_t1 = Vector512<float>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var dy_t1 = Vector512.Load(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<float>.Zero);
+                        sumDyCenteredV1 += Vector512.ConditionalSelect(fresh, sumDyCentered_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var dy_2 = Vector512.Load(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t2 = Vector512<float>.Zero;
+                        var sumDyCentered_t2 = Vector512<float>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var dy_t2 = Vector512.Load(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<float>.Zero);
+                        sumDyCenteredV2 += Vector512.ConditionalSelect(fresh, sumDyCentered_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var dy_3 = Vector512.Load(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t3 = Vector512<float>.Zero;
+                        var sumDyCentered_t3 = Vector512<float>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var dy_t3 = Vector512.Load(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<float>.Zero);
+                        sumDyCenteredV3 += Vector512.ConditionalSelect(fresh, sumDyCentered_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3782,7 +3892,117 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumDyV0 = Vector256<float>.Zero, sumDyV1 = Vector256<float>.Zero, sumDyV2 = Vector256<float>.Zero, sumDyV3 = Vector256<float>.Zero;
+                    Vector256<float> sumDyCenteredV0 = Vector256<float>.Zero, sumDyCenteredV1 = Vector256<float>.Zero, sumDyCenteredV2 = Vector256<float>.Zero, sumDyCenteredV3 = Vector256<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var dy_0 = Vector256.Load(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t0 = Vector256<float>.Zero;
+                        var sumDyCentered_t0 = Vector256<float>.Zero;
+                        var x_t0 = Vector256.Load(xRow0 + last);
+                        var dy_t0 = Vector256.Load(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV0 += Vector256.ConditionalSelect(fresh, sumDy_t0, Vector256<float>.Zero);
+                        sumDyCenteredV0 += Vector256.ConditionalSelect(fresh, sumDyCentered_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var dy_1 = Vector256.Load(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t1 = Vector256<float>.Zero;
+                        var sumDyCentered_t1 = Vector256<float>.Zero;
+                        var x_t1 = Vector256.Load(xRow1 + last);
+                        var dy_t1 = Vector256.Load(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV1 += Vector256.ConditionalSelect(fresh, sumDy_t1, Vector256<float>.Zero);
+                        sumDyCenteredV1 += Vector256.ConditionalSelect(fresh, sumDyCentered_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var dy_2 = Vector256.Load(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t2 = Vector256<float>.Zero;
+                        var sumDyCentered_t2 = Vector256<float>.Zero;
+                        var x_t2 = Vector256.Load(xRow2 + last);
+                        var dy_t2 = Vector256.Load(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV2 += Vector256.ConditionalSelect(fresh, sumDy_t2, Vector256<float>.Zero);
+                        sumDyCenteredV2 += Vector256.ConditionalSelect(fresh, sumDyCentered_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var dy_3 = Vector256.Load(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t3 = Vector256<float>.Zero;
+                        var sumDyCentered_t3 = Vector256<float>.Zero;
+                        var x_t3 = Vector256.Load(xRow3 + last);
+                        var dy_t3 = Vector256.Load(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV3 += Vector256.ConditionalSelect(fresh, sumDy_t3, Vector256<float>.Zero);
+                        sumDyCenteredV3 += Vector256.ConditionalSelect(fresh, sumDyCentered_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3829,7 +4049,61 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumDyV0 = Vector128<float>.Zero, sumDyV1 = Vector128<float>.Zero, sumDyV2 = Vector128<float>.Zero, sumDyV3 = Vector128<float>.Zero;
+                    Vector128<float> sumDyCenteredV0 = Vector128<float>.Zero, sumDyCenteredV1 = Vector128<float>.Zero, sumDyCenteredV2 = Vector128<float>.Zero, sumDyCenteredV3 = Vector128<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(xRow0 + i);
+                        var dy_0 = Vector128.Load(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector128.Load(xRow1 + i);
+                        var dy_1 = Vector128.Load(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector128.Load(xRow2 + i);
+                        var dy_2 = Vector128.Load(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector128.Load(xRow3 + i);
+                        var dy_3 = Vector128.Load(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3862,7 +4136,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3905,7 +4180,117 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<double> sumDyV0 = Vector512<double>.Zero, sumDyV1 = Vector512<double>.Zero, sumDyV2 = Vector512<double>.Zero, sumDyV3 = Vector512<double>.Zero;
+                    Vector512<double> sumDyCenteredV0 = Vector512<double>.Zero, sumDyCenteredV1 = Vector512<double>.Zero, sumDyCenteredV2 = Vector512<double>.Zero, sumDyCenteredV3 = Vector512<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    double* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var dy_0 = Vector512.Load(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t0 = Vector512<double>.Zero;
+                        var sumDyCentered_t0 = Vector512<double>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var dy_t0 = Vector512.Load(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<double>.Zero);
+                        sumDyCenteredV0 += Vector512.ConditionalSelect(fresh, sumDyCentered_t0, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    double* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var dy_1 = Vector512.Load(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t1 = Vector512<double>.Zero;
+                        var sumDyCentered_t1 = Vector512<double>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var dy_t1 = Vector512.Load(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<double>.Zero);
+                        sumDyCenteredV1 += Vector512.ConditionalSelect(fresh, sumDyCentered_t1, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    double* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var dy_2 = Vector512.Load(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t2 = Vector512<double>.Zero;
+                        var sumDyCentered_t2 = Vector512<double>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var dy_t2 = Vector512.Load(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<double>.Zero);
+                        sumDyCenteredV2 += Vector512.ConditionalSelect(fresh, sumDyCentered_t2, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    double* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var dy_3 = Vector512.Load(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t3 = Vector512<double>.Zero;
+                        var sumDyCentered_t3 = Vector512<double>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var dy_t3 = Vector512.Load(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<double>.Zero);
+                        sumDyCenteredV3 += Vector512.ConditionalSelect(fresh, sumDyCentered_t3, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector256.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector256.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3952,7 +4337,61 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<double> sumDyV0 = Vector256<double>.Zero, sumDyV1 = Vector256<double>.Zero, sumDyV2 = Vector256<double>.Zero, sumDyV3 = Vector256<double>.Zero;
+                    Vector256<double> sumDyCenteredV0 = Vector256<double>.Zero, sumDyCenteredV1 = Vector256<double>.Zero, sumDyCenteredV2 = Vector256<double>.Zero, sumDyCenteredV3 = Vector256<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    double* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var dy_0 = Vector256.Load(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    double* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var dy_1 = Vector256.Load(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    double* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var dy_2 = Vector256.Load(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    double* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var dy_3 = Vector256.Load(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector256.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector256.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3985,7 +4424,8 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -4018,7 +4458,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -4061,7 +4502,117 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumDyV0 = Vector512<float>.Zero, sumDyV1 = Vector512<float>.Zero, sumDyV2 = Vector512<float>.Zero, sumDyV3 = Vector512<float>.Zero;
+                    Vector512<float> sumDyCenteredV0 = Vector512<float>.Zero, sumDyCenteredV1 = Vector512<float>.Zero, sumDyCenteredV2 = Vector512<float>.Zero, sumDyCenteredV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t0 = Vector512<float>.Zero;
+                        var sumDyCentered_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<float>.Zero);
+                        sumDyCenteredV0 += Vector512.ConditionalSelect(fresh, sumDyCentered_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t1 = Vector512<float>.Zero;
+                        var sumDyCentered_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<float>.Zero);
+                        sumDyCenteredV1 += Vector512.ConditionalSelect(fresh, sumDyCentered_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t2 = Vector512<float>.Zero;
+                        var sumDyCentered_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<float>.Zero);
+                        sumDyCenteredV2 += Vector512.ConditionalSelect(fresh, sumDyCentered_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t3 = Vector512<float>.Zero;
+                        var sumDyCentered_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<float>.Zero);
+                        sumDyCenteredV3 += Vector512.ConditionalSelect(fresh, sumDyCentered_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -4108,7 +4659,117 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumDyV0 = Vector256<float>.Zero, sumDyV1 = Vector256<float>.Zero, sumDyV2 = Vector256<float>.Zero, sumDyV3 = Vector256<float>.Zero;
+                    Vector256<float> sumDyCenteredV0 = Vector256<float>.Zero, sumDyCenteredV1 = Vector256<float>.Zero, sumDyCenteredV2 = Vector256<float>.Zero, sumDyCenteredV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t0 = Vector256<float>.Zero;
+                        var sumDyCentered_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV0 += Vector256.ConditionalSelect(fresh, sumDy_t0, Vector256<float>.Zero);
+                        sumDyCenteredV0 += Vector256.ConditionalSelect(fresh, sumDyCentered_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t1 = Vector256<float>.Zero;
+                        var sumDyCentered_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV1 += Vector256.ConditionalSelect(fresh, sumDy_t1, Vector256<float>.Zero);
+                        sumDyCenteredV1 += Vector256.ConditionalSelect(fresh, sumDyCentered_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t2 = Vector256<float>.Zero;
+                        var sumDyCentered_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV2 += Vector256.ConditionalSelect(fresh, sumDy_t2, Vector256<float>.Zero);
+                        sumDyCenteredV2 += Vector256.ConditionalSelect(fresh, sumDyCentered_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t3 = Vector256<float>.Zero;
+                        var sumDyCentered_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV3 += Vector256.ConditionalSelect(fresh, sumDy_t3, Vector256<float>.Zero);
+                        sumDyCenteredV3 += Vector256.ConditionalSelect(fresh, sumDyCentered_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -4155,7 +4816,61 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumDyV0 = Vector128<float>.Zero, sumDyV1 = Vector128<float>.Zero, sumDyV2 = Vector128<float>.Zero, sumDyV3 = Vector128<float>.Zero;
+                    Vector128<float> sumDyCenteredV0 = Vector128<float>.Zero, sumDyCenteredV1 = Vector128<float>.Zero, sumDyCenteredV2 = Vector128<float>.Zero, sumDyCenteredV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -4188,7 +4903,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -4231,7 +4947,117 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumDyV0 = Vector512<float>.Zero, sumDyV1 = Vector512<float>.Zero, sumDyV2 = Vector512<float>.Zero, sumDyV3 = Vector512<float>.Zero;
+                    Vector512<float> sumDyCenteredV0 = Vector512<float>.Zero, sumDyCenteredV1 = Vector512<float>.Zero, sumDyCenteredV2 = Vector512<float>.Zero, sumDyCenteredV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t0 = Vector512<float>.Zero;
+                        var sumDyCentered_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<float>.Zero);
+                        sumDyCenteredV0 += Vector512.ConditionalSelect(fresh, sumDyCentered_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t1 = Vector512<float>.Zero;
+                        var sumDyCentered_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<float>.Zero);
+                        sumDyCenteredV1 += Vector512.ConditionalSelect(fresh, sumDyCentered_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t2 = Vector512<float>.Zero;
+                        var sumDyCentered_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<float>.Zero);
+                        sumDyCenteredV2 += Vector512.ConditionalSelect(fresh, sumDyCentered_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sumDy_t3 = Vector512<float>.Zero;
+                        var sumDyCentered_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<float>.Zero);
+                        sumDyCenteredV3 += Vector512.ConditionalSelect(fresh, sumDyCentered_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -4278,7 +5104,117 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumDyV0 = Vector256<float>.Zero, sumDyV1 = Vector256<float>.Zero, sumDyV2 = Vector256<float>.Zero, sumDyV3 = Vector256<float>.Zero;
+                    Vector256<float> sumDyCenteredV0 = Vector256<float>.Zero, sumDyCenteredV1 = Vector256<float>.Zero, sumDyCenteredV2 = Vector256<float>.Zero, sumDyCenteredV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t0 = Vector256<float>.Zero;
+                        var sumDyCentered_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyCentered_t0 += dy_t0 * (x_t0 - centerV0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV0 += Vector256.ConditionalSelect(fresh, sumDy_t0, Vector256<float>.Zero);
+                        sumDyCenteredV0 += Vector256.ConditionalSelect(fresh, sumDyCentered_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t1 = Vector256<float>.Zero;
+                        var sumDyCentered_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyCentered_t1 += dy_t1 * (x_t1 - centerV1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV1 += Vector256.ConditionalSelect(fresh, sumDy_t1, Vector256<float>.Zero);
+                        sumDyCenteredV1 += Vector256.ConditionalSelect(fresh, sumDyCentered_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t2 = Vector256<float>.Zero;
+                        var sumDyCentered_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyCentered_t2 += dy_t2 * (x_t2 - centerV2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV2 += Vector256.ConditionalSelect(fresh, sumDy_t2, Vector256<float>.Zero);
+                        sumDyCenteredV2 += Vector256.ConditionalSelect(fresh, sumDyCentered_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sumDy_t3 = Vector256<float>.Zero;
+                        var sumDyCentered_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyCentered_t3 += dy_t3 * (x_t3 - centerV3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV3 += Vector256.ConditionalSelect(fresh, sumDy_t3, Vector256<float>.Zero);
+                        sumDyCenteredV3 += Vector256.ConditionalSelect(fresh, sumDyCentered_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -4325,7 +5261,61 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumDyV0 = Vector128<float>.Zero, sumDyV1 = Vector128<float>.Zero, sumDyV2 = Vector128<float>.Zero, sumDyV3 = Vector128<float>.Zero;
+                    Vector128<float> sumDyCenteredV0 = Vector128<float>.Zero, sumDyCenteredV1 = Vector128<float>.Zero, sumDyCenteredV2 = Vector128<float>.Zero, sumDyCenteredV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow0 + i);
+                        sumDyV0 += dy_0;
+                        sumDyCenteredV0 += dy_0 * (x_0 - centerV0);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow1 + i);
+                        sumDyV1 += dy_1;
+                        sumDyCenteredV1 += dy_1 * (x_1 - centerV1);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow2 + i);
+                        sumDyV2 += dy_2;
+                        sumDyCenteredV2 += dy_2 * (x_2 - centerV2);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow3 + i);
+                        sumDyV3 += dy_3;
+                        sumDyCenteredV3 += dy_3 * (x_3 - centerV3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyCenteredV0, sumDyCenteredV1, sumDyCenteredV2, sumDyCenteredV3);
+                    (Vector128.Load(sumDyCentered + r) + sumDyCenteredTotals).Store(sumDyCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -4358,7 +5348,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;

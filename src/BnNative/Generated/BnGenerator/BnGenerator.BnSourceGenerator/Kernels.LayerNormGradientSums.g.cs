@@ -3115,7 +3115,133 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumGV0 = Vector512<float>.Zero, sumGV1 = Vector512<float>.Zero, sumGV2 = Vector512<float>.Zero, sumGV3 = Vector512<float>.Zero;
+                    Vector512<float> sumGCenteredV0 = Vector512<float>.Zero, sumGCenteredV1 = Vector512<float>.Zero, sumGCenteredV2 = Vector512<float>.Zero, sumGCenteredV3 = Vector512<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var dy_0 = Vector512.Load(dyRow0 + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t0 = Vector512<float>.Zero;
+                        var sumGCentered_t0 = Vector512<float>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var dy_t0 = Vector512.Load(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV0 += Vector512.ConditionalSelect(fresh, sumG_t0, Vector512<float>.Zero);
+                        sumGCenteredV0 += Vector512.ConditionalSelect(fresh, sumGCentered_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var dy_1 = Vector512.Load(dyRow1 + i);
+                        var gamma_1 = Vector512.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t1 = Vector512<float>.Zero;
+                        var sumGCentered_t1 = Vector512<float>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var dy_t1 = Vector512.Load(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV1 += Vector512.ConditionalSelect(fresh, sumG_t1, Vector512<float>.Zero);
+                        sumGCenteredV1 += Vector512.ConditionalSelect(fresh, sumGCentered_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var dy_2 = Vector512.Load(dyRow2 + i);
+                        var gamma_2 = Vector512.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t2 = Vector512<float>.Zero;
+                        var sumGCentered_t2 = Vector512<float>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var dy_t2 = Vector512.Load(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV2 += Vector512.ConditionalSelect(fresh, sumG_t2, Vector512<float>.Zero);
+                        sumGCenteredV2 += Vector512.ConditionalSelect(fresh, sumGCentered_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var dy_3 = Vector512.Load(dyRow3 + i);
+                        var gamma_3 = Vector512.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t3 = Vector512<float>.Zero;
+                        var sumGCentered_t3 = Vector512<float>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var dy_t3 = Vector512.Load(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV3 += Vector512.ConditionalSelect(fresh, sumG_t3, Vector512<float>.Zero);
+                        sumGCenteredV3 += Vector512.ConditionalSelect(fresh, sumGCentered_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3168,7 +3294,133 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumGV0 = Vector256<float>.Zero, sumGV1 = Vector256<float>.Zero, sumGV2 = Vector256<float>.Zero, sumGV3 = Vector256<float>.Zero;
+                    Vector256<float> sumGCenteredV0 = Vector256<float>.Zero, sumGCenteredV1 = Vector256<float>.Zero, sumGCenteredV2 = Vector256<float>.Zero, sumGCenteredV3 = Vector256<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var dy_0 = Vector256.Load(dyRow0 + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t0 = Vector256<float>.Zero;
+                        var sumGCentered_t0 = Vector256<float>.Zero;
+                        var x_t0 = Vector256.Load(xRow0 + last);
+                        var dy_t0 = Vector256.Load(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV0 += Vector256.ConditionalSelect(fresh, sumG_t0, Vector256<float>.Zero);
+                        sumGCenteredV0 += Vector256.ConditionalSelect(fresh, sumGCentered_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var dy_1 = Vector256.Load(dyRow1 + i);
+                        var gamma_1 = Vector256.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t1 = Vector256<float>.Zero;
+                        var sumGCentered_t1 = Vector256<float>.Zero;
+                        var x_t1 = Vector256.Load(xRow1 + last);
+                        var dy_t1 = Vector256.Load(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV1 += Vector256.ConditionalSelect(fresh, sumG_t1, Vector256<float>.Zero);
+                        sumGCenteredV1 += Vector256.ConditionalSelect(fresh, sumGCentered_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var dy_2 = Vector256.Load(dyRow2 + i);
+                        var gamma_2 = Vector256.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t2 = Vector256<float>.Zero;
+                        var sumGCentered_t2 = Vector256<float>.Zero;
+                        var x_t2 = Vector256.Load(xRow2 + last);
+                        var dy_t2 = Vector256.Load(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV2 += Vector256.ConditionalSelect(fresh, sumG_t2, Vector256<float>.Zero);
+                        sumGCenteredV2 += Vector256.ConditionalSelect(fresh, sumGCentered_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var dy_3 = Vector256.Load(dyRow3 + i);
+                        var gamma_3 = Vector256.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t3 = Vector256<float>.Zero;
+                        var sumGCentered_t3 = Vector256<float>.Zero;
+                        var x_t3 = Vector256.Load(xRow3 + last);
+                        var dy_t3 = Vector256.Load(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV3 += Vector256.ConditionalSelect(fresh, sumG_t3, Vector256<float>.Zero);
+                        sumGCenteredV3 += Vector256.ConditionalSelect(fresh, sumGCentered_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3221,7 +3473,69 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumGV0 = Vector128<float>.Zero, sumGV1 = Vector128<float>.Zero, sumGV2 = Vector128<float>.Zero, sumGV3 = Vector128<float>.Zero;
+                    Vector128<float> sumGCenteredV0 = Vector128<float>.Zero, sumGCenteredV1 = Vector128<float>.Zero, sumGCenteredV2 = Vector128<float>.Zero, sumGCenteredV3 = Vector128<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(xRow0 + i);
+                        var dy_0 = Vector128.Load(dyRow0 + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector128.Load(xRow1 + i);
+                        var dy_1 = Vector128.Load(dyRow1 + i);
+                        var gamma_1 = Vector128.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector128.Load(xRow2 + i);
+                        var dy_2 = Vector128.Load(dyRow2 + i);
+                        var gamma_2 = Vector128.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector128.Load(xRow3 + i);
+                        var dy_3 = Vector128.Load(dyRow3 + i);
+                        var gamma_3 = Vector128.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3258,7 +3572,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3303,7 +3618,133 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<double> sumGV0 = Vector512<double>.Zero, sumGV1 = Vector512<double>.Zero, sumGV2 = Vector512<double>.Zero, sumGV3 = Vector512<double>.Zero;
+                    Vector512<double> sumGCenteredV0 = Vector512<double>.Zero, sumGCenteredV1 = Vector512<double>.Zero, sumGCenteredV2 = Vector512<double>.Zero, sumGCenteredV3 = Vector512<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    double* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var dy_0 = Vector512.Load(dyRow0 + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t0 = Vector512<double>.Zero;
+                        var sumGCentered_t0 = Vector512<double>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var dy_t0 = Vector512.Load(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumGV0 += Vector512.ConditionalSelect(fresh, sumG_t0, Vector512<double>.Zero);
+                        sumGCenteredV0 += Vector512.ConditionalSelect(fresh, sumGCentered_t0, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    double* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var dy_1 = Vector512.Load(dyRow1 + i);
+                        var gamma_1 = Vector512.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t1 = Vector512<double>.Zero;
+                        var sumGCentered_t1 = Vector512<double>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var dy_t1 = Vector512.Load(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumGV1 += Vector512.ConditionalSelect(fresh, sumG_t1, Vector512<double>.Zero);
+                        sumGCenteredV1 += Vector512.ConditionalSelect(fresh, sumGCentered_t1, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    double* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var dy_2 = Vector512.Load(dyRow2 + i);
+                        var gamma_2 = Vector512.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t2 = Vector512<double>.Zero;
+                        var sumGCentered_t2 = Vector512<double>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var dy_t2 = Vector512.Load(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumGV2 += Vector512.ConditionalSelect(fresh, sumG_t2, Vector512<double>.Zero);
+                        sumGCenteredV2 += Vector512.ConditionalSelect(fresh, sumGCentered_t2, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    double* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var dy_3 = Vector512.Load(dyRow3 + i);
+                        var gamma_3 = Vector512.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t3 = Vector512<double>.Zero;
+                        var sumGCentered_t3 = Vector512<double>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var dy_t3 = Vector512.Load(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumGV3 += Vector512.ConditionalSelect(fresh, sumG_t3, Vector512<double>.Zero);
+                        sumGCenteredV3 += Vector512.ConditionalSelect(fresh, sumGCentered_t3, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector256.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector256.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3356,7 +3797,69 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<double> sumGV0 = Vector256<double>.Zero, sumGV1 = Vector256<double>.Zero, sumGV2 = Vector256<double>.Zero, sumGV3 = Vector256<double>.Zero;
+                    Vector256<double> sumGCenteredV0 = Vector256<double>.Zero, sumGCenteredV1 = Vector256<double>.Zero, sumGCenteredV2 = Vector256<double>.Zero, sumGCenteredV3 = Vector256<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    double* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var dy_0 = Vector256.Load(dyRow0 + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    double* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var dy_1 = Vector256.Load(dyRow1 + i);
+                        var gamma_1 = Vector256.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    double* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var dy_2 = Vector256.Load(dyRow2 + i);
+                        var gamma_2 = Vector256.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    double* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var dy_3 = Vector256.Load(dyRow3 + i);
+                        var gamma_3 = Vector256.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector256.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector256.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3393,7 +3896,8 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3430,7 +3934,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3475,7 +3980,133 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumGV0 = Vector512<float>.Zero, sumGV1 = Vector512<float>.Zero, sumGV2 = Vector512<float>.Zero, sumGV3 = Vector512<float>.Zero;
+                    Vector512<float> sumGCenteredV0 = Vector512<float>.Zero, sumGCenteredV1 = Vector512<float>.Zero, sumGCenteredV2 = Vector512<float>.Zero, sumGCenteredV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow0 + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t0 = Vector512<float>.Zero;
+                        var sumGCentered_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV0 += Vector512.ConditionalSelect(fresh, sumG_t0, Vector512<float>.Zero);
+                        sumGCenteredV0 += Vector512.ConditionalSelect(fresh, sumGCentered_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow1 + i);
+                        var gamma_1 = Vector512.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t1 = Vector512<float>.Zero;
+                        var sumGCentered_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV1 += Vector512.ConditionalSelect(fresh, sumG_t1, Vector512<float>.Zero);
+                        sumGCenteredV1 += Vector512.ConditionalSelect(fresh, sumGCentered_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow2 + i);
+                        var gamma_2 = Vector512.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t2 = Vector512<float>.Zero;
+                        var sumGCentered_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV2 += Vector512.ConditionalSelect(fresh, sumG_t2, Vector512<float>.Zero);
+                        sumGCenteredV2 += Vector512.ConditionalSelect(fresh, sumGCentered_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow3 + i);
+                        var gamma_3 = Vector512.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t3 = Vector512<float>.Zero;
+                        var sumGCentered_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV3 += Vector512.ConditionalSelect(fresh, sumG_t3, Vector512<float>.Zero);
+                        sumGCenteredV3 += Vector512.ConditionalSelect(fresh, sumGCentered_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3528,7 +4159,133 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumGV0 = Vector256<float>.Zero, sumGV1 = Vector256<float>.Zero, sumGV2 = Vector256<float>.Zero, sumGV3 = Vector256<float>.Zero;
+                    Vector256<float> sumGCenteredV0 = Vector256<float>.Zero, sumGCenteredV1 = Vector256<float>.Zero, sumGCenteredV2 = Vector256<float>.Zero, sumGCenteredV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow0 + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t0 = Vector256<float>.Zero;
+                        var sumGCentered_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV0 += Vector256.ConditionalSelect(fresh, sumG_t0, Vector256<float>.Zero);
+                        sumGCenteredV0 += Vector256.ConditionalSelect(fresh, sumGCentered_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow1 + i);
+                        var gamma_1 = Vector256.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t1 = Vector256<float>.Zero;
+                        var sumGCentered_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV1 += Vector256.ConditionalSelect(fresh, sumG_t1, Vector256<float>.Zero);
+                        sumGCenteredV1 += Vector256.ConditionalSelect(fresh, sumGCentered_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow2 + i);
+                        var gamma_2 = Vector256.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t2 = Vector256<float>.Zero;
+                        var sumGCentered_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV2 += Vector256.ConditionalSelect(fresh, sumG_t2, Vector256<float>.Zero);
+                        sumGCenteredV2 += Vector256.ConditionalSelect(fresh, sumGCentered_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow3 + i);
+                        var gamma_3 = Vector256.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t3 = Vector256<float>.Zero;
+                        var sumGCentered_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV3 += Vector256.ConditionalSelect(fresh, sumG_t3, Vector256<float>.Zero);
+                        sumGCenteredV3 += Vector256.ConditionalSelect(fresh, sumGCentered_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3581,7 +4338,69 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumGV0 = Vector128<float>.Zero, sumGV1 = Vector128<float>.Zero, sumGV2 = Vector128<float>.Zero, sumGV3 = Vector128<float>.Zero;
+                    Vector128<float> sumGCenteredV0 = Vector128<float>.Zero, sumGCenteredV1 = Vector128<float>.Zero, sumGCenteredV2 = Vector128<float>.Zero, sumGCenteredV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow0 + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow1 + i);
+                        var gamma_1 = Vector128.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow2 + i);
+                        var gamma_2 = Vector128.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow3 + i);
+                        var gamma_3 = Vector128.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3618,7 +4437,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3663,7 +4483,133 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumGV0 = Vector512<float>.Zero, sumGV1 = Vector512<float>.Zero, sumGV2 = Vector512<float>.Zero, sumGV3 = Vector512<float>.Zero;
+                    Vector512<float> sumGCenteredV0 = Vector512<float>.Zero, sumGCenteredV1 = Vector512<float>.Zero, sumGCenteredV2 = Vector512<float>.Zero, sumGCenteredV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector512.Create(center[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow0 + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t0 = Vector512<float>.Zero;
+                        var sumGCentered_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV0 += Vector512.ConditionalSelect(fresh, sumG_t0, Vector512<float>.Zero);
+                        sumGCenteredV0 += Vector512.ConditionalSelect(fresh, sumGCentered_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector512.Create(center[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow1 + i);
+                        var gamma_1 = Vector512.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t1 = Vector512<float>.Zero;
+                        var sumGCentered_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV1 += Vector512.ConditionalSelect(fresh, sumG_t1, Vector512<float>.Zero);
+                        sumGCenteredV1 += Vector512.ConditionalSelect(fresh, sumGCentered_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector512.Create(center[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow2 + i);
+                        var gamma_2 = Vector512.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t2 = Vector512<float>.Zero;
+                        var sumGCentered_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV2 += Vector512.ConditionalSelect(fresh, sumG_t2, Vector512<float>.Zero);
+                        sumGCenteredV2 += Vector512.ConditionalSelect(fresh, sumGCentered_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector512.Create(center[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow3 + i);
+                        var gamma_3 = Vector512.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var gamma_t = Vector512.Load(gamma + last);
+                        var sumG_t3 = Vector512<float>.Zero;
+                        var sumGCentered_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumGV3 += Vector512.ConditionalSelect(fresh, sumG_t3, Vector512<float>.Zero);
+                        sumGCenteredV3 += Vector512.ConditionalSelect(fresh, sumGCentered_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -3716,7 +4662,133 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumGV0 = Vector256<float>.Zero, sumGV1 = Vector256<float>.Zero, sumGV2 = Vector256<float>.Zero, sumGV3 = Vector256<float>.Zero;
+                    Vector256<float> sumGCenteredV0 = Vector256<float>.Zero, sumGCenteredV1 = Vector256<float>.Zero, sumGCenteredV2 = Vector256<float>.Zero, sumGCenteredV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector256.Create(center[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow0 + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t0 = Vector256<float>.Zero;
+                        var sumGCentered_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow0 + last);
+                        var g_t0 = dy_t0 * gamma_t;
+                        sumG_t0 += g_t0;
+                        sumGCentered_t0 += g_t0 * (x_t0 - centerV0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV0 += Vector256.ConditionalSelect(fresh, sumG_t0, Vector256<float>.Zero);
+                        sumGCenteredV0 += Vector256.ConditionalSelect(fresh, sumGCentered_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector256.Create(center[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow1 + i);
+                        var gamma_1 = Vector256.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t1 = Vector256<float>.Zero;
+                        var sumGCentered_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow1 + last);
+                        var g_t1 = dy_t1 * gamma_t;
+                        sumG_t1 += g_t1;
+                        sumGCentered_t1 += g_t1 * (x_t1 - centerV1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV1 += Vector256.ConditionalSelect(fresh, sumG_t1, Vector256<float>.Zero);
+                        sumGCenteredV1 += Vector256.ConditionalSelect(fresh, sumGCentered_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector256.Create(center[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow2 + i);
+                        var gamma_2 = Vector256.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t2 = Vector256<float>.Zero;
+                        var sumGCentered_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow2 + last);
+                        var g_t2 = dy_t2 * gamma_t;
+                        sumG_t2 += g_t2;
+                        sumGCentered_t2 += g_t2 * (x_t2 - centerV2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV2 += Vector256.ConditionalSelect(fresh, sumG_t2, Vector256<float>.Zero);
+                        sumGCenteredV2 += Vector256.ConditionalSelect(fresh, sumGCentered_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector256.Create(center[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow3 + i);
+                        var gamma_3 = Vector256.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var gamma_t = Vector256.Load(gamma + last);
+                        var sumG_t3 = Vector256<float>.Zero;
+                        var sumGCentered_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow3 + last);
+                        var g_t3 = dy_t3 * gamma_t;
+                        sumG_t3 += g_t3;
+                        sumGCentered_t3 += g_t3 * (x_t3 - centerV3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumGV3 += Vector256.ConditionalSelect(fresh, sumG_t3, Vector256<float>.Zero);
+                        sumGCenteredV3 += Vector256.ConditionalSelect(fresh, sumGCentered_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -3769,7 +4841,69 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumGV0 = Vector128<float>.Zero, sumGV1 = Vector128<float>.Zero, sumGV2 = Vector128<float>.Zero, sumGV3 = Vector128<float>.Zero;
+                    Vector128<float> sumGCenteredV0 = Vector128<float>.Zero, sumGCenteredV1 = Vector128<float>.Zero, sumGCenteredV2 = Vector128<float>.Zero, sumGCenteredV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    var centerV0 = Vector128.Create(center[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow0 + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        var g_0 = dy_0 * gamma_0;
+                        sumGV0 += g_0;
+                        sumGCenteredV0 += g_0 * (x_0 - centerV0);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    var centerV1 = Vector128.Create(center[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow1 + i);
+                        var gamma_1 = Vector128.Load(gamma + i);
+                        var g_1 = dy_1 * gamma_1;
+                        sumGV1 += g_1;
+                        sumGCenteredV1 += g_1 * (x_1 - centerV1);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    var centerV2 = Vector128.Create(center[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow2 + i);
+                        var gamma_2 = Vector128.Load(gamma + i);
+                        var g_2 = dy_2 * gamma_2;
+                        sumGV2 += g_2;
+                        sumGCenteredV2 += g_2 * (x_2 - centerV2);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    var centerV3 = Vector128.Create(center[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow3 + i);
+                        var gamma_3 = Vector128.Load(gamma + i);
+                        var g_3 = dy_3 * gamma_3;
+                        sumGV3 += g_3;
+                        sumGCenteredV3 += g_3 * (x_3 - centerV3);
+                    }
+                    var sumGTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGV0, sumGV1, sumGV2, sumGV3);
+                    (Vector128.Load(sumG + r) + sumGTotals).Store(sumG + r);
+                    var sumGCenteredTotals = global::BnNative.Kernels.LaneSums.OfFour(sumGCenteredV0, sumGCenteredV1, sumGCenteredV2, sumGCenteredV3);
+                    (Vector128.Load(sumGCentered + r) + sumGCenteredTotals).Store(sumGCentered + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -3806,7 +4940,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;

@@ -2914,7 +2914,129 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumDyV0 = Vector512<float>.Zero, sumDyV1 = Vector512<float>.Zero, sumDyV2 = Vector512<float>.Zero, sumDyV3 = Vector512<float>.Zero;
+                    Vector512<float> sumDyNormalizedV0 = Vector512<float>.Zero, sumDyNormalizedV1 = Vector512<float>.Zero, sumDyNormalizedV2 = Vector512<float>.Zero, sumDyNormalizedV3 = Vector512<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var dy_0 = Vector512.Load(dyRow0 + i);
+                        var center_0 = Vector512.Load(center + i);
+                        var scale_0 = Vector512.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t0 = Vector512<float>.Zero;
+                        var sumDyNormalized_t0 = Vector512<float>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var dy_t0 = Vector512.Load(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<float>.Zero);
+                        sumDyNormalizedV0 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var dy_1 = Vector512.Load(dyRow1 + i);
+                        var center_1 = Vector512.Load(center + i);
+                        var scale_1 = Vector512.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t1 = Vector512<float>.Zero;
+                        var sumDyNormalized_t1 = Vector512<float>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var dy_t1 = Vector512.Load(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<float>.Zero);
+                        sumDyNormalizedV1 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var dy_2 = Vector512.Load(dyRow2 + i);
+                        var center_2 = Vector512.Load(center + i);
+                        var scale_2 = Vector512.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t2 = Vector512<float>.Zero;
+                        var sumDyNormalized_t2 = Vector512<float>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var dy_t2 = Vector512.Load(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<float>.Zero);
+                        sumDyNormalizedV2 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var dy_3 = Vector512.Load(dyRow3 + i);
+                        var center_3 = Vector512.Load(center + i);
+                        var scale_3 = Vector512.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t3 = Vector512<float>.Zero;
+                        var sumDyNormalized_t3 = Vector512<float>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var dy_t3 = Vector512.Load(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<float>.Zero);
+                        sumDyNormalizedV3 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -2965,7 +3087,129 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumDyV0 = Vector256<float>.Zero, sumDyV1 = Vector256<float>.Zero, sumDyV2 = Vector256<float>.Zero, sumDyV3 = Vector256<float>.Zero;
+                    Vector256<float> sumDyNormalizedV0 = Vector256<float>.Zero, sumDyNormalizedV1 = Vector256<float>.Zero, sumDyNormalizedV2 = Vector256<float>.Zero, sumDyNormalizedV3 = Vector256<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var dy_0 = Vector256.Load(dyRow0 + i);
+                        var center_0 = Vector256.Load(center + i);
+                        var scale_0 = Vector256.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t0 = Vector256<float>.Zero;
+                        var sumDyNormalized_t0 = Vector256<float>.Zero;
+                        var x_t0 = Vector256.Load(xRow0 + last);
+                        var dy_t0 = Vector256.Load(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV0 += Vector256.ConditionalSelect(fresh, sumDy_t0, Vector256<float>.Zero);
+                        sumDyNormalizedV0 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var dy_1 = Vector256.Load(dyRow1 + i);
+                        var center_1 = Vector256.Load(center + i);
+                        var scale_1 = Vector256.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t1 = Vector256<float>.Zero;
+                        var sumDyNormalized_t1 = Vector256<float>.Zero;
+                        var x_t1 = Vector256.Load(xRow1 + last);
+                        var dy_t1 = Vector256.Load(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV1 += Vector256.ConditionalSelect(fresh, sumDy_t1, Vector256<float>.Zero);
+                        sumDyNormalizedV1 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var dy_2 = Vector256.Load(dyRow2 + i);
+                        var center_2 = Vector256.Load(center + i);
+                        var scale_2 = Vector256.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t2 = Vector256<float>.Zero;
+                        var sumDyNormalized_t2 = Vector256<float>.Zero;
+                        var x_t2 = Vector256.Load(xRow2 + last);
+                        var dy_t2 = Vector256.Load(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV2 += Vector256.ConditionalSelect(fresh, sumDy_t2, Vector256<float>.Zero);
+                        sumDyNormalizedV2 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var dy_3 = Vector256.Load(dyRow3 + i);
+                        var center_3 = Vector256.Load(center + i);
+                        var scale_3 = Vector256.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t3 = Vector256<float>.Zero;
+                        var sumDyNormalized_t3 = Vector256<float>.Zero;
+                        var x_t3 = Vector256.Load(xRow3 + last);
+                        var dy_t3 = Vector256.Load(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV3 += Vector256.ConditionalSelect(fresh, sumDy_t3, Vector256<float>.Zero);
+                        sumDyNormalizedV3 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3016,7 +3260,65 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumDyV0 = Vector128<float>.Zero, sumDyV1 = Vector128<float>.Zero, sumDyV2 = Vector128<float>.Zero, sumDyV3 = Vector128<float>.Zero;
+                    Vector128<float> sumDyNormalizedV0 = Vector128<float>.Zero, sumDyNormalizedV1 = Vector128<float>.Zero, sumDyNormalizedV2 = Vector128<float>.Zero, sumDyNormalizedV3 = Vector128<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    float* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(xRow0 + i);
+                        var dy_0 = Vector128.Load(dyRow0 + i);
+                        var center_0 = Vector128.Load(center + i);
+                        var scale_0 = Vector128.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    float* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector128.Load(xRow1 + i);
+                        var dy_1 = Vector128.Load(dyRow1 + i);
+                        var center_1 = Vector128.Load(center + i);
+                        var scale_1 = Vector128.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    float* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector128.Load(xRow2 + i);
+                        var dy_2 = Vector128.Load(dyRow2 + i);
+                        var center_2 = Vector128.Load(center + i);
+                        var scale_2 = Vector128.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    float* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector128.Load(xRow3 + i);
+                        var dy_3 = Vector128.Load(dyRow3 + i);
+                        var center_3 = Vector128.Load(center + i);
+                        var scale_3 = Vector128.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3051,7 +3353,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(float* x, float* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float* dyRow = dy + r * rowStride;
@@ -3095,7 +3398,129 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<double> sumDyV0 = Vector512<double>.Zero, sumDyV1 = Vector512<double>.Zero, sumDyV2 = Vector512<double>.Zero, sumDyV3 = Vector512<double>.Zero;
+                    Vector512<double> sumDyNormalizedV0 = Vector512<double>.Zero, sumDyNormalizedV1 = Vector512<double>.Zero, sumDyNormalizedV2 = Vector512<double>.Zero, sumDyNormalizedV3 = Vector512<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    double* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var dy_0 = Vector512.Load(dyRow0 + i);
+                        var center_0 = Vector512.Load(center + i);
+                        var scale_0 = Vector512.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t0 = Vector512<double>.Zero;
+                        var sumDyNormalized_t0 = Vector512<double>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var dy_t0 = Vector512.Load(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<double>.Zero);
+                        sumDyNormalizedV0 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t0, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    double* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var dy_1 = Vector512.Load(dyRow1 + i);
+                        var center_1 = Vector512.Load(center + i);
+                        var scale_1 = Vector512.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t1 = Vector512<double>.Zero;
+                        var sumDyNormalized_t1 = Vector512<double>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var dy_t1 = Vector512.Load(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<double>.Zero);
+                        sumDyNormalizedV1 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t1, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    double* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var dy_2 = Vector512.Load(dyRow2 + i);
+                        var center_2 = Vector512.Load(center + i);
+                        var scale_2 = Vector512.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t2 = Vector512<double>.Zero;
+                        var sumDyNormalized_t2 = Vector512<double>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var dy_t2 = Vector512.Load(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<double>.Zero);
+                        sumDyNormalizedV2 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t2, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    double* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var dy_3 = Vector512.Load(dyRow3 + i);
+                        var center_3 = Vector512.Load(center + i);
+                        var scale_3 = Vector512.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t3 = Vector512<double>.Zero;
+                        var sumDyNormalized_t3 = Vector512<double>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var dy_t3 = Vector512.Load(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<double>.Zero);
+                        sumDyNormalizedV3 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t3, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector256.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector256.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3146,7 +3571,65 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<double> sumDyV0 = Vector256<double>.Zero, sumDyV1 = Vector256<double>.Zero, sumDyV2 = Vector256<double>.Zero, sumDyV3 = Vector256<double>.Zero;
+                    Vector256<double> sumDyNormalizedV0 = Vector256<double>.Zero, sumDyNormalizedV1 = Vector256<double>.Zero, sumDyNormalizedV2 = Vector256<double>.Zero, sumDyNormalizedV3 = Vector256<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    double* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var dy_0 = Vector256.Load(dyRow0 + i);
+                        var center_0 = Vector256.Load(center + i);
+                        var scale_0 = Vector256.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    double* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var dy_1 = Vector256.Load(dyRow1 + i);
+                        var center_1 = Vector256.Load(center + i);
+                        var scale_1 = Vector256.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    double* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var dy_2 = Vector256.Load(dyRow2 + i);
+                        var center_2 = Vector256.Load(center + i);
+                        var scale_2 = Vector256.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    double* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var dy_3 = Vector256.Load(dyRow3 + i);
+                        var center_3 = Vector256.Load(center + i);
+                        var scale_3 = Vector256.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector256.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector256.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3181,7 +3664,8 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3216,7 +3700,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(double* x, double* dy, nint rows, nint count, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double* dyRow = dy + r * rowStride;
@@ -3260,7 +3745,129 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumDyV0 = Vector512<float>.Zero, sumDyV1 = Vector512<float>.Zero, sumDyV2 = Vector512<float>.Zero, sumDyV3 = Vector512<float>.Zero;
+                    Vector512<float> sumDyNormalizedV0 = Vector512<float>.Zero, sumDyNormalizedV1 = Vector512<float>.Zero, sumDyNormalizedV2 = Vector512<float>.Zero, sumDyNormalizedV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow0 + i);
+                        var center_0 = Vector512.Load(center + i);
+                        var scale_0 = Vector512.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t0 = Vector512<float>.Zero;
+                        var sumDyNormalized_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<float>.Zero);
+                        sumDyNormalizedV0 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow1 + i);
+                        var center_1 = Vector512.Load(center + i);
+                        var scale_1 = Vector512.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t1 = Vector512<float>.Zero;
+                        var sumDyNormalized_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<float>.Zero);
+                        sumDyNormalizedV1 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow2 + i);
+                        var center_2 = Vector512.Load(center + i);
+                        var scale_2 = Vector512.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t2 = Vector512<float>.Zero;
+                        var sumDyNormalized_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<float>.Zero);
+                        sumDyNormalizedV2 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow3 + i);
+                        var center_3 = Vector512.Load(center + i);
+                        var scale_3 = Vector512.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t3 = Vector512<float>.Zero;
+                        var sumDyNormalized_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.Float16Conversions.Load512(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<float>.Zero);
+                        sumDyNormalizedV3 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3311,7 +3918,129 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumDyV0 = Vector256<float>.Zero, sumDyV1 = Vector256<float>.Zero, sumDyV2 = Vector256<float>.Zero, sumDyV3 = Vector256<float>.Zero;
+                    Vector256<float> sumDyNormalizedV0 = Vector256<float>.Zero, sumDyNormalizedV1 = Vector256<float>.Zero, sumDyNormalizedV2 = Vector256<float>.Zero, sumDyNormalizedV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow0 + i);
+                        var center_0 = Vector256.Load(center + i);
+                        var scale_0 = Vector256.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t0 = Vector256<float>.Zero;
+                        var sumDyNormalized_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV0 += Vector256.ConditionalSelect(fresh, sumDy_t0, Vector256<float>.Zero);
+                        sumDyNormalizedV0 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow1 + i);
+                        var center_1 = Vector256.Load(center + i);
+                        var scale_1 = Vector256.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t1 = Vector256<float>.Zero;
+                        var sumDyNormalized_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV1 += Vector256.ConditionalSelect(fresh, sumDy_t1, Vector256<float>.Zero);
+                        sumDyNormalizedV1 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow2 + i);
+                        var center_2 = Vector256.Load(center + i);
+                        var scale_2 = Vector256.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t2 = Vector256<float>.Zero;
+                        var sumDyNormalized_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV2 += Vector256.ConditionalSelect(fresh, sumDy_t2, Vector256<float>.Zero);
+                        sumDyNormalizedV2 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow3 + i);
+                        var center_3 = Vector256.Load(center + i);
+                        var scale_3 = Vector256.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t3 = Vector256<float>.Zero;
+                        var sumDyNormalized_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.Float16Conversions.Load256(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV3 += Vector256.ConditionalSelect(fresh, sumDy_t3, Vector256<float>.Zero);
+                        sumDyNormalizedV3 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3362,7 +4091,65 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumDyV0 = Vector128<float>.Zero, sumDyV1 = Vector128<float>.Zero, sumDyV2 = Vector128<float>.Zero, sumDyV3 = Vector128<float>.Zero;
+                    Vector128<float> sumDyNormalizedV0 = Vector128<float>.Zero, sumDyNormalizedV1 = Vector128<float>.Zero, sumDyNormalizedV2 = Vector128<float>.Zero, sumDyNormalizedV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    global::System.Half* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow0 + i);
+                        var center_0 = Vector128.Load(center + i);
+                        var scale_0 = Vector128.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    global::System.Half* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow1 + i);
+                        var center_1 = Vector128.Load(center + i);
+                        var scale_1 = Vector128.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    global::System.Half* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow2 + i);
+                        var center_2 = Vector128.Load(center + i);
+                        var scale_2 = Vector128.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    global::System.Half* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load128(dyRow3 + i);
+                        var center_3 = Vector128.Load(center + i);
+                        var scale_3 = Vector128.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3397,7 +4184,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 global::System.Half* dyRow = dy + r * rowStride;
@@ -3441,7 +4229,129 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumDyV0 = Vector512<float>.Zero, sumDyV1 = Vector512<float>.Zero, sumDyV2 = Vector512<float>.Zero, sumDyV3 = Vector512<float>.Zero;
+                    Vector512<float> sumDyNormalizedV0 = Vector512<float>.Zero, sumDyNormalizedV1 = Vector512<float>.Zero, sumDyNormalizedV2 = Vector512<float>.Zero, sumDyNormalizedV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow0 + i);
+                        var center_0 = Vector512.Load(center + i);
+                        var scale_0 = Vector512.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t0 = Vector512<float>.Zero;
+                        var sumDyNormalized_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV0 += Vector512.ConditionalSelect(fresh, sumDy_t0, Vector512<float>.Zero);
+                        sumDyNormalizedV0 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow1 + i);
+                        var center_1 = Vector512.Load(center + i);
+                        var scale_1 = Vector512.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t1 = Vector512<float>.Zero;
+                        var sumDyNormalized_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV1 += Vector512.ConditionalSelect(fresh, sumDy_t1, Vector512<float>.Zero);
+                        sumDyNormalizedV1 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow2 + i);
+                        var center_2 = Vector512.Load(center + i);
+                        var scale_2 = Vector512.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t2 = Vector512<float>.Zero;
+                        var sumDyNormalized_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV2 += Vector512.ConditionalSelect(fresh, sumDy_t2, Vector512<float>.Zero);
+                        sumDyNormalizedV2 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow3 + i);
+                        var center_3 = Vector512.Load(center + i);
+                        var scale_3 = Vector512.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var center_t = Vector512.Load(center + last);
+                        var scale_t = Vector512.Load(scale + last);
+                        var sumDy_t3 = Vector512<float>.Zero;
+                        var sumDyNormalized_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumDyV3 += Vector512.ConditionalSelect(fresh, sumDy_t3, Vector512<float>.Zero);
+                        sumDyNormalizedV3 += Vector512.ConditionalSelect(fresh, sumDyNormalized_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -3492,7 +4402,129 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumDyV0 = Vector256<float>.Zero, sumDyV1 = Vector256<float>.Zero, sumDyV2 = Vector256<float>.Zero, sumDyV3 = Vector256<float>.Zero;
+                    Vector256<float> sumDyNormalizedV0 = Vector256<float>.Zero, sumDyNormalizedV1 = Vector256<float>.Zero, sumDyNormalizedV2 = Vector256<float>.Zero, sumDyNormalizedV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow0 + i);
+                        var center_0 = Vector256.Load(center + i);
+                        var scale_0 = Vector256.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t0 = Vector256<float>.Zero;
+                        var sumDyNormalized_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + last);
+                        var dy_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow0 + last);
+                        sumDy_t0 += dy_t0;
+                        sumDyNormalized_t0 += dy_t0 * ((x_t0 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV0 += Vector256.ConditionalSelect(fresh, sumDy_t0, Vector256<float>.Zero);
+                        sumDyNormalizedV0 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow1 + i);
+                        var center_1 = Vector256.Load(center + i);
+                        var scale_1 = Vector256.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t1 = Vector256<float>.Zero;
+                        var sumDyNormalized_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + last);
+                        var dy_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow1 + last);
+                        sumDy_t1 += dy_t1;
+                        sumDyNormalized_t1 += dy_t1 * ((x_t1 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV1 += Vector256.ConditionalSelect(fresh, sumDy_t1, Vector256<float>.Zero);
+                        sumDyNormalizedV1 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow2 + i);
+                        var center_2 = Vector256.Load(center + i);
+                        var scale_2 = Vector256.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t2 = Vector256<float>.Zero;
+                        var sumDyNormalized_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + last);
+                        var dy_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow2 + last);
+                        sumDy_t2 += dy_t2;
+                        sumDyNormalized_t2 += dy_t2 * ((x_t2 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV2 += Vector256.ConditionalSelect(fresh, sumDy_t2, Vector256<float>.Zero);
+                        sumDyNormalizedV2 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow3 + i);
+                        var center_3 = Vector256.Load(center + i);
+                        var scale_3 = Vector256.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var center_t = Vector256.Load(center + last);
+                        var scale_t = Vector256.Load(scale + last);
+                        var sumDy_t3 = Vector256<float>.Zero;
+                        var sumDyNormalized_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + last);
+                        var dy_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dyRow3 + last);
+                        sumDy_t3 += dy_t3;
+                        sumDyNormalized_t3 += dy_t3 * ((x_t3 - center_t) * scale_t);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumDyV3 += Vector256.ConditionalSelect(fresh, sumDy_t3, Vector256<float>.Zero);
+                        sumDyNormalizedV3 += Vector256.ConditionalSelect(fresh, sumDyNormalized_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -3543,7 +4575,65 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumDyV0 = Vector128<float>.Zero, sumDyV1 = Vector128<float>.Zero, sumDyV2 = Vector128<float>.Zero, sumDyV3 = Vector128<float>.Zero;
+                    Vector128<float> sumDyNormalizedV0 = Vector128<float>.Zero, sumDyNormalizedV1 = Vector128<float>.Zero, sumDyNormalizedV2 = Vector128<float>.Zero, sumDyNormalizedV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow0 = dy + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow0 + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow0 + i);
+                        var center_0 = Vector128.Load(center + i);
+                        var scale_0 = Vector128.Load(scale + i);
+                        sumDyV0 += dy_0;
+                        sumDyNormalizedV0 += dy_0 * ((x_0 - center_0) * scale_0);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow1 = dy + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow1 + i);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow1 + i);
+                        var center_1 = Vector128.Load(center + i);
+                        var scale_1 = Vector128.Load(scale + i);
+                        sumDyV1 += dy_1;
+                        sumDyNormalizedV1 += dy_1 * ((x_1 - center_1) * scale_1);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow2 = dy + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow2 + i);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow2 + i);
+                        var center_2 = Vector128.Load(center + i);
+                        var scale_2 = Vector128.Load(scale + i);
+                        sumDyV2 += dy_2;
+                        sumDyNormalizedV2 += dy_2 * ((x_2 - center_2) * scale_2);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    global::BnNative.Kernels.BFloat16* dyRow3 = dy + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow3 + i);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(dyRow3 + i);
+                        var center_3 = Vector128.Load(center + i);
+                        var scale_3 = Vector128.Load(scale + i);
+                        sumDyV3 += dy_3;
+                        sumDyNormalizedV3 += dy_3 * ((x_3 - center_3) * scale_3);
+                    }
+                    var sumDyTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyV0, sumDyV1, sumDyV2, sumDyV3);
+                    (Vector128.Load(sumDy + r) + sumDyTotals).Store(sumDy + r);
+                    var sumDyNormalizedTotals = global::BnNative.Kernels.LaneSums.OfFour(sumDyNormalizedV0, sumDyNormalizedV1, sumDyNormalizedV2, sumDyNormalizedV3);
+                    (Vector128.Load(sumDyNormalized + r) + sumDyNormalizedTotals).Store(sumDyNormalized + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;
@@ -3578,7 +4668,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint count, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 global::BnNative.Kernels.BFloat16* dyRow = dy + r * rowStride;

@@ -4390,7 +4390,132 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(float* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumV0 = Vector512<float>.Zero, sumV1 = Vector512<float>.Zero, sumV2 = Vector512<float>.Zero, sumV3 = Vector512<float>.Zero;
+                    Vector512<float> squaresV0 = Vector512<float>.Zero, squaresV1 = Vector512<float>.Zero, squaresV2 = Vector512<float>.Zero, squaresV3 = Vector512<float>.Zero;
+                    Vector512<float> magnitudesV0 = Vector512<float>.Zero, magnitudesV1 = Vector512<float>.Zero, magnitudesV2 = Vector512<float>.Zero, magnitudesV3 = Vector512<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector512.Create(shift[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector512.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t0 = Vector512<float>.Zero;
+                        var squares_t0 = Vector512<float>.Zero;
+                        var magnitudes_t0 = Vector512<float>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector512.Abs(x_t0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<float>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<float>.Zero);
+                        magnitudesV0 += Vector512.ConditionalSelect(fresh, magnitudes_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector512.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector512.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t1 = Vector512<float>.Zero;
+                        var squares_t1 = Vector512<float>.Zero;
+                        var magnitudes_t1 = Vector512<float>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector512.Abs(x_t1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<float>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<float>.Zero);
+                        magnitudesV1 += Vector512.ConditionalSelect(fresh, magnitudes_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector512.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector512.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t2 = Vector512<float>.Zero;
+                        var squares_t2 = Vector512<float>.Zero;
+                        var magnitudes_t2 = Vector512<float>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector512.Abs(x_t2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<float>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<float>.Zero);
+                        magnitudesV2 += Vector512.ConditionalSelect(fresh, magnitudes_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector512.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector512.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t3 = Vector512<float>.Zero;
+                        var squares_t3 = Vector512<float>.Zero;
+                        var magnitudes_t3 = Vector512<float>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector512.Abs(x_t3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<float>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<float>.Zero);
+                        magnitudesV3 += Vector512.ConditionalSelect(fresh, magnitudes_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4444,7 +4569,132 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(float* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumV0 = Vector256<float>.Zero, sumV1 = Vector256<float>.Zero, sumV2 = Vector256<float>.Zero, sumV3 = Vector256<float>.Zero;
+                    Vector256<float> squaresV0 = Vector256<float>.Zero, squaresV1 = Vector256<float>.Zero, squaresV2 = Vector256<float>.Zero, squaresV3 = Vector256<float>.Zero;
+                    Vector256<float> magnitudesV0 = Vector256<float>.Zero, magnitudesV1 = Vector256<float>.Zero, magnitudesV2 = Vector256<float>.Zero, magnitudesV3 = Vector256<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector256.Create(shift[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector256.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector256<float>.Zero;
+                        var squares_t0 = Vector256<float>.Zero;
+                        var magnitudes_t0 = Vector256<float>.Zero;
+                        var x_t0 = Vector256.Load(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector256.Abs(x_t0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV0 += Vector256.ConditionalSelect(fresh, sum_t0, Vector256<float>.Zero);
+                        squaresV0 += Vector256.ConditionalSelect(fresh, squares_t0, Vector256<float>.Zero);
+                        magnitudesV0 += Vector256.ConditionalSelect(fresh, magnitudes_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector256.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector256.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector256<float>.Zero;
+                        var squares_t1 = Vector256<float>.Zero;
+                        var magnitudes_t1 = Vector256<float>.Zero;
+                        var x_t1 = Vector256.Load(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector256.Abs(x_t1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV1 += Vector256.ConditionalSelect(fresh, sum_t1, Vector256<float>.Zero);
+                        squaresV1 += Vector256.ConditionalSelect(fresh, squares_t1, Vector256<float>.Zero);
+                        magnitudesV1 += Vector256.ConditionalSelect(fresh, magnitudes_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector256.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector256.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector256<float>.Zero;
+                        var squares_t2 = Vector256<float>.Zero;
+                        var magnitudes_t2 = Vector256<float>.Zero;
+                        var x_t2 = Vector256.Load(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector256.Abs(x_t2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV2 += Vector256.ConditionalSelect(fresh, sum_t2, Vector256<float>.Zero);
+                        squaresV2 += Vector256.ConditionalSelect(fresh, squares_t2, Vector256<float>.Zero);
+                        magnitudesV2 += Vector256.ConditionalSelect(fresh, magnitudes_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector256.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector256.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector256<float>.Zero;
+                        var squares_t3 = Vector256<float>.Zero;
+                        var magnitudes_t3 = Vector256<float>.Zero;
+                        var x_t3 = Vector256.Load(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector256.Abs(x_t3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV3 += Vector256.ConditionalSelect(fresh, sum_t3, Vector256<float>.Zero);
+                        squaresV3 += Vector256.ConditionalSelect(fresh, squares_t3, Vector256<float>.Zero);
+                        magnitudesV3 += Vector256.ConditionalSelect(fresh, magnitudes_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4498,7 +4748,64 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(float* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumV0 = Vector128<float>.Zero, sumV1 = Vector128<float>.Zero, sumV2 = Vector128<float>.Zero, sumV3 = Vector128<float>.Zero;
+                    Vector128<float> squaresV0 = Vector128<float>.Zero, squaresV1 = Vector128<float>.Zero, squaresV2 = Vector128<float>.Zero, squaresV3 = Vector128<float>.Zero;
+                    Vector128<float> magnitudesV0 = Vector128<float>.Zero, magnitudesV1 = Vector128<float>.Zero, magnitudesV2 = Vector128<float>.Zero, magnitudesV3 = Vector128<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector128.Create(shift[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector128.Abs(x_0);
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector128.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector128.Load(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector128.Abs(x_1);
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector128.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector128.Load(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector128.Abs(x_2);
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector128.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector128.Load(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector128.Abs(x_3);
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4535,7 +4842,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(float* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4580,7 +4888,132 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(double* x, nint rows, nint count, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<double> sumV0 = Vector512<double>.Zero, sumV1 = Vector512<double>.Zero, sumV2 = Vector512<double>.Zero, sumV3 = Vector512<double>.Zero;
+                    Vector512<double> squaresV0 = Vector512<double>.Zero, squaresV1 = Vector512<double>.Zero, squaresV2 = Vector512<double>.Zero, squaresV3 = Vector512<double>.Zero;
+                    Vector512<double> magnitudesV0 = Vector512<double>.Zero, magnitudesV1 = Vector512<double>.Zero, magnitudesV2 = Vector512<double>.Zero, magnitudesV3 = Vector512<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector512.Create(shift[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector512.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector512<double>.Zero;
+                        var squares_t0 = Vector512<double>.Zero;
+                        var magnitudes_t0 = Vector512<double>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector512.Abs(x_t0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<double>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<double>.Zero);
+                        magnitudesV0 += Vector512.ConditionalSelect(fresh, magnitudes_t0, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector512.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector512.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector512<double>.Zero;
+                        var squares_t1 = Vector512<double>.Zero;
+                        var magnitudes_t1 = Vector512<double>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector512.Abs(x_t1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<double>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<double>.Zero);
+                        magnitudesV1 += Vector512.ConditionalSelect(fresh, magnitudes_t1, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector512.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector512.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector512<double>.Zero;
+                        var squares_t2 = Vector512<double>.Zero;
+                        var magnitudes_t2 = Vector512<double>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector512.Abs(x_t2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<double>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<double>.Zero);
+                        magnitudesV2 += Vector512.ConditionalSelect(fresh, magnitudes_t2, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector512.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector512.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector512<double>.Zero;
+                        var squares_t3 = Vector512<double>.Zero;
+                        var magnitudes_t3 = Vector512<double>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector512.Abs(x_t3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<double>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<double>.Zero);
+                        magnitudesV3 += Vector512.ConditionalSelect(fresh, magnitudes_t3, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector256.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector256.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector256.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double shiftR = shift[r];
@@ -4634,7 +5067,64 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(double* x, nint rows, nint count, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<double> sumV0 = Vector256<double>.Zero, sumV1 = Vector256<double>.Zero, sumV2 = Vector256<double>.Zero, sumV3 = Vector256<double>.Zero;
+                    Vector256<double> squaresV0 = Vector256<double>.Zero, squaresV1 = Vector256<double>.Zero, squaresV2 = Vector256<double>.Zero, squaresV3 = Vector256<double>.Zero;
+                    Vector256<double> magnitudesV0 = Vector256<double>.Zero, magnitudesV1 = Vector256<double>.Zero, magnitudesV2 = Vector256<double>.Zero, magnitudesV3 = Vector256<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector256.Create(shift[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector256.Abs(x_0);
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector256.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector256.Abs(x_1);
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector256.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector256.Abs(x_2);
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector256.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector256.Abs(x_3);
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector256.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector256.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector256.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double shiftR = shift[r];
@@ -4671,7 +5161,8 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(double* x, nint rows, nint count, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double shiftR = shift[r];
@@ -4708,7 +5199,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(double* x, nint rows, nint count, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 double shiftR = shift[r];
@@ -4753,7 +5245,132 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::System.Half* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumV0 = Vector512<float>.Zero, sumV1 = Vector512<float>.Zero, sumV2 = Vector512<float>.Zero, sumV3 = Vector512<float>.Zero;
+                    Vector512<float> squaresV0 = Vector512<float>.Zero, squaresV1 = Vector512<float>.Zero, squaresV2 = Vector512<float>.Zero, squaresV3 = Vector512<float>.Zero;
+                    Vector512<float> magnitudesV0 = Vector512<float>.Zero, magnitudesV1 = Vector512<float>.Zero, magnitudesV2 = Vector512<float>.Zero, magnitudesV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector512.Create(shift[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector512.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t0 = Vector512<float>.Zero;
+                        var squares_t0 = Vector512<float>.Zero;
+                        var magnitudes_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector512.Abs(x_t0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<float>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<float>.Zero);
+                        magnitudesV0 += Vector512.ConditionalSelect(fresh, magnitudes_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector512.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector512.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t1 = Vector512<float>.Zero;
+                        var squares_t1 = Vector512<float>.Zero;
+                        var magnitudes_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector512.Abs(x_t1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<float>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<float>.Zero);
+                        magnitudesV1 += Vector512.ConditionalSelect(fresh, magnitudes_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector512.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector512.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t2 = Vector512<float>.Zero;
+                        var squares_t2 = Vector512<float>.Zero;
+                        var magnitudes_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector512.Abs(x_t2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<float>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<float>.Zero);
+                        magnitudesV2 += Vector512.ConditionalSelect(fresh, magnitudes_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector512.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector512.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t3 = Vector512<float>.Zero;
+                        var squares_t3 = Vector512<float>.Zero;
+                        var magnitudes_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector512.Abs(x_t3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<float>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<float>.Zero);
+                        magnitudesV3 += Vector512.ConditionalSelect(fresh, magnitudes_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4807,7 +5424,132 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::System.Half* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumV0 = Vector256<float>.Zero, sumV1 = Vector256<float>.Zero, sumV2 = Vector256<float>.Zero, sumV3 = Vector256<float>.Zero;
+                    Vector256<float> squaresV0 = Vector256<float>.Zero, squaresV1 = Vector256<float>.Zero, squaresV2 = Vector256<float>.Zero, squaresV3 = Vector256<float>.Zero;
+                    Vector256<float> magnitudesV0 = Vector256<float>.Zero, magnitudesV1 = Vector256<float>.Zero, magnitudesV2 = Vector256<float>.Zero, magnitudesV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector256.Create(shift[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector256.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector256<float>.Zero;
+                        var squares_t0 = Vector256<float>.Zero;
+                        var magnitudes_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector256.Abs(x_t0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV0 += Vector256.ConditionalSelect(fresh, sum_t0, Vector256<float>.Zero);
+                        squaresV0 += Vector256.ConditionalSelect(fresh, squares_t0, Vector256<float>.Zero);
+                        magnitudesV0 += Vector256.ConditionalSelect(fresh, magnitudes_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector256.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector256.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector256<float>.Zero;
+                        var squares_t1 = Vector256<float>.Zero;
+                        var magnitudes_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector256.Abs(x_t1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV1 += Vector256.ConditionalSelect(fresh, sum_t1, Vector256<float>.Zero);
+                        squaresV1 += Vector256.ConditionalSelect(fresh, squares_t1, Vector256<float>.Zero);
+                        magnitudesV1 += Vector256.ConditionalSelect(fresh, magnitudes_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector256.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector256.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector256<float>.Zero;
+                        var squares_t2 = Vector256<float>.Zero;
+                        var magnitudes_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector256.Abs(x_t2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV2 += Vector256.ConditionalSelect(fresh, sum_t2, Vector256<float>.Zero);
+                        squaresV2 += Vector256.ConditionalSelect(fresh, squares_t2, Vector256<float>.Zero);
+                        magnitudesV2 += Vector256.ConditionalSelect(fresh, magnitudes_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector256.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector256.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector256<float>.Zero;
+                        var squares_t3 = Vector256<float>.Zero;
+                        var magnitudes_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector256.Abs(x_t3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV3 += Vector256.ConditionalSelect(fresh, sum_t3, Vector256<float>.Zero);
+                        squaresV3 += Vector256.ConditionalSelect(fresh, squares_t3, Vector256<float>.Zero);
+                        magnitudesV3 += Vector256.ConditionalSelect(fresh, magnitudes_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4861,7 +5603,64 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumV0 = Vector128<float>.Zero, sumV1 = Vector128<float>.Zero, sumV2 = Vector128<float>.Zero, sumV3 = Vector128<float>.Zero;
+                    Vector128<float> squaresV0 = Vector128<float>.Zero, squaresV1 = Vector128<float>.Zero, squaresV2 = Vector128<float>.Zero, squaresV3 = Vector128<float>.Zero;
+                    Vector128<float> magnitudesV0 = Vector128<float>.Zero, magnitudesV1 = Vector128<float>.Zero, magnitudesV2 = Vector128<float>.Zero, magnitudesV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector128.Create(shift[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector128.Abs(x_0);
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector128.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector128.Abs(x_1);
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector128.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector128.Abs(x_2);
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector128.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector128.Abs(x_3);
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4898,7 +5697,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::System.Half* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4943,7 +5743,132 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumV0 = Vector512<float>.Zero, sumV1 = Vector512<float>.Zero, sumV2 = Vector512<float>.Zero, sumV3 = Vector512<float>.Zero;
+                    Vector512<float> squaresV0 = Vector512<float>.Zero, squaresV1 = Vector512<float>.Zero, squaresV2 = Vector512<float>.Zero, squaresV3 = Vector512<float>.Zero;
+                    Vector512<float> magnitudesV0 = Vector512<float>.Zero, magnitudesV1 = Vector512<float>.Zero, magnitudesV2 = Vector512<float>.Zero, magnitudesV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector512.Create(shift[r]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector512.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t0 = Vector512<float>.Zero;
+                        var squares_t0 = Vector512<float>.Zero;
+                        var magnitudes_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector512.Abs(x_t0);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<float>.Zero);
+                        squaresV0 += Vector512.ConditionalSelect(fresh, squares_t0, Vector512<float>.Zero);
+                        magnitudesV0 += Vector512.ConditionalSelect(fresh, magnitudes_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector512.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector512.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t1 = Vector512<float>.Zero;
+                        var squares_t1 = Vector512<float>.Zero;
+                        var magnitudes_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector512.Abs(x_t1);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<float>.Zero);
+                        squaresV1 += Vector512.ConditionalSelect(fresh, squares_t1, Vector512<float>.Zero);
+                        magnitudesV1 += Vector512.ConditionalSelect(fresh, magnitudes_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector512.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector512.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t2 = Vector512<float>.Zero;
+                        var squares_t2 = Vector512<float>.Zero;
+                        var magnitudes_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector512.Abs(x_t2);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<float>.Zero);
+                        squaresV2 += Vector512.ConditionalSelect(fresh, squares_t2, Vector512<float>.Zero);
+                        magnitudesV2 += Vector512.ConditionalSelect(fresh, magnitudes_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector512.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector512.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t3 = Vector512<float>.Zero;
+                        var squares_t3 = Vector512<float>.Zero;
+                        var magnitudes_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector512.Abs(x_t3);
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<float>.Zero);
+                        squaresV3 += Vector512.ConditionalSelect(fresh, squares_t3, Vector512<float>.Zero);
+                        magnitudesV3 += Vector512.ConditionalSelect(fresh, magnitudes_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -4997,7 +5922,132 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumV0 = Vector256<float>.Zero, sumV1 = Vector256<float>.Zero, sumV2 = Vector256<float>.Zero, sumV3 = Vector256<float>.Zero;
+                    Vector256<float> squaresV0 = Vector256<float>.Zero, squaresV1 = Vector256<float>.Zero, squaresV2 = Vector256<float>.Zero, squaresV3 = Vector256<float>.Zero;
+                    Vector256<float> magnitudesV0 = Vector256<float>.Zero, magnitudesV1 = Vector256<float>.Zero, magnitudesV2 = Vector256<float>.Zero, magnitudesV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector256.Create(shift[r]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector256.Abs(x_0);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector256<float>.Zero;
+                        var squares_t0 = Vector256<float>.Zero;
+                        var magnitudes_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + last);
+                        var d_t0 = x_t0 - shiftV0;
+                        sum_t0 += d_t0;
+                        squares_t0 += d_t0 * d_t0;
+                        magnitudes_t0 += Vector256.Abs(x_t0);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV0 += Vector256.ConditionalSelect(fresh, sum_t0, Vector256<float>.Zero);
+                        squaresV0 += Vector256.ConditionalSelect(fresh, squares_t0, Vector256<float>.Zero);
+                        magnitudesV0 += Vector256.ConditionalSelect(fresh, magnitudes_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector256.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector256.Abs(x_1);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector256<float>.Zero;
+                        var squares_t1 = Vector256<float>.Zero;
+                        var magnitudes_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + last);
+                        var d_t1 = x_t1 - shiftV1;
+                        sum_t1 += d_t1;
+                        squares_t1 += d_t1 * d_t1;
+                        magnitudes_t1 += Vector256.Abs(x_t1);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV1 += Vector256.ConditionalSelect(fresh, sum_t1, Vector256<float>.Zero);
+                        squaresV1 += Vector256.ConditionalSelect(fresh, squares_t1, Vector256<float>.Zero);
+                        magnitudesV1 += Vector256.ConditionalSelect(fresh, magnitudes_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector256.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector256.Abs(x_2);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector256<float>.Zero;
+                        var squares_t2 = Vector256<float>.Zero;
+                        var magnitudes_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + last);
+                        var d_t2 = x_t2 - shiftV2;
+                        sum_t2 += d_t2;
+                        squares_t2 += d_t2 * d_t2;
+                        magnitudes_t2 += Vector256.Abs(x_t2);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV2 += Vector256.ConditionalSelect(fresh, sum_t2, Vector256<float>.Zero);
+                        squaresV2 += Vector256.ConditionalSelect(fresh, squares_t2, Vector256<float>.Zero);
+                        magnitudesV2 += Vector256.ConditionalSelect(fresh, magnitudes_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector256.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector256.Abs(x_3);
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector256<float>.Zero;
+                        var squares_t3 = Vector256<float>.Zero;
+                        var magnitudes_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + last);
+                        var d_t3 = x_t3 - shiftV3;
+                        sum_t3 += d_t3;
+                        squares_t3 += d_t3 * d_t3;
+                        magnitudes_t3 += Vector256.Abs(x_t3);
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV3 += Vector256.ConditionalSelect(fresh, sum_t3, Vector256<float>.Zero);
+                        squaresV3 += Vector256.ConditionalSelect(fresh, squares_t3, Vector256<float>.Zero);
+                        magnitudesV3 += Vector256.ConditionalSelect(fresh, magnitudes_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -5051,7 +6101,64 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumV0 = Vector128<float>.Zero, sumV1 = Vector128<float>.Zero, sumV2 = Vector128<float>.Zero, sumV3 = Vector128<float>.Zero;
+                    Vector128<float> squaresV0 = Vector128<float>.Zero, squaresV1 = Vector128<float>.Zero, squaresV2 = Vector128<float>.Zero, squaresV3 = Vector128<float>.Zero;
+                    Vector128<float> magnitudesV0 = Vector128<float>.Zero, magnitudesV1 = Vector128<float>.Zero, magnitudesV2 = Vector128<float>.Zero, magnitudesV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    var shiftV0 = Vector128.Create(shift[r]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow0 + i);
+                        var d_0 = x_0 - shiftV0;
+                        sumV0 += d_0;
+                        squaresV0 += d_0 * d_0;
+                        magnitudesV0 += Vector128.Abs(x_0);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    var shiftV1 = Vector128.Create(shift[r + 1]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow1 + i);
+                        var d_1 = x_1 - shiftV1;
+                        sumV1 += d_1;
+                        squaresV1 += d_1 * d_1;
+                        magnitudesV1 += Vector128.Abs(x_1);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    var shiftV2 = Vector128.Create(shift[r + 2]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow2 + i);
+                        var d_2 = x_2 - shiftV2;
+                        sumV2 += d_2;
+                        squaresV2 += d_2 * d_2;
+                        magnitudesV2 += Vector128.Abs(x_2);
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    var shiftV3 = Vector128.Create(shift[r + 3]);
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow3 + i);
+                        var d_3 = x_3 - shiftV3;
+                        sumV3 += d_3;
+                        squaresV3 += d_3 * d_3;
+                        magnitudesV3 += Vector128.Abs(x_3);
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                    var squaresTotals = global::BnNative.Kernels.LaneSums.OfFour(squaresV0, squaresV1, squaresV2, squaresV3);
+                    (Vector128.Load(squares + r) + squaresTotals).Store(squares + r);
+                    var magnitudesTotals = global::BnNative.Kernels.LaneSums.OfFour(magnitudesV0, magnitudesV1, magnitudesV2, magnitudesV3);
+                    (Vector128.Load(magnitudes + r) + magnitudesTotals).Store(magnitudes + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float shiftR = shift[r];
@@ -5088,7 +6195,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 float shiftR = shift[r];

@@ -2846,7 +2846,82 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(float* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumV0 = Vector512<float>.Zero, sumV1 = Vector512<float>.Zero, sumV2 = Vector512<float>.Zero, sumV3 = Vector512<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t0 = Vector512<float>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t1 = Vector512<float>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t2 = Vector512<float>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t3 = Vector512<float>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 nint i = 0;
@@ -2879,7 +2954,82 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(float* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumV0 = Vector256<float>.Zero, sumV1 = Vector256<float>.Zero, sumV2 = Vector256<float>.Zero, sumV3 = Vector256<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector256<float>.Zero;
+                        var x_t0 = Vector256.Load(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV0 += Vector256.ConditionalSelect(fresh, sum_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector256<float>.Zero;
+                        var x_t1 = Vector256.Load(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV1 += Vector256.ConditionalSelect(fresh, sum_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector256<float>.Zero;
+                        var x_t2 = Vector256.Load(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV2 += Vector256.ConditionalSelect(fresh, sum_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector256<float>.Zero;
+                        var x_t3 = Vector256.Load(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV3 += Vector256.ConditionalSelect(fresh, sum_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 nint i = 0;
@@ -2912,7 +3062,42 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(float* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumV0 = Vector128<float>.Zero, sumV1 = Vector128<float>.Zero, sumV2 = Vector128<float>.Zero, sumV3 = Vector128<float>.Zero;
+                    nint i;
+                    float* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    float* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector128.Load(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    float* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector128.Load(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    float* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector128.Load(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 nint i = 0;
@@ -2935,7 +3120,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(float* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 float* xRow = x + r * rowStride;
                 nint i = 0;
@@ -2972,7 +3158,82 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(double* x, nint rows, nint count, nint rowStride, double* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<double> sumV0 = Vector512<double>.Zero, sumV1 = Vector512<double>.Zero, sumV2 = Vector512<double>.Zero, sumV3 = Vector512<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector512<double>.Zero;
+                        var x_t0 = Vector512.Load(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = Vector512.Load(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector512<double>.Zero;
+                        var x_t1 = Vector512.Load(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = Vector512.Load(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector512<double>.Zero;
+                        var x_t2 = Vector512.Load(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = Vector512.Load(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector512<double>.Zero;
+                        var x_t3 = Vector512.Load(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<double>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector256.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3005,7 +3266,42 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(double* x, nint rows, nint count, nint rowStride, double* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<double> sumV0 = Vector256<double>.Zero, sumV1 = Vector256<double>.Zero, sumV2 = Vector256<double>.Zero, sumV3 = Vector256<double>.Zero;
+                    nint i;
+                    double* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    double* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = Vector256.Load(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    double* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = Vector256.Load(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    double* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = Vector256.Load(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector256.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3028,7 +3324,8 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(double* x, nint rows, nint count, nint rowStride, double* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3051,7 +3348,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(double* x, nint rows, nint count, nint rowStride, double* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 double* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3088,7 +3386,82 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::System.Half* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumV0 = Vector512<float>.Zero, sumV1 = Vector512<float>.Zero, sumV2 = Vector512<float>.Zero, sumV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load512(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load512(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load512(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load512(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3121,7 +3494,82 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::System.Half* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumV0 = Vector256<float>.Zero, sumV1 = Vector256<float>.Zero, sumV2 = Vector256<float>.Zero, sumV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.Float16Conversions.Load256(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV0 += Vector256.ConditionalSelect(fresh, sum_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.Float16Conversions.Load256(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV1 += Vector256.ConditionalSelect(fresh, sum_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.Float16Conversions.Load256(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV2 += Vector256.ConditionalSelect(fresh, sum_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.Float16Conversions.Load256(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV3 += Vector256.ConditionalSelect(fresh, sum_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3154,7 +3602,42 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumV0 = Vector128<float>.Zero, sumV1 = Vector128<float>.Zero, sumV2 = Vector128<float>.Zero, sumV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::System.Half* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    global::System.Half* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    global::System.Half* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    global::System.Half* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3177,7 +3660,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::System.Half* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::System.Half* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3214,7 +3698,82 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector512<float> sumV0 = Vector512<float>.Zero, sumV1 = Vector512<float>.Zero, sumV2 = Vector512<float>.Zero, sumV3 = Vector512<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t0 = Vector512<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV0 += Vector512.ConditionalSelect(fresh, sum_t0, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t1 = Vector512<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV1 += Vector512.ConditionalSelect(fresh, sum_t1, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t2 = Vector512<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV2 += Vector512.ConditionalSelect(fresh, sum_t2, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 16; i += 16)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 16)
+                    {
+                        nint last = count - 16;
+                        var sum_t3 = Vector512<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load512(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(i - last)));
+                        sumV3 += Vector512.ConditionalSelect(fresh, sum_t3, Vector512<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3247,7 +3806,82 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 8 == 0 || (count >= 8 && count % 8 >= 4))
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector256<float> sumV0 = Vector256<float>.Zero, sumV1 = Vector256<float>.Zero, sumV2 = Vector256<float>.Zero, sumV3 = Vector256<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t0 = Vector256<float>.Zero;
+                        var x_t0 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow0 + last);
+                        sum_t0 += x_t0;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV0 += Vector256.ConditionalSelect(fresh, sum_t0, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t1 = Vector256<float>.Zero;
+                        var x_t1 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow1 + last);
+                        sum_t1 += x_t1;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV1 += Vector256.ConditionalSelect(fresh, sum_t1, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t2 = Vector256<float>.Zero;
+                        var x_t2 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow2 + last);
+                        sum_t2 += x_t2;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV2 += Vector256.ConditionalSelect(fresh, sum_t2, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 8; i += 8)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    if (count - i >= 4 && count >= 8)
+                    {
+                        nint last = count - 8;
+                        var sum_t3 = Vector256<float>.Zero;
+                        var x_t3 = global::BnNative.Kernels.BFloat16Conversions.Load256(xRow3 + last);
+                        sum_t3 += x_t3;
+                        var fresh = Vector256.GreaterThanOrEqual(Vector256<float>.Indices, Vector256.Create((float)(i - last)));
+                        sumV3 += Vector256.ConditionalSelect(fresh, sum_t3, Vector256<float>.Zero);
+                        i = count;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3280,7 +3914,42 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            if (count % 4 == 0)
+            {
+                for (; r <= rows - 4; r += 4)
+                {
+                    Vector128<float> sumV0 = Vector128<float>.Zero, sumV1 = Vector128<float>.Zero, sumV2 = Vector128<float>.Zero, sumV3 = Vector128<float>.Zero;
+                    nint i;
+                    global::BnNative.Kernels.BFloat16* xRow0 = x + r * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow0 + i);
+                        sumV0 += x_0;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow1 = x + (r + 1) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow1 + i);
+                        sumV1 += x_1;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow2 = x + (r + 2) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow2 + i);
+                        sumV2 += x_2;
+                    }
+                    global::BnNative.Kernels.BFloat16* xRow3 = x + (r + 3) * rowStride;
+                    for (i = 0; i <= count - 4; i += 4)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(xRow3 + i);
+                        sumV3 += x_3;
+                    }
+                    var sumTotals = global::BnNative.Kernels.LaneSums.OfFour(sumV0, sumV1, sumV2, sumV3);
+                    (Vector128.Load(sum + r) + sumTotals).Store(sum + r);
+                }
+            }
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 nint i = 0;
@@ -3303,7 +3972,8 @@ static unsafe partial class Kernels
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
         private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint count, nint rowStride, float* sum)
         {
-            for (nint r = 0; r < rows; r++)
+            nint r = 0;
+            for (; r < rows; r++)
             {
                 global::BnNative.Kernels.BFloat16* xRow = x + r * rowStride;
                 nint i = 0;
