@@ -87,7 +87,7 @@ namespace BnGenerator
 
                     // OfFour: the lane sums of four vectors (four rows' accumulators) as one vector of four, for the
                     // RowGroup kernels. Each sum is the same tree of additions as Of's, so bitwise what Of gives, but every
-                    // shuffle serves two or four rows: at AVX-512, 14 instructions for four floats' sums against 4 × 8.
+                    // shuffle serves two or four rows: at AVX-512, 14 shuffles and additions as written for four floats' sums, against 8 for each in Of.
 
                     [MethodImpl(MethodImplOptions.AggressiveInlining)]
                     public static Vector128<float> OfFour(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
