@@ -25,6 +25,16 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// </summary>
     private const long MinRowsPerTask = 128;
 
+    /// <summary>Channels are cut into ranges of multiples of 64: a whole number of vectors at every width.</summary>
+    private const long ChannelRange = 64;
+
+    /// <summary>
+    /// The narrowest range of channels a task takes down every row of the tensor (see the constructor). Narrower ones
+    /// measured slower than tiles of whole rows: resnet-late NHWC (1,568 rows × 512 channels) in 8 ranges of 64 channels,
+    /// forward 0.18 → 0.21 ms and backward 0.22 → 0.28 ms at 1 thread, against 7 tiles of 256 rows.
+    /// </summary>
+    private const long MinColumnChannels = 256;
+
     /// <summary>
     /// Outputs at least this large are written with non-temporal stores: they would not stay in a core's
     /// cache anyway, and streaming them skips reading each line before it is overwritten (on the 2-vCPU VM,
@@ -48,10 +58,21 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
         C = shape.C;
         S = shape.S;
         ChannelsLast = shape.ChannelsLast;
-        long rowBytes = C * sizeof(T);
-        // Wide rows are cut into channel ranges (multiples of 64, a whole number of vectors at every width).
-        ChannelsPerTask = rowBytes * MinRowsPerTask <= TaskBytes ? C : Math.Max(64, TaskBytes / (MinRowsPerTask * sizeof(T)) / 64 * 64);
-        RowsPerTask = Math.Max(1, TaskBytes / (ChannelsPerTask * sizeof(T)));
+        long rowBytes = C * sizeof(T), columnBytes = M * sizeof(T);
+        if (columnBytes * MinColumnChannels <= TaskBytes)
+        {
+            // Every row of a wide range of channels fits in a task: tasks are ranges of channels down all rows, so there is
+            // one row block and nothing to merge (mlp, 256 × 4,096: forward 0.40 → 0.30 ms at 1 thread, 0.216 → 0.195 at 2,
+            // against tiles of 128 rows × 1,024 channels; backward unchanged).
+            ChannelsPerTask = Math.Min(C, TaskBytes / columnBytes / ChannelRange * ChannelRange);
+            RowsPerTask = M;
+        }
+        else
+        {
+            // Wide rows are cut into channel ranges.
+            ChannelsPerTask = rowBytes * MinRowsPerTask <= TaskBytes ? C : Math.Max(ChannelRange, TaskBytes / (MinRowsPerTask * sizeof(T)) / ChannelRange * ChannelRange);
+            RowsPerTask = Math.Max(1, TaskBytes / (ChannelsPerTask * sizeof(T)));
+        }
         RowBlocks = (M + RowsPerTask - 1) / RowsPerTask;
         ChannelBlocks = (C + ChannelsPerTask - 1) / ChannelsPerTask;
     }
