@@ -50,6 +50,17 @@ namespace BnGenerator
                 using System.Runtime.Intrinsics.Arm;
                 using System.Runtime.Intrinsics.X86;
 
+                /// <summary>How the GroupsContiguous kernels of reductions walk their rows.</summary>
+                internal static class GroupWalk
+                {
+                    /// <summary>
+                    /// Rows this few are walked a block of groups at a time down all of them, whatever their width, with the
+                    /// block's sums in registers until it is done; more rows go row by row, their sums loaded and stored in
+                    /// their arrays for every row. Callers whose rows are already in cache pass this many rows at a time.
+                    /// </summary>
+                    public const int FewRows = 8;
+                }
+
                 /// <summary>How long a reduction may run in the element type before its sums are carried on in float64.</summary>
                 internal static class Accumulation
                 {

@@ -652,7 +652,7 @@ namespace BnGenerator
             // taller tiles are walked row by row (a block walk would stride across pages and defeat the
             // prefetcher) with the sums kept in their arrays, in L1. Each sum lane adds the rows in the same
             // order either way.
-            w.Open($"if (groups <= {block} || rows <= {FewRows.ToString(CultureInfo.InvariantCulture)})");
+            w.Open($"if (groups <= {block} || rows <= {FewRows})");
             EmitGroupBlocks(w, spec, type, width, unroll);
             w.Line("return;");
             w.Close();
@@ -691,8 +691,8 @@ namespace BnGenerator
             w.Close();
         }
 
-        /// <summary>Rows few enough to walk in blocks of groups whatever their width (see <see cref="EmitGroupsContiguous"/>).</summary>
-        private const int FewRows = 8;
+        /// <summary>Rows few enough to walk in blocks of groups whatever their width (see <see cref="EmitGroupsContiguous"/>); in the support source, where callers see it.</summary>
+        private const string FewRows = "global::BnNative.Kernels.GroupWalk.FewRows";
 
         /// <summary>Rows a vector walk of wide rows takes together (see <see cref="EmitRowByRow"/>).</summary>
         private const int RowTile = 4;

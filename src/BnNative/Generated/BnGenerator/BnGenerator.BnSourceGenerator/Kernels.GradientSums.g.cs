@@ -775,7 +775,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1066,7 +1066,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1303,7 +1303,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1517,7 +1517,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1808,7 +1808,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1983,7 +1983,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
         {
-            if (groups <= 4 || rows <= 8)
+            if (groups <= 4 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -2197,7 +2197,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2488,7 +2488,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2725,7 +2725,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2939,7 +2939,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -3230,7 +3230,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -3467,7 +3467,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)

@@ -895,7 +895,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1106,7 +1106,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1277,7 +1277,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1447,7 +1447,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1658,7 +1658,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1787,7 +1787,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
-            if (groups <= 4 || rows <= 8)
+            if (groups <= 4 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -1957,7 +1957,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2168,7 +2168,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2339,7 +2339,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2509,7 +2509,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2720,7 +2720,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2891,7 +2891,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)

@@ -883,7 +883,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1072,7 +1072,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1229,7 +1229,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1387,7 +1387,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1576,7 +1576,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1694,7 +1694,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* scale, double* sumDy, double* sumDyNormalized)
         {
-            if (groups <= 4 || rows <= 8)
+            if (groups <= 4 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -1852,7 +1852,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2041,7 +2041,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2198,7 +2198,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2356,7 +2356,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2545,7 +2545,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2702,7 +2702,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* scale, float* sumDy, float* sumDyNormalized)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)

@@ -879,7 +879,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1233,7 +1233,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1515,7 +1515,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1762,7 +1762,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -2116,7 +2116,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -2323,7 +2323,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
         {
-            if (groups <= 4 || rows <= 8)
+            if (groups <= 4 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 4; g += 4)
@@ -2570,7 +2570,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2924,7 +2924,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -3206,7 +3206,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -3453,7 +3453,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -3807,7 +3807,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -4089,7 +4089,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)

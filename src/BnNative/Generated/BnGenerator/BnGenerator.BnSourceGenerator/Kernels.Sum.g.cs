@@ -631,7 +631,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -817,7 +817,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1003,7 +1003,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1182,7 +1182,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* sum)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -1368,7 +1368,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* sum)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -1511,7 +1511,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 2 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* sum)
         {
-            if (groups <= 8 || rows <= 8)
+            if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 8; g += 8)
@@ -1690,7 +1690,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -1876,7 +1876,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -2062,7 +2062,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
@@ -2241,7 +2241,7 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 64 || rows <= 8)
+            if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 64; g += 64)
@@ -2427,7 +2427,7 @@ static unsafe partial class Kernels
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 32 || rows <= 8)
+            if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 32; g += 32)
@@ -2613,7 +2613,7 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
         {
-            if (groups <= 16 || rows <= 8)
+            if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
                 for (; g <= groups - 16; g += 16)
