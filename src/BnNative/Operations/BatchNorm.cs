@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Threading;
 using BnNative.Runtime;
@@ -76,8 +77,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         using var variance = new NativeBuffer<double>(g.C);
         if (!g.ChannelsLast)
         {
-            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance };
-            WorkerPool.For(g.C, ref job);
+            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance, Group = g.AdjacentChannels };
+            WorkerPool.For(g.ChannelGroups, ref job);
         }
         else
         {
@@ -369,22 +370,38 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TrainingAffine Affine;
         public double* Mean, Variance;
 
-        public void Run(long c)
+        public long Group;
+
+        /// <summary>A group of adjacent channels: their statistics, checks and coefficients, then their map, each sample's slabs in memory order.</summary>
+        [SkipLocalsInit]
+        public void Run(long task)
         {
-            var (mean, variance) = Checked(G, X, c, ChannelPasses<TElement, T>.PlanarStatistics(G, X, c), Affine.Eps);
-            var (scale, shift, _, _) = Affine.For(c, mean, variance);
-            (Mean[c], Variance[c]) = (mean, variance);
-            if (!Exact<TElement, T>.MapFits(variance, G.M, scale, ZeroGamma(Affine.Gamma, c), shift))
+            const int Most = Geometry<TElement>.MostAdjacentChannels;
+            long first = task * Group, count = Math.Min(Group, G.C - first);
+            double* mean = stackalloc double[2 * Most];
+            double* variance = mean + Most;
+            T* coefficients = stackalloc T[3 * Most];
+            bool* fits = stackalloc bool[Most];
+            Statistics<TElement, T>.OfAdjacentRuns(X, G.Channel(first), count, mean, variance);
+            for (long j = 0; j < count; j++)
             {
-                Affine.ExactMap(X, Y, G.Channel(c), c, mean, variance);
-                return;
+                long c = first + j;
+                (mean[j], variance[j]) = Checked(G, X, c, (mean[j], variance[j]), Affine.Eps);
+                var (scale, shift, _, _) = Affine.For(c, mean[j], variance[j]);
+                (Mean[c], Variance[c]) = (mean[j], variance[j]);
+                fits[j] = Exact<TElement, T>.MapFits(variance[j], G.M, scale, ZeroGamma(Affine.Gamma, c), shift);
+                if (!fits[j])
+                    Affine.ExactMap(X, Y, G.Channel(c), c, mean[j], variance[j]);
+                (coefficients[3 * j], coefficients[3 * j + 1], coefficients[3 * j + 2]) = (E(mean[j]), E(scale), E(shift));
             }
-            T center = E(mean), scaleT = E(scale), shiftT = E(shift);
             for (long n = 0; n < G.N; n++)
-            {
-                long at = G.Slab(n, c);
-                K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, center, scaleT, shiftT, G.StreamSlabs);
-            }
+                for (long j = 0; j < count; j++)
+                {
+                    if (!fits[j])
+                        continue;
+                    long at = G.Slab(n, first + j);
+                    K.ScaleShift.MembersContiguous(X + at, Y + at, (nint)G.S, coefficients[3 * j], coefficients[3 * j + 1], coefficients[3 * j + 2], G.StreamSlabs);
+                }
         }
     }
 
@@ -450,8 +467,9 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             var job = new PlanarBackwardJob
             {
                 G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = saveMean, Invstd = saveInvstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
+                Group = g.AdjacentChannels,
             };
-            WorkerPool.For(g.C, ref job);
+            WorkerPool.For(g.ChannelGroups, ref job);
         }
         else
         {
@@ -526,7 +544,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
-        public void Run(long c) => PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, c, MeanDy[c], MeanDyXhat[c]);
+        public void Run(long c) => PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, c, 1, MeanDy + c, MeanDyXhat + c);
     }
 
     /// <summary>dgamma = count·mean(dy·x̂) (Batch Renormalization: count·(r·mean(dy·x̂) + d·mean(dy))), dbeta = count·mean(dy).</summary>
@@ -647,22 +665,36 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     }
 
     /// <summary>dx of NCHW channel <paramref name="c"/> from its gradient means, slab by slab (or in float64 where the coefficients do not fit).</summary>
-    private static void PlanarGradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* r, T* mean, T* invstd, long c,
-        double meanDy, double meanDyXhat)
+    /// <summary>
+    /// dx of the <paramref name="count"/> NCHW channels from <paramref name="first"/> (one gradient mean of each kind per
+    /// channel): in float64 for a channel whose coefficients do not fit, the others' slabs of each sample in memory order.
+    /// </summary>
+    [SkipLocalsInit]
+    private static void PlanarGradientApply(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* r, T* mean, T* invstd, long first,
+        long count, double* meanDy, double* meanDyXhat)
     {
-        double inverse = D(invstd[c]);
-        var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), inverse, meanDyXhat);
-        if (!GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy, meanDyXhat, D(mean[c])))
+        const int Most = Geometry<TElement>.MostAdjacentChannels;
+        T* coefficients = stackalloc T[3 * Most];
+        bool* fits = stackalloc bool[Most];
+        for (long j = 0; j < count; j++)
         {
-            Exact<TElement, T>.GradientApply(x, dy, dx, g.Channel(c), D(mean[c]), inverse, Gamma(gamma, c), R(r, c), meanDy, meanDyXhat);
-            return;
+            long c = first + j;
+            double inverse = D(invstd[c]);
+            var (a, b) = GradientCoefficients(Gamma(gamma, c), R(r, c), inverse, meanDyXhat[j]);
+            fits[j] = GradientFits(a, b, ZeroGamma(gamma, r, c), meanDy[j], meanDyXhat[j], D(mean[c]));
+            if (!fits[j])
+                Exact<TElement, T>.GradientApply(x, dy, dx, g.Channel(c), D(mean[c]), inverse, Gamma(gamma, c), R(r, c), meanDy[j], meanDyXhat[j]);
+            (coefficients[3 * j], coefficients[3 * j + 1], coefficients[3 * j + 2]) = (E(meanDy[j]), E(a), E(b));
         }
-        T dyCenter = E(meanDy), dyScale = E(a), xScale = E(b);
         for (long n = 0; n < g.N; n++)
-        {
-            long at = g.Slab(n, c);
-            K.GradientApply.MembersContiguous(x + at, dy + at, dx + at, (nint)g.S, mean[c], dyCenter, dyScale, xScale, g.StreamSlabs);
-        }
+            for (long j = 0; j < count; j++)
+            {
+                if (!fits[j])
+                    continue;
+                long at = g.Slab(n, first + j);
+                K.GradientApply.MembersContiguous(x + at, dy + at, dx + at, (nint)g.S, mean[first + j], coefficients[3 * j], coefficients[3 * j + 1],
+                    coefficients[3 * j + 2], g.StreamSlabs);
+            }
     }
 
     /// <summary>
@@ -707,13 +739,20 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
-        public void Run(long c)
+        public long Group;
+
+        /// <summary>
+        /// A group of adjacent channels: their sums (before any dx is written: dx may be dy), their means, then their dx,
+        /// each sample's slabs in memory order.
+        /// </summary>
+        public void Run(long task)
         {
-            double invstd = D(Invstd[c]);
-            var (meanDy, meanDyXhat) = GradientMeans(G, X, Dy, c, D(Mean[c]), invstd, ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, Mean[c]));
-            (MeanDy[c], MeanDyXhat[c]) = (meanDy, meanDyXhat);
+            long first = task * Group, count = Math.Min(Group, G.C - first);
+            ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, first, count, Mean + first, MeanDy + first, MeanDyXhat + first);
+            for (long c = first; c < first + count; c++)
+                (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(Mean[c]), D(Invstd[c]), (MeanDy[c], MeanDyXhat[c]));
             if (Dx != null)
-                PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, c, meanDy, meanDyXhat);
+                PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, first, count, MeanDy + first, MeanDyXhat + first);
         }
     }
 

@@ -346,22 +346,35 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     /// <summary>Σdy and Σdy·(x − center) of NCHW channel <paramref name="c"/>.</summary>
     public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long c, T center)
     {
-        double sumDy = 0, sumDyCentered = 0;
-        long chunkLength = K.GradientSums.ChunkLength<T>();
-        for (long n = 0; n < g.N; n++)
-        {
-            long slab = g.Slab(n, c);
-            for (long start = 0; start < g.S; start += chunkLength)
-            {
-                nint length = (nint)Math.Min(chunkLength, g.S - start);
-                long at = slab + start;
-                T a = T.Zero, b = T.Zero;
-                K.GradientSums.MembersContiguous(x + at, dy + at, length, center, ref a, ref b);
-                sumDy += D(a);
-                sumDyCentered += D(b);
-            }
-        }
+        double sumDy, sumDyCentered;
+        PlanarGradientSums(g, x, dy, c, 1, &center, &sumDy, &sumDyCentered);
         return (sumDy, sumDyCentered);
+    }
+
+    /// <summary>
+    /// Σdy and Σdy·(x − center) of the <paramref name="count"/> NCHW channels from <paramref name="first"/> (one center and
+    /// one of each sum per channel), their slabs of each sample taken in memory order (see Statistics.OfAdjacentRuns): each
+    /// channel's sums are the same additions in the same order as the channel's alone.
+    /// </summary>
+    public static void PlanarGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long first, long count, T* centers, double* sumDy, double* sumDyCentered)
+    {
+        long chunkLength = K.GradientSums.ChunkLength<T>();
+        for (long j = 0; j < count; j++)
+            (sumDy[j], sumDyCentered[j]) = (0, 0);
+        for (long n = 0; n < g.N; n++)
+            for (long j = 0; j < count; j++)
+            {
+                long slab = g.Slab(n, first + j);
+                for (long start = 0; start < g.S; start += chunkLength)
+                {
+                    nint length = (nint)Math.Min(chunkLength, g.S - start);
+                    long at = slab + start;
+                    T a = T.Zero, b = T.Zero;
+                    K.GradientSums.MembersContiguous(x + at, dy + at, length, centers[j], ref a, ref b);
+                    sumDy[j] += D(a);
+                    sumDyCentered[j] += D(b);
+                }
+            }
     }
 
     private struct RowGradientSumsJob : IParallelJob

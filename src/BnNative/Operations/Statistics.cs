@@ -221,6 +221,50 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
         return (mean, m2 / n);
     }
 
+    /// <summary>
+    /// <see cref="OfRuns"/> of <paramref name="count"/> ≤ <see cref="Geometry{T}.MostAdjacentChannels"/> groups whose runs follow each
+    /// other in memory (NCHW channels c, c + 1, …: in each sample their slabs are one contiguous span), into
+    /// <paramref name="mean"/> and <paramref name="variance"/>: each group's one pass over its runs, the groups' runs of a
+    /// sample taken in memory order, so the pass reads one long span per sample instead of a short run per group and sample
+    /// (which restarts the prefetcher every run). Each group's sums are the same additions in the same order as OfRuns's,
+    /// and a group whose pass is refused is taken again by OfRuns, so the results are bitwise OfRuns's.
+    /// </summary>
+    [SkipLocalsInit]
+    public static void OfAdjacentRuns(TElement* x, in Members first, long count, double* mean, double* variance)
+    {
+        long chunk = Chunk;
+        if (count == 1 || first.Runs == 1)
+        {
+            for (long j = 0; j < count; j++)
+                (mean[j], variance[j]) = OfRuns(x, first with { Start = first.Start + j * first.RunLength });
+            return;
+        }
+        T* shifts = stackalloc T[Geometry<TElement>.MostAdjacentChannels];
+        double* sums = stackalloc double[3 * Geometry<TElement>.MostAdjacentChannels];
+        new Span<double>(sums, 3 * Geometry<TElement>.MostAdjacentChannels).Clear();
+        for (long j = 0; j < count; j++)
+            shifts[j] = E(TwoPass(x + first.Start + j * first.RunLength, Math.Min(chunk, first.RunLength)).Mean);
+        for (long r = 0; r < first.Runs; r++)
+            for (long j = 0; j < count; j++)
+            {
+                TElement* run = x + first.Start + r * first.RunStride + j * first.RunLength;
+                for (long start = 0; start < first.RunLength; start += chunk)
+                {
+                    T a = T.Zero, b = T.Zero, c = T.Zero;
+                    K.ShiftedMoments.MembersContiguous(run + start, (nint)Math.Min(chunk, first.RunLength - start), shifts[j], ref a, ref b, ref c);
+                    (sums[3 * j], sums[3 * j + 1], sums[3 * j + 2]) = (sums[3 * j] + D(a), sums[3 * j + 1] + D(b), sums[3 * j + 2] + D(c));
+                }
+            }
+        double n = first.Count;
+        for (long j = 0; j < count; j++)
+        {
+            double m = sums[3 * j] / n, v = sums[3 * j + 1] / n - m * m;
+            (mean[j], variance[j]) = OnePassAccepts(Kernels.Accumulation.AddsPerAccumulator, m, v, sums[3 * j + 2] / n)
+                ? (D(shifts[j]) + m, Math.Max(0, v))
+                : OfRuns(x, first with { Start = first.Start + j * first.RunLength });
+        }
+    }
+
     /// <summary>Mean and biased variance of one chunk (see <see cref="Rows"/>).</summary>
     private static (double Mean, double Variance) OneChunk(TElement* run, long length) => new Rows(length).Of(run);
 
