@@ -118,7 +118,9 @@ def main():
                   "GB/s counts the minimum bytes (each input read once, each output written once); a training call cannot "
                   "do that, because it needs statistics (or sums) over the whole tensor before its first output. With reads "
                   "and writes at the copy limit's rate, the best such an algorithm can show is minimum / moved of the copy "
-                  "limit: the ceiling below. Reads alone can run faster than a copy, so it is a guide, not a wall.", "",
+                  "limit: the ceiling below. Reads alone can run faster than a copy, and NCHW BatchNorm reads a task's channels "
+                  "(up to four slabs of N·H·W values) again right after its first pass, from the last-level cache where they "
+                  "still fit, so it is a guide, not a wall.", "",
                   "| case | op | layout | thr | % copy | % copy beside PyTorch | passes moved / minimum | ceiling | of ceiling |",
                   "|---|---|---|---:|---:|---:|---|---:|---:|"]
         for key in big:

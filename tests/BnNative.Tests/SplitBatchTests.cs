@@ -102,61 +102,80 @@ public unsafe class SplitBatchTests
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void SplitBatchNormEqualsTheReferenceOverTheWholeBatch(string isa, BnDType dtype)
-    {
-        var lib = Images.ByIsa[isa];
-        var pt = NativeTensor.ParameterType(dtype);
-        SplitProblems(dtype).Sample(sample =>
-        {
-            var (p, cuts) = sample;
-            using var parts = new Parts(p, cuts);
-            using var gamma = p.Gamma == null ? null : NativeTensor.Of(pt, p.Gamma);
-            using var beta = p.Beta == null ? null : NativeTensor.Of(pt, p.Beta);
-            using var runningMean = NativeTensor.Of(pt, p.RunningMean);
-            using var runningVar = NativeTensor.Of(pt, p.RunningVar);
-            using var mean = new NativeTensor(pt, p.Channels);
-            using var invstd = new NativeTensor(pt, p.Channels);
-            using var partials = PartialStatistics(lib, parts, p.Channels);
-            Bn.Ok(lib, lib.BatchNormMergeStatistics((int)dtype, p.Channels, parts.Count, partials.Pointer, runningMean.Pointer, runningVar.Pointer,
-                p.Momentum, p.Eps, mean.Pointer, invstd.Pointer));
-            var y = parts.Outputs(dtype);
-            for (int i = 0; i < parts.Count; i++)
-            {
-                var desc = parts.Descs[i];
-                Bn.Ok(lib, lib.BatchNormForwardWithStatistics(&desc, parts.X[i].Pointer, y[i].Pointer, NativeTensor.Ptr(gamma), NativeTensor.Ptr(beta),
-                    mean.Pointer, invstd.Pointer));
-            }
-            var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
-            double tol = Accuracy.Forward(dtype);
-            Accuracy.Near("y", dtype, tol, Parts.Joined(y), expected.Y, expected.YScale);
-            Accuracy.Near("mean", dtype, tol, mean.Read(), expected.Mean, expected.MeanScale);
-            Accuracy.Relative("invstd", tol, invstd.Read(), expected.Invstd);
-            Accuracy.Near("running_mean", dtype, tol, runningMean.Read(), expected.RunningMean, expected.RunningMeanScale);
-            Accuracy.Relative("running_var", tol, runningVar.Read(), expected.RunningVar);
+    public void SplitBatchNormEqualsTheReferenceOverTheWholeBatch(string isa, BnDType dtype) =>
+        SplitProblems(dtype).Sample(sample => CheckSplitBatchNorm(Images.ByIsa[isa], dtype, sample.P, sample.Cuts), iter: 30);
 
-            using var sums = PartialSums(lib, parts, p.Channels, mean);
-            var dx = parts.Outputs(dtype);
-            var dgamma = Enumerable.Range(0, parts.Count).Select(_ => new NativeTensor(pt, p.Channels)).ToArray();
-            var dbeta = Enumerable.Range(0, parts.Count).Select(_ => new NativeTensor(pt, p.Channels)).ToArray();
-            for (int i = 0; i < parts.Count; i++)
-            {
-                var desc = parts.Descs[i];
-                Bn.Ok(lib, lib.BatchNormBackwardWithSums(&desc, parts.X[i].Pointer, parts.Dy[i].Pointer, dx[i].Pointer, NativeTensor.Ptr(gamma),
-                    mean.Pointer, invstd.Pointer, parts.Count, sums.Pointer, dgamma[i].Pointer, dbeta[i].Pointer));
-            }
-            var gradient = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
-            tol = Accuracy.Gradient(dtype);
-            Accuracy.Near("dx", dtype, tol, Parts.Joined(dx), gradient.Dx, gradient.DxScale);
-            Accuracy.Near("dgamma", dtype, tol, dgamma[0].Read(), gradient.Dgamma, gradient.DgammaScale);
-            Accuracy.Near("dbeta", dtype, tol, dbeta[0].Read(), gradient.Dbeta, gradient.DbetaScale);
-            // Every part computes the whole batch's parameter gradients from the same sums: bitwise the same.
-            foreach (var other in dgamma.Skip(1).Zip(dbeta.Skip(1)))
-            {
-                Assert.Equal(dgamma[0].Bytes(), other.First.Bytes());
-                Assert.Equal(dbeta[0].Bytes(), other.Second.Bytes());
-            }
-            Dispose(y.Concat(dx).Concat(dgamma).Concat(dbeta));
-        }, iter: 30);
+    /// <summary>
+    /// NCHW parts whose slabs are long enough for the partial statistics, partial sums and dx to take groups of adjacent
+    /// channels (Geometry.AdjacentChannels: 18 channels of 1,100 values are groups of two), which the generated shapes are
+    /// too small for.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void SplitBatchNormOfGroupedChannelsEqualsTheReference(string isa, BnDType dtype)
+    {
+        var desc = new BnTensorDesc(BnLayout.NCHW, dtype, 5, 18, 1, 1100);
+        var random = new Random(5);
+        double[] Values(double scale, double offset) => Enumerable.Range(0, (int)desc.Count).Select(_ => offset + scale * (random.NextDouble() - 0.5)).ToArray();
+        var gamma = Enumerable.Range(0, 18).Select(k => 0.5 + 0.1 * k).ToArray();
+        var beta = Enumerable.Range(0, 18).Select(k => 0.05 * k - 0.3).ToArray();
+        var p = new Problem(desc, Values(4, 1.5), Values(1, 0), gamma, beta, new double[18], Enumerable.Repeat(1.0, 18).ToArray(), 0.1, 1e-5);
+        CheckSplitBatchNorm(Images.ByIsa[isa], dtype, p, new[] { 0, 2, 5 });
+    }
+
+    /// <summary>
+    /// The split path on parts of <paramref name="p"/> cut at <paramref name="cuts"/> — partial statistics, their merge, the
+    /// forward with them, partial sums, the backward with them — against the reference over the whole batch.
+    /// </summary>
+    private static void CheckSplitBatchNorm(BnLibrary lib, BnDType dtype, Problem p, int[] cuts)
+    {
+        var pt = NativeTensor.ParameterType(dtype);
+        using var parts = new Parts(p, cuts);
+        using var gamma = p.Gamma == null ? null : NativeTensor.Of(pt, p.Gamma);
+        using var beta = p.Beta == null ? null : NativeTensor.Of(pt, p.Beta);
+        using var runningMean = NativeTensor.Of(pt, p.RunningMean);
+        using var runningVar = NativeTensor.Of(pt, p.RunningVar);
+        using var mean = new NativeTensor(pt, p.Channels);
+        using var invstd = new NativeTensor(pt, p.Channels);
+        using var partials = PartialStatistics(lib, parts, p.Channels);
+        Bn.Ok(lib, lib.BatchNormMergeStatistics((int)dtype, p.Channels, parts.Count, partials.Pointer, runningMean.Pointer, runningVar.Pointer,
+            p.Momentum, p.Eps, mean.Pointer, invstd.Pointer));
+        var y = parts.Outputs(dtype);
+        for (int i = 0; i < parts.Count; i++)
+        {
+            var desc = parts.Descs[i];
+            Bn.Ok(lib, lib.BatchNormForwardWithStatistics(&desc, parts.X[i].Pointer, y[i].Pointer, NativeTensor.Ptr(gamma), NativeTensor.Ptr(beta),
+                mean.Pointer, invstd.Pointer));
+        }
+        var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
+        double tol = Accuracy.Forward(dtype);
+        Accuracy.Near("y", dtype, tol, Parts.Joined(y), expected.Y, expected.YScale);
+        Accuracy.Near("mean", dtype, tol, mean.Read(), expected.Mean, expected.MeanScale);
+        Accuracy.Relative("invstd", tol, invstd.Read(), expected.Invstd);
+        Accuracy.Near("running_mean", dtype, tol, runningMean.Read(), expected.RunningMean, expected.RunningMeanScale);
+        Accuracy.Relative("running_var", tol, runningVar.Read(), expected.RunningVar);
+
+        using var sums = PartialSums(lib, parts, p.Channels, mean);
+        var dx = parts.Outputs(dtype);
+        var dgamma = Enumerable.Range(0, parts.Count).Select(_ => new NativeTensor(pt, p.Channels)).ToArray();
+        var dbeta = Enumerable.Range(0, parts.Count).Select(_ => new NativeTensor(pt, p.Channels)).ToArray();
+        for (int i = 0; i < parts.Count; i++)
+        {
+            var desc = parts.Descs[i];
+            Bn.Ok(lib, lib.BatchNormBackwardWithSums(&desc, parts.X[i].Pointer, parts.Dy[i].Pointer, dx[i].Pointer, NativeTensor.Ptr(gamma),
+                mean.Pointer, invstd.Pointer, parts.Count, sums.Pointer, dgamma[i].Pointer, dbeta[i].Pointer));
+        }
+        var gradient = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+        tol = Accuracy.Gradient(dtype);
+        Accuracy.Near("dx", dtype, tol, Parts.Joined(dx), gradient.Dx, gradient.DxScale);
+        Accuracy.Near("dgamma", dtype, tol, dgamma[0].Read(), gradient.Dgamma, gradient.DgammaScale);
+        Accuracy.Near("dbeta", dtype, tol, dbeta[0].Read(), gradient.Dbeta, gradient.DbetaScale);
+        // Every part computes the whole batch's parameter gradients from the same sums: bitwise the same.
+        foreach (var other in dgamma.Skip(1).Zip(dbeta.Skip(1)))
+        {
+            Assert.Equal(dgamma[0].Bytes(), other.First.Bytes());
+            Assert.Equal(dbeta[0].Bytes(), other.Second.Bytes());
+        }
+        Dispose(y.Concat(dx).Concat(dgamma).Concat(dbeta));
     }
 
     [Theory, MemberData(nameof(Cases))]

@@ -336,8 +336,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             RowStatistics(g, x, mean, variance, eps);
             return;
         }
-        var job = new PlanarStatisticsJob { G = g, X = x, Eps = eps, Mean = mean, Variance = variance };
-        WorkerPool.For(g.C, ref job);
+        var job = new PlanarStatisticsJob { G = g, X = x, Eps = eps, Mean = mean, Variance = variance, Group = g.AdjacentChannels };
+        WorkerPool.For(g.ChannelGroups, ref job);
     }
 
     private static void RowStatistics(in Geometry<TElement> g, TElement* x, double* mean, double* variance, double eps)
@@ -359,8 +359,15 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TElement* X;
         public double Eps;
         public double* Mean, Variance;
+        public long Group;
 
-        public void Run(long c) => (Mean[c], Variance[c]) = Checked(G, X, c, ChannelPasses<TElement, T>.PlanarStatistics(G, X, c), Eps);
+        public void Run(long task)
+        {
+            long first = task * Group, count = Math.Min(Group, G.C - first);
+            Statistics<TElement, T>.OfAdjacentRuns(X, G.Channel(first), count, Mean + first, Variance + first);
+            for (long c = first; c < first + count; c++)
+                (Mean[c], Variance[c]) = Checked(G, X, c, (Mean[c], Variance[c]), Eps);
+        }
     }
 
     private struct PlanarForwardTrainingJob : IParallelJob
@@ -491,8 +498,8 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             ChannelPasses<TElement, T>.RowGradientSums(g, x, dy, mean, sumDy, sumDyCentered);
         else
         {
-            var job = new PlanarGradientSumsJob { G = g, X = x, Dy = dy, Mean = mean, SumDy = sumDy, SumDyCentered = sumDyCentered };
-            WorkerPool.For(g.C, ref job);
+            var job = new PlanarGradientSumsJob { G = g, X = x, Dy = dy, Mean = mean, SumDy = sumDy, SumDyCentered = sumDyCentered, Group = g.AdjacentChannels };
+            WorkerPool.For(g.ChannelGroups, ref job);
         }
         for (long c = 0; c < g.C; c++)
         {
@@ -509,8 +516,13 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TElement* X, Dy;
         public T* Mean;
         public double* SumDy, SumDyCentered;
+        public long Group;
 
-        public void Run(long c) => (SumDy[c], SumDyCentered[c]) = ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, Mean[c]);
+        public void Run(long task)
+        {
+            long first = task * Group, count = Math.Min(Group, G.C - first);
+            ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, first, count, Mean + first, SumDy + first, SumDyCentered + first);
+        }
     }
 
     /// <summary>
@@ -530,8 +542,12 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 RowGradientApply(g, x, dy, dx, gamma, r, mean, invstd, meanDy, meanDyXhat);
             else
             {
-                var job = new PlanarGradientApplyJob { G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = mean, Invstd = invstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat };
-                WorkerPool.For(g.C, ref job);
+                var job = new PlanarGradientApplyJob
+                {
+                    G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = mean, Invstd = invstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
+                    Group = g.AdjacentChannels,
+                };
+                WorkerPool.For(g.ChannelGroups, ref job);
             }
         }
         ParameterGradients(g.C, count, r, d, meanDy, meanDyXhat, dgamma, dbeta);
@@ -544,7 +560,13 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
-        public void Run(long c) => PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, c, 1, MeanDy + c, MeanDyXhat + c);
+        public long Group;
+
+        public void Run(long task)
+        {
+            long first = task * Group;
+            PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, first, Math.Min(Group, G.C - first), MeanDy + first, MeanDyXhat + first);
+        }
     }
 
     /// <summary>dgamma = count·mean(dy·x̂) (Batch Renormalization: count·(r·mean(dy·x̂) + d·mean(dy))), dbeta = count·mean(dy).</summary>

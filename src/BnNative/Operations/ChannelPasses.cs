@@ -174,9 +174,6 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         }
     }
 
-    /// <summary>Mean and biased variance of NCHW channel <paramref name="c"/> (see <see cref="Statistics{T}.OfRuns"/>).</summary>
-    public static (double Mean, double Variance) PlanarStatistics(in Geometry<TElement> g, TElement* x, long c) => Statistics<TElement, T>.OfRuns(x, g.Channel(c));
-
     /// <summary>One task of channels-last statistics: the mean and M2 of its tile's channels (see RowStatistics).</summary>
     private struct RowStatisticsJob : IParallelJob
     {
