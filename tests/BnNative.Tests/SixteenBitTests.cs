@@ -23,14 +23,21 @@ public unsafe class SixteenBitTests
         return data;
     }
 
-    /// <summary>The random shapes of the F32 suites, and shapes whose rows or slabs run through the unrolled vector loops and their tails.</summary>
+    /// <summary>
+    /// The random shapes of the F32 suites, shapes whose rows or slabs run through the unrolled vector loops and their
+    /// tails, and NCHW slabs long enough (4 KB of 16-bit values) for BatchNorm's groups of adjacent channels (Geometry.AdjacentChannels).
+    /// </summary>
     private static Gen<Problem> Problems(BnDType dtype) => Gen.OneOf(
         Problem.Gen(dtype),
         from layout in Gen.Int[0, 2]
         from c in Gen.Int[60, 140]
         from w in Gen.Int[60, 140]
         from seed in Gen.Int
-        select Problem.Create(dtype, (BnLayout)layout, 2, c, 1, w, seed, affine: true));
+        select Problem.Create(dtype, (BnLayout)layout, 2, c, 1, w, seed, affine: true),
+        from c in Gen.Int[16, 37]
+        from w in Gen.Int[2048, 2100]
+        from seed in Gen.Int
+        select Problem.Create(dtype, BnLayout.NCHW, 2, c, 1, w, seed, affine: true));
 
     private static NativeTensor Parameters(BnDType dtype, double[] values) => NativeTensor.Of(NativeTensor.ParameterType(dtype), values);
 
