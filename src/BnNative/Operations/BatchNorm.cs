@@ -77,7 +77,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         using var variance = new NativeBuffer<double>(g.C);
         if (!g.ChannelsLast)
         {
-            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance, Group = g.AdjacentChannels };
+            var job = new PlanarForwardTrainingJob { G = g, X = x, Y = y, Affine = affine, Mean = mean, Variance = variance };
             WorkerPool.For(g.ChannelGroups, ref job);
         }
         else
@@ -336,7 +336,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             RowStatistics(g, x, mean, variance, eps);
             return;
         }
-        var job = new PlanarStatisticsJob { G = g, X = x, Eps = eps, Mean = mean, Variance = variance, Group = g.AdjacentChannels };
+        var job = new PlanarStatisticsJob { G = g, X = x, Eps = eps, Mean = mean, Variance = variance };
         WorkerPool.For(g.ChannelGroups, ref job);
     }
 
@@ -359,11 +359,10 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TElement* X;
         public double Eps;
         public double* Mean, Variance;
-        public long Group;
 
         public void Run(long task)
         {
-            long first = task * Group, count = Math.Min(Group, G.C - first);
+            var (first, count) = G.ChannelGroup(task);
             Statistics<TElement, T>.OfAdjacentRuns(X, G.Channel(first), count, Mean + first, Variance + first);
             for (long c = first; c < first + count; c++)
                 (Mean[c], Variance[c]) = Checked(G, X, c, (Mean[c], Variance[c]), Eps);
@@ -377,14 +376,13 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TrainingAffine Affine;
         public double* Mean, Variance;
 
-        public long Group;
 
         /// <summary>A group of adjacent channels: their statistics, checks and coefficients, then their map, each sample's slabs in memory order.</summary>
         [SkipLocalsInit]
         public void Run(long task)
         {
             const int Most = Geometry<TElement>.MostAdjacentChannels;
-            long first = task * Group, count = Math.Min(Group, G.C - first);
+            var (first, count) = G.ChannelGroup(task);
             double* mean = stackalloc double[2 * Most];
             double* variance = mean + Most;
             T* coefficients = stackalloc T[3 * Most];
@@ -474,7 +472,6 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             var job = new PlanarBackwardJob
             {
                 G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = saveMean, Invstd = saveInvstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
-                Group = g.AdjacentChannels,
             };
             WorkerPool.For(g.ChannelGroups, ref job);
         }
@@ -498,7 +495,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
             ChannelPasses<TElement, T>.RowGradientSums(g, x, dy, mean, sumDy, sumDyCentered);
         else
         {
-            var job = new PlanarGradientSumsJob { G = g, X = x, Dy = dy, Mean = mean, SumDy = sumDy, SumDyCentered = sumDyCentered, Group = g.AdjacentChannels };
+            var job = new PlanarGradientSumsJob { G = g, X = x, Dy = dy, Mean = mean, SumDy = sumDy, SumDyCentered = sumDyCentered };
             WorkerPool.For(g.ChannelGroups, ref job);
         }
         for (long c = 0; c < g.C; c++)
@@ -516,11 +513,10 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TElement* X, Dy;
         public T* Mean;
         public double* SumDy, SumDyCentered;
-        public long Group;
 
         public void Run(long task)
         {
-            long first = task * Group, count = Math.Min(Group, G.C - first);
+            var (first, count) = G.ChannelGroup(task);
             ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, first, count, Mean + first, SumDy + first, SumDyCentered + first);
         }
     }
@@ -545,7 +541,6 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 var job = new PlanarGradientApplyJob
                 {
                     G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, R = r, Mean = mean, Invstd = invstd, MeanDy = meanDy, MeanDyXhat = meanDyXhat,
-                    Group = g.AdjacentChannels,
                 };
                 WorkerPool.For(g.ChannelGroups, ref job);
             }
@@ -560,12 +555,11 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
-        public long Group;
 
         public void Run(long task)
         {
-            long first = task * Group;
-            PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, first, Math.Min(Group, G.C - first), MeanDy + first, MeanDyXhat + first);
+            var (first, count) = G.ChannelGroup(task);
+            PlanarGradientApply(G, X, Dy, Dx, Gamma, R, Mean, Invstd, first, count, MeanDy + first, MeanDyXhat + first);
         }
     }
 
@@ -761,7 +755,6 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
 
-        public long Group;
 
         /// <summary>
         /// A group of adjacent channels: their sums (before any dx is written: dx may be dy), their means, then their dx,
@@ -769,7 +762,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         /// </summary>
         public void Run(long task)
         {
-            long first = task * Group, count = Math.Min(Group, G.C - first);
+            var (first, count) = G.ChannelGroup(task);
             ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, first, count, Mean + first, MeanDy + first, MeanDyXhat + first);
             for (long c = first; c < first + count; c++)
                 (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(Mean[c]), D(Invstd[c]), (MeanDy[c], MeanDyXhat[c]));

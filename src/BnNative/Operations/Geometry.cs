@@ -96,6 +96,13 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// <summary>NCHW training tasks: groups of <see cref="AdjacentChannels"/> channels (the last may have fewer).</summary>
     public long ChannelGroups => (C + AdjacentChannels - 1) / AdjacentChannels;
 
+    /// <summary>The channels [First, First + Count) of NCHW training task <paramref name="task"/> (see <see cref="ChannelGroups"/>).</summary>
+    public (long First, long Count) ChannelGroup(long task)
+    {
+        long first = task * AdjacentChannels;
+        return (first, Math.Min(AdjacentChannels, C - first));
+    }
+
     /// <summary>Whether element-wise passes over NCHW slabs write with non-temporal stores.</summary>
     public bool StreamSlabs => Streams(N * C * S, S);
 

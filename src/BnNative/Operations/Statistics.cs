@@ -169,74 +169,34 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
 
     /// <summary>
     /// Mean and biased variance of a group made of contiguous runs (an NCHW channel: N slabs of S; a LayerNorm
-    /// row: one run of C). A group of one chunk: see <see cref="OneChunk"/>. A longer one: the corrected mean
-    /// of its first chunk becomes the shift of one pass over all of it (Σd, Σd², Σ|x|, chunk by chunk); where
-    /// <see cref="OnePassAccepts"/> refuses that pass (the first chunk was not like the rest), the whole group
-    /// is taken again as a corrected two-pass about its mean. Every chunk of a group is reduced about the same
-    /// value, so merging the chunks loses nothing to the size of the mean.
+    /// row: one run of C): <see cref="OfAdjacentRuns"/> of the one group.
     /// </summary>
     public static (double Mean, double Variance) OfRuns(TElement* x, in Members group)
     {
-        long chunk = Chunk;
-        double n = group.Count;
-        if (group.Runs == 1 && group.RunLength <= chunk)
-            return OneChunk(x + group.Start, group.RunLength);
-        var (firstMean, _) = TwoPass(x + group.Start, Math.Min(chunk, group.RunLength));
-
-        T shift = E(firstMean);
-        double sum = 0, squares = 0, magnitudes = 0;
-        for (long r = 0; r < group.Runs; r++)
-        {
-            TElement* run = x + group.Start + r * group.RunStride;
-            for (long start = 0; start < group.RunLength; start += chunk)
-            {
-                T a = T.Zero, b = T.Zero, c = T.Zero;
-                K.ShiftedMoments.MembersContiguous(run + start, (nint)Math.Min(chunk, group.RunLength - start), shift, ref a, ref b, ref c);
-                (sum, squares, magnitudes) = (sum + D(a), squares + D(b), magnitudes + D(c));
-            }
-        }
-        double m = sum / n, variance = squares / n - m * m;
-        if (OnePassAccepts(Kernels.Accumulation.AddsPerAccumulator, m, variance, magnitudes / n))
-            return (D(shift) + m, Math.Max(0, variance));
-
-        double total = 0;
-        for (long r = 0; r < group.Runs; r++)
-            for (long start = 0; start < group.RunLength; start += chunk)
-            {
-                T part = T.Zero;
-                K.Sum.MembersContiguous(x + group.Start + r * group.RunStride + start, (nint)Math.Min(chunk, group.RunLength - start), ref part);
-                total += D(part);
-            }
-        T center = E(total / n);
-        double deviations = 0;
-        squares = 0;
-        for (long r = 0; r < group.Runs; r++)
-            for (long start = 0; start < group.RunLength; start += chunk)
-            {
-                T a = T.Zero, b = T.Zero;
-                K.CenteredMoments.MembersContiguous(x + group.Start + r * group.RunStride + start, (nint)Math.Min(chunk, group.RunLength - start), center, ref a, ref b);
-                (deviations, squares) = (deviations + D(a), squares + D(b));
-            }
-        var (mean, m2) = Moments.Corrected(n, D(center), deviations, squares);
-        return (mean, m2 / n);
+        double mean, variance;
+        OfAdjacentRuns(x, group, 1, &mean, &variance);
+        return (mean, variance);
     }
 
     /// <summary>
-    /// <see cref="OfRuns"/> of <paramref name="count"/> ≤ <see cref="Geometry{T}.MostAdjacentChannels"/> groups whose runs follow each
-    /// other in memory (NCHW channels c, c + 1, …: in each sample their slabs are one contiguous span), into
-    /// <paramref name="mean"/> and <paramref name="variance"/>: each group's one pass over its runs, the groups' runs of a
-    /// sample taken in memory order, so the pass reads one long span per sample instead of a short run per group and sample
-    /// (which restarts the prefetcher every run). Each group's sums are the same additions in the same order as OfRuns's,
-    /// and a group whose pass is refused is taken again by OfRuns, so the results are bitwise OfRuns's.
+    /// Mean and biased variance of <paramref name="count"/> ≤ <see cref="Geometry{T}.MostAdjacentChannels"/> groups made of
+    /// contiguous runs, whose runs follow each other in memory (NCHW channels c, c + 1, …: in each sample their slabs are one
+    /// contiguous span), into <paramref name="mean"/> and <paramref name="variance"/>. A group of one chunk: see
+    /// <see cref="OneChunk"/>. Longer ones: the corrected mean of each group's first chunk becomes the shift of one pass over
+    /// all of it (Σd, Σd², Σ|x|, chunk by chunk), the groups' runs of a sample taken in memory order, so the pass reads one
+    /// long span per sample instead of a short run per group and sample (which restarts the prefetcher every run); each
+    /// group's sums are the same additions in the same order whatever the count. Where <see cref="OnePassAccepts"/> refuses a
+    /// group's pass (its first chunk was not like the rest), that group is taken again as a corrected two-pass about its
+    /// mean. Every chunk of a group is reduced about the same value, so merging the chunks loses nothing to the size of the mean.
     /// </summary>
     [SkipLocalsInit]
     public static void OfAdjacentRuns(TElement* x, in Members first, long count, double* mean, double* variance)
     {
         long chunk = Chunk;
-        if (count == 1 || first.Runs == 1)
+        if (first.Runs == 1 && first.RunLength <= chunk)
         {
             for (long j = 0; j < count; j++)
-                (mean[j], variance[j]) = OfRuns(x, first with { Start = first.Start + j * first.RunLength });
+                (mean[j], variance[j]) = OneChunk(x + first.Start + j * first.RunLength, first.RunLength);
             return;
         }
         T* shifts = stackalloc T[Geometry<TElement>.MostAdjacentChannels];
@@ -261,8 +221,32 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
             double m = sums[3 * j] / n, v = sums[3 * j + 1] / n - m * m;
             (mean[j], variance[j]) = OnePassAccepts(Kernels.Accumulation.AddsPerAccumulator, m, v, sums[3 * j + 2] / n)
                 ? (D(shifts[j]) + m, Math.Max(0, v))
-                : OfRuns(x, first with { Start = first.Start + j * first.RunLength });
+                : CorrectedTwoPass(x, first with { Start = first.Start + j * first.RunLength }, chunk);
         }
+    }
+
+    /// <summary>The corrected two-pass mean and biased variance of a group of runs, chunk by chunk (a refused one pass).</summary>
+    private static (double Mean, double Variance) CorrectedTwoPass(TElement* x, in Members group, long chunk)
+    {
+        double n = group.Count, total = 0;
+        for (long r = 0; r < group.Runs; r++)
+            for (long start = 0; start < group.RunLength; start += chunk)
+            {
+                T part = T.Zero;
+                K.Sum.MembersContiguous(x + group.Start + r * group.RunStride + start, (nint)Math.Min(chunk, group.RunLength - start), ref part);
+                total += D(part);
+            }
+        T center = E(total / n);
+        double deviations = 0, squares = 0;
+        for (long r = 0; r < group.Runs; r++)
+            for (long start = 0; start < group.RunLength; start += chunk)
+            {
+                T a = T.Zero, b = T.Zero;
+                K.CenteredMoments.MembersContiguous(x + group.Start + r * group.RunStride + start, (nint)Math.Min(chunk, group.RunLength - start), center, ref a, ref b);
+                (deviations, squares) = (deviations + D(a), squares + D(b));
+            }
+        var (mean, m2) = Moments.Corrected(n, D(center), deviations, squares);
+        return (mean, m2 / n);
     }
 
     /// <summary>Mean and biased variance of one chunk (see <see cref="Rows"/>).</summary>
