@@ -90,8 +90,19 @@ namespace BnGenerator
                 w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
                 w.Open($"public static void Store{bits}({vec}<float> value, {element}* destination)");
                 w.Line($"var bits = Narrow{bits}(value);");
-                w.Line(StoreHalfWidth(width));
+                w.Line(StoreHalfWidth(width, "Store"));
                 w.Close();
+                if (width.Bits >= 256)
+                {
+                    // The kernels stream large outputs (see ElementType.StreamsAt): half a vector, aligned to its size.
+                    w.Line();
+                    w.Line($"/// <summary>{lanes} floats narrowed and stored around the cache at <paramref name=\"destination\"/>, aligned to {width.Bits / 16} bytes.</summary>");
+                    w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+                    w.Open($"public static void StoreAlignedNonTemporal{bits}({vec}<float> value, {element}* destination)");
+                    w.Line($"var bits = Narrow{bits}(value);");
+                    w.Line(StoreHalfWidth(width, "StoreAlignedNonTemporal"));
+                    w.Close();
+                }
                 w.Line();
                 w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
                 w.Open($"private static {vec}<float> Widen{bits}({vec}<uint> bits)");
@@ -115,12 +126,12 @@ namespace BnGenerator
             _ => "Vector128.WidenLower(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(source)).AsUInt16())",
         };
 
-        /// <summary>Stores the low 16 bits of every 32-bit lane of <c>bits</c>: half a vector.</summary>
-        private static string StoreHalfWidth(VectorWidth width) => width.Bits switch
+        /// <summary>Stores the low 16 bits of every 32-bit lane of <c>bits</c>, half a vector, with <paramref name="store"/> (a Vector method).</summary>
+        private static string StoreHalfWidth(VectorWidth width, string store) => width.Bits switch
         {
             // vpmovdw where the image has AVX-512 (always, where Vector512 is accelerated); Narrow spends three instructions.
-            512 => "(global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);",
-            256 => "Vector256.Narrow(bits, bits).GetLower().Store((ushort*)destination);",
+            512 => $"(global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).{store}((ushort*)destination);",
+            256 => $"Vector256.Narrow(bits, bits).GetLower().{store}((ushort*)destination);",
             _ => "Unsafe.WriteUnaligned(destination, Vector128.Narrow(bits, bits).AsUInt64().ToScalar());",
         };
 

@@ -263,7 +263,7 @@ namespace BnGenerator
                 foreach (var s in spec.Sums)
                     w.Line($"{vec}<{t}> " + string.Join(", ", Enumerable.Range(0, unroll).Select(u => $"{s}_{u} = {vec}<{t}>.Zero")) + ";");
                 w.Line("nint i = 0;");
-                if (CanStream(spec) && type.IsNative)
+                if (CanStream(spec) && type.StreamsAt(width))
                 {
                     string output = spec.Outputs[0];
                     EmitStreamingHead(w, type, width, output);
@@ -559,7 +559,7 @@ namespace BnGenerator
         /// </summary>
         private static void EmitStreamingHead(CodeWriter w, ElementType type, VectorWidth width, string output)
         {
-            string bytes = (width.Bits / 8).ToString(CultureInfo.InvariantCulture);
+            string bytes = type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture);
             string size = type.Size.ToString(CultureInfo.InvariantCulture);
             w.Open($"if (nonTemporal && (nuint){output} % {size} == 0)");
             w.Line($"nint head = global::System.Math.Min(count, (nint)(({bytes} - (nuint){output} % {bytes}) % {bytes} / {size}));");
@@ -627,10 +627,10 @@ namespace BnGenerator
                     w.Open($"if (groups >= {lanes.ToString(CultureInfo.InvariantCulture)} && groups <= {block})");
                     // Rows that follow each other (rowStride = groups), exactly one unrolled block wide (no copy
                     // overlaps another) and aligned: one contiguous output, written around the cache when asked.
-                    bool stream = CanStream(spec) && type.IsNative;
+                    bool stream = CanStream(spec) && type.StreamsAt(width);
                     if (stream)
                     {
-                        w.Open($"if (nonTemporal && rowStride == groups && groups == {block} && (nuint){spec.Outputs[0]} % {(width.Bits / 8).ToString(CultureInfo.InvariantCulture)} == 0)");
+                        w.Open($"if (nonTemporal && rowStride == groups && groups == {block} && (nuint){spec.Outputs[0]} % {type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture)} == 0)");
                         EmitRowsInRegisters(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
                         w.Close();
                         w.Open("else");

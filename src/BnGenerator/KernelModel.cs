@@ -63,9 +63,22 @@ namespace BnGenerator
         public string VectorLoad(VectorWidth width, string address) =>
             IsNative ? $"{width.Name}.Load({address})" : $"{Conversions}.Load{width.Bits}({address})";
 
-        /// <summary>Stores a vector of computed values at <paramref name="address"/>, narrowed where the type is.</summary>
+        /// <summary>
+        /// Stores a vector of computed values at <paramref name="address"/>, narrowed where the type is; <paramref name="store"/>
+        /// names the Vector method (Store or StoreAlignedNonTemporal), which a 16-bit type's conversion class mirrors.
+        /// </summary>
         public string VectorStore(VectorWidth width, string store, string value, string address) =>
-            IsNative ? $"{width.Name}.{store}({value}, {address});" : $"{Conversions}.Store{width.Bits}({value}, {address});";
+            IsNative ? $"{width.Name}.{store}({value}, {address});" : $"{Conversions}.{store}{width.Bits}({value}, {address});";
+
+        /// <summary>
+        /// Whether outputs at this width can be written with non-temporal stores: native vectors, and 16-bit ones whose
+        /// narrowed half vector is at least 16 bytes (a whole SSE store: x86's movntdq; a 128-bit vector narrows to 8 bytes,
+        /// for which there is no non-temporal store).
+        /// </summary>
+        public bool StreamsAt(VectorWidth width) => !width.IsScalar && (IsNative || width.Bits >= 256);
+
+        /// <summary>The bytes one vector of <paramref name="width"/> occupies in memory as this type: the alignment a non-temporal store needs.</summary>
+        public int StoredVectorBytes(VectorWidth width) => width.Lanes(this) * Size;
 
         /// <summary>One stored element as the compute type.</summary>
         public string ScalarLoad(string element) => IsNative ? element : $"{Conversions}.Widen({element})";

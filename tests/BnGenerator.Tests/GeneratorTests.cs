@@ -179,6 +179,35 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void SixteenBitOutputsStreamOnlyWhereTheirHalfVectorIsAWholeSseStore()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string axpy = Generated(driver, "Kernels.Axpy.g.cs");
+        string Method(string signature)
+        {
+            int start = axpy.IndexOf($"private static void {signature}", StringComparison.Ordinal);
+            Assert.True(start >= 0, signature);
+            int end = axpy.IndexOf("private static void", start + 1, StringComparison.Ordinal);
+            return axpy.Substring(start, (end < 0 ? axpy.Length : end) - start);
+        }
+        // Sixteen floats narrow to 32 bytes, eight to 16: the head aligns the output to that, then the stores stream.
+        string wide = Method("MembersContiguousVector512(global::System.Half* x");
+        Assert.Contains("(nint)((32 - (nuint)y % 32) % 32 / 2)", wide);
+        Assert.Contains("global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(", wide);
+        string half = Method("MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x");
+        Assert.Contains("(nint)((16 - (nuint)y % 16) % 16 / 2)", half);
+        Assert.Contains("global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(", half);
+        // Four floats narrow to 8 bytes: no non-temporal store that size, so nothing streams (nonTemporal is ignored).
+        Assert.DoesNotContain("NonTemporal", Method("MembersContiguousVector128(global::System.Half* x"));
+        Assert.DoesNotContain("NonTemporal", Method("GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x"));
+        // Rows held in registers (one unrolled block per row) stream when the output is aligned to the half vector.
+        Assert.Contains("% 32 == 0)", Method("GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x"));
+        string types = Generated(driver, ConversionEmitter.HintName);
+        Assert.Contains(".StoreAlignedNonTemporal((ushort*)destination);", types);
+        Assert.DoesNotContain("StoreAlignedNonTemporal128", types);
+    }
+
+    [Fact]
     public void UnrollFactorFollowsTheRegisterBudget()
     {
         var (driver, _, _, _) = Run(TwoKernels);

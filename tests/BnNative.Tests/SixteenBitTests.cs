@@ -177,6 +177,61 @@ public unsafe class SixteenBitTests
     }
 
     /// <summary>
+    /// Outputs of 8 MiB or more (Geometry.StreamingBytes), which the AVX-512 and AVX2 images write with non-temporal
+    /// stores of half vectors (32 and 16 bytes): NCHW slabs of 701,000 values, whose starts fall 16 bytes off a 32-byte
+    /// boundary every other slab (so the scalar head runs), channels-last rows of 64 channels (one unrolled block, held
+    /// in registers) and LayerNorm rows of 1,901 values, forward, backward and in-place inference, against the references.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void StreamedOutputs(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        double forward = Accuracy.Forward(BnDType.F32), gradient = Accuracy.Gradient(BnDType.F32);
+        foreach (var p in new[] { Problem.Create(dtype, BnLayout.NCHW, 2, 3, 701, 1000, seed: 71, affine: true),
+                                  Problem.Create(dtype, BnLayout.NHWC, 18, 64, 60, 70, seed: 72, affine: true) })
+        {
+            string what = $"{p}";
+            var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
+            using var x = NativeTensor.Of(dtype, p.X);
+            using var y = new NativeTensor(dtype, p.Count);
+            using var gamma = Parameters(dtype, p.Gamma!);
+            using var beta = Parameters(dtype, p.Beta!);
+            using var mean = Statistics(dtype, p.Channels);
+            using var invstd = Statistics(dtype, p.Channels);
+            Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, null, null, p.Momentum, p.Eps, mean, invstd));
+            Sixteen.Near($"{what} y", dtype, forward, y.Read(), expected.Y, expected.YScale);
+
+            using var dy = NativeTensor.Of(dtype, p.Dy);
+            Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, y, gamma, mean, invstd, null, null));
+            var backward = Reference.Backward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+            Sixteen.Near($"{what} dx", dtype, gradient, y.Read(), backward.Dx, backward.DxScale);
+
+            using var runningMean = Parameters(dtype, p.RunningMean);
+            using var runningVar = Parameters(dtype, p.RunningVar);
+            Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, x, gamma, beta, runningMean, runningVar, p.Eps));
+            var (inferred, scale) = Reference.ForwardInference(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Eps);
+            Sixteen.Near($"{what} y (inference, in place)", dtype, forward, x.Read(), inferred, scale);
+        }
+
+        var rows = Problem.Create(dtype, BnLayout.NC, 2210, 1901, 1, 1, seed: 73, affine: true);
+        var normalized = ReferenceNormalizations.LayerNormForward(rows.Desc, rows.X, rows.Gamma, rows.Beta, rows.Eps);
+        using var rowX = NativeTensor.Of(dtype, rows.X);
+        using var rowY = new NativeTensor(dtype, rows.Count);
+        using var rowGamma = Parameters(dtype, rows.Gamma!);
+        using var rowBeta = Parameters(dtype, rows.Beta!);
+        using var rowMean = Statistics(dtype, 2210);
+        using var rowInvstd = Statistics(dtype, 2210);
+        Bn.Ok(lib, Bn.LayerNormForward(lib, rows.Desc, rowX, rowY, rowGamma, rowBeta, rows.Eps, rowMean, rowInvstd));
+        Sixteen.Near($"{rows} y", dtype, forward, rowY.Read(), normalized.Y, normalized.YScale);
+        var rowGradient = ReferenceNormalizations.LayerNormBackward(rows.Desc, rows.X, rows.Dy, rows.Gamma, rowMean.Read(), rowInvstd.Read());
+        using var rowDy = NativeTensor.Of(dtype, rows.Dy);
+        using var dgamma = Statistics(dtype, rows.Channels);
+        using var dbeta = Statistics(dtype, rows.Channels);
+        Bn.Ok(lib, Bn.LayerNormBackward(lib, rows.Desc, rowX, rowDy, rowY, rowGamma, rowMean, rowInvstd, dgamma, dbeta));
+        GradientsNear($" {rows}", dtype, rowY, dgamma, dbeta, rowGradient);
+    }
+
+    /// <summary>
     /// Every one of the 65,536 bit patterns through the vector and scalar loads and stores: an inference forward with
     /// σ = 1 is y = x·γ in float, so γ = 1 must give back every pattern (subnormals, ±0, ±Inf; NaN stays NaN) and
     /// γ = 1.5 (exact in float) the pattern nearest x·1.5, ties to even, as the test's own rounding says.

@@ -55,6 +55,14 @@ internal static unsafe class Float16Conversions
         (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);
     }
 
+    /// <summary>16 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 32 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreAlignedNonTemporal512(Vector512<float> value, global::System.Half* destination)
+    {
+        var bits = Narrow512(value);
+        (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).StoreAlignedNonTemporal((ushort*)destination);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen512(Vector512<uint> bits)
     {
@@ -98,6 +106,14 @@ internal static unsafe class Float16Conversions
     {
         var bits = Narrow256(value);
         Vector256.Narrow(bits, bits).GetLower().Store((ushort*)destination);
+    }
+
+    /// <summary>8 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 16 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreAlignedNonTemporal256(Vector256<float> value, global::System.Half* destination)
+    {
+        var bits = Narrow256(value);
+        Vector256.Narrow(bits, bits).GetLower().StoreAlignedNonTemporal((ushort*)destination);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -200,6 +216,14 @@ internal static unsafe class BFloat16Conversions
         (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);
     }
 
+    /// <summary>16 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 32 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreAlignedNonTemporal512(Vector512<float> value, global::BnNative.Kernels.BFloat16* destination)
+    {
+        var bits = Narrow512(value);
+        (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).StoreAlignedNonTemporal((ushort*)destination);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen512(Vector512<uint> bits)
     {
@@ -226,6 +250,14 @@ internal static unsafe class BFloat16Conversions
     {
         var bits = Narrow256(value);
         Vector256.Narrow(bits, bits).GetLower().Store((ushort*)destination);
+    }
+
+    /// <summary>8 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 16 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreAlignedNonTemporal256(Vector256<float> value, global::BnNative.Kernels.BFloat16* destination)
+    {
+        var bits = Narrow256(value);
+        Vector256.Narrow(bits, bits).GetLower().StoreAlignedNonTemporal((ushort*)destination);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

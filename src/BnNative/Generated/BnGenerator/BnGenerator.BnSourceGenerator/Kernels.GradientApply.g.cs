@@ -554,6 +554,37 @@ static unsafe partial class Kernels
             var dyScaleV = Vector512.Create(dyScale);
             var xScaleV = Vector512.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 48);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenterV, dyScaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
@@ -600,6 +631,34 @@ static unsafe partial class Kernels
             var dyScaleV = Vector256.Create(dyScale);
             var xScaleV = Vector256.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 24; i += 24)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i + 8);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 16);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 24; i += 24)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
@@ -712,6 +771,37 @@ static unsafe partial class Kernels
             var dyScaleV = Vector512.Create(dyScale);
             var xScaleV = Vector512.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 48);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenterV, dyScaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
@@ -758,6 +848,34 @@ static unsafe partial class Kernels
             var dyScaleV = Vector256.Create(dyScale);
             var xScaleV = Vector256.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 24; i += 24)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i + 8);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 16);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenterV, dyScaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_2 - dyCenterV, dyScaleV, (x_2 - centerV) * xScaleV), dx + i + 16);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 24; i += 24)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
@@ -2112,41 +2230,83 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
-                var dyScale_0 = Vector512.Load(dyScale + at_0);
-                var xScale_0 = Vector512.Load(xScale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
-                var dyScale_1 = Vector512.Load(dyScale + at_1);
-                var xScale_1 = Vector512.Load(xScale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
-                var dyScale_2 = Vector512.Load(dyScale + at_2);
-                var xScale_2 = Vector512.Load(xScale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
-                var dyScale_3 = Vector512.Load(dyScale + at_3);
-                var xScale_3 = Vector512.Load(xScale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)dx % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
-                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
-                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
-                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
-                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
                 }
                 return;
             }
@@ -2314,25 +2474,51 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 16)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
-                var dyScale_0 = Vector256.Load(dyScale + at_0);
-                var xScale_0 = Vector256.Load(xScale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
-                var dyScale_1 = Vector256.Load(dyScale + at_1);
-                var xScale_1 = Vector256.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 16 && (nuint)dx % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }
@@ -2642,41 +2828,83 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var dyCenter_0 = Vector512.Load(dyCenter + at_0);
-                var dyScale_0 = Vector512.Load(dyScale + at_0);
-                var xScale_0 = Vector512.Load(xScale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var dyCenter_1 = Vector512.Load(dyCenter + at_1);
-                var dyScale_1 = Vector512.Load(dyScale + at_1);
-                var xScale_1 = Vector512.Load(xScale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var dyCenter_2 = Vector512.Load(dyCenter + at_2);
-                var dyScale_2 = Vector512.Load(dyScale + at_2);
-                var xScale_2 = Vector512.Load(xScale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var dyCenter_3 = Vector512.Load(dyCenter + at_3);
-                var dyScale_3 = Vector512.Load(dyScale + at_3);
-                var xScale_3 = Vector512.Load(xScale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)dx % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
-                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
-                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
-                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
-                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var dyCenter_0 = Vector512.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector512.Load(dyScale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var dyCenter_1 = Vector512.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector512.Load(dyScale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var dyCenter_2 = Vector512.Load(dyCenter + at_2);
+                    var dyScale_2 = Vector512.Load(dyScale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var dyCenter_3 = Vector512.Load(dyCenter + at_3);
+                    var dyScale_3 = Vector512.Load(dyScale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
                 }
                 return;
             }
@@ -2844,25 +3072,51 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 16)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var dyCenter_0 = Vector256.Load(dyCenter + at_0);
-                var dyScale_0 = Vector256.Load(dyScale + at_0);
-                var xScale_0 = Vector256.Load(xScale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var dyCenter_1 = Vector256.Load(dyCenter + at_1);
-                var dyScale_1 = Vector256.Load(dyScale + at_1);
-                var xScale_1 = Vector256.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 16 && (nuint)dx % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var dyCenter_0 = Vector256.Load(dyCenter + at_0);
+                    var dyScale_0 = Vector256.Load(dyScale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var dyCenter_1 = Vector256.Load(dyCenter + at_1);
+                    var dyScale_1 = Vector256.Load(dyScale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }

@@ -609,6 +609,43 @@ static unsafe partial class Kernels
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                    var gamma_1 = Vector512.Load(gamma + i + 16);
+                    var beta_1 = Vector512.Load(beta + i + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                    var gamma_2 = Vector512.Load(gamma + i + 32);
+                    var beta_2 = Vector512.Load(beta + i + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                    var gamma_3 = Vector512.Load(gamma + i + 48);
+                    var beta_3 = Vector512.Load(beta + i + 48);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 32);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
@@ -660,6 +697,39 @@ static unsafe partial class Kernels
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+                }
+                for (; i <= count - 24; i += 24)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                    var gamma_1 = Vector256.Load(gamma + i + 8);
+                    var beta_1 = Vector256.Load(beta + i + 8);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 16);
+                    var gamma_2 = Vector256.Load(gamma + i + 16);
+                    var beta_2 = Vector256.Load(beta + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 8);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 16);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 24; i += 24)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
@@ -780,6 +850,43 @@ static unsafe partial class Kernels
             var centerV = Vector512.Create(center);
             var scaleV = Vector512.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                    var gamma_1 = Vector512.Load(gamma + i + 16);
+                    var beta_1 = Vector512.Load(beta + i + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                    var gamma_2 = Vector512.Load(gamma + i + 32);
+                    var beta_2 = Vector512.Load(beta + i + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                    var gamma_3 = Vector512.Load(gamma + i + 48);
+                    var beta_3 = Vector512.Load(beta + i + 48);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 32);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
@@ -831,6 +938,39 @@ static unsafe partial class Kernels
             var centerV = Vector256.Create(center);
             var scaleV = Vector256.Create(scale);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+                }
+                for (; i <= count - 24; i += 24)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                    var gamma_1 = Vector256.Load(gamma + i + 8);
+                    var beta_1 = Vector256.Load(beta + i + 8);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 16);
+                    var gamma_2 = Vector256.Load(gamma + i + 16);
+                    var beta_2 = Vector256.Load(beta + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + i + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + i + 16);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+            }
             for (; i <= count - 24; i += 24)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
@@ -1702,31 +1842,63 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)y % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector512.Create(gamma[r]);
-                    var betaV = Vector512.Create(beta[r]);
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
-                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
                 }
                 return;
             }
@@ -1792,26 +1964,53 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 24)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var center_2 = Vector256.Load(center + at_2);
-                var scale_2 = Vector256.Load(scale + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 24 && (nuint)y % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector256.Create(gamma[r]);
-                    var betaV = Vector256.Create(beta[r]);
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
                 }
                 return;
             }
@@ -1984,31 +2183,63 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)y % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector512.Create(gamma[r]);
-                    var betaV = Vector512.Create(beta[r]);
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
-                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var betaV = Vector512.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
+                    }
                 }
                 return;
             }
@@ -2074,26 +2305,53 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 24)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var center_2 = Vector256.Load(center + at_2);
-                var scale_2 = Vector256.Load(scale + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 24 && (nuint)y % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector256.Create(gamma[r]);
-                    var betaV = Vector256.Create(beta[r]);
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var betaV = Vector256.Create(beta[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
+                    }
                 }
                 return;
             }

@@ -591,6 +591,43 @@ static unsafe partial class Kernels
             var scaleV = Vector512.Create(scale);
             var xScaleV = Vector512.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 16);
+                    var gamma_1 = Vector512.Load(gamma + i + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 32);
+                    var gamma_2 = Vector512.Load(gamma + i + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i + 48);
+                    var gamma_3 = Vector512.Load(gamma + i + 48);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
@@ -644,6 +681,35 @@ static unsafe partial class Kernels
             var scaleV = Vector256.Create(scale);
             var xScaleV = Vector256.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i + 8);
+                    var gamma_1 = Vector256.Load(gamma + i + 8);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
@@ -760,6 +826,43 @@ static unsafe partial class Kernels
             var scaleV = Vector512.Create(scale);
             var xScaleV = Vector512.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)dx % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 16);
+                    var gamma_1 = Vector512.Load(gamma + i + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 32);
+                    var gamma_2 = Vector512.Load(gamma + i + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i + 48);
+                    var gamma_3 = Vector512.Load(gamma + i + 48);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + i + 32);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
@@ -813,6 +916,35 @@ static unsafe partial class Kernels
             var scaleV = Vector256.Create(scale);
             var xScaleV = Vector256.Create(xScale);
             nint i = 0;
+            if (nonTemporal && (nuint)dx % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)dx % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i + 8);
+                    var gamma_1 = Vector256.Load(gamma + i + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + i + 8);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+            }
             for (; i <= count - 16; i += 16)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
@@ -1791,42 +1923,85 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var meanG_0 = Vector512.Load(meanG + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var xScale_0 = Vector512.Load(xScale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var meanG_1 = Vector512.Load(meanG + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var xScale_1 = Vector512.Load(xScale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var meanG_2 = Vector512.Load(meanG + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var xScale_2 = Vector512.Load(xScale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var meanG_3 = Vector512.Load(meanG + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                var xScale_3 = Vector512.Load(xScale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)dx % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector512.Create(gamma[r]);
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
-                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
-                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
-                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
-                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var meanG_0 = Vector512.Load(meanG + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var meanG_1 = Vector512.Load(meanG + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var meanG_2 = Vector512.Load(meanG + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var meanG_3 = Vector512.Load(meanG + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var meanG_0 = Vector512.Load(meanG + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var meanG_1 = Vector512.Load(meanG + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var meanG_2 = Vector512.Load(meanG + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var meanG_3 = Vector512.Load(meanG + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
                 }
                 return;
             }
@@ -1911,26 +2086,53 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 16)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var meanG_0 = Vector256.Load(meanG + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var xScale_0 = Vector256.Load(xScale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var meanG_1 = Vector256.Load(meanG + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var xScale_1 = Vector256.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 16 && (nuint)dx % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector256.Create(gamma[r]);
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var meanG_0 = Vector256.Load(meanG + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var meanG_1 = Vector256.Load(meanG + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var meanG_0 = Vector256.Load(meanG + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var meanG_1 = Vector256.Load(meanG + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }
@@ -2120,42 +2322,85 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var meanG_0 = Vector512.Load(meanG + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var xScale_0 = Vector512.Load(xScale + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var meanG_1 = Vector512.Load(meanG + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var xScale_1 = Vector512.Load(xScale + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var meanG_2 = Vector512.Load(meanG + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var xScale_2 = Vector512.Load(xScale + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var meanG_3 = Vector512.Load(meanG + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                var xScale_3 = Vector512.Load(xScale + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)dx % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector512.Create(gamma[r]);
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
-                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
-                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
-                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
-                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var meanG_0 = Vector512.Load(meanG + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var meanG_1 = Vector512.Load(meanG + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var meanG_2 = Vector512.Load(meanG + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var meanG_3 = Vector512.Load(meanG + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var meanG_0 = Vector512.Load(meanG + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var xScale_0 = Vector512.Load(xScale + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var meanG_1 = Vector512.Load(meanG + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var xScale_1 = Vector512.Load(xScale + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var meanG_2 = Vector512.Load(meanG + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var xScale_2 = Vector512.Load(xScale + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var meanG_3 = Vector512.Load(meanG + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var xScale_3 = Vector512.Load(xScale + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
+                    }
                 }
                 return;
             }
@@ -2240,26 +2485,53 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 16)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var meanG_0 = Vector256.Load(meanG + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var xScale_0 = Vector256.Load(xScale + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var meanG_1 = Vector256.Load(meanG + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var xScale_1 = Vector256.Load(xScale + at_1);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 16 && (nuint)dx % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var gammaV = Vector256.Create(gamma[r]);
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
-                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
-                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var meanG_0 = Vector256.Load(meanG + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var meanG_1 = Vector256.Load(meanG + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var meanG_0 = Vector256.Load(meanG + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var xScale_0 = Vector256.Load(xScale + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var meanG_1 = Vector256.Load(meanG + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var xScale_1 = Vector256.Load(xScale + at_1);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var gammaV = Vector256.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
+                    }
                 }
                 return;
             }

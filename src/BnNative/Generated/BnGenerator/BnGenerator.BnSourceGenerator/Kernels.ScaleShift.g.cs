@@ -494,6 +494,31 @@ static unsafe partial class Kernels
             var scaleV = Vector512.Create(scale);
             var shiftV = Vector512.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + i + 48);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 32);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
@@ -532,6 +557,31 @@ static unsafe partial class Kernels
             var scaleV = Vector256.Create(scale);
             var shiftV = Vector256.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 8);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 16);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + i + 24);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 8);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 16);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
@@ -634,6 +684,31 @@ static unsafe partial class Kernels
             var scaleV = Vector512.Create(scale);
             var shiftV = Vector512.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((32 - (nuint)y % 32) % 32 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
+                }
+                for (; i <= count - 64; i += 64)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i + 48);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 32);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 48);
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 64; i += 64)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
@@ -672,6 +747,31 @@ static unsafe partial class Kernels
             var scaleV = Vector256.Create(scale);
             var shiftV = Vector256.Create(shift);
             nint i = 0;
+            if (nonTemporal && (nuint)y % 2 == 0)
+            {
+                nint head = global::System.Math.Min(count, (nint)((16 - (nuint)y % 16) % 16 / 2));
+                for (; i < head; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
+                }
+                for (; i <= count - 32; i += 32)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 8);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 16);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i + 24);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - centerV, scaleV, shiftV), y + i + 8);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - centerV, scaleV, shiftV), y + i + 16);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_3 - centerV, scaleV, shiftV), y + i + 24);
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+            }
             for (; i <= count - 32; i += 32)
             {
                 var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
@@ -1913,33 +2013,67 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var shift_0 = Vector512.Load(shift + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var shift_1 = Vector512.Load(shift + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var shift_2 = Vector512.Load(shift + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                var shift_3 = Vector512.Load(shift + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)y % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
-                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
-                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var shift_0 = Vector512.Load(shift + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var shift_1 = Vector512.Load(shift + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var shift_2 = Vector512.Load(shift + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var shift_3 = Vector512.Load(shift + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var shift_0 = Vector512.Load(shift + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var shift_1 = Vector512.Load(shift + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var shift_2 = Vector512.Load(shift + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var shift_3 = Vector512.Load(shift + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
+                    }
                 }
                 return;
             }
@@ -2079,27 +2213,55 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 24)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var shift_0 = Vector256.Load(shift + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var shift_1 = Vector256.Load(shift + at_1);
-                var center_2 = Vector256.Load(center + at_2);
-                var scale_2 = Vector256.Load(scale + at_2);
-                var shift_2 = Vector256.Load(shift + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 24 && (nuint)y % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
-                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var shift_0 = Vector256.Load(shift + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var shift_1 = Vector256.Load(shift + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    var shift_2 = Vector256.Load(shift + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var shift_0 = Vector256.Load(shift + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var shift_1 = Vector256.Load(shift + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    var shift_2 = Vector256.Load(shift + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                    }
                 }
                 return;
             }
@@ -2393,33 +2555,67 @@ static unsafe partial class Kernels
         {
             if (groups >= 16 && groups <= 64)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(16, groups - 16);
-                nint at_2 = global::System.Math.Min(32, groups - 16);
-                nint at_3 = global::System.Math.Min(48, groups - 16);
-                var center_0 = Vector512.Load(center + at_0);
-                var scale_0 = Vector512.Load(scale + at_0);
-                var shift_0 = Vector512.Load(shift + at_0);
-                var center_1 = Vector512.Load(center + at_1);
-                var scale_1 = Vector512.Load(scale + at_1);
-                var shift_1 = Vector512.Load(shift + at_1);
-                var center_2 = Vector512.Load(center + at_2);
-                var scale_2 = Vector512.Load(scale + at_2);
-                var shift_2 = Vector512.Load(shift + at_2);
-                var center_3 = Vector512.Load(center + at_3);
-                var scale_3 = Vector512.Load(scale + at_3);
-                var shift_3 = Vector512.Load(shift + at_3);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 64 && (nuint)y % 32 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
-                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
-                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var shift_0 = Vector512.Load(shift + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var shift_1 = Vector512.Load(shift + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var shift_2 = Vector512.Load(shift + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var shift_3 = Vector512.Load(shift + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(16, groups - 16);
+                    nint at_2 = global::System.Math.Min(32, groups - 16);
+                    nint at_3 = global::System.Math.Min(48, groups - 16);
+                    var center_0 = Vector512.Load(center + at_0);
+                    var scale_0 = Vector512.Load(scale + at_0);
+                    var shift_0 = Vector512.Load(shift + at_0);
+                    var center_1 = Vector512.Load(center + at_1);
+                    var scale_1 = Vector512.Load(scale + at_1);
+                    var shift_1 = Vector512.Load(shift + at_1);
+                    var center_2 = Vector512.Load(center + at_2);
+                    var scale_2 = Vector512.Load(scale + at_2);
+                    var shift_2 = Vector512.Load(shift + at_2);
+                    var center_3 = Vector512.Load(center + at_3);
+                    var scale_3 = Vector512.Load(scale + at_3);
+                    var shift_3 = Vector512.Load(shift + at_3);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_2);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + row + at_3);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
+                    }
                 }
                 return;
             }
@@ -2559,27 +2755,55 @@ static unsafe partial class Kernels
         {
             if (groups >= 8 && groups <= 24)
             {
-                nint at_0 = 0;
-                nint at_1 = global::System.Math.Min(8, groups - 8);
-                nint at_2 = global::System.Math.Min(16, groups - 8);
-                var center_0 = Vector256.Load(center + at_0);
-                var scale_0 = Vector256.Load(scale + at_0);
-                var shift_0 = Vector256.Load(shift + at_0);
-                var center_1 = Vector256.Load(center + at_1);
-                var scale_1 = Vector256.Load(scale + at_1);
-                var shift_1 = Vector256.Load(shift + at_1);
-                var center_2 = Vector256.Load(center + at_2);
-                var scale_2 = Vector256.Load(scale + at_2);
-                var shift_2 = Vector256.Load(shift + at_2);
-                for (nint r = 0; r < rows; r++)
+                if (nonTemporal && rowStride == groups && groups == 24 && (nuint)y % 16 == 0)
                 {
-                    nint row = r * rowStride;
-                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
-                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
-                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
-                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var shift_0 = Vector256.Load(shift + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var shift_1 = Vector256.Load(shift + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    var shift_2 = Vector256.Load(shift + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                    }
+                }
+                else
+                {
+                    nint at_0 = 0;
+                    nint at_1 = global::System.Math.Min(8, groups - 8);
+                    nint at_2 = global::System.Math.Min(16, groups - 8);
+                    var center_0 = Vector256.Load(center + at_0);
+                    var scale_0 = Vector256.Load(scale + at_0);
+                    var shift_0 = Vector256.Load(shift + at_0);
+                    var center_1 = Vector256.Load(center + at_1);
+                    var scale_1 = Vector256.Load(scale + at_1);
+                    var shift_1 = Vector256.Load(shift + at_1);
+                    var center_2 = Vector256.Load(center + at_2);
+                    var scale_2 = Vector256.Load(scale + at_2);
+                    var shift_2 = Vector256.Load(shift + at_2);
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint row = r * rowStride;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_0);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_1);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + row + at_2);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + row + at_0);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
+                    }
                 }
                 return;
             }
