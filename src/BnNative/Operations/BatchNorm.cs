@@ -774,7 +774,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
     /// <summary>
     /// The gradient of the inference forward (frozen statistics): dx = dy·γ/σ, dbeta = Σdy,
     /// dgamma = Σdy·(x − running_mean)/σ. The sums are taken before dx is written (dx may be dy), per
-    /// channel in NCHW so its slice is read again from cache.
+    /// group of adjacent channels in NCHW (Geometry.AdjacentChannels) so its slices are read again from cache.
     /// </summary>
     public static void BackwardInference(in Geometry<TElement> g, TElement* x, TElement* dy, TElement* dx, T* gamma, T* runningMean, T* runningVar, double eps,
         T* dgamma, T* dbeta)
@@ -788,7 +788,7 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
                 G = g, X = x, Dy = dy, Dx = dx, Gamma = gamma, RunningMean = runningMean, RunningVar = runningVar, Eps = eps,
                 MeanDy = meanDy, MeanDyXhat = meanDyXhat,
             };
-            WorkerPool.For(g.C, ref job);
+            WorkerPool.For(g.ChannelGroups, ref job);
         }
         else
         {
@@ -833,25 +833,38 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public double Eps;
         public double* MeanDy, MeanDyXhat;
 
-        public void Run(long c)
+        /// <summary>A group of adjacent channels: their gradient sums about the running means, then their dx, each sample's slabs in memory order.</summary>
+        [SkipLocalsInit]
+        public void Run(long task)
         {
-            double inverseSigma = InverseSigma(RunningVar, Eps, c);
-            (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(RunningMean[c]), inverseSigma,
-                ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, c, RunningMean[c]));
+            const int Most = Geometry<TElement>.MostAdjacentChannels;
+            var (first, count) = G.ChannelGroup(task);
+            double* sumDy = stackalloc double[2 * Most];
+            double* sumDyCentered = sumDy + Most;
+            T* scales = stackalloc T[Most];
+            bool* fits = stackalloc bool[Most];
+            ChannelPasses<TElement, T>.PlanarGradientSums(G, X, Dy, first, count, RunningMean + first, sumDy, sumDyCentered);
+            for (long j = 0; j < count; j++)
+            {
+                long c = first + j;
+                double inverseSigma = InverseSigma(RunningVar, Eps, c), a = Gamma(Gamma, c) * inverseSigma;
+                (MeanDy[c], MeanDyXhat[c]) = GradientMeans(G, X, Dy, c, D(RunningMean[c]), inverseSigma, (sumDy[j], sumDyCentered[j]));
+                fits[j] = Exact<TElement, T>.Fits(a, ZeroGamma(Gamma, c));
+                scales[j] = fits[j] ? E(a) : T.Zero;
+            }
             if (Dx == null)
                 return;
-            double a = Gamma(Gamma, c) * inverseSigma;
-            if (!Exact<TElement, T>.Fits(a, ZeroGamma(Gamma, c)))
-            {
-                Exact<TElement, T>.Affine(Dy, Dx, G.Channel(c), 0, inverseSigma, 1, 0, Gamma(Gamma, c), 0);
-                return;
-            }
-            T scale = E(a);
+            for (long j = 0; j < count; j++)
+                if (!fits[j])
+                    Exact<TElement, T>.Affine(Dy, Dx, G.Channel(first + j), 0, InverseSigma(RunningVar, Eps, first + j), 1, 0, Gamma(Gamma, first + j), 0);
             for (long n = 0; n < G.N; n++)
-            {
-                long at = G.Slab(n, c);
-                K.ScaleShift.MembersContiguous(Dy + at, Dx + at, (nint)G.S, T.Zero, scale, T.Zero, G.StreamSlabs);
-            }
+                for (long j = 0; j < count; j++)
+                {
+                    if (!fits[j])
+                        continue;
+                    long at = G.Slab(n, first + j);
+                    K.ScaleShift.MembersContiguous(Dy + at, Dx + at, (nint)G.S, T.Zero, scales[j], T.Zero, G.StreamSlabs);
+                }
         }
     }
 }
