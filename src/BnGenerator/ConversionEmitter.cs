@@ -86,24 +86,20 @@ namespace BnGenerator
                 w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
                 w.Line($"public static {vec}<float> Load{bits}({element}* source) => Widen{bits}({LoadHalfWidth(width)});");
                 w.Line();
-                w.Line($"/// <summary>{lanes} floats narrowed and stored at <paramref name=\"destination\"/>.</summary>");
-                w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-                w.Open($"public static void Store{bits}({vec}<float> value, {element}* destination)");
-                w.Line($"var bits = Narrow{bits}(value);");
-                w.Line(StoreHalfWidth(width, "Store"));
-                w.Close();
-                if (width.Bits >= 256)
+                // Ordinary stores, and where the narrowed half vector is a whole SSE store or more, the non-temporal ones
+                // the kernels stream large outputs with (see ElementType.StreamsAt), aligned to the half vector's size.
+                foreach (var (store, how) in width.Bits >= 256
+                    ? new[] { ("Store", "stored"), ("StoreAlignedNonTemporal", $"stored around the cache, aligned to {width.Bits / 16} bytes,") }
+                    : new[] { ("Store", "stored") })
                 {
-                    // The kernels stream large outputs (see ElementType.StreamsAt): half a vector, aligned to its size.
-                    w.Line();
-                    w.Line($"/// <summary>{lanes} floats narrowed and stored around the cache at <paramref name=\"destination\"/>, aligned to {width.Bits / 16} bytes.</summary>");
+                    w.Line($"/// <summary>{lanes} floats narrowed and {how} at <paramref name=\"destination\"/>.</summary>");
                     w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-                    w.Open($"public static void StoreAlignedNonTemporal{bits}({vec}<float> value, {element}* destination)");
+                    w.Open($"public static void {store}{bits}({vec}<float> value, {element}* destination)");
                     w.Line($"var bits = Narrow{bits}(value);");
-                    w.Line(StoreHalfWidth(width, "StoreAlignedNonTemporal"));
+                    w.Line(StoreHalfWidth(width, store));
                     w.Close();
+                    w.Line();
                 }
-                w.Line();
                 w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
                 w.Open($"private static {vec}<float> Widen{bits}({vec}<uint> bits)");
                 widenBits(w, vec);

@@ -55,7 +55,7 @@ internal static unsafe class Float16Conversions
         (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);
     }
 
-    /// <summary>16 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 32 bytes.</summary>
+    /// <summary>16 floats narrowed and stored around the cache, aligned to 32 bytes, at <paramref name="destination"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreAlignedNonTemporal512(Vector512<float> value, global::System.Half* destination)
     {
@@ -108,7 +108,7 @@ internal static unsafe class Float16Conversions
         Vector256.Narrow(bits, bits).GetLower().Store((ushort*)destination);
     }
 
-    /// <summary>8 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 16 bytes.</summary>
+    /// <summary>8 floats narrowed and stored around the cache, aligned to 16 bytes, at <paramref name="destination"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreAlignedNonTemporal256(Vector256<float> value, global::System.Half* destination)
     {
@@ -216,7 +216,7 @@ internal static unsafe class BFloat16Conversions
         (global::System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? global::System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector256UInt16(bits) : Vector512.Narrow(bits, bits).GetLower()).Store((ushort*)destination);
     }
 
-    /// <summary>16 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 32 bytes.</summary>
+    /// <summary>16 floats narrowed and stored around the cache, aligned to 32 bytes, at <paramref name="destination"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreAlignedNonTemporal512(Vector512<float> value, global::BnNative.Kernels.BFloat16* destination)
     {
@@ -252,7 +252,7 @@ internal static unsafe class BFloat16Conversions
         Vector256.Narrow(bits, bits).GetLower().Store((ushort*)destination);
     }
 
-    /// <summary>8 floats narrowed and stored around the cache at <paramref name="destination"/>, aligned to 16 bytes.</summary>
+    /// <summary>8 floats narrowed and stored around the cache, aligned to 16 bytes, at <paramref name="destination"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreAlignedNonTemporal256(Vector256<float> value, global::BnNative.Kernels.BFloat16* destination)
     {
