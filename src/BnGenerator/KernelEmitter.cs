@@ -557,12 +557,12 @@ namespace BnGenerator
         /// Opens the block that streams the output when asked and possible: the output must be element-aligned;
         /// a scalar head (to <c>head</c>) then brings it to a vector boundary, as non-temporal stores need.
         /// </summary>
-        private static void EmitStreamingHead(CodeWriter w, ElementType type, VectorWidth width, string output)
+        private static void EmitStreamingHead(CodeWriter w, ElementType type, VectorWidth width, string output, string count = "count")
         {
             string bytes = type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture);
             string size = type.Size.ToString(CultureInfo.InvariantCulture);
             w.Open($"if (nonTemporal && (nuint){output} % {size} == 0)");
-            w.Line($"nint head = global::System.Math.Min(count, (nint)(({bytes} - (nuint){output} % {bytes}) % {bytes} / {size}));");
+            w.Line($"nint head = global::System.Math.Min({count}, (nint)(({bytes} - (nuint){output} % {bytes}) % {bytes} / {size}));");
         }
 
         private static void EmitVectorMembers(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, string store)
@@ -732,7 +732,18 @@ namespace BnGenerator
             {
                 foreach (var p in spec.MemberParams)
                     w.Line($"var {p}V = {width.Name}.Create({p}[r]);");
-                EmitVectorRow(w, spec, type, width, unroll);
+                // Rows taken one at a time (kernels with member parameters: LayerNorm over NCHW, a row a channel's segment of
+                // positions) stream their output when asked, each row after its own scalar head; tiled rows go in lockstep
+                // and keep ordinary stores, so a kernel streams all its rows or none.
+                if (!tiled && CanStream(spec) && type.StreamsAt(width))
+                {
+                    string output = spec.Outputs[0];
+                    EmitStreamingHead(w, type, width, $"({output} + row)", "groups");
+                    EmitScalarRow(w, spec, type, "head", "r", "g", null);
+                    EmitVectorRow(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
+                    w.Close();
+                }
+                EmitVectorRow(w, spec, type, width, unroll, "Store");
                 if (HasLastVector(type, width))
                     EmitLastGroupVector(w, spec, type, width, tiled: false);
             }
@@ -779,7 +790,7 @@ namespace BnGenerator
             }
         }
 
-        private static void EmitVectorRow(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        private static void EmitVectorRow(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, string store)
         {
             string vec = width.Name;
             int lanes = width.Lanes(type);
@@ -801,7 +812,7 @@ namespace BnGenerator
                 {
                     Read = name => spec.MemberParams.Contains(name) ? name + "V" : $"{name}_{u}",
                     Sum = name => $"{name}_{u}",
-                    Store = (output, value) => type.VectorStore(width, "Store", value, $"{output} + {Offset("at", lanes, u)}"),
+                    Store = (output, value) => type.VectorStore(width, store, value, $"{output} + {Offset("at", lanes, u)}"),
                     Math = vec,
                 });
                 for (int u = 0; u < copies; u++)

@@ -179,6 +179,9 @@ public class RenormAndLayerNormTests
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NHWC, 5, 7, 61, 59, seed: 33, affine: false));
         // ≥ 8 MiB in rows of ≥ 512: y and dx are written with non-temporal stores.
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NC, 1100, 1901, 1, 1, seed: 34, affine: true));
+        // The same over NCHW, where each channel's row of a tile is a run (F32: tiles of 2,048 positions, the last of each
+        // sample 116; rows 66,000 bytes apart, so most start off a vector boundary and their scalar heads run).
+        CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NCHW, 2, 64, 1, 16500, seed: 35, affine: true));
     }
 
     private static void CheckLayerNorm(BnLibrary lib, Problem p)

@@ -180,7 +180,8 @@ public unsafe class SixteenBitTests
     /// Outputs of 8 MiB or more (Geometry.StreamingBytes), which the AVX-512 and AVX2 images write with non-temporal
     /// stores of half vectors (32 and 16 bytes): NCHW slabs of 701,000 values, whose starts fall 16 bytes off a 32-byte
     /// boundary every other slab (so the scalar head runs), channels-last rows of 64 channels (one unrolled block, held
-    /// in registers) and LayerNorm rows of 1,901 values, forward, backward and in-place inference, against the references.
+    /// in registers) and LayerNorm rows of 1,901 values and NCHW tiles of 4,096 positions (every channel's row of a tile
+    /// its own run, 66,000 bytes after the previous), forward, backward and in-place inference, against the references.
     /// </summary>
     [Theory, MemberData(nameof(Cases))]
     public void StreamedOutputs(string isa, BnDType dtype)
@@ -213,22 +214,31 @@ public unsafe class SixteenBitTests
             Sixteen.Near($"{what} y (inference, in place)", dtype, forward, x.Read(), inferred, scale);
         }
 
-        var rows = Problem.Create(dtype, BnLayout.NC, 2210, 1901, 1, 1, seed: 73, affine: true);
-        var normalized = ReferenceNormalizations.LayerNormForward(rows.Desc, rows.X, rows.Gamma, rows.Beta, rows.Eps);
-        using var rowX = NativeTensor.Of(dtype, rows.X);
-        using var rowY = new NativeTensor(dtype, rows.Count);
-        using var rowGamma = Parameters(dtype, rows.Gamma!);
-        using var rowBeta = Parameters(dtype, rows.Beta!);
-        using var rowMean = Statistics(dtype, 2210);
-        using var rowInvstd = Statistics(dtype, 2210);
-        Bn.Ok(lib, Bn.LayerNormForward(lib, rows.Desc, rowX, rowY, rowGamma, rowBeta, rows.Eps, rowMean, rowInvstd));
-        Sixteen.Near($"{rows} y", dtype, forward, rowY.Read(), normalized.Y, normalized.YScale);
-        var rowGradient = ReferenceNormalizations.LayerNormBackward(rows.Desc, rows.X, rows.Dy, rows.Gamma, rowMean.Read(), rowInvstd.Read());
-        using var rowDy = NativeTensor.Of(dtype, rows.Dy);
-        using var dgamma = Statistics(dtype, rows.Channels);
-        using var dbeta = Statistics(dtype, rows.Channels);
-        Bn.Ok(lib, Bn.LayerNormBackward(lib, rows.Desc, rowX, rowDy, rowY, rowGamma, rowMean, rowInvstd, dgamma, dbeta));
-        GradientsNear($" {rows}", dtype, rowY, dgamma, dbeta, rowGradient);
+        foreach (var rows in new[] { Problem.Create(dtype, BnLayout.NC, 2210, 1901, 1, 1, seed: 73, affine: true),
+                                     Problem.Create(dtype, BnLayout.NCHW, 2, 64, 1, 33000, seed: 74, affine: true) })
+            CheckStreamedLayerNorm(lib, dtype, rows);
+    }
+
+    /// <summary>LayerNorm forward and backward (dx written over dy) of <paramref name="p"/> against the references.</summary>
+    private static void CheckStreamedLayerNorm(BnLibrary lib, BnDType dtype, Problem p)
+    {
+        double forward = Accuracy.Forward(BnDType.F32);
+        int positions = (int)ReferenceNormalizations.Positions(p.Desc);
+        var normalized = ReferenceNormalizations.LayerNormForward(p.Desc, p.X, p.Gamma, p.Beta, p.Eps);
+        using var x = NativeTensor.Of(dtype, p.X);
+        using var y = new NativeTensor(dtype, p.Count);
+        using var gamma = Parameters(dtype, p.Gamma!);
+        using var beta = Parameters(dtype, p.Beta!);
+        using var mean = Statistics(dtype, positions);
+        using var invstd = Statistics(dtype, positions);
+        Bn.Ok(lib, Bn.LayerNormForward(lib, p.Desc, x, y, gamma, beta, p.Eps, mean, invstd));
+        Sixteen.Near($"{p} y", dtype, forward, y.Read(), normalized.Y, normalized.YScale);
+        var gradient = ReferenceNormalizations.LayerNormBackward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
+        using var dy = NativeTensor.Of(dtype, p.Dy);
+        using var dgamma = Statistics(dtype, p.Channels);
+        using var dbeta = Statistics(dtype, p.Channels);
+        Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, y, gamma, mean, invstd, dgamma, dbeta));
+        GradientsNear($" {p}", dtype, y, dgamma, dbeta, gradient);
     }
 
     /// <summary>

@@ -69,6 +69,8 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
 
         /// <summary>NCHW: positions of a tile (one sample), tiles per sample, and whole samples per task when S is small.</summary>
         public readonly long Width, TilesPerSample, SamplesPerTask;
+        /// <summary>Whether NCHW tiles write y or dx with non-temporal stores: each channel's row of Width positions is a run.</summary>
+        public readonly bool StreamTileRows;
 
         public Plan(in Shape shape)
         {
@@ -93,6 +95,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             Width = Math.Min(S, Math.Min(MaxTileWidth, Math.Max(MinPositionsPerTask, perTask / 64 * 64)));
             TilesPerSample = (S + Width - 1) / Width;
             SamplesPerTask = S < MinPositionsPerTask ? (MinPositionsPerTask + S - 1) / S : 1;
+            StreamTileRows = !ChannelsLast && Geometry<TElement>.Streams(N * C * S, Width);
         }
 
         public long Positions => N * S;
@@ -307,7 +310,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             {
                 long rows = start * Plan.S;
                 K.LayerNormApply.GroupsContiguous(X + at + rows, Y + at + rows, (nint)Math.Min(Defaults.Piece, Plan.C - start), (nint)width, (nint)Plan.S,
-                    center, scale, Piece(Gamma, start, Defaults.Ones), Piece(Beta, start, Defaults.Zeros), false);
+                    center, scale, Piece(Gamma, start, Defaults.Ones), Piece(Beta, start, Defaults.Zeros), Plan.StreamTileRows);
             }
         }
 
@@ -681,7 +684,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             {
                 long rows = start * stride;
                 K.LayerNormGradientApply.GroupsContiguous(X + at + rows, Dy + at + rows, Dx + at + rows, (nint)Math.Min(Defaults.Piece, c - start),
-                    (nint)width, (nint)stride, Mean + first, meanG, Invstd + first, xScale, Piece(Gamma, start, Defaults.Ones), false);
+                    (nint)width, (nint)stride, Mean + first, meanG, Invstd + first, xScale, Piece(Gamma, start, Defaults.Ones), Plan.StreamTileRows);
             }
         }
     }

@@ -1182,6 +1182,48 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
                 var betaV = Vector512.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 4 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((64 - (nuint)(y + row) % 64) % 64 / 4));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 32);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -1294,6 +1336,44 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
                 var betaV = Vector256.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 4 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(y + row) % 32) % 32 / 4));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
+                    for (; g <= groups - 24; g += 24)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var center_2 = Vector256.Load(center + g + 16);
+                        var scale_2 = Vector256.Load(scale + g + 16);
+                        var x_2 = Vector256.Load(x + at + 16);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 8);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 16);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 24; g += 24)
                 {
                     nint at = row + g;
@@ -1402,6 +1482,44 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector128.Create(gamma[r]);
                 var betaV = Vector128.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 4 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(y + row) % 16) % 16 / 4));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
+                    for (; g <= groups - 12; g += 12)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var center_1 = Vector128.Load(center + g + 4);
+                        var scale_1 = Vector128.Load(scale + g + 4);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var center_2 = Vector128.Load(center + g + 8);
+                        var scale_2 = Vector128.Load(scale + g + 8);
+                        var x_2 = Vector128.Load(x + at + 8);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 4);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 8);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 12; g += 12)
                 {
                     nint at = row + g;
@@ -1550,6 +1668,48 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
                 var betaV = Vector512.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 8 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((64 - (nuint)(y + row) % 64) % 64 / 8));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double beta_s = beta[r];
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
+                    for (; g <= groups - 32; g += 32)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var center_1 = Vector512.Load(center + g + 8);
+                        var scale_1 = Vector512.Load(scale + g + 8);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var center_2 = Vector512.Load(center + g + 16);
+                        var scale_2 = Vector512.Load(scale + g + 16);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var center_3 = Vector512.Load(center + g + 24);
+                        var scale_3 = Vector512.Load(scale + g + 24);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 8);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + at + 24);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 32; g += 32)
                 {
                     nint at = row + g;
@@ -1662,6 +1822,44 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
                 var betaV = Vector256.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 8 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(y + row) % 32) % 32 / 8));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double beta_s = beta[r];
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
+                    for (; g <= groups - 12; g += 12)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var center_1 = Vector256.Load(center + g + 4);
+                        var scale_1 = Vector256.Load(scale + g + 4);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var center_2 = Vector256.Load(center + g + 8);
+                        var scale_2 = Vector256.Load(scale + g + 8);
+                        var x_2 = Vector256.Load(x + at + 8);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 4);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 8);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 12; g += 12)
                 {
                     nint at = row + g;
@@ -1760,6 +1958,44 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector128.Create(gamma[r]);
                 var betaV = Vector128.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 8 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(y + row) % 16) % 16 / 8));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double beta_s = beta[r];
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
+                    for (; g <= groups - 6; g += 6)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var center_1 = Vector128.Load(center + g + 2);
+                        var scale_1 = Vector128.Load(scale + g + 2);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var center_2 = Vector128.Load(center + g + 4);
+                        var scale_2 = Vector128.Load(scale + g + 4);
+                        var x_2 = Vector128.Load(x + at + 4);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 2);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 4);
+                    }
+                    for (; g <= groups - 2; g += 2)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 6; g += 6)
                 {
                     nint at = row + g;
@@ -1908,6 +2144,48 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
                 var betaV = Vector512.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(y + row) % 32) % 32 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                    }
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 32);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2020,6 +2298,44 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
                 var betaV = Vector256.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(y + row) % 16) % 16 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                    }
+                    for (; g <= groups - 24; g += 24)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var center_2 = Vector256.Load(center + g + 16);
+                        var scale_2 = Vector256.Load(scale + g + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 16);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 24; g += 24)
                 {
                     nint at = row + g;
@@ -2249,6 +2565,48 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
                 var betaV = Vector512.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(y + row) % 32) % 32 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                    }
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 32);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2361,6 +2719,44 @@ static unsafe partial class Kernels
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
                 var betaV = Vector256.Create(beta[r]);
+                if (nonTemporal && (nuint)(y + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(y + row) % 16) % 16 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                    }
+                    for (; g <= groups - 24; g += 24)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var center_2 = Vector256.Load(center + g + 16);
+                        var scale_2 = Vector256.Load(scale + g + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + at + 16);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                }
                 for (; g <= groups - 24; g += 24)
                 {
                     nint at = row + g;

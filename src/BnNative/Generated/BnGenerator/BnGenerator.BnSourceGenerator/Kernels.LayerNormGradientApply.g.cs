@@ -1171,6 +1171,65 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 4 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((64 - (nuint)(dx + row) % 64) % 64 / 4));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var meanG_1 = Vector512.Load(meanG + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var xScale_1 = Vector512.Load(xScale + g + 16);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var meanG_2 = Vector512.Load(meanG + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var xScale_2 = Vector512.Load(xScale + g + 32);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var meanG_3 = Vector512.Load(meanG + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var xScale_3 = Vector512.Load(xScale + g + 48);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var dy_3 = Vector512.Load(dy + at + 48);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -1302,6 +1361,51 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 4 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(dx + row) % 32) % 32 / 4));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var meanG_1 = Vector256.Load(meanG + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var xScale_1 = Vector256.Load(xScale + g + 8);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var dy_1 = Vector256.Load(dy + at + 8);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
@@ -1419,6 +1523,51 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector128.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 4 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(dx + row) % 16) % 16 / 4));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var meanG_0 = Vector128.Load(meanG + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var center_1 = Vector128.Load(center + g + 4);
+                        var meanG_1 = Vector128.Load(meanG + g + 4);
+                        var scale_1 = Vector128.Load(scale + g + 4);
+                        var xScale_1 = Vector128.Load(xScale + g + 4);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var dy_1 = Vector128.Load(dy + at + 4);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var meanG_0 = Vector128.Load(meanG + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
@@ -1597,6 +1746,65 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 8 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((64 - (nuint)(dx + row) % 64) % 64 / 8));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double center_s = center[g];
+                        double meanG_s = meanG[g];
+                        double scale_s = scale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
+                    for (; g <= groups - 32; g += 32)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var center_1 = Vector512.Load(center + g + 8);
+                        var meanG_1 = Vector512.Load(meanG + g + 8);
+                        var scale_1 = Vector512.Load(scale + g + 8);
+                        var xScale_1 = Vector512.Load(xScale + g + 8);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var center_2 = Vector512.Load(center + g + 16);
+                        var meanG_2 = Vector512.Load(meanG + g + 16);
+                        var scale_2 = Vector512.Load(scale + g + 16);
+                        var xScale_2 = Vector512.Load(xScale + g + 16);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        var center_3 = Vector512.Load(center + g + 24);
+                        var meanG_3 = Vector512.Load(meanG + g + 24);
+                        var scale_3 = Vector512.Load(scale + g + 24);
+                        var xScale_3 = Vector512.Load(xScale + g + 24);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var dy_3 = Vector512.Load(dy + at + 24);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 24);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 32; g += 32)
                 {
                     nint at = row + g;
@@ -1728,6 +1936,51 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 8 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(dx + row) % 32) % 32 / 8));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double center_s = center[g];
+                        double meanG_s = meanG[g];
+                        double scale_s = scale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var center_1 = Vector256.Load(center + g + 4);
+                        var meanG_1 = Vector256.Load(meanG + g + 4);
+                        var scale_1 = Vector256.Load(scale + g + 4);
+                        var xScale_1 = Vector256.Load(xScale + g + 4);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var dy_1 = Vector256.Load(dy + at + 4);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
@@ -1832,6 +2085,51 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector128.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 8 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(dx + row) % 16) % 16 / 8));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double center_s = center[g];
+                        double meanG_s = meanG[g];
+                        double scale_s = scale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var meanG_0 = Vector128.Load(meanG + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var center_1 = Vector128.Load(center + g + 2);
+                        var meanG_1 = Vector128.Load(meanG + g + 2);
+                        var scale_1 = Vector128.Load(scale + g + 2);
+                        var xScale_1 = Vector128.Load(xScale + g + 2);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var dy_1 = Vector128.Load(dy + at + 2);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 2);
+                    }
+                    for (; g <= groups - 2; g += 2)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var meanG_0 = Vector128.Load(meanG + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 4; g += 4)
                 {
                     nint at = row + g;
@@ -2010,6 +2308,65 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(dx + row) % 32) % 32 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                    }
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var meanG_1 = Vector512.Load(meanG + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var xScale_1 = Vector512.Load(xScale + g + 16);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var meanG_2 = Vector512.Load(meanG + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var xScale_2 = Vector512.Load(xScale + g + 32);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var meanG_3 = Vector512.Load(meanG + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var xScale_3 = Vector512.Load(xScale + g + 48);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2141,6 +2498,51 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(dx + row) % 16) % 16 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var meanG_1 = Vector256.Load(meanG + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var xScale_1 = Vector256.Load(xScale + g + 8);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
@@ -2409,6 +2811,65 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector512.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((32 - (nuint)(dx + row) % 32) % 32 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                    }
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var meanG_1 = Vector512.Load(meanG + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var xScale_1 = Vector512.Load(xScale + g + 16);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var meanG_2 = Vector512.Load(meanG + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var xScale_2 = Vector512.Load(xScale + g + 32);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var meanG_3 = Vector512.Load(meanG + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var xScale_3 = Vector512.Load(xScale + g + 48);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var meanG_0 = Vector512.Load(meanG + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2540,6 +3001,51 @@ static unsafe partial class Kernels
                 nint row = r * rowStride;
                 nint g = 0;
                 var gammaV = Vector256.Create(gamma[r]);
+                if (nonTemporal && (nuint)(dx + row) % 2 == 0)
+                {
+                    nint head = global::System.Math.Min(groups, (nint)((16 - (nuint)(dx + row) % 16) % 16 / 2));
+                    for (; g < head; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var meanG_1 = Vector256.Load(meanG + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var xScale_1 = Vector256.Load(xScale + g + 8);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var meanG_0 = Vector256.Load(meanG + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
