@@ -376,7 +376,6 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TrainingAffine Affine;
         public double* Mean, Variance;
 
-
         /// <summary>A group of adjacent channels: their statistics, checks and coefficients, then their map, each sample's slabs in memory order.</summary>
         [SkipLocalsInit]
         public void Run(long task)
@@ -554,7 +553,6 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TElement* X, Dy, Dx;
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
-
 
         public void Run(long task)
         {
@@ -754,7 +752,6 @@ internal static unsafe class BatchNorm<TElement, T> where TElement : unmanaged w
         public TElement* X, Dy, Dx;
         public T* Gamma, R, Mean, Invstd;
         public double* MeanDy, MeanDyXhat;
-
 
         /// <summary>
         /// A group of adjacent channels: their sums (before any dx is written: dx may be dy), their means, then their dx,

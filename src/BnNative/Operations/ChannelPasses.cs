@@ -340,14 +340,6 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         Sums.InOrder(partialDyCentered, blocks, g.C, g.C, sumDyCentered);
     }
 
-    /// <summary>Σdy and Σdy·(x − center) of NCHW channel <paramref name="c"/>.</summary>
-    public static (double SumDy, double SumDyCentered) PlanarGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long c, T center)
-    {
-        double sumDy, sumDyCentered;
-        PlanarGradientSums(g, x, dy, c, 1, &center, &sumDy, &sumDyCentered);
-        return (sumDy, sumDyCentered);
-    }
-
     /// <summary>
     /// Σdy and Σdy·(x − center) of the <paramref name="count"/> NCHW channels from <paramref name="first"/> (one center and
     /// one of each sum per channel), their slabs of each sample taken in memory order (see Statistics.OfAdjacentRuns): each

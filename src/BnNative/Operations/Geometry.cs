@@ -88,15 +88,14 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// each sample's slabs of the group are read (and written) as one span: channel by channel, every slab was a run on its
     /// own, a sample's C·S values apart, and the prefetcher started again at each. At most C/8 channels, so there are at
     /// least 8 tasks, and at most 4 where slabs are 4 KB or more, 32 where they are shorter. Measured against channel by
-    /// channel (both images in one process, alternated; 1 / 2 threads): long slabs in groups of up to 4, resnet-early
-    /// (N 32, C 64, 56²) forward 1.14 / 1.12–1.14, backward 1.10 / 0.99–1.02, N 512 forward 1.14 / 1.10, backward
-    /// 1.35 / 1.12. Short slabs, where channel by channel a slab of 49 values cost a miss of its own for every few lines
-    /// (the map's stores and the statistics' loads were the hot instructions): in groups of 32, resnet-late (N 32, C 512,
-    /// 7²) forward 1.18–1.21 / 1.15–1.32, backward 1.26–1.30 / 1.25–1.28; C 256, 14² forward 1.44–1.52 / 1.23–1.32,
-    /// backward 1.53–1.67 / 1.59–1.79; C 128 (groups of 16), 28² forward 1.41–1.42 / 1.13–1.20, backward 1.05–1.15 /
-    /// 1.03–1.14; N 256, C 512, 7² forward 1.35 /
-    /// 1.34, backward 1.55 / 1.41. Groups of 4 there measured 0.93–1.0 (resnet-late), of 8 1.09–1.20, of 64 about as 32; for long slabs,
-    /// groups of 8 against 4 measured 0.92–1.00 on resnet-early, 1.00–1.11 on slabs of 32².
+    /// channel (both images in one process, alternated; 1 / 2 threads): long slabs in groups of up to 4, resnet-early (N
+    /// 32, C 64, 56²) forward 1.14 / 1.12–1.14, backward 1.10 / 0.99–1.02, N 512 forward 1.14 / 1.10, backward 1.35 / 1.12.
+    /// Short slabs, where channel by channel a slab of 49 values cost a miss of its own for every few lines (the map's
+    /// stores and the statistics' loads were the hot instructions): in groups of 32, resnet-late (N 32, C 512, 7²) forward
+    /// 1.18–1.21 / 1.15–1.32, backward 1.26–1.30 / 1.25–1.28; C 256, 14² forward 1.44–1.52 / 1.23–1.32, backward 1.53–1.67
+    /// / 1.59–1.79; C 128 (groups of 16), 28² forward 1.41–1.42 / 1.13–1.20, backward 1.05–1.15 / 1.03–1.14; N 256, C 512,
+    /// 7² forward 1.35 / 1.34, backward 1.55 / 1.41. Groups of 4 there measured 0.93–1.0 (resnet-late), of 8 1.09–1.20, of
+    /// 64 about as 32; for long slabs, groups of 8 against 4 measured 0.92–1.00 on resnet-early, 1.00–1.11 on slabs of 32².
     /// Every channel's sums are the same additions in the same order whatever the group, so results do not change.
     /// </summary>
     public long AdjacentChannels => Math.Clamp(C / 8, 1, S * sizeof(T) >= 4096 ? 4 : MostAdjacentChannels);
