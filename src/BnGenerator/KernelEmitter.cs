@@ -625,20 +625,24 @@ namespace BnGenerator
                 if (unroll > 1)
                 {
                     w.Open($"if (groups >= {lanes.ToString(CultureInfo.InvariantCulture)} && groups <= {block})");
-                    // Rows that follow each other (rowStride = groups), exactly one unrolled block wide (no copy
-                    // overlaps another) and aligned: one contiguous output, written around the cache when asked.
                     bool stream = CanStream(spec) && type.StreamsAt(width);
                     if (stream)
                     {
+                        // Rows that follow each other (rowStride = groups), exactly one unrolled block wide (no copy
+                        // overlaps another) and aligned: one contiguous output, written around the cache when asked.
                         w.Open($"if (nonTemporal && rowStride == groups && groups == {block} && (nuint){spec.Outputs[0]} % {type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture)} == 0)");
                         EmitRowsInRegisters(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
+                        w.Line("return;");
                         w.Close();
-                        w.Open("else");
+                        // Narrower rows of whole vectors that follow each other, aligned, go row by row below, streamed:
+                        // copies that overlap would write a line twice, and ordinary stores of a large output read every
+                        // line first.
+                        w.Open($"if (!nonTemporal || rowStride != groups || groups % {Lanes(type, width)} != 0 || (nuint){spec.Outputs[0]} % {type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture)} != 0)");
                     }
                     EmitRowsInRegisters(w, spec, type, width, unroll, "Store");
+                    w.Line("return;");
                     if (stream)
                         w.Close();
-                    w.Line("return;");
                     w.Close();
                 }
                 EmitRowByRow(w, spec, type, width, unroll);
@@ -665,6 +669,8 @@ namespace BnGenerator
         /// (they compute and store the same values again). Group parameters are loaded once; every row's inputs are
         /// all loaded before its first store, so in place (an output that is an input) stays exact.
         /// </summary>
+        private static string Lanes(ElementType type, VectorWidth width) => width.Lanes(type).ToString(CultureInfo.InvariantCulture);
+
         private static void EmitRowsInRegisters(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, string store)
         {
             string vec = width.Name;
@@ -698,14 +704,27 @@ namespace BnGenerator
         private const int RowTile = 4;
 
         /// <summary>
-        /// Walks the tile in order, RowTile rows at a time: each block of groups loads its group parameters and sums from
-        /// their arrays once, goes down the tile's rows, and stores the sums back — a quarter of the loads and stores of
-        /// walking row by row (which, with three sums, were most of a channels-last statistics pass over C = 512), and
-        /// every lane still adds its rows in order, so the results are the same. The rows left over, and the scalar
-        /// rung, go row by row; so do kernels with per-row (member) parameters, LayerNorm's over positions, whose
-        /// GroupsContiguous walk over NC/NHWC rows is the first read of x and dy from memory: there four rows at once
-        /// measured slower (bert backward about 4.1 → 5.0 ms), the prefetcher following two sequential streams better
-        /// than eight strided ones.
+        /// Walks a tile's rows. Element-wise kernels walk rows that follow each other (rowStride = groups: a tile of whole
+        /// rows, one contiguous run) one at a time, in memory order, loading the group parameters for every block of
+        /// groups. Kernels with sums, and element-wise kernels over segments of wider rows (rowStride ≠ groups), go RowTile
+        /// rows at a time: each block of groups loads its group parameters and sums once, goes down the RowTile rows, and
+        /// stores the sums back — a quarter of the loads and stores of walking row by row (which, with three sums, were
+        /// most of a channels-last statistics pass over C = 512), but a walk that hops between the rows' lines, which the
+        /// prefetcher follows worse than one run. Every lane adds its rows in order either way, so results are the same.
+        /// Measured against RowTile rows for all kernels (and narrow rows held in registers with ordinary stores), both
+        /// images in one process, alternated, float32, 1 thread unless said: tensors of 26 MB in rows of C = 16, 24, 32,
+        /// 48, 72, 100, 200, 256 forward 1.06, 0.99, 1.18, 1.05, 1.04, 1.25, 1.31, 1.67, backward 1.21, 1.09, 1.10, 1.06,
+        /// 1.09, 1.19, 1.40, 1.59, inference 1.21, 1.18, 1.40, 1.30, 1.05, 1.23, 1.62, 2.64; renorm's shape (N 8 × C 256 ×
+        /// 28²) forward 1.09–1.17 / 1.07–1.11 at 1 / 2 threads, backward 1.21–1.25 / 1.21–1.27; resnet-late NHWC 0.98–1.10;
+        /// bfloat16 C = 48 forward 0.96–1.02 (inference 1.08–1.15); mlp's column tasks (256 rows × 512 of 4,096 channels)
+        /// row by row 0.94–0.96, so they keep RowTile rows.
+        /// GradientSums in memory order as well helped where the tensor comes from memory (N 32 × 256 × 28² backward
+        /// 1.30–1.37, N 128 × 512 × 7² 1.14–1.16) and lost where it stays in cache (resnet-late 0.81–0.95, N 16 × 512 × 7²
+        /// 0.86, mlp 0.87; 0.78–1.23 at 6.4 MB a tensor), ShiftedMoments' three sums 0.74 on N 8 forward. The rows
+        /// left over, and the scalar rung, go row by row; so do kernels with per-row (member) parameters, LayerNorm's over
+        /// positions, whose GroupsContiguous walk over NC/NHWC rows is the first read of x and dy from memory: there four
+        /// rows at once measured slower (bert backward about 4.1 → 5.0 ms), the prefetcher following two sequential streams
+        /// better than eight strided ones.
         /// </summary>
         private static void EmitRowByRow(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
         {
@@ -713,7 +732,9 @@ namespace BnGenerator
             bool tiled = !width.IsScalar && spec.MemberParams.Count == 0;
             if (tiled)
             {
-                w.Line($"nint tiledRows = rows - rows % {tile};");
+                w.Line(spec.Sums.Count == 0
+                    ? $"nint tiledRows = rowStride == groups ? 0 : rows - rows % {tile};"
+                    : $"nint tiledRows = rows - rows % {tile};");
                 w.Open($"for (nint r = 0; r < tiledRows; r += {tile})");
                 w.Line("nint g = 0;");
                 EmitVectorRowTile(w, spec, type, width, unroll);
@@ -732,14 +753,24 @@ namespace BnGenerator
             {
                 foreach (var p in spec.MemberParams)
                     w.Line($"var {p}V = {width.Name}.Create({p}[r]);");
-                // Rows taken one at a time (kernels with member parameters: LayerNorm over NCHW, a row a channel's segment of
-                // positions) stream their output when asked, each row after its own scalar head; tiled rows go in lockstep
-                // and keep ordinary stores, so a kernel streams all its rows or none.
-                if (!tiled && CanStream(spec) && type.StreamsAt(width))
+                // Rows taken one at a time stream their output when asked. A row of LayerNorm over NCHW (a channel's segment
+                // of at least 512 positions) streams after its own scalar head. Whole channels-last rows stream only when
+                // they are whole vectors, each aligned (then no head and no last vector that overlaps): their heads and
+                // last vectors would write part of a line with ordinary stores that another row's non-temporal stores
+                // write too, and such a line is read from memory again (rows of 72 and 100 floats measured 2.5–3.7×
+                // slower that way than with ordinary stores only). Tiled rows go in lockstep and keep ordinary stores.
+                if (CanStream(spec) && type.StreamsAt(width))
                 {
                     string output = spec.Outputs[0];
-                    EmitStreamingHead(w, type, width, $"({output} + row)", "groups");
-                    EmitScalarRow(w, spec, type, "head", "r", "g", null);
+                    if (tiled)
+                    {
+                        w.Open($"if (nonTemporal && groups % {Lanes(type, width)} == 0 && (nuint)({output} + row) % {type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture)} == 0)");
+                    }
+                    else
+                    {
+                        EmitStreamingHead(w, type, width, $"({output} + row)", "groups");
+                        EmitScalarRow(w, spec, type, "head", "r", "g", null);
+                    }
                     EmitVectorRow(w, spec, type, width, unroll, "StoreAlignedNonTemporal");
                     w.Close();
                 }

@@ -208,6 +208,24 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void WholeRowsOfElementWiseKernelsGoInMemoryOrderAndStream()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string axpy = Generated(driver, "Kernels.Axpy.g.cs"), moments = Generated(driver, "Kernels.Moments.g.cs");
+        // An element-wise kernel walks a tile of whole rows (rowStride = groups) one row at a time, each row streamed
+        // when it is whole vectors and aligned (no head, no overlapping last vector); segments of wider rows still go
+        // four rows at a time. Narrow rows of whole vectors leave the registers for that walk only when they stream.
+        Assert.Contains("nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;", axpy);
+        Assert.Contains("if (nonTemporal && groups % 16 == 0 && (nuint)(y + row) % 64 == 0)", axpy);
+        Assert.Contains("if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 64 != 0)", axpy);
+        int start = axpy.IndexOf("private static void GroupsContiguousVector512(float* x", StringComparison.Ordinal);
+        Assert.DoesNotContain("nint head", axpy.Substring(start, axpy.IndexOf("private static void", start + 1, StringComparison.Ordinal) - start));
+        // Sums are loaded and stored once per block of four rows whatever the stride.
+        Assert.Contains("nint tiledRows = rows - rows % 4;", moments);
+        Assert.DoesNotContain("rowStride == groups ? 0", moments);
+    }
+
+    [Fact]
     public void UnrollFactorFollowsTheRegisterBudget()
     {
         var (driver, _, _, _) = Run(TwoKernels);

@@ -196,16 +196,18 @@ public class ReferenceTests
     /// Channels-last outputs of at least 8 MiB whose rows are exactly one unrolled block (C = 64 floats for ScaleShift
     /// at AVX-512) are written with non-temporal stores when aligned: forward, backward and in-place inference against the
     /// reference, aligned and one byte off (which must fall back to ordinary stores), and C = 32 at AVX-512 (a row
-    /// held in registers, written with ordinary stores).
+    /// held in registers; rows of whole vectors narrower than a block stream one row at a time). Rows of C = 208, wider than
+    /// a block and whole vectors, are walked one at a time and streamed; rows of C = 200 (800 bytes, every other row 32
+    /// bytes off a 64-byte boundary, a last vector that overlaps the one before it) one at a time with ordinary stores.
     /// </summary>
     [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
     public void StreamedChannelsLastOutputs(string isa)
     {
         var lib = Images.ByIsa[isa];
         const BnDType t = BnDType.F32;
-        foreach (var (channels, misaligned) in new[] { (64, false), (32, false), (64, true) })
+        foreach (var (channels, width, misaligned) in new[] { (64, 140, false), (32, 280, false), (64, 140, true), (208, 19, false), (200, 20, false), (208, 19, true) })
         {
-            var p = Problem.Create(t, BnLayout.NHWC, 9, channels, 60, 140 * 64 / channels, seed: channels, affine: true);
+            var p = Problem.Create(t, BnLayout.NHWC, 9, channels, 60, width, seed: channels, affine: true);
             string what = $"{isa} {p} misaligned={misaligned}";
             var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);
             using var x = NativeTensor.Of(t, p.X, misaligned);

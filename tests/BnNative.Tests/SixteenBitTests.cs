@@ -180,7 +180,7 @@ public unsafe class SixteenBitTests
     /// Outputs of 8 MiB or more (Geometry.StreamingBytes), which the AVX-512 and AVX2 images write with non-temporal
     /// stores of half vectors (32 and 16 bytes): NCHW slabs of 701,000 values, whose starts fall 16 bytes off a 32-byte
     /// boundary every other slab (so the scalar head runs), channels-last rows of 64 channels (one unrolled block, held
-    /// in registers) and LayerNorm rows of 1,901 values and NCHW tiles of 4,096 positions (every channel's row of a tile
+    /// in registers) and of 208 (whole vectors, streamed one row at a time), and LayerNorm rows of 1,901 values and NCHW tiles of 4,096 positions (every channel's row of a tile
     /// its own run, 66,000 bytes after the previous), forward, backward and in-place inference, against the references.
     /// </summary>
     [Theory, MemberData(nameof(Cases))]
@@ -189,7 +189,8 @@ public unsafe class SixteenBitTests
         var lib = Images.ByIsa[isa];
         double forward = Accuracy.Forward(BnDType.F32), gradient = Accuracy.Gradient(BnDType.F32);
         foreach (var p in new[] { Problem.Create(dtype, BnLayout.NCHW, 2, 3, 701, 1000, seed: 71, affine: true),
-                                  Problem.Create(dtype, BnLayout.NHWC, 18, 64, 60, 70, seed: 72, affine: true) })
+                                  Problem.Create(dtype, BnLayout.NHWC, 18, 64, 60, 70, seed: 72, affine: true),
+                                  Problem.Create(dtype, BnLayout.NHWC, 18, 208, 60, 19, seed: 75, affine: true) })
         {
             string what = $"{p}";
             var expected = Reference.ForwardTraining(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Momentum, p.Eps);

@@ -1049,8 +1049,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)dx % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -1088,10 +1089,10 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1180,6 +1181,52 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 16 == 0 && (nuint)(dx + row) % 64 == 0)
+                {
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
+                        var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                        var xScale_1 = Vector512.Load(xScale + g + 16);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
+                        var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                        var xScale_2 = Vector512.Load(xScale + g + 32);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
+                        var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                        var xScale_3 = Vector512.Load(xScale + g + 48);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        var dy_3 = Vector512.Load(dy + at + 48);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -1277,8 +1324,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1300,10 +1348,10 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1378,6 +1426,38 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(dx + row) % 32 == 0)
+                {
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
+                        var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                        var xScale_1 = Vector256.Load(xScale + g + 8);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var dy_1 = Vector256.Load(dy + at + 8);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
@@ -1461,8 +1541,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1484,10 +1565,10 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1546,6 +1627,38 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 4 == 0 && (nuint)(dx + row) % 16 == 0)
+                {
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var dyCenter_0 = Vector128.Load(dyCenter + g);
+                        var dyScale_0 = Vector128.Load(dyScale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var center_1 = Vector128.Load(center + g + 4);
+                        var dyCenter_1 = Vector128.Load(dyCenter + g + 4);
+                        var dyScale_1 = Vector128.Load(dyScale + g + 4);
+                        var xScale_1 = Vector128.Load(xScale + g + 4);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var dy_1 = Vector128.Load(dy + at + 4);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var dyCenter_0 = Vector128.Load(dyCenter + g);
+                        var dyScale_0 = Vector128.Load(dyScale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
@@ -1673,8 +1786,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1712,10 +1826,10 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1804,6 +1918,52 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(dx + row) % 64 == 0)
+                {
+                    for (; g <= groups - 32; g += 32)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var center_1 = Vector512.Load(center + g + 8);
+                        var dyCenter_1 = Vector512.Load(dyCenter + g + 8);
+                        var dyScale_1 = Vector512.Load(dyScale + g + 8);
+                        var xScale_1 = Vector512.Load(xScale + g + 8);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var center_2 = Vector512.Load(center + g + 16);
+                        var dyCenter_2 = Vector512.Load(dyCenter + g + 16);
+                        var dyScale_2 = Vector512.Load(dyScale + g + 16);
+                        var xScale_2 = Vector512.Load(xScale + g + 16);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        var center_3 = Vector512.Load(center + g + 24);
+                        var dyCenter_3 = Vector512.Load(dyCenter + g + 24);
+                        var dyScale_3 = Vector512.Load(dyScale + g + 24);
+                        var xScale_3 = Vector512.Load(xScale + g + 24);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        var dy_3 = Vector512.Load(dy + at + 24);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 24);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 32; g += 32)
                 {
                     nint at = row + g;
@@ -1901,8 +2061,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1924,10 +2085,10 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1986,6 +2147,38 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 4 == 0 && (nuint)(dx + row) % 32 == 0)
+                {
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        var center_1 = Vector256.Load(center + g + 4);
+                        var dyCenter_1 = Vector256.Load(dyCenter + g + 4);
+                        var dyScale_1 = Vector256.Load(dyScale + g + 4);
+                        var xScale_1 = Vector256.Load(xScale + g + 4);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var dy_1 = Vector256.Load(dy + at + 4);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 4);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var dy_0 = Vector256.Load(dy + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     nint at = row + g;
@@ -2056,8 +2249,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 2 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(2, groups - 2);
@@ -2079,10 +2273,10 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2141,6 +2335,38 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 2 == 0 && (nuint)(dx + row) % 16 == 0)
+                {
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var dyCenter_0 = Vector128.Load(dyCenter + g);
+                        var dyScale_0 = Vector128.Load(dyScale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        var center_1 = Vector128.Load(center + g + 2);
+                        var dyCenter_1 = Vector128.Load(dyCenter + g + 2);
+                        var dyScale_1 = Vector128.Load(dyScale + g + 2);
+                        var xScale_1 = Vector128.Load(xScale + g + 2);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var dy_1 = Vector128.Load(dy + at + 2);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 2);
+                    }
+                    for (; g <= groups - 2; g += 2)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var dyCenter_0 = Vector128.Load(dyCenter + g);
+                        var dyScale_0 = Vector128.Load(dyScale + g);
+                        var xScale_0 = Vector128.Load(xScale + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var dy_0 = Vector128.Load(dy + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 4; g += 4)
                 {
                     nint at = row + g;
@@ -2268,8 +2494,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2307,10 +2534,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2399,6 +2626,52 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 16 == 0 && (nuint)(dx + row) % 32 == 0)
+                {
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
+                        var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                        var xScale_1 = Vector512.Load(xScale + g + 16);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
+                        var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                        var xScale_2 = Vector512.Load(xScale + g + 32);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
+                        var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                        var xScale_3 = Vector512.Load(xScale + g + 48);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2496,8 +2769,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2519,10 +2793,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2597,6 +2871,38 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(dx + row) % 16 == 0)
+                {
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
+                        var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                        var xScale_1 = Vector256.Load(xScale + g + 8);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
@@ -2680,7 +2986,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2866,8 +3172,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2905,10 +3212,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2997,6 +3304,52 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 16 == 0 && (nuint)(dx + row) % 32 == 0)
+                {
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var dyCenter_1 = Vector512.Load(dyCenter + g + 16);
+                        var dyScale_1 = Vector512.Load(dyScale + g + 16);
+                        var xScale_1 = Vector512.Load(xScale + g + 16);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var dyCenter_2 = Vector512.Load(dyCenter + g + 32);
+                        var dyScale_2 = Vector512.Load(dyScale + g + 32);
+                        var xScale_2 = Vector512.Load(xScale + g + 32);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var dyCenter_3 = Vector512.Load(dyCenter + g + 48);
+                        var dyScale_3 = Vector512.Load(dyScale + g + 48);
+                        var xScale_3 = Vector512.Load(xScale + g + 48);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 - dyCenter_2, dyScale_2, (x_2 - center_2) * xScale_2), dx + at + 32);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 - dyCenter_3, dyScale_3, (x_3 - center_3) * xScale_3), dx + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var dyCenter_0 = Vector512.Load(dyCenter + g);
+                        var dyScale_0 = Vector512.Load(dyScale + g);
+                        var xScale_0 = Vector512.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -3094,8 +3447,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -3117,10 +3471,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3195,6 +3549,38 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(dx + row) % 16 == 0)
+                {
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var dyCenter_1 = Vector256.Load(dyCenter + g + 8);
+                        var dyScale_1 = Vector256.Load(dyScale + g + 8);
+                        var xScale_1 = Vector256.Load(xScale + g + 8);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 - dyCenter_1, dyScale_1, (x_1 - center_1) * xScale_1), dx + at + 8);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var dyCenter_0 = Vector256.Load(dyCenter + g);
+                        var dyScale_0 = Vector256.Load(dyScale + g);
+                        var xScale_0 = Vector256.Load(xScale + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     nint at = row + g;
@@ -3278,7 +3664,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;

@@ -1144,8 +1144,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -1173,8 +1174,8 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1303,8 +1304,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1327,8 +1329,8 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1449,8 +1451,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1473,8 +1476,8 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1630,8 +1633,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1659,8 +1663,8 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1789,8 +1793,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1813,8 +1818,8 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1925,8 +1930,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 2 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(2, groups - 2);
@@ -1949,8 +1955,8 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2106,8 +2112,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2135,8 +2142,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2265,8 +2272,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2289,8 +2297,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2527,8 +2535,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2556,8 +2565,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - center_3) * scale_3, gammaV, betaV), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2686,8 +2695,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2710,8 +2720,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - center_1) * scale_1, gammaV, betaV), y + row + at_1);
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - center_2) * scale_2, gammaV, betaV), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {

@@ -1123,8 +1123,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)dx % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -1163,8 +1164,8 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1329,8 +1330,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1353,8 +1355,8 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1491,8 +1493,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1515,8 +1518,8 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1698,8 +1701,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1738,8 +1742,8 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -1904,8 +1908,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1928,8 +1933,8 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2053,8 +2058,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 2 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(2, groups - 2);
@@ -2077,8 +2083,8 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2260,8 +2266,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2300,8 +2307,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2466,8 +2473,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2490,8 +2498,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2763,8 +2771,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)dx % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2803,8 +2812,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gammaV - meanG_2, scale_2, (x_2 - center_2) * xScale_2), dx + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gammaV - meanG_3, scale_3, (x_3 - center_3) * xScale_3), dx + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {
@@ -2969,8 +2978,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)dx % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2993,8 +3003,8 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + row + at_0);
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gammaV - meanG_1, scale_1, (x_1 - center_1) * xScale_1), dx + row + at_1);
                     }
+                    return;
                 }
-                return;
             }
             for (nint r = 0; r < rows; r++)
             {

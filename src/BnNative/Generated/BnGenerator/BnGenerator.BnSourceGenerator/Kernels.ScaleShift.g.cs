@@ -928,8 +928,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -959,10 +960,10 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1037,6 +1038,42 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 16 == 0 && (nuint)(y + row) % 64 == 0)
+                {
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var shift_1 = Vector512.Load(shift + g + 16);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var shift_2 = Vector512.Load(shift + g + 32);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var shift_3 = Vector512.Load(shift + g + 48);
+                        var x_3 = Vector512.Load(x + at + 48);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = Vector512.Load(x + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -1122,8 +1159,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1147,10 +1185,10 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1220,6 +1258,37 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(y + row) % 32 == 0)
+                {
+                    for (; g <= groups - 24; g += 24)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var shift_1 = Vector256.Load(shift + g + 8);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var center_2 = Vector256.Load(center + g + 16);
+                        var scale_2 = Vector256.Load(scale + g + 16);
+                        var shift_2 = Vector256.Load(shift + g + 16);
+                        var x_2 = Vector256.Load(x + at + 16);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = Vector256.Load(x + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 24; g += 24)
                 {
                     nint at = row + g;
@@ -1300,8 +1369,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1325,10 +1395,10 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1384,6 +1454,37 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 4 == 0 && (nuint)(y + row) % 16 == 0)
+                {
+                    for (; g <= groups - 12; g += 12)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var shift_0 = Vector128.Load(shift + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var center_1 = Vector128.Load(center + g + 4);
+                        var scale_1 = Vector128.Load(scale + g + 4);
+                        var shift_1 = Vector128.Load(shift + g + 4);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var center_2 = Vector128.Load(center + g + 8);
+                        var scale_2 = Vector128.Load(scale + g + 8);
+                        var shift_2 = Vector128.Load(shift + g + 8);
+                        var x_2 = Vector128.Load(x + at + 8);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var shift_0 = Vector128.Load(shift + g);
+                        var x_0 = Vector128.Load(x + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 12; g += 12)
                 {
                     nint at = row + g;
@@ -1498,8 +1599,9 @@ static unsafe partial class Kernels
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 64 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -1529,10 +1631,10 @@ static unsafe partial class Kernels
                         Vector512.Store(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         Vector512.Store(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1607,6 +1709,42 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(y + row) % 64 == 0)
+                {
+                    for (; g <= groups - 32; g += 32)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = Vector512.Load(x + at);
+                        var center_1 = Vector512.Load(center + g + 8);
+                        var scale_1 = Vector512.Load(scale + g + 8);
+                        var shift_1 = Vector512.Load(shift + g + 8);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var center_2 = Vector512.Load(center + g + 16);
+                        var scale_2 = Vector512.Load(scale + g + 16);
+                        var shift_2 = Vector512.Load(shift + g + 16);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var center_3 = Vector512.Load(center + g + 24);
+                        var scale_3 = Vector512.Load(scale + g + 24);
+                        var shift_3 = Vector512.Load(shift + g + 24);
+                        var x_3 = Vector512.Load(x + at + 24);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 24);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = Vector512.Load(x + at);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 32; g += 32)
                 {
                     nint at = row + g;
@@ -1692,8 +1830,9 @@ static unsafe partial class Kernels
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 4 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(4, groups - 4);
@@ -1717,10 +1856,10 @@ static unsafe partial class Kernels
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector256.Store(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1776,6 +1915,37 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 4 == 0 && (nuint)(y + row) % 32 == 0)
+                {
+                    for (; g <= groups - 12; g += 12)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = Vector256.Load(x + at);
+                        var center_1 = Vector256.Load(center + g + 4);
+                        var scale_1 = Vector256.Load(scale + g + 4);
+                        var shift_1 = Vector256.Load(shift + g + 4);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var center_2 = Vector256.Load(center + g + 8);
+                        var scale_2 = Vector256.Load(scale + g + 8);
+                        var shift_2 = Vector256.Load(shift + g + 8);
+                        var x_2 = Vector256.Load(x + at + 8);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 4);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 8);
+                    }
+                    for (; g <= groups - 4; g += 4)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = Vector256.Load(x + at);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 12; g += 12)
                 {
                     nint at = row + g;
@@ -1845,8 +2015,9 @@ static unsafe partial class Kernels
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 2 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(2, groups - 2);
@@ -1870,10 +2041,10 @@ static unsafe partial class Kernels
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         Vector128.Store(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1929,6 +2100,37 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 2 == 0 && (nuint)(y + row) % 16 == 0)
+                {
+                    for (; g <= groups - 6; g += 6)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var shift_0 = Vector128.Load(shift + g);
+                        var x_0 = Vector128.Load(x + at);
+                        var center_1 = Vector128.Load(center + g + 2);
+                        var scale_1 = Vector128.Load(scale + g + 2);
+                        var shift_1 = Vector128.Load(shift + g + 2);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var center_2 = Vector128.Load(center + g + 4);
+                        var scale_2 = Vector128.Load(scale + g + 4);
+                        var shift_2 = Vector128.Load(shift + g + 4);
+                        var x_2 = Vector128.Load(x + at + 4);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 2);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 4);
+                    }
+                    for (; g <= groups - 2; g += 2)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector128.Load(center + g);
+                        var scale_0 = Vector128.Load(scale + g);
+                        var shift_0 = Vector128.Load(shift + g);
+                        var x_0 = Vector128.Load(x + at);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 6; g += 6)
                 {
                     nint at = row + g;
@@ -2043,8 +2245,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2074,10 +2277,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2152,6 +2355,42 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 16 == 0 && (nuint)(y + row) % 32 == 0)
+                {
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var shift_1 = Vector512.Load(shift + g + 16);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var shift_2 = Vector512.Load(shift + g + 32);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var shift_3 = Vector512.Load(shift + g + 48);
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2237,8 +2476,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2262,10 +2502,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2335,6 +2575,37 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(y + row) % 16 == 0)
+                {
+                    for (; g <= groups - 24; g += 24)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var shift_1 = Vector256.Load(shift + g + 8);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var center_2 = Vector256.Load(center + g + 16);
+                        var scale_2 = Vector256.Load(scale + g + 16);
+                        var shift_2 = Vector256.Load(shift + g + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 24; g += 24)
                 {
                     nint at = row + g;
@@ -2415,7 +2686,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2585,8 +2856,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 32 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(16, groups - 16);
@@ -2616,10 +2888,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                         global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + row + at_3);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2694,6 +2966,42 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 16 == 0 && (nuint)(y + row) % 32 == 0)
+                {
+                    for (; g <= groups - 64; g += 64)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var center_1 = Vector512.Load(center + g + 16);
+                        var scale_1 = Vector512.Load(scale + g + 16);
+                        var shift_1 = Vector512.Load(shift + g + 16);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var center_2 = Vector512.Load(center + g + 32);
+                        var scale_2 = Vector512.Load(scale + g + 32);
+                        var shift_2 = Vector512.Load(shift + g + 32);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var center_3 = Vector512.Load(center + g + 48);
+                        var scale_3 = Vector512.Load(scale + g + 48);
+                        var shift_3 = Vector512.Load(shift + g + 48);
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 32);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_3 - center_3, scale_3, shift_3), y + at + 48);
+                    }
+                    for (; g <= groups - 16; g += 16)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector512.Load(center + g);
+                        var scale_0 = Vector512.Load(scale + g);
+                        var shift_0 = Vector512.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 64; g += 64)
                 {
                     nint at = row + g;
@@ -2779,8 +3087,9 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                else
+                if (!nonTemporal || rowStride != groups || groups % 8 != 0 || (nuint)y % 16 != 0)
                 {
                     nint at_0 = 0;
                     nint at_1 = global::System.Math.Min(8, groups - 8);
@@ -2804,10 +3113,10 @@ static unsafe partial class Kernels
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + row + at_1);
                         global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + row + at_2);
                     }
+                    return;
                 }
-                return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2877,6 +3186,37 @@ static unsafe partial class Kernels
             {
                 nint row = r * rowStride;
                 nint g = 0;
+                if (nonTemporal && groups % 8 == 0 && (nuint)(y + row) % 16 == 0)
+                {
+                    for (; g <= groups - 24; g += 24)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var center_1 = Vector256.Load(center + g + 8);
+                        var scale_1 = Vector256.Load(scale + g + 8);
+                        var shift_1 = Vector256.Load(shift + g + 8);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var center_2 = Vector256.Load(center + g + 16);
+                        var scale_2 = Vector256.Load(scale + g + 16);
+                        var shift_2 = Vector256.Load(shift + g + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_1 - center_1, scale_1, shift_1), y + at + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_2 - center_2, scale_2, shift_2), y + at + 16);
+                    }
+                    for (; g <= groups - 8; g += 8)
+                    {
+                        nint at = row + g;
+                        var center_0 = Vector256.Load(center + g);
+                        var scale_0 = Vector256.Load(scale + g);
+                        var shift_0 = Vector256.Load(shift + g);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                }
                 for (; g <= groups - 24; g += 24)
                 {
                     nint at = row + g;
@@ -2957,7 +3297,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
