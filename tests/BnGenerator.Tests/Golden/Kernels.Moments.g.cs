@@ -821,6 +821,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
                     Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512<float>.Zero;
+                    var q_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                    Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var shift_0 = Vector512.Load(shift + g);
@@ -1563,6 +1622,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
                     Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<double>.Zero;
+                    var q_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var s_1 = Vector512<double>.Zero;
+                    var q_1 = Vector512<double>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var s_2 = Vector512<double>.Zero;
+                    var q_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                    Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<double>.Zero;
+                    var q_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var s_1 = Vector512<double>.Zero;
+                    var q_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                    Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var shift_0 = Vector512.Load(shift + g);
@@ -2242,6 +2360,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
                     Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
                     Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512<float>.Zero;
+                    var q_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                    Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -2984,6 +3161,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
                     Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
                     Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var s_2 = Vector512<float>.Zero;
+                    var q_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        s_2 += d_2;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                        q_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                    Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                    Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var s_0 = Vector512<float>.Zero;
+                    var q_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var s_1 = Vector512<float>.Zero;
+                    var q_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        s_0 += d_0;
+                        s_1 += d_1;
+                        q_0 += d_0 * d_0;
+                        q_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                    Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                    Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                    Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {

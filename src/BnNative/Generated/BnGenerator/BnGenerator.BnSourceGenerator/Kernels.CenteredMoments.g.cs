@@ -821,6 +821,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var center_0 = Vector512.Load(center + g);
@@ -1563,6 +1622,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(deviations + g + 24) + deviations_3, deviations + g + 24);
                     Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<double>.Zero;
+                    var squares_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var deviations_1 = Vector512<double>.Zero;
+                    var squares_1 = Vector512<double>.Zero;
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var deviations_2 = Vector512<double>.Zero;
+                    var squares_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                    Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<double>.Zero;
+                    var squares_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var deviations_1 = Vector512<double>.Zero;
+                    var squares_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                    Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var center_0 = Vector512.Load(center + g);
@@ -2242,6 +2360,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
                     Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -2984,6 +3161,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
                     Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var deviations_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        var d_2 = x_2 - center_2;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        deviations_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var deviations_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var deviations_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var d_0 = x_0 - center_0;
+                        var d_1 = x_1 - center_1;
+                        deviations_0 += d_0;
+                        deviations_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                    }
+                    Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {

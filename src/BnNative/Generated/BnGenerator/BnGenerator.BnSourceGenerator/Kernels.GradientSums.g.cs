@@ -821,6 +821,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
                     Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyCentered_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var center_0 = Vector512.Load(center + g);
@@ -1563,6 +1622,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
                     Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<double>.Zero;
+                    var sumDyCentered_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumDy_1 = Vector512<double>.Zero;
+                    var sumDyCentered_1 = Vector512<double>.Zero;
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var sumDy_2 = Vector512<double>.Zero;
+                    var sumDyCentered_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<double>.Zero;
+                    var sumDyCentered_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumDy_1 = Vector512<double>.Zero;
+                    var sumDyCentered_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var center_0 = Vector512.Load(center + g);
@@ -2242,6 +2360,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
                     Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
                     Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyCentered_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -2984,6 +3161,65 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
                     Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
                     Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyCentered_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                        sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyCentered_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                        sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {

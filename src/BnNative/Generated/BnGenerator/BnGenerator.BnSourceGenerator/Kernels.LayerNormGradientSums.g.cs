@@ -946,6 +946,72 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
                     Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512<float>.Zero;
+                    var sumGCentered_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        var g_2 = dy_2 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumG_2 += g_2;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                        sumGCentered_2 += g_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var center_0 = Vector512.Load(center + g);
@@ -1498,6 +1564,72 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumG + g + 24) + sumG_3, sumG + g + 24);
                     Vector512.Store(Vector512.Load(sumGCentered + g + 24) + sumGCentered_3, sumGCentered + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<double>.Zero;
+                    var sumGCentered_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumG_1 = Vector512<double>.Zero;
+                    var sumGCentered_1 = Vector512<double>.Zero;
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var sumG_2 = Vector512<double>.Zero;
+                    var sumGCentered_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        var g_2 = dy_2 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumG_2 += g_2;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                        sumGCentered_2 += g_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<double>.Zero;
+                    var sumGCentered_0 = Vector512<double>.Zero;
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var sumG_1 = Vector512<double>.Zero;
+                    var sumGCentered_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var center_0 = Vector512.Load(center + g);
@@ -2007,6 +2139,72 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
                     Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
                     Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512<float>.Zero;
+                    var sumGCentered_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        var g_2 = dy_2 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumG_2 += g_2;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                        sumGCentered_2 += g_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -2559,6 +2757,72 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
                     Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
                     Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var sumG_2 = Vector512<float>.Zero;
+                    var sumGCentered_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        var g_2 = dy_2 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumG_2 += g_2;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                        sumGCentered_2 += g_2 * (x_2 - center_2);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                    Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var center_0 = Vector512.Load(center + g);
+                    var sumG_0 = Vector512<float>.Zero;
+                    var sumGCentered_0 = Vector512<float>.Zero;
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var sumG_1 = Vector512<float>.Zero;
+                    var sumGCentered_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var gammaV = Vector512.Create(gamma[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var g_0 = dy_0 * gammaV;
+                        var g_1 = dy_1 * gammaV;
+                        sumG_0 += g_0;
+                        sumG_1 += g_1;
+                        sumGCentered_0 += g_0 * (x_0 - center_0);
+                        sumGCentered_1 += g_1 * (x_1 - center_1);
+                    }
+                    Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                    Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                    Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                    Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {

@@ -927,6 +927,64 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g + 48) + sumDyNormalized_3, sumDyNormalized + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyNormalized_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var dy_2 = Vector512.Load(dy + at + 32);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                        sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var dy_1 = Vector512.Load(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var sumDy_0 = Vector512<float>.Zero;
@@ -1431,6 +1489,64 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g + 24) + sumDyNormalized_3, sumDyNormalized + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var sumDy_0 = Vector512<double>.Zero;
+                    var sumDyNormalized_0 = Vector512<double>.Zero;
+                    var sumDy_1 = Vector512<double>.Zero;
+                    var sumDyNormalized_1 = Vector512<double>.Zero;
+                    var sumDy_2 = Vector512<double>.Zero;
+                    var sumDyNormalized_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var dy_2 = Vector512.Load(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                        sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 8) + sumDyNormalized_1, sumDyNormalized + g + 8);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_2, sumDyNormalized + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sumDy_0 = Vector512<double>.Zero;
+                    var sumDyNormalized_0 = Vector512<double>.Zero;
+                    var sumDy_1 = Vector512<double>.Zero;
+                    var sumDyNormalized_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x + at);
+                        var dy_0 = Vector512.Load(dy + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var dy_1 = Vector512.Load(dy + at + 8);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 8) + sumDyNormalized_1, sumDyNormalized + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var sumDy_0 = Vector512<double>.Zero;
@@ -1895,6 +2011,64 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
                     Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g + 48) + sumDyNormalized_3, sumDyNormalized + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyNormalized_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                        sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -2399,6 +2573,64 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
                     Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
                     Vector512.Store(Vector512.Load(sumDyNormalized + g + 48) + sumDyNormalized_3, sumDyNormalized + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    var sumDy_2 = Vector512<float>.Zero;
+                    var sumDyNormalized_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDy_2 += dy_2;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                        sumDyNormalized_2 += dy_2 * ((x_2 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
+                    Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 32) + sumDyNormalized_2, sumDyNormalized + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sumDy_0 = Vector512<float>.Zero;
+                    var sumDyNormalized_0 = Vector512<float>.Zero;
+                    var sumDy_1 = Vector512<float>.Zero;
+                    var sumDyNormalized_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                        sumDy_0 += dy_0;
+                        sumDy_1 += dy_1;
+                        sumDyNormalized_0 += dy_0 * ((x_0 - centerV) * scaleV);
+                        sumDyNormalized_1 += dy_1 * ((x_1 - centerV) * scaleV);
+                    }
+                    Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g) + sumDyNormalized_0, sumDyNormalized + g);
+                    Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                    Vector512.Store(Vector512.Load(sumDyNormalized + g + 16) + sumDyNormalized_1, sumDyNormalized + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {

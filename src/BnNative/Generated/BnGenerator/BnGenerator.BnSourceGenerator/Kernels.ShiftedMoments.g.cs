@@ -937,6 +937,80 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
                     Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var magnitudes_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var shift_0 = Vector512.Load(shift + g);
@@ -1820,6 +1894,80 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
                     Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<double>.Zero;
+                    var squares_0 = Vector512<double>.Zero;
+                    var magnitudes_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var sum_1 = Vector512<double>.Zero;
+                    var squares_1 = Vector512<double>.Zero;
+                    var magnitudes_1 = Vector512<double>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var sum_2 = Vector512<double>.Zero;
+                    var squares_2 = Vector512<double>.Zero;
+                    var magnitudes_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<double>.Zero;
+                    var squares_0 = Vector512<double>.Zero;
+                    var magnitudes_0 = Vector512<double>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var sum_1 = Vector512<double>.Zero;
+                    var squares_1 = Vector512<double>.Zero;
+                    var magnitudes_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var shift_0 = Vector512.Load(shift + g);
@@ -2627,6 +2775,80 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
                     Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var magnitudes_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -3510,6 +3732,80 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
                     Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
                     Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var sum_2 = Vector512<float>.Zero;
+                    var squares_2 = Vector512<float>.Zero;
+                    var magnitudes_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        var d_2 = x_2 - shift_2;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        sum_2 += d_2;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        squares_2 += d_2 * d_2;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                        magnitudes_2 += Vector512.Abs(x_2);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                    Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var shift_0 = Vector512.Load(shift + g);
+                    var sum_0 = Vector512<float>.Zero;
+                    var squares_0 = Vector512<float>.Zero;
+                    var magnitudes_0 = Vector512<float>.Zero;
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var sum_1 = Vector512<float>.Zero;
+                    var squares_1 = Vector512<float>.Zero;
+                    var magnitudes_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var d_0 = x_0 - shift_0;
+                        var d_1 = x_1 - shift_1;
+                        sum_0 += d_0;
+                        sum_1 += d_1;
+                        squares_0 += d_0 * d_0;
+                        squares_1 += d_1 * d_1;
+                        magnitudes_0 += Vector512.Abs(x_0);
+                        magnitudes_1 += Vector512.Abs(x_1);
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                    Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                    Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {

@@ -657,6 +657,40 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
                     Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
                 }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    var sum_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        var x_2 = Vector512.Load(x + at + 32);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                }
                 for (; g <= groups - 16; g += 16)
                 {
                     var sum_0 = Vector512<float>.Zero;
@@ -842,6 +876,40 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
                     Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
                     Vector256.Store(Vector256.Load(sum + g + 24) + sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    var sum_2 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        var x_2 = Vector256.Load(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
@@ -1029,6 +1097,40 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
                     Vector128.Store(Vector128.Load(sum + g + 12) + sum_3, sum + g + 12);
                 }
+                for (; g <= groups - 12; g += 12)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    var sum_2 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        var x_2 = Vector128.Load(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 4);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                }
                 for (; g <= groups - 4; g += 4)
                 {
                     var sum_0 = Vector128<float>.Zero;
@@ -1207,6 +1309,40 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
                     Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
                     Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var sum_0 = Vector512<double>.Zero;
+                    var sum_1 = Vector512<double>.Zero;
+                    var sum_2 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        var x_2 = Vector512.Load(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector512<double>.Zero;
+                    var sum_1 = Vector512<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector512.Load(x + at);
+                        var x_1 = Vector512.Load(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
                 }
                 for (; g <= groups - 8; g += 8)
                 {
@@ -1394,6 +1530,40 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g + 8) + sum_2, sum + g + 8);
                     Vector256.Store(Vector256.Load(sum + g + 12) + sum_3, sum + g + 12);
                 }
+                for (; g <= groups - 12; g += 12)
+                {
+                    var sum_0 = Vector256<double>.Zero;
+                    var sum_1 = Vector256<double>.Zero;
+                    var sum_2 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        var x_2 = Vector256.Load(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_2, sum + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector256<double>.Zero;
+                    var sum_1 = Vector256<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector256.Load(x + at);
+                        var x_1 = Vector256.Load(x + at + 4);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 4) + sum_1, sum + g + 4);
+                }
                 for (; g <= groups - 4; g += 4)
                 {
                     var sum_0 = Vector256<double>.Zero;
@@ -1536,6 +1706,40 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sum + g + 2) + sum_1, sum + g + 2);
                     Vector128.Store(Vector128.Load(sum + g + 4) + sum_2, sum + g + 4);
                     Vector128.Store(Vector128.Load(sum + g + 6) + sum_3, sum + g + 6);
+                }
+                for (; g <= groups - 6; g += 6)
+                {
+                    var sum_0 = Vector128<double>.Zero;
+                    var sum_1 = Vector128<double>.Zero;
+                    var sum_2 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        var x_2 = Vector128.Load(x + at + 4);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 2) + sum_1, sum + g + 2);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_2, sum + g + 4);
+                }
+                for (; g <= groups - 4; g += 4)
+                {
+                    var sum_0 = Vector128<double>.Zero;
+                    var sum_1 = Vector128<double>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = Vector128.Load(x + at);
+                        var x_1 = Vector128.Load(x + at + 2);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 2) + sum_1, sum + g + 2);
                 }
                 for (; g <= groups - 2; g += 2)
                 {
@@ -1715,6 +1919,40 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
                     Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
                     Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    var sum_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -1902,6 +2140,40 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
                     Vector256.Store(Vector256.Load(sum + g + 24) + sum_3, sum + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    var sum_2 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var sum_0 = Vector256<float>.Zero;
@@ -2088,6 +2360,40 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
                     Vector128.Store(Vector128.Load(sum + g + 12) + sum_3, sum + g + 12);
                 }
+                for (; g <= groups - 12; g += 12)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    var sum_2 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + at + 4);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                }
                 for (; g <= groups - 4; g += 4)
                 {
                     var sum_0 = Vector128<float>.Zero;
@@ -2266,6 +2572,40 @@ static unsafe partial class Kernels
                     Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
                     Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
                     Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                }
+                for (; g <= groups - 48; g += 48)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    var sum_2 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                    Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                }
+                for (; g <= groups - 32; g += 32)
+                {
+                    var sum_0 = Vector512<float>.Zero;
+                    var sum_1 = Vector512<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                    Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -2453,6 +2793,40 @@ static unsafe partial class Kernels
                     Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
                     Vector256.Store(Vector256.Load(sum + g + 24) + sum_3, sum + g + 24);
                 }
+                for (; g <= groups - 24; g += 24)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    var sum_2 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 16);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                    Vector256.Store(Vector256.Load(sum + g + 16) + sum_2, sum + g + 16);
+                }
+                for (; g <= groups - 16; g += 16)
+                {
+                    var sum_0 = Vector256<float>.Zero;
+                    var sum_1 = Vector256<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector256.Store(Vector256.Load(sum + g) + sum_0, sum + g);
+                    Vector256.Store(Vector256.Load(sum + g + 8) + sum_1, sum + g + 8);
+                }
                 for (; g <= groups - 8; g += 8)
                 {
                     var sum_0 = Vector256<float>.Zero;
@@ -2638,6 +3012,40 @@ static unsafe partial class Kernels
                     Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
                     Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
                     Vector128.Store(Vector128.Load(sum + g + 12) + sum_3, sum + g + 12);
+                }
+                for (; g <= groups - 12; g += 12)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    var sum_2 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 8);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                        sum_2 += x_2;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
+                    Vector128.Store(Vector128.Load(sum + g + 8) + sum_2, sum + g + 8);
+                }
+                for (; g <= groups - 8; g += 8)
+                {
+                    var sum_0 = Vector128<float>.Zero;
+                    var sum_1 = Vector128<float>.Zero;
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        nint at = r * rowStride + g;
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at);
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + at + 4);
+                        sum_0 += x_0;
+                        sum_1 += x_1;
+                    }
+                    Vector128.Store(Vector128.Load(sum + g) + sum_0, sum + g);
+                    Vector128.Store(Vector128.Load(sum + g + 4) + sum_1, sum + g + 4);
                 }
                 for (; g <= groups - 4; g += 4)
                 {
