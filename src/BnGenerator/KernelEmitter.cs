@@ -113,10 +113,11 @@ namespace BnGenerator
         /// <summary>
         /// A kernel with one output and no sums can write a contiguous run with non-temporal stores (the
         /// caller asks, for long runs of outputs too large to stay in cache): the output bypasses the cache
-        /// instead of being read first. MembersContiguous streams its run; GroupsContiguous only where its rows
-        /// are one contiguous, aligned run of whole vectors held in registers (short rows one by one measured
-        /// slower with them). Such stores are weakly ordered; the library's WorkerPool fences them at the end of
-        /// every task.
+        /// instead of being read first. MembersContiguous streams its run after a scalar head; GroupsContiguous
+        /// streams rows that are one contiguous run (rowStride = groups) of whole vectors, aligned (rows of one
+        /// unrolled block from registers, wider or narrower ones one row at a time; see EmitRowByRow), and the rows
+        /// of kernels with member parameters one at a time, each after its own head. Such stores are weakly
+        /// ordered; the library's WorkerPool fences them at the end of every task.
         /// </summary>
         public static bool CanStream(KernelSpec spec) => spec.Outputs.Count == 1 && spec.Sums.Count == 0;
 
