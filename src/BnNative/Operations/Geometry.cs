@@ -115,7 +115,7 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
 
     /// <summary>
     /// Whether element-wise passes over channels-last tiles write with non-temporal stores: tiles of whole rows
-    /// are contiguous runs of RowsPerTask·C elements (the kernel streams only rows it holds in registers).
+    /// are contiguous runs of RowsPerTask·C elements (the kernels stream those rows that are whole vectors, aligned).
     /// </summary>
     public bool StreamTiles => ChannelsPerTask == C && Streams(N * C * S, RowsPerTask * C);
 
