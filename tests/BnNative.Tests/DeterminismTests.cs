@@ -15,6 +15,7 @@ public class DeterminismTests
         {
             Problem.Create(BnDType.F32, BnLayout.NHWC, 16, 37, 31, 29, seed: 1, affine: true),
             Problem.Create(BnDType.F32, BnLayout.NCHW, 6, 37, 31, 29, seed: 2, affine: true),
+            Problem.Create(BnDType.F32, BnLayout.NCHW, 70, 19, 7, 7, seed: 5, affine: true), // short slabs: a group's spans as rows
             Problem.Create(BnDType.F64, BnLayout.NC, 3000, 45, 1, 1, seed: 3, affine: false),
             Problem.Create(BnDType.F32, BnLayout.NC, 300, 2500, 1, 1, seed: 4, affine: true),
         };

@@ -217,19 +217,20 @@ public class ExtremeValueTests
     /// same groups, stay ordinary; all against the float64 references.
     /// Mutations of the grouped code (a group's sums indexed as its first channel's, a map or dx decision taken as fitting,
     /// statistics not checked) fail here; accepting channel 6's refused one pass does not: at three samples its error stays
-    /// within the tolerance, so only the refused path's plumbing is exercised.
+    /// within the tolerance, so only the refused path's plumbing is exercised. The same 70 channels with slabs of 25 values
+    /// in 67 samples take the short-slab path (Statistics.ShortRuns: each group's slabs of a sample one span, the samples its
+    /// rows, in two chunks of at most 64) for the statistics and every gradient sum, in every element type.
     /// </summary>
     [Theory, MemberData(nameof(PlanarCases))]
     public void ExtremeChannelsAmongOrdinaryOnesOfAGroupOfSlabs(string isa, BnLayout layout, BnDType t)
     {
         var lib = Images.ByIsa[isa];
-        foreach (var (c, s) in new[] { (34, 1030), (70, 49) })
-            CheckExtremeChannelsAmongOrdinaryOnes(lib, layout, t, c, s);
+        foreach (var (c, s, n) in new[] { (34, 1030, 3), (70, 49, 3), (70, 25, 67) })
+            CheckExtremeChannelsAmongOrdinaryOnes(lib, layout, t, c, s, n);
     }
 
-    private static void CheckExtremeChannelsAmongOrdinaryOnes(BnLibrary lib, BnLayout layout, BnDType t, int c, int s)
+    private static void CheckExtremeChannelsAmongOrdinaryOnes(BnLibrary lib, BnLayout layout, BnDType t, int c, int s, int n)
     {
-        const int n = 3;
         var d = new BnTensorDesc(layout, t, n, c, 1, s);
         var x = new double[d.Count];
         var dy = new double[d.Count];

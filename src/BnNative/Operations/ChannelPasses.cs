@@ -343,13 +343,19 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     /// <summary>
     /// Σdy and Σdy·(x − center) of the <paramref name="count"/> NCHW channels from <paramref name="first"/> (one center and
     /// one of each sum per channel), their slabs of each sample taken in memory order (see Statistics.OfAdjacentRuns): each
-    /// channel's sums are the same additions in the same order as the channel's alone.
+    /// channel's sums are the same additions in the same order as the channel's alone. Many short slabs: see
+    /// <see cref="ShortSlabGradientSums"/>.
     /// </summary>
     public static void PlanarGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long first, long count, T* centers, double* sumDy, double* sumDyCentered)
     {
         long chunkLength = K.GradientSums.ChunkLength<T>();
         for (long j = 0; j < count; j++)
             (sumDy[j], sumDyCentered[j]) = (0, 0);
+        if (Statistics<TElement, T>.ShortRuns(g.Channel(first)))
+        {
+            ShortSlabGradientSums(g, x, dy, first, count, centers, sumDy, sumDyCentered);
+            return;
+        }
         for (long n = 0; n < g.N; n++)
             for (long j = 0; j < count; j++)
             {
@@ -389,6 +395,31 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
                 Sums.Carry(a, sumDy, width);
                 Sums.Carry(b, sumDyCentered, width);
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="PlanarGradientSums"/> of many short slabs (Statistics.ShortRuns), as Statistics.ShortRunMoments takes their
+    /// statistics: the group's slabs of a sample are one span, the samples its rows, each position's sums over at most
+    /// RowsPerChunk samples carried to float64, then each channel's positions added in order.
+    /// </summary>
+    private static void ShortSlabGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long first, long count, T* centers, double* sumDy, double* sumDyCentered)
+    {
+        long span = count * g.S, step = Geometry<TElement>.RowsPerChunk;
+        using var chunks = new NativeBuffer<T>(3 * span);
+        T* center = chunks, a = center + span, b = a + span;
+        for (long j = 0; j < count; j++)
+            new Span<T>(center + j * g.S, (int)g.S).Fill(centers[j]);
+        for (long n = 0; n < g.N; n += step)
+        {
+            long at = g.Slab(n, first);
+            K.GradientSums.GroupsContiguous(x + at, dy + at, (nint)Math.Min(step, g.N - n), (nint)span, (nint)(g.C * g.S), center, a, b);
+            for (long j = 0; j < count; j++)
+                for (long k = j * g.S; k < (j + 1) * g.S; k++)
+                {
+                    (sumDy[j], sumDyCentered[j]) = (sumDy[j] + D(a[k]), sumDyCentered[j] + D(b[k]));
+                    (a[k], b[k]) = (T.Zero, T.Zero);
+                }
         }
     }
 
