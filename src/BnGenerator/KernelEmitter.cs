@@ -108,7 +108,17 @@ namespace BnGenerator
             }
             if (CanStream(spec))
                 yield return "bool nonTemporal";
+            if (WalksInMemoryOrderWhenAsked(spec, shape))
+                yield return "bool inMemoryOrder";
         }
+
+        /// <summary>
+        /// A reducing kernel without member parameters walks a tile of whole rows four rows at a time (see EmitRowByRow)
+        /// unless its caller asks for memory order: rows one at a time, the sums loaded and stored for every row, which
+        /// pays where the tile comes from memory and the sums stay in L1.
+        /// </summary>
+        private static bool WalksInMemoryOrderWhenAsked(KernelSpec spec, LoopShape shape) =>
+            shape == LoopShape.GroupsContiguous && spec.Sums.Count > 0 && spec.MemberParams.Count == 0;
 
         /// <summary>
         /// A kernel with one output and no sums can write a contiguous run with non-temporal stores (the
@@ -147,6 +157,8 @@ namespace BnGenerator
             }
             if (CanStream(spec))
                 yield return "nonTemporal";
+            if (WalksInMemoryOrderWhenAsked(spec, shape))
+                yield return "inMemoryOrder";
         }
 
         private static void EmitGenericEntry(CodeWriter w, KernelSpec spec, LoopShape shape)
@@ -707,8 +719,9 @@ namespace BnGenerator
         /// <summary>
         /// Walks a tile's rows. Element-wise kernels walk rows that follow each other (rowStride = groups: a tile of whole
         /// rows, one contiguous run) one at a time, in memory order, loading the group parameters for every block of
-        /// groups. Kernels with sums, and element-wise kernels over segments of wider rows (rowStride ≠ groups), go RowTile
-        /// rows at a time: each block of groups loads its group parameters and sums once, goes down the RowTile rows, and
+        /// groups. Kernels with sums (unless their caller asks for memory order, inMemoryOrder: see
+        /// Geometry.GradientSumsInMemoryOrder), and element-wise kernels over segments of wider rows (rowStride ≠ groups),
+        /// go RowTile rows at a time: each block of groups loads its group parameters and sums once, goes down the RowTile rows, and
         /// stores the sums back — a quarter of the loads and stores of walking row by row (which, with three sums, were
         /// most of a channels-last statistics pass over C = 512), but a walk that hops between the rows' lines, which the
         /// prefetcher follows worse than one run. Every lane adds its rows in order either way, so results are the same.
@@ -735,7 +748,7 @@ namespace BnGenerator
             {
                 w.Line(spec.Sums.Count == 0
                     ? $"nint tiledRows = rowStride == groups ? 0 : rows - rows % {tile};"
-                    : $"nint tiledRows = rows - rows % {tile};");
+                    : $"nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % {tile};");
                 w.Open($"for (nint r = 0; r < tiledRows; r += {tile})");
                 w.Line("nint g = 0;");
                 EmitVectorRowTile(w, spec, type, width, unroll);

@@ -164,7 +164,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         for (long i = 1; i < samples; i++)
         {
             long row = i * (rows - 1) / (samples - 1);
-            K.CenteredMoments.GroupsContiguous(x + row * rowStride, 1, (nint)channels, (nint)rowStride, first, deviations, squares);
+            K.CenteredMoments.GroupsContiguous(x + row * rowStride, 1, (nint)channels, (nint)rowStride, first, deviations, squares, inMemoryOrder: false);
         }
         double perSample = 1.0 / samples;
         for (long c = 0; c < channels; c++)
@@ -234,7 +234,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             for (long start = 0; start < count; start += step)
             {
                 K.ShiftedMoments.GroupsContiguous(rows + start * c, (nint)Math.Min(step, count - start), width, (nint)c, shift,
-                    chunkSum, chunkSquares, chunkMagnitudes);
+                    chunkSum, chunkSquares, chunkMagnitudes, inMemoryOrder: false);
                 Sums.Carry(chunkSum, mean, width);
                 Sums.Carry(chunkSquares, m2, width);
                 Sums.Carry(chunkMagnitudes, magnitudes, width);
@@ -391,7 +391,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             {
                 long at = (tile.FirstRow + start) * c + f;
                 nint rows = (nint)Math.Min(step, tile.Rows - start);
-                K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, width, (nint)c, Center + f, a, b);
+                K.GradientSums.GroupsContiguous(X + at, Dy + at, rows, width, (nint)c, Center + f, a, b, G.GradientSumsInMemoryOrder);
                 Sums.Carry(a, sumDy, width);
                 Sums.Carry(b, sumDyCentered, width);
             }
@@ -413,7 +413,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         for (long n = 0; n < g.N; n += step)
         {
             long at = g.Slab(n, first);
-            K.GradientSums.GroupsContiguous(x + at, dy + at, (nint)Math.Min(step, g.N - n), (nint)span, (nint)(g.C * g.S), center, a, b);
+            K.GradientSums.GroupsContiguous(x + at, dy + at, (nint)Math.Min(step, g.N - n), (nint)span, (nint)(g.C * g.S), center, a, b, inMemoryOrder: false);
             for (long j = 0; j < count; j++)
                 for (long k = j * g.S; k < (j + 1) * g.S; k++)
                 {

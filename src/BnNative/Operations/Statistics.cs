@@ -258,7 +258,7 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
         for (long start = 0; start < first.Runs; start += step)
         {
             K.ShiftedMoments.GroupsContiguous(x + first.Start + start * first.RunStride, (nint)Math.Min(step, first.Runs - start), (nint)span,
-                (nint)first.RunStride, shift, chunkSum, chunkSquares, chunkMagnitudes);
+                (nint)first.RunStride, shift, chunkSum, chunkSquares, chunkMagnitudes, inMemoryOrder: false);
             for (long j = 0; j < count; j++)
                 for (long k = j * length; k < (j + 1) * length; k++)
                 {
@@ -413,14 +413,14 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
         new Span<double>(mean, (int)width).Clear();
         for (long start = 0; start < count; start += step)
         {
-            K.Sum.GroupsContiguous(rows + start * rowStride, (nint)Math.Min(step, count - start), width, (nint)rowStride, deviations);
+            K.Sum.GroupsContiguous(rows + start * rowStride, (nint)Math.Min(step, count - start), width, (nint)rowStride, deviations, inMemoryOrder: false);
             Sums.Carry(deviations, mean, width);
         }
         for (long k = 0; k < width; k++)
             center[k] = E(mean[k] / count);
         for (long start = 0; start < count; start += step)
         {
-            K.CenteredMoments.GroupsContiguous(rows + start * rowStride, (nint)Math.Min(step, count - start), width, (nint)rowStride, center, deviations, squares);
+            K.CenteredMoments.GroupsContiguous(rows + start * rowStride, (nint)Math.Min(step, count - start), width, (nint)rowStride, center, deviations, squares, inMemoryOrder: false);
             Sums.Carry(deviations, sumDeviations, width);
             Sums.Carry(squares, sumSquares, width);
         }

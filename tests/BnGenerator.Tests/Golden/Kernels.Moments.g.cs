@@ -727,53 +727,53 @@ static unsafe partial class Kernels
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
-        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* shift, T* s, T* q) where TElement : unmanaged where T : unmanaged
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* shift, T* s, T* q, bool inMemoryOrder) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q);
+                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)s, (double*)q);
+                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)s, (double*)q, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q);
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q);
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)shift, (float*)s, (float*)q, inMemoryOrder);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -933,7 +933,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1123,7 +1123,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1206,7 +1206,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1360,7 +1360,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1424,7 +1424,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1535,7 +1535,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1553,28 +1553,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
+        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
+        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q, bool inMemoryOrder)
         {
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1734,7 +1734,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1924,7 +1924,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
+        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1988,7 +1988,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2099,7 +2099,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
+        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q, bool inMemoryOrder)
         {
             if (groups <= 4 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2163,7 +2163,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2274,7 +2274,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
+        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -2292,28 +2292,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2473,7 +2473,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2663,7 +2663,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2746,7 +2746,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2900,7 +2900,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2964,7 +2964,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3075,7 +3075,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -3093,28 +3093,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, s, q, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3274,7 +3274,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3464,7 +3464,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3547,7 +3547,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3701,7 +3701,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3765,7 +3765,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3876,7 +3876,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {

@@ -831,53 +831,53 @@ static unsafe partial class Kernels
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
-        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* shift, T* sum, T* squares, T* magnitudes) where TElement : unmanaged where T : unmanaged
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* shift, T* sum, T* squares, T* magnitudes, bool inMemoryOrder) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
+                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)sum, (double*)squares, (double*)magnitudes);
+                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)shift, (double*)sum, (double*)squares, (double*)magnitudes, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes);
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)shift, (float*)sum, (float*)squares, (float*)magnitudes, inMemoryOrder);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1073,7 +1073,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1305,7 +1305,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1403,7 +1403,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1587,7 +1587,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1663,7 +1663,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1794,7 +1794,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1813,28 +1813,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
+        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
+        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2030,7 +2030,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2262,7 +2262,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
+        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2338,7 +2338,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2469,7 +2469,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
+        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 4 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2545,7 +2545,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2676,7 +2676,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
+        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -2695,28 +2695,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2912,7 +2912,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3144,7 +3144,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3242,7 +3242,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3426,7 +3426,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3502,7 +3502,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3633,7 +3633,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -3652,28 +3652,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector512(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector256(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                GroupsContiguousVector128(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+            GroupsContiguousScalar(x, rows, groups, rowStride, shift, sum, squares, magnitudes, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3869,7 +3869,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -4101,7 +4101,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -4199,7 +4199,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -4383,7 +4383,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 2×.</summary>
-        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -4459,7 +4459,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -4590,7 +4590,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {

@@ -583,53 +583,53 @@ static unsafe partial class Kernels
         /// <summary><paramref name="rows"/> rows of <paramref name="groups"/> contiguous groups, rows <paramref name="rowStride"/> elements apart; sums are added to.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
-        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* sum) where TElement : unmanaged where T : unmanaged
+        public static void GroupsContiguous<TElement, T>(TElement* x, nint rows, nint groups, nint rowStride, T* sum, bool inMemoryOrder) where TElement : unmanaged where T : unmanaged
         {
             if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)sum);
+                GroupsContiguous((float*)x, rows, groups, rowStride, (float*)sum, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
             {
-                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)sum);
+                GroupsContiguous((double*)x, rows, groups, rowStride, (double*)sum, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)sum);
+                GroupsContiguous((global::System.Half*)x, rows, groups, rowStride, (float*)sum, inMemoryOrder);
                 return;
             }
             if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
             {
-                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)sum);
+                GroupsContiguous((global::BnNative.Kernels.BFloat16*)x, rows, groups, rowStride, (float*)sum, inMemoryOrder);
                 return;
             }
             throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
         }
 
-        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* sum)
+        public static void GroupsContiguous(float* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector512(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector256(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector128(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, sum);
+            GroupsContiguousScalar(x, rows, groups, rowStride, sum, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -729,7 +729,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -849,7 +849,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector256(float* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -949,7 +949,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1069,7 +1069,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector128(float* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1155,7 +1155,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1246,7 +1246,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousScalar(float* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1261,28 +1261,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* sum)
+        public static void GroupsContiguous(double* x, nint rows, nint groups, nint rowStride, double* sum, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector512(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector256(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector128(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, sum);
+            GroupsContiguousScalar(x, rows, groups, rowStride, sum, inMemoryOrder);
         }
 
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* sum)
+        private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* sum, bool inMemoryOrder)
         {
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1382,7 +1382,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1502,7 +1502,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 4 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* sum)
+        private static void GroupsContiguousVector256(double* x, nint rows, nint groups, nint rowStride, double* sum, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1588,7 +1588,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1679,7 +1679,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 2 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* sum)
+        private static void GroupsContiguousVector128(double* x, nint rows, nint groups, nint rowStride, double* sum, bool inMemoryOrder)
         {
             if (groups <= 8 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1765,7 +1765,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -1856,7 +1856,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* sum)
+        private static void GroupsContiguousScalar(double* x, nint rows, nint groups, nint rowStride, double* sum, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -1871,28 +1871,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        public static void GroupsContiguous(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector512(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector256(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector128(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, sum);
+            GroupsContiguousScalar(x, rows, groups, rowStride, sum, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -1992,7 +1992,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2112,7 +2112,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector256(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2212,7 +2212,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2332,7 +2332,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector128(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2418,7 +2418,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2509,7 +2509,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousScalar(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
@@ -2524,28 +2524,28 @@ static unsafe partial class Kernels
             }
         }
 
-        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        public static void GroupsContiguous(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
             {
-                GroupsContiguousVector512(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector512(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
             {
-                GroupsContiguousVector256(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector256(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
             if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
             {
-                GroupsContiguousVector128(x, rows, groups, rowStride, sum);
+                GroupsContiguousVector128(x, rows, groups, rowStride, sum, inMemoryOrder);
                 return;
             }
-            GroupsContiguousScalar(x, rows, groups, rowStride, sum);
+            GroupsContiguousScalar(x, rows, groups, rowStride, sum, inMemoryOrder);
         }
 
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2645,7 +2645,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2765,7 +2765,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector256: 8 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector256(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -2865,7 +2865,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -2985,7 +2985,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Vector128: 4 lanes, unrolled 4×.</summary>
-        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             if (groups <= 16 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
@@ -3071,7 +3071,7 @@ static unsafe partial class Kernels
                 }
                 return;
             }
-            nint tiledRows = rows - rows % 4;
+            nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;
             for (nint r = 0; r < tiledRows; r += 4)
             {
                 nint g = 0;
@@ -3162,7 +3162,7 @@ static unsafe partial class Kernels
         }
 
         /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
-        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        private static void GroupsContiguousScalar(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
             for (nint r = 0; r < rows; r++)
             {
