@@ -682,8 +682,6 @@ namespace BnGenerator
         /// (they compute and store the same values again). Group parameters are loaded once; every row's inputs are
         /// all loaded before its first store, so in place (an output that is an input) stays exact.
         /// </summary>
-        private static string Lanes(ElementType type, VectorWidth width) => width.Lanes(type).ToString(CultureInfo.InvariantCulture);
-
         private static void EmitRowsInRegisters(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, string store)
         {
             string vec = width.Name;
@@ -709,6 +707,9 @@ namespace BnGenerator
             });
             w.Close();
         }
+
+        /// <summary>Lanes of <paramref name="type"/> in a vector of <paramref name="width"/>, as emitted code spells it.</summary>
+        private static string Lanes(ElementType type, VectorWidth width) => width.Lanes(type).ToString(CultureInfo.InvariantCulture);
 
         /// <summary>Rows few enough to walk in blocks of groups whatever their width (see <see cref="EmitGroupsContiguous"/>); in the support source, where callers see it.</summary>
         private const string FewRows = "global::BnNative.Kernels.GroupWalk.FewRows";

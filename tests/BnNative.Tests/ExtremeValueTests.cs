@@ -219,7 +219,8 @@ public class ExtremeValueTests
     /// statistics not checked) fail here; accepting channel 6's refused one pass does not: at three samples its error stays
     /// within the tolerance, so only the refused path's plumbing is exercised. The same 70 channels with slabs of 25 values
     /// in 67 samples take the short-slab path (Statistics.ShortRuns: each group's slabs of a sample one span, the samples its
-    /// rows, in two chunks of at most 64) for the statistics and every gradient sum, in every element type.
+    /// rows, in two chunks of at most 64) for the statistics and every gradient sum (16-bit short slabs: SixteenBitTests'
+    /// problems).
     /// </summary>
     [Theory, MemberData(nameof(PlanarCases))]
     public void ExtremeChannelsAmongOrdinaryOnesOfAGroupOfSlabs(string isa, BnLayout layout, BnDType t)

@@ -53,6 +53,19 @@ public sealed record Problem(BnTensorDesc Desc, double[] X, double[] Dy, double[
     }
 
     /// <summary>Shapes with every kind of vector tail; at least two members per channel (training needs M ≥ 2).</summary>
+    /// <summary>
+    /// NCHW problems of many short slabs (32–70 samples of at most 64 values), which BatchNorm reduces a group's span of
+    /// each sample at a time (Statistics.ShortRuns), in one or two chunks of samples.
+    /// </summary>
+    public static Gen<Problem> ManyShortSlabs(BnDType dtype) =>
+        from n in CsCheck.Gen.Int[32, 70]
+        from c in CsCheck.Gen.Int[1, 24]
+        from h in CsCheck.Gen.Int[1, 8]
+        from w in CsCheck.Gen.Int[1, 8]
+        from seed in CsCheck.Gen.Int
+        from affine in CsCheck.Gen.Bool
+        select Create(dtype, BnLayout.NCHW, n, c, h, w, seed, affine);
+
     public static Gen<Problem> Gen(BnDType dtype, int maxChannels = 40) =>
         from layout in CsCheck.Gen.Int[0, 2]
         from n in CsCheck.Gen.Int[1, 4]

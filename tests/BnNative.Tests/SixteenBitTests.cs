@@ -25,7 +25,8 @@ public unsafe class SixteenBitTests
 
     /// <summary>
     /// The random shapes of the F32 suites, shapes whose rows or slabs run through the unrolled vector loops and their
-    /// tails, and NCHW slabs long enough (4 KB of 16-bit values) for BatchNorm's groups of adjacent channels (Geometry.AdjacentChannels).
+    /// tails, NCHW slabs long enough (4 KB of 16-bit values) for BatchNorm's groups of adjacent channels (Geometry.AdjacentChannels),
+    /// and many short ones (Problem.ManyShortSlabs).
     /// </summary>
     private static Gen<Problem> Problems(BnDType dtype) => Gen.OneOf(
         Problem.Gen(dtype),
@@ -37,7 +38,8 @@ public unsafe class SixteenBitTests
         from c in Gen.Int[16, 37]
         from w in Gen.Int[2048, 2100]
         from seed in Gen.Int
-        select Problem.Create(dtype, BnLayout.NCHW, 2, c, 1, w, seed, affine: true));
+        select Problem.Create(dtype, BnLayout.NCHW, 2, c, 1, w, seed, affine: true),
+        Problem.ManyShortSlabs(dtype));
 
     private static NativeTensor Parameters(BnDType dtype, double[] values) => NativeTensor.Of(NativeTensor.ParameterType(dtype), values);
 

@@ -348,7 +348,6 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     /// </summary>
     public static void PlanarGradientSums(in Geometry<TElement> g, TElement* x, TElement* dy, long first, long count, T* centers, double* sumDy, double* sumDyCentered)
     {
-        long chunkLength = K.GradientSums.ChunkLength<T>();
         for (long j = 0; j < count; j++)
             (sumDy[j], sumDyCentered[j]) = (0, 0);
         if (Statistics<TElement, T>.ShortRuns(g.Channel(first)))
@@ -356,6 +355,7 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
             ShortSlabGradientSums(g, x, dy, first, count, centers, sumDy, sumDyCentered);
             return;
         }
+        long chunkLength = K.GradientSums.ChunkLength<T>();
         for (long n = 0; n < g.N; n++)
             for (long j = 0; j < count; j++)
             {
@@ -408,18 +408,13 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         long span = count * g.S, step = Geometry<TElement>.RowsPerChunk;
         using var chunks = new NativeBuffer<T>(3 * span);
         T* center = chunks, a = center + span, b = a + span;
-        for (long j = 0; j < count; j++)
-            new Span<T>(center + j * g.S, (int)g.S).Fill(centers[j]);
+        Sums.Spread(centers, count, g.S, center);
         for (long n = 0; n < g.N; n += step)
         {
             long at = g.Slab(n, first);
             K.GradientSums.GroupsContiguous(x + at, dy + at, (nint)Math.Min(step, g.N - n), (nint)span, (nint)(g.C * g.S), center, a, b, inMemoryOrder: false);
-            for (long j = 0; j < count; j++)
-                for (long k = j * g.S; k < (j + 1) * g.S; k++)
-                {
-                    (sumDy[j], sumDyCentered[j]) = (sumDy[j] + D(a[k]), sumDyCentered[j] + D(b[k]));
-                    (a[k], b[k]) = (T.Zero, T.Zero);
-                }
+            Sums.CarryGroups(a, sumDy, 1, count, g.S);
+            Sums.CarryGroups(b, sumDyCentered, 1, count, g.S);
         }
     }
 

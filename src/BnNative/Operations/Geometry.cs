@@ -129,8 +129,9 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// Whether channels-last gradient sums walk tiles of whole rows in memory order, their sums loaded and stored for every
     /// row, rather than four rows at a time (see KernelEmitter.EmitRowByRow): where a tensor is 4 MiB or more, so the pass
     /// reads x and dy from memory, and its rows are at most 2 KB, so both sums stay in L1. Measured against four rows at a
-    /// time, float32, 1 thread unless said: N 8 × C 256 × 28² 1.20–1.23 (1.10–1.12 at 2 threads), N 32 × 256 × 28²
-    /// 1.30–1.37, N 128 × 512 × 7² 1.14–1.16, 26 MB in rows of 128 1.08–1.14 and of 512 1.19–1.22; and left out: resnet-late
+    /// time, float32, 1 thread unless said: N 8 × C 256 × 28² 1.18–1.23 (0.91–1.12 at 2 threads), N 16 × 256 × 28² 1.31–1.35
+    /// at 2 threads, N 32 × 256 × 28² 1.17–1.37 (1.31–1.48), N 128 × 512 × 7² 1.14–1.16, 26 MB in rows of 128 1.08–1.14
+    /// and of 512 1.19–1.22; and left out: resnet-late
     /// (3.2 MB a tensor) 0.81–0.95, N 4 × 256 × 28² 0.99, rows of 1,024 (6.4 and 26 MB) 0.78–1.03. The statistics' three
     /// sums lost in memory order even from memory (N 8 × 256 × 28² forward 0.74), and keep four rows at a time.
     /// </summary>
@@ -138,7 +139,6 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
 
     /// <summary>Tasks in a channels-last layout; fixed by the shape, never by the thread count.</summary>
     public long TaskCount => RowBlocks * ChannelBlocks;
-
 
     /// <summary>The tile of channels-last task <paramref name="task"/>: its row block and its rows and channels.</summary>
     public Tile TaskTile(long task)

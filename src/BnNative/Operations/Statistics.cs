@@ -24,6 +24,28 @@ internal static class Moments
 /// </summary>
 internal static unsafe class Sums
 {
+    /// <summary>
+    /// Adds the chunk sums of <paramref name="count"/> groups of <paramref name="length"/> positions each (a span of short NCHW
+    /// slabs, see Statistics.ShortRuns) into each group's total, <paramref name="total"/>[j · <paramref name="stride"/>], in
+    /// order, and clears them for the next chunk.
+    /// </summary>
+    public static void CarryGroups<T>(T* chunk, double* total, long stride, long count, long length) where T : unmanaged
+    {
+        for (long j = 0; j < count; j++)
+            for (long k = j * length; k < (j + 1) * length; k++)
+            {
+                total[j * stride] += Element<T>.ToDouble(chunk[k]);
+                chunk[k] = default;
+            }
+    }
+
+    /// <summary>Each of <paramref name="count"/> values repeated <paramref name="length"/> times into <paramref name="span"/>: per-group parameters over a span of groups.</summary>
+    public static void Spread<T>(T* values, long count, long length, T* span) where T : unmanaged
+    {
+        for (long j = 0; j < count; j++)
+            new Span<T>(span + j * length, (int)length).Fill(values[j]);
+    }
+
     /// <summary>Adds the <paramref name="width"/> chunk sums at <paramref name="chunk"/> into <paramref name="total"/> and clears them for the next chunk.</summary>
     public static void Carry<T>(T* chunk, double* total, long width) where T : unmanaged
     {
@@ -233,7 +255,7 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
     /// Whether a group's runs are reduced a span of adjacent groups at a time, the spans of all runs (samples) as rows of a
     /// channels-last tile (see <see cref="ShortRunMoments"/>; ChannelPasses.PlanarGradientSums does the same): runs of at
     /// most 256 bytes (NCHW slabs of up to 64 floats: 7², 8²), at least 32 of them. Measured against run by run (both
-    /// images in one process, alternated, float32 NCHW forward): N 32 × C 512 × 7² 1.16–1.20 / 1.12–1.20 at 1 / 2 threads,
+    /// images in one process, alternated, float32 NCHW forward): N 32 × C 512 × 7² 1.16–1.24 / 1.12–1.21 at 1 / 2 threads,
     /// N 128 × C 1024 × 7² 1.37–1.40, 32 × 64 × 8² 1.06–1.08, 32 × 256 × 2² 2.0, 64 × 2,048 × 1² 1.8–2.0; N 16 × 64 × 8²
     /// 0.78–0.83 (the span's bookkeeping is not spread over enough samples), slabs of 10² 0.97, 14² and 16² 0.69–0.79.
     /// </summary>
@@ -253,18 +275,14 @@ internal static unsafe class Statistics<TElement, T> where TElement : unmanaged 
         long length = first.RunLength, span = count * length, step = Geometry<TElement>.RowsPerChunk;
         using var chunks = new NativeBuffer<T>(4 * span);
         T* shift = chunks, chunkSum = shift + span, chunkSquares = chunkSum + span, chunkMagnitudes = chunkSquares + span;
-        for (long j = 0; j < count; j++)
-            new Span<T>(shift + j * length, (int)length).Fill(shifts[j]);
+        Sums.Spread(shifts, count, length, shift);
         for (long start = 0; start < first.Runs; start += step)
         {
             K.ShiftedMoments.GroupsContiguous(x + first.Start + start * first.RunStride, (nint)Math.Min(step, first.Runs - start), (nint)span,
                 (nint)first.RunStride, shift, chunkSum, chunkSquares, chunkMagnitudes, inMemoryOrder: false);
-            for (long j = 0; j < count; j++)
-                for (long k = j * length; k < (j + 1) * length; k++)
-                {
-                    (sums[3 * j], sums[3 * j + 1], sums[3 * j + 2]) = (sums[3 * j] + D(chunkSum[k]), sums[3 * j + 1] + D(chunkSquares[k]), sums[3 * j + 2] + D(chunkMagnitudes[k]));
-                    (chunkSum[k], chunkSquares[k], chunkMagnitudes[k]) = (T.Zero, T.Zero, T.Zero);
-                }
+            Sums.CarryGroups(chunkSum, sums, 3, count, length);
+            Sums.CarryGroups(chunkSquares, sums + 1, 3, count, length);
+            Sums.CarryGroups(chunkMagnitudes, sums + 2, 3, count, length);
         }
     }
 
