@@ -22,9 +22,12 @@ namespace BnGenerator
 
         private static readonly LoopShape[] Shapes = { LoopShape.MembersContiguous, LoopShape.GroupsContiguous, LoopShape.RowGroup };
 
-        /// <summary>Every kernel has the first two shapes; reductions (sums, no outputs) also RowGroup.</summary>
+        /// <summary>
+        /// Every kernel has the first two shapes; reductions (sums, no outputs) also RowGroup, and so do element-wise kernels
+        /// with member parameters (a group of LayerNorm rows mapped in one call, see <see cref="EmitRowGroupOutputs"/>).
+        /// </summary>
         public static bool HasShape(KernelSpec spec, LoopShape shape) =>
-            shape != LoopShape.RowGroup || (spec.Sums.Count > 0 && spec.Outputs.Count == 0);
+            shape != LoopShape.RowGroup || (spec.Sums.Count > 0 && spec.Outputs.Count == 0) || (spec.Outputs.Count > 0 && spec.MemberParams.Count > 0);
 
         /// <summary>
         /// MembersContiguous is called once per group (a LayerNorm row, an NCHW channel's slab): inlined into its caller,
@@ -167,7 +170,7 @@ namespace BnGenerator
             {
                 LoopShape.MembersContiguous => "/// <summary>One group whose <paramref name=\"count\"/> members are contiguous; sums are added to.</summary>",
                 LoopShape.GroupsContiguous => "/// <summary><paramref name=\"rows\"/> rows of <paramref name=\"groups\"/> contiguous groups, rows <paramref name=\"rowStride\"/> elements apart; sums are added to.</summary>",
-                _ => "/// <summary><paramref name=\"rows\"/> groups of <paramref name=\"count\"/> contiguous members, <paramref name=\"rowStride\"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>",
+                _ => "/// <summary><paramref name=\"rows\"/> groups of <paramref name=\"count\"/> contiguous members, <paramref name=\"rowStride\"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to, outputs written.</summary>",
             });
             w.Line("/// <typeparam name=\"TElement\">how tensor elements are stored</typeparam>");
             w.Line("/// <typeparam name=\"T\">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>");
@@ -257,6 +260,8 @@ namespace BnGenerator
                 EmitMembersContiguous(w, spec, type, width, unroll);
             else if (shape == LoopShape.GroupsContiguous)
                 EmitGroupsContiguous(w, spec, type, width, unroll);
+            else if (spec.Outputs.Count > 0)
+                EmitRowGroupOutputs(w, spec, type, width);
             else
                 EmitRowGroup(w, spec, type, width);
             w.Close();
@@ -351,6 +356,47 @@ namespace BnGenerator
             w.Close();
             foreach (var s in spec.Sums)
                 w.Line($"{s}[r] += {s}Total;");
+            w.Close();
+        }
+
+        /// <summary>
+        /// Element-wise, row after row: each row's group parameters broadcast, its members as MembersContiguous takes them
+        /// (vectors, the overlapping last vector out of place, the scalar tail), then the pointers move on a row. The caller
+        /// makes one call for a group of rows it has just reduced in L1, where a call per row spent about as long on the
+        /// call and its setup as on the row (LayerNorm rows of C = 96). Rows stream when asked only where every row is
+        /// whole vectors and aligned: a head or last vector would write part of a line with ordinary stores that the next
+        /// row's non-temporal stores write too (see <see cref="EmitRowByRow"/>).
+        /// </summary>
+        private static void EmitRowGroupOutputs(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width)
+        {
+            string t = type.Compute;
+            bool stream = !width.IsScalar && CanStream(spec) && type.StreamsAt(width);
+            if (stream)
+            {
+                string lanes = Lanes(type, width), bytes = type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture);
+                w.Line($"bool streamRows = nonTemporal && count % {lanes} == 0 && rowStride % {lanes} == 0 && (nuint){spec.Outputs[0]} % {bytes} == 0;");
+            }
+            w.Open("for (nint r = 0; r < rows; r++)");
+            foreach (var p in spec.GroupParams)
+                w.Line($"{t} {p}R = {p}[r];");
+            w.Line("nint i = 0;");
+            if (!width.IsScalar)
+            {
+                foreach (var p in spec.GroupParams)
+                    w.Line($"var {p}V = {width.Name}.Create({p}R);");
+                if (stream)
+                {
+                    w.Open("if (streamRows)");
+                    EmitVectorMembers(w, spec, type, width, 1, "StoreAlignedNonTemporal");
+                    w.Close();
+                }
+                EmitVectorMembers(w, spec, type, width, 1, "Store");
+                if (HasLastVector(type, width))
+                    EmitLastVector(w, spec, type, width, "", s => s);
+            }
+            EmitScalarMembers(w, spec, type, "count", "R");
+            foreach (var pointer in spec.Inputs.Concat(spec.Outputs))
+                w.Line($"{pointer} += rowStride;");
             w.Close();
         }
 
@@ -604,7 +650,8 @@ namespace BnGenerator
             }
         }
 
-        private static void EmitScalarMembers(CodeWriter w, KernelSpec spec, ElementType type, string end)
+        /// <summary>The members from <c>i</c> to <paramref name="end"/> one at a time; group parameters are read as their name plus <paramref name="groupSuffix"/>.</summary>
+        private static void EmitScalarMembers(CodeWriter w, KernelSpec spec, ElementType type, string end, string groupSuffix = "")
         {
             string t = type.Compute;
             w.Open($"for (; i < {end}; i++)");
@@ -614,7 +661,7 @@ namespace BnGenerator
                 w.Line($"{t} {p}_s = {p}[i];");
             EmitStatements(w, spec, 1, _ => new Naming
             {
-                Read = name => spec.GroupParams.Contains(name) ? name : $"{name}_s",
+                Read = name => spec.GroupParams.Contains(name) ? name + groupSuffix : $"{name}_s",
                 Sum = name => $"{name}Total",
                 Store = (output, value) => $"{output}[i] = {type.ScalarStore(value)};",
                 Math = t,

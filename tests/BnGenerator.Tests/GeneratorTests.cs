@@ -99,6 +99,32 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void RowGroupMapsRowsForElementWiseKernelsWithMemberParameters()
+    {
+        const string source = """
+            namespace BnNative.Kernels;
+            [NormKernel("Affine", "y = Fma((x - c) * s, w, b);", Inputs = "x", Outputs = "y", GroupParams = "c, s", MemberParams = "w, b")]
+            internal static partial class Kernels { }
+            """;
+        var (driver, output, diagnostics, _) = Run(source);
+        Assert.Empty(diagnostics);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        string affine = Generated(driver, "Kernels.Affine.g.cs");
+        Assert.Contains("private static void RowGroupVector512(float* x, float* y, nint rows, nint count, nint rowStride, float* c, float* s, float* w, float* b, bool nonTemporal)", affine);
+        int start = affine.IndexOf("private static void RowGroupVector512(float* x", StringComparison.Ordinal);
+        string wide = affine.Substring(start, affine.IndexOf("private static void RowGroupVector256(float* x", start, StringComparison.Ordinal) - start);
+        // Rows stream only when every row is whole vectors and aligned; otherwise ordinary stores, the last vector out of place.
+        Assert.Contains("bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 64 == 0;", wide);
+        Assert.Contains("Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - cV) * sV, w_0, b_0), y + i);", wide);
+        Assert.Contains("if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)", wide);
+        // Each row's group parameters broadcast; its scalar tail reads them as the row's values; the pointers move a row on.
+        Assert.Contains("var cV = Vector512.Create(cR);", wide);
+        Assert.Contains("y[i] = float.MultiplyAddEstimate((x_s - cR) * sR, w_s, b_s);", wide);
+        Assert.Contains("x += rowStride;", wide);
+        Assert.Contains("y += rowStride;", wide);
+    }
+
+    [Fact]
     public void RunsEndInTheirLastWholeVectorWhereThatIsCheaperThanOneByOne()
     {
         const string source = """

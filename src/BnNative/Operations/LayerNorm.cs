@@ -2,6 +2,7 @@ using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using BnNative.Runtime;
 using K = BnNative.Kernels.Kernels;
 
@@ -222,8 +223,11 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         /// <summary>
         /// Rows [first, first + count), each short enough for a group of rows at a time (see
         /// <see cref="Statistics{TElement, T}.Rows.OfGroup"/>): the group's statistics, its coefficients and checks in
-        /// float64 vectors, then each row's map from L1. A row that fails a check is finished by <see cref="Finish"/>.
+        /// float64 vectors, then the rows' map from L1, in one call when every row passed its checks (a call per row cost
+        /// about as long as the row's map: convnext, C = 96, 2,048 rows in cache 0.054 → 0.046 ms). A row that fails a
+        /// check is finished by <see cref="Finish"/>.
         /// </summary>
+        [SkipLocalsInit]
         private readonly void NarrowRowGroups(long first, long count)
         {
             const int Group = Statistics<TElement, T>.Rows.Group;
@@ -232,6 +236,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             T* gamma = Gamma != null ? Gamma : Defaults.Ones, beta = Beta != null ? Beta : Defaults.Zeros;
             double* means = stackalloc double[3 * Group];
             double* variances = means + Group, invstds = variances + Group;
+            T* centers = stackalloc T[2 * Group], scales = centers + Group;
             for (long p = first; p < end; p += Group)
             {
                 int rows = (int)Math.Min(Group, end - p);
@@ -239,6 +244,22 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                 ulong fast = 0;
                 for (int r = 0; r < Group; r += Lanes<T>.Count)
                     fast |= Exact<TElement, T>.RowCoefficients(means + r, variances + r, Eps, c, invstds + r) << r;
+                ulong groupRows = (1UL << rows) - 1;
+                if ((fast & groupRows) == groupRows)
+                {
+                    // Rounded to T lane by lane as E rounds them one by one.
+                    for (int r = 0; r < Group; r += Lanes<T>.Count)
+                    {
+                        Lanes<T>.Store(Vector512.Load(means + r), centers + r);
+                        Lanes<T>.Store(Vector512.Load(invstds + r), scales + r);
+                    }
+                    if (SaveMean != null)
+                        new Span<T>(centers, rows).CopyTo(new Span<T>(SaveMean + p, rows));
+                    if (SaveInvstd != null)
+                        new Span<T>(scales, rows).CopyTo(new Span<T>(SaveInvstd + p, rows));
+                    K.LayerNormApply.RowGroup(X + p * c, Y + p * c, rows, (nint)c, (nint)c, centers, scales, gamma, beta, Plan.StreamRuns);
+                    continue;
+                }
                 for (int r = 0; r < rows; r++)
                 {
                     double mean = means[r], invstd = invstds[r];
@@ -464,7 +485,7 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             var (first, count) = Plan.Rows(task, Plan.BackwardRows);
             long c = Plan.C, end = first + count;
             T* gamma = Gamma != null ? Gamma : Defaults.Ones;
-            T* sumG = stackalloc T[2 * Group], sumGCentered = sumG + Group;
+            T* sumG = stackalloc T[4 * Group], sumGCentered = sumG + Group, rowMeanG = sumGCentered + Group, rowXScale = rowMeanG + Group;
             // The group's float64 inputs and coefficients (cleared once; lanes past a partial group's rows keep earlier rows'
             // values, and their bits are not read).
             double* means = stackalloc double[6 * Group];
@@ -488,6 +509,14 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
                 for (int r = 0; r < rows; r++)
                     (means[r], invstds[r], sumsG[r], sumsGCentered[r]) = (D(Mean[p + r]), D(Invstd[p + r]), D(sumG[r]), D(sumGCentered[r]));
                 ulong fast = Exact<TElement, T>.RowGradientCoefficients(means, invstds, sumsG, sumsGCentered, Plan.PerChannel, meanG, xScale);
+                ulong groupRows = (1UL << rows) - 1;
+                if ((fast & groupRows) == groupRows)
+                {
+                    Lanes<T>.Store(Vector512.Load(meanG), rowMeanG);
+                    Lanes<T>.Store(Vector512.Load(xScale), rowXScale);
+                    K.LayerNormGradientApply.RowGroup(X + p * c, Dy + p * c, Dx + p * c, rows, (nint)c, (nint)c, Mean + p, rowMeanG, Invstd + p, rowXScale, gamma, Plan.StreamRuns);
+                    continue;
+                }
                 for (int r = 0; r < rows; r++)
                 {
                     long at = (p + r) * c;

@@ -2904,5 +2904,714 @@ static unsafe partial class Kernels
                 }
             }
         }
+
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to, outputs written.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void RowGroup<TElement, T>(TElement* x, TElement* y, nint rows, nint count, nint rowStride, T* center, T* scale, T* gamma, T* beta, bool nonTemporal) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
+            {
+                RowGroup((float*)x, (float*)y, rows, count, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
+            {
+                RowGroup((double*)x, (double*)y, rows, count, rowStride, (double*)center, (double*)scale, (double*)gamma, (double*)beta, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::System.Half*)x, (global::System.Half*)y, rows, count, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)y, rows, count, rowStride, (float*)center, (float*)scale, (float*)gamma, (float*)beta, nonTemporal);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
+        }
+
+        public static void RowGroup(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 64 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var scaleV = Vector512.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(x + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var beta_0 = Vector512.Load(beta + i);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 16;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var beta_t = Vector512.Load(beta + last);
+                    var x_t = Vector512.Load(x + last);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var scaleV = Vector256.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(x + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var beta_0 = Vector256.Load(beta + i);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var beta_t = Vector256.Load(beta + last);
+                    var x_t = Vector256.Load(x + last);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)y % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var scaleV = Vector128.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(x + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        var beta_0 = Vector128.Load(beta + i);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        public static void RowGroup(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+        }
+
+        /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 64 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var scaleV = Vector512.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(x + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var beta_0 = Vector512.Load(beta + i);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var beta_t = Vector512.Load(beta + last);
+                    var x_t = Vector512.Load(x + last);
+                    Vector512.Store(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)y % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var scaleV = Vector256.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(x + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var beta_0 = Vector256.Load(beta + i);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 2 == 0 && rowStride % 2 == 0 && (nuint)y % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var scaleV = Vector128.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 2; i += 2)
+                    {
+                        var x_0 = Vector128.Load(x + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        var beta_0 = Vector128.Load(beta + i);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double scaleR = scale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s);
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        public static void RowGroup(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var scaleV = Vector512.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var beta_0 = Vector512.Load(beta + i);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 16;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var beta_t = Vector512.Load(beta + last);
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var scaleV = Vector256.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var beta_0 = Vector256.Load(beta + i);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var beta_t = Vector256.Load(beta + last);
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var scaleV = Vector128.Create(scaleR);
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        public static void RowGroup(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, y, rows, count, rowStride, center, scale, gamma, beta, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var scaleV = Vector512.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        var beta_0 = Vector512.Load(beta + i);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    var beta_0 = Vector512.Load(beta + i);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 16 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 16;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var beta_t = Vector512.Load(beta + last);
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var scaleV = Vector256.Create(scaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        var beta_0 = Vector256.Load(beta + i);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    var beta_0 = Vector256.Load(beta + i);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)y != (nuint)x)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var beta_t = Vector256.Load(beta + last);
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_t - centerV) * scaleV, gamma_t, beta_t), y + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var scaleV = Vector128.Create(scaleR);
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    var beta_0 = Vector128.Load(beta + i);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float scaleR = scale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - centerR) * scaleR, gamma_s, beta_s));
+                }
+                x += rowStride;
+                y += rowStride;
+            }
+        }
     }
 }

@@ -3211,5 +3211,786 @@ static unsafe partial class Kernels
                 }
             }
         }
+
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to, outputs written.</summary>
+        /// <typeparam name="TElement">how tensor elements are stored</typeparam>
+        /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
+        public static void RowGroup<TElement, T>(TElement* x, TElement* dy, TElement* dx, nint rows, nint count, nint rowStride, T* center, T* meanG, T* scale, T* xScale, T* gamma, bool nonTemporal) where TElement : unmanaged where T : unmanaged
+        {
+            if (typeof(TElement) == typeof(float) && typeof(T) == typeof(float))
+            {
+                RowGroup((float*)x, (float*)dy, (float*)dx, rows, count, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(double) && typeof(T) == typeof(double))
+            {
+                RowGroup((double*)x, (double*)dy, (double*)dx, rows, count, rowStride, (double*)center, (double*)meanG, (double*)scale, (double*)xScale, (double*)gamma, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::System.Half) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::System.Half*)x, (global::System.Half*)dy, (global::System.Half*)dx, rows, count, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma, nonTemporal);
+                return;
+            }
+            if (typeof(TElement) == typeof(global::BnNative.Kernels.BFloat16) && typeof(T) == typeof(float))
+            {
+                RowGroup((global::BnNative.Kernels.BFloat16*)x, (global::BnNative.Kernels.BFloat16*)dy, (global::BnNative.Kernels.BFloat16*)dx, rows, count, rowStride, (float*)center, (float*)meanG, (float*)scale, (float*)xScale, (float*)gamma, nonTemporal);
+                return;
+            }
+            throw new global::System.NotSupportedException(typeof(TElement).Name + " computed in " + typeof(T).Name);
+        }
+
+        public static void RowGroup(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)dx % 64 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var meanGV = Vector512.Create(meanGR);
+                var scaleV = Vector512.Create(scaleR);
+                var xScaleV = Vector512.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 16; i += 16)
+                    {
+                        var x_0 = Vector512.Load(x + i);
+                        var dy_0 = Vector512.Load(dy + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 16;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var x_t = Vector512.Load(x + last);
+                    var dy_t = Vector512.Load(dy + last);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var meanGV = Vector256.Create(meanGR);
+                var scaleV = Vector256.Create(scaleR);
+                var xScaleV = Vector256.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector256.Load(x + i);
+                        var dy_0 = Vector256.Load(dy + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var x_t = Vector256.Load(x + last);
+                    var dy_t = Vector256.Load(dy + last);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)dx % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var meanGV = Vector128.Create(meanGR);
+                var scaleV = Vector128.Create(scaleR);
+                var xScaleV = Vector128.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector128.Load(x + i);
+                        var dy_0 = Vector128.Load(dy + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        public static void RowGroup(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+        }
+
+        /// <summary>Vector512: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 64 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double meanGR = meanG[r];
+                double scaleR = scale[r];
+                double xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var meanGV = Vector512.Create(meanGR);
+                var scaleV = Vector512.Create(scaleR);
+                var xScaleV = Vector512.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = Vector512.Load(x + i);
+                        var dy_0 = Vector512.Load(dy + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = Vector512.Load(x + i);
+                    var dy_0 = Vector512.Load(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var x_t = Vector512.Load(x + last);
+                    var dy_t = Vector512.Load(dy + last);
+                    Vector512.Store(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)dx % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double meanGR = meanG[r];
+                double scaleR = scale[r];
+                double xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var meanGV = Vector256.Create(meanGR);
+                var scaleV = Vector256.Create(scaleR);
+                var xScaleV = Vector256.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 4; i += 4)
+                    {
+                        var x_0 = Vector256.Load(x + i);
+                        var dy_0 = Vector256.Load(dy + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = Vector256.Load(x + i);
+                    var dy_0 = Vector256.Load(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 2 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 2 == 0 && rowStride % 2 == 0 && (nuint)dx % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double meanGR = meanG[r];
+                double scaleR = scale[r];
+                double xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var meanGV = Vector128.Create(meanGR);
+                var scaleV = Vector128.Create(scaleR);
+                var xScaleV = Vector128.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 2; i += 2)
+                    {
+                        var x_0 = Vector128.Load(x + i);
+                        var dy_0 = Vector128.Load(dy + i);
+                        var gamma_0 = Vector128.Load(gamma + i);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 2; i += 2)
+                {
+                    var x_0 = Vector128.Load(x + i);
+                    var dy_0 = Vector128.Load(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                double centerR = center[r];
+                double meanGR = meanG[r];
+                double scaleR = scale[r];
+                double xScaleR = xScale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR);
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        public static void RowGroup(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)dx % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var meanGV = Vector512.Create(meanGR);
+                var scaleV = Vector512.Create(scaleR);
+                var xScaleV = Vector512.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 16;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + last);
+                    global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var meanGV = Vector256.Create(meanGR);
+                var scaleV = Vector256.Create(scaleR);
+                var xScaleV = Vector256.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load256(x + last);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load256(dy + last);
+                    global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var meanGV = Vector128.Create(meanGR);
+                var scaleV = Vector128.Create(scaleR);
+                var xScaleV = Vector128.Create(xScaleR);
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x + i);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        public static void RowGroup(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector512.IsHardwareAccelerated)
+            {
+                RowGroupVector512(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector256.IsHardwareAccelerated)
+            {
+                RowGroupVector256(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            if (global::BnNative.Kernels.KernelIsa.UseVectors && Vector128.IsHardwareAccelerated)
+            {
+                RowGroupVector128(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+                return;
+            }
+            RowGroupScalar(x, dy, dx, rows, count, rowStride, center, meanG, scale, xScale, gamma, nonTemporal);
+        }
+
+        /// <summary>Vector512: 16 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)dx % 32 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector512.Create(centerR);
+                var meanGV = Vector512.Create(meanGR);
+                var scaleV = Vector512.Create(scaleR);
+                var xScaleV = Vector512.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 16; i += 16)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                        var gamma_0 = Vector512.Load(gamma + i);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 16; i += 16)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
+                    var gamma_0 = Vector512.Load(gamma + i);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 16 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 16;
+                    var gamma_t = Vector512.Load(gamma + last);
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + last);
+                    global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector256: 8 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 16 == 0;
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector256.Create(centerR);
+                var meanGV = Vector256.Create(meanGR);
+                var scaleV = Vector256.Create(scaleR);
+                var xScaleV = Vector256.Create(xScaleR);
+                if (streamRows)
+                {
+                    for (; i <= count - 8; i += 8)
+                    {
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                        var gamma_0 = Vector256.Load(gamma + i);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                    }
+                }
+                for (; i <= count - 8; i += 8)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
+                    var gamma_0 = Vector256.Load(gamma + i);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                if (count - i >= 4 && count >= 8 && (nuint)dx != (nuint)x && (nuint)dx != (nuint)dy)
+                {
+                    nint last = count - 8;
+                    var gamma_t = Vector256.Load(gamma + last);
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load256(x + last);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + last);
+                    global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_t * gamma_t - meanGV, scaleV, (x_t - centerV) * xScaleV), dx + last);
+                    i = count;
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
+        private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                var centerV = Vector128.Create(centerR);
+                var meanGV = Vector128.Create(meanGR);
+                var scaleV = Vector128.Create(scaleR);
+                var xScaleV = Vector128.Create(xScaleR);
+                for (; i <= count - 4; i += 4)
+                {
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + i);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + i);
+                    var gamma_0 = Vector128.Load(gamma + i);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
+
+        /// <summary>Scalar: the reference path, and what BNNATIVE_ISA=scalar runs.</summary>
+        private static void RowGroupScalar(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
+        {
+            for (nint r = 0; r < rows; r++)
+            {
+                float centerR = center[r];
+                float meanGR = meanG[r];
+                float scaleR = scale[r];
+                float xScaleR = xScale[r];
+                nint i = 0;
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanGR, scaleR, (x_s - centerR) * xScaleR));
+                }
+                x += rowStride;
+                dy += rowStride;
+                dx += rowStride;
+            }
+        }
     }
 }

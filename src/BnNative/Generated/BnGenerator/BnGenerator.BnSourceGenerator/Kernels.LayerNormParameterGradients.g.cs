@@ -3069,7 +3069,7 @@ static unsafe partial class Kernels
             }
         }
 
-        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to.</summary>
+        /// <summary><paramref name="rows"/> groups of <paramref name="count"/> contiguous members, <paramref name="rowStride"/> elements apart; one value per group in each group parameter and sum array, one per member in each member parameter array (the same for every group); sums are added to, outputs written.</summary>
         /// <typeparam name="TElement">how tensor elements are stored</typeparam>
         /// <typeparam name="T">the type they are computed in, of parameters and sums: float, or double for double elements</typeparam>
         public static void RowGroup<TElement, T>(TElement* x, TElement* dy, nint rows, nint count, nint rowStride, T* center, T* scale, T* sumDy, T* sumDyNormalized) where TElement : unmanaged where T : unmanaged
