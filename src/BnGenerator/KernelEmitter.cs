@@ -376,6 +376,8 @@ namespace BnGenerator
                 string lanes = Lanes(type, width), bytes = type.StoredVectorBytes(width).ToString(CultureInfo.InvariantCulture);
                 w.Line($"bool streamRows = nonTemporal && count % {lanes} == 0 && rowStride % {lanes} == 0 && (nuint){spec.Outputs[0]} % {bytes} == 0;");
             }
+            if (!width.IsScalar)
+                EmitRowGroupInRegisters(w, spec, type, width, stream);
             w.Open("for (nint r = 0; r < rows; r++)");
             foreach (var p in spec.GroupParams)
                 w.Line($"{t} {p}R = {p}[r];");
@@ -397,6 +399,64 @@ namespace BnGenerator
             EmitScalarMembers(w, spec, type, "count", "R");
             foreach (var pointer in spec.Inputs.Concat(spec.Outputs))
                 w.Line($"{pointer} += rowStride;");
+            w.Close();
+        }
+
+        /// <summary>
+        /// The vectors of member parameters a row may have for them to stay in registers across the rows (see
+        /// <see cref="EmitRowGroupInRegisters"/>): at most eight, leaving eight registers for the row's values and temporaries.
+        /// </summary>
+        private static int RegisterVectors(KernelSpec spec, VectorWidth width) =>
+            System.Math.Min(8, (width.Registers - 8) / System.Math.Max(1, spec.MemberParams.Count));
+
+        /// <summary>
+        /// Rows of whole vectors, at most <see cref="RegisterVectors"/> of them: the member parameters are loaded into registers
+        /// once for all rows, where the general loop loads them again for every row (LayerNorm rows of C = 96 at AVX-512
+        /// loaded γ and β, two of every three loads of the map). Vector u of a row is taken when the row has more than u.
+        /// </summary>
+        private static void EmitRowGroupInRegisters(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, bool stream)
+        {
+            string vec = width.Name, lanes = Lanes(type, width);
+            int most = RegisterVectors(spec, width);
+            string At(string pointer, int u) => u == 0 ? pointer : $"{pointer} + {(u * width.Lanes(type)).ToString(CultureInfo.InvariantCulture)}";
+            w.Line($"nint vectors = count / {lanes};");
+            w.Open($"if (count % {lanes} == 0 && vectors > 0 && vectors <= {most.ToString(CultureInfo.InvariantCulture)})");
+            foreach (var p in spec.MemberParams)
+                for (int u = 0; u < most; u++)
+                    w.Line(u == 0
+                        ? $"var {p}_0 = {vec}.Load({p});"
+                        : $"var {p}_{u} = vectors > {u.ToString(CultureInfo.InvariantCulture)} ? {vec}.Load({At(p, u)}) : default;");
+            foreach (var store in stream ? new[] { "StoreAlignedNonTemporal", "Store" } : new[] { "Store" })
+            {
+                if (stream)
+                    w.Open(store == "Store" ? "else" : "if (streamRows)");
+                w.Open("for (nint r = 0; r < rows; r++)");
+                foreach (var p in spec.GroupParams)
+                    w.Line($"var {p}V = {vec}.Create({p}[r]);");
+                for (int u = 0; u < most; u++)
+                {
+                    if (u > 0)
+                        w.Open($"if (vectors > {u.ToString(CultureInfo.InvariantCulture)})");
+                    foreach (var input in spec.Inputs)
+                        w.Line($"var {input}_{u} = {type.VectorLoad(width, At(input, u))};");
+                    int copy = u;
+                    EmitStatements(w, spec, 1, _ => new Naming
+                    {
+                        Read = name => spec.GroupParams.Contains(name) ? name + "V" : $"{name}_{copy}",
+                        Sum = name => name,
+                        Store = (output, value) => type.VectorStore(width, store, value, At(output, copy)),
+                        Math = vec,
+                    });
+                    if (u > 0)
+                        w.Close();
+                }
+                foreach (var pointer in spec.Inputs.Concat(spec.Outputs))
+                    w.Line($"{pointer} += rowStride;");
+                w.Close();
+                if (stream)
+                    w.Close();
+            }
+            w.Line("return;");
             w.Close();
         }
 

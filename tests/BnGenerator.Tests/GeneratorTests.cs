@@ -122,6 +122,14 @@ public class GeneratorTests
         Assert.Contains("y[i] = float.MultiplyAddEstimate((x_s - cR) * sR, w_s, b_s);", wide);
         Assert.Contains("x += rowStride;", wide);
         Assert.Contains("y += rowStride;", wide);
+        // Rows of at most eight whole vectors keep the member parameters in registers for all rows (two per vector here:
+        // 16 of AVX-512's 32 registers); vector u of a row is taken when the row has more than u.
+        Assert.Contains("if (count % 16 == 0 && vectors > 0 && vectors <= 8)", wide);
+        Assert.Contains("var w_7 = vectors > 7 ? Vector512.Load(w + 112) : default;", wide);
+        Assert.Contains("if (vectors > 7)", wide);
+        Assert.Contains("Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_7 - cV) * sV, w_7, b_7), y + 112);", wide);
+        // AVX2 has 16 registers: rows of at most four vectors.
+        Assert.Contains("if (count % 8 == 0 && vectors > 0 && vectors <= 4)", affine);
     }
 
     [Fact]

@@ -184,12 +184,35 @@ public class RenormAndLayerNormTests
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NCHW, 2, 64, 1, 16500, seed: 35, affine: true));
     }
 
-    private static void CheckLayerNorm(BnLibrary lib, Problem p)
+    /// <summary>
+    /// Rows of 1 to 9 whole vectors of the widest image (16 floats, 8 doubles): up to 8 keep their γ and β (the backward: γ)
+    /// in registers for a group's rows (RowGroup), 9 take the general loop; 37 rows are two forward groups of 16 and a
+    /// partial one, in place and out of place, one byte off alignment. Then outputs of at least 8 MiB in rows of 6 and 8
+    /// vectors, streamed when aligned and written with ordinary stores one byte off.
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void LayerNormRowsOfWholeVectors(string isa, BnDType dtype)
+    {
+        var lib = Images.ByIsa[isa];
+        int lanes = dtype == BnDType.F64 ? 8 : 16, size = dtype == BnDType.F64 ? 8 : 4;
+        for (int vectors = 1; vectors <= 9; vectors++)
+            foreach (bool inPlace in new[] { false, true })
+                CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NC, 37, vectors * lanes, 1, 1, seed: 70 + vectors, affine: true), inPlace, misaligned: true);
+        foreach (int vectors in new[] { 6, 8 })
+            foreach (bool misaligned in new[] { false, true })
+            {
+                int channels = vectors * lanes, side = (int)Math.Ceiling(Math.Sqrt(8.5 * (1 << 20) / (channels * size)));
+                CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NHWC, 1, channels, side, side, seed: 80 + vectors, affine: true), inPlace: false, misaligned);
+            }
+    }
+
+    private static void CheckLayerNorm(BnLibrary lib, Problem p, bool inPlace = false, bool misaligned = false)
     {
         var t = p.DType;
         int positions = (int)ReferenceNormalizations.Positions(p.Desc);
-        using var x = NativeTensor.Of(t, p.X);
-        using var y = new NativeTensor(t, p.Count);
+        using var x = NativeTensor.Of(t, p.X, misaligned);
+        using var separate = new NativeTensor(t, p.Count, misaligned);
+        var y = inPlace ? x : separate;
         using var gamma = p.Gamma == null ? null : NativeTensor.Of(t, p.Gamma);
         using var beta = p.Beta == null ? null : NativeTensor.Of(t, p.Beta);
         using var mean = new NativeTensor(t, positions);
@@ -197,17 +220,18 @@ public class RenormAndLayerNormTests
         Bn.Ok(lib, Bn.LayerNormForward(lib, p.Desc, x, y, gamma, beta, p.Eps, mean, invstd));
         var expected = ReferenceNormalizations.LayerNormForward(p.Desc, p.X, p.Gamma, p.Beta, p.Eps);
         double tol = Accuracy.Forward(t);
-        Accuracy.Near($"{p} y", t, tol, y.Read(), expected.Y, expected.YScale);
+        Accuracy.Near($"{p} in place={inPlace} misaligned={misaligned} y", t, tol, y.Read(), expected.Y, expected.YScale);
         Accuracy.Relative($"{p} save_invstd", tol, invstd.Read(), expected.Invstd);
 
-        using var dy = NativeTensor.Of(t, p.Dy);
-        using var dx = new NativeTensor(t, p.Count);
+        x.Write(p.X);
+        using var dy = NativeTensor.Of(t, p.Dy, misaligned);
+        var dx = inPlace ? dy : separate;
         using var dgamma = new NativeTensor(t, p.Channels);
         using var dbeta = new NativeTensor(t, p.Channels);
         Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, dbeta));
         var gradient = ReferenceNormalizations.LayerNormBackward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
         tol = Accuracy.Gradient(t);
-        Accuracy.Near($"{p} dx", t, tol, dx.Read(), gradient.Dx, gradient.DxScale);
+        Accuracy.Near($"{p} in place={inPlace} misaligned={misaligned} dx", t, tol, dx.Read(), gradient.Dx, gradient.DxScale);
         Accuracy.Near($"{p} dgamma", t, tol, dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
         Accuracy.Near($"{p} dbeta", t, tol, dbeta.Read(), gradient.Dbeta, gradient.DbetaScale);
     }

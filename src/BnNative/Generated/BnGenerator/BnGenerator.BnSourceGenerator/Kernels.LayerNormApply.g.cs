@@ -2957,6 +2957,121 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 64 == 0;
+            nint vectors = count / 16;
+            if (count % 16 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 16) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 32) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 48) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 64) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 80) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 96) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 112) : default;
+                var beta_0 = Vector512.Load(beta);
+                var beta_1 = vectors > 1 ? Vector512.Load(beta + 16) : default;
+                var beta_2 = vectors > 2 ? Vector512.Load(beta + 32) : default;
+                var beta_3 = vectors > 3 ? Vector512.Load(beta + 48) : default;
+                var beta_4 = vectors > 4 ? Vector512.Load(beta + 64) : default;
+                var beta_5 = vectors > 5 ? Vector512.Load(beta + 80) : default;
+                var beta_6 = vectors > 6 ? Vector512.Load(beta + 96) : default;
+                var beta_7 = vectors > 7 ? Vector512.Load(beta + 112) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 16);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 32);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 48);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 64);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 80);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 96);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 112);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 112);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 16);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 32);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 48);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 64);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 80);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 96);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 112);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 112);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3006,6 +3121,73 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 32 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 24) : default;
+                var beta_0 = Vector256.Load(beta);
+                var beta_1 = vectors > 1 ? Vector256.Load(beta + 8) : default;
+                var beta_2 = vectors > 2 ? Vector256.Load(beta + 16) : default;
+                var beta_3 = vectors > 3 ? Vector256.Load(beta + 24) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = Vector256.Load(x);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 8);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 16);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 24);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = Vector256.Load(x);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 8);
+                            Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 16);
+                            Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 24);
+                            Vector256.Store(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3055,6 +3237,73 @@ static unsafe partial class Kernels
         private static void RowGroupVector128(float* x, float* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)y % 16 == 0;
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 12) : default;
+                var beta_0 = Vector128.Load(beta);
+                var beta_1 = vectors > 1 ? Vector128.Load(beta + 4) : default;
+                var beta_2 = vectors > 2 ? Vector128.Load(beta + 8) : default;
+                var beta_3 = vectors > 3 ? Vector128.Load(beta + 12) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = Vector128.Load(x);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 4);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 8);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 12);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 12);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = Vector128.Load(x);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 4);
+                            Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 8);
+                            Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 12);
+                            Vector128.Store(Vector128.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 12);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3135,6 +3384,121 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 64 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 24) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 32) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 40) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 48) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 56) : default;
+                var beta_0 = Vector512.Load(beta);
+                var beta_1 = vectors > 1 ? Vector512.Load(beta + 8) : default;
+                var beta_2 = vectors > 2 ? Vector512.Load(beta + 16) : default;
+                var beta_3 = vectors > 3 ? Vector512.Load(beta + 24) : default;
+                var beta_4 = vectors > 4 ? Vector512.Load(beta + 32) : default;
+                var beta_5 = vectors > 5 ? Vector512.Load(beta + 40) : default;
+                var beta_6 = vectors > 6 ? Vector512.Load(beta + 48) : default;
+                var beta_7 = vectors > 7 ? Vector512.Load(beta + 56) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 8);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 16);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 24);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 32);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 40);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 48);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 56);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 56);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = Vector512.Load(x);
+                        Vector512.Store(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 8);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 16);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 24);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 32);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 40);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 48);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 56);
+                            Vector512.Store(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 56);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 double centerR = center[r];
@@ -3184,6 +3548,73 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)y % 32 == 0;
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 12) : default;
+                var beta_0 = Vector256.Load(beta);
+                var beta_1 = vectors > 1 ? Vector256.Load(beta + 4) : default;
+                var beta_2 = vectors > 2 ? Vector256.Load(beta + 8) : default;
+                var beta_3 = vectors > 3 ? Vector256.Load(beta + 12) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = Vector256.Load(x);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 4);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 8);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 12);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 12);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = Vector256.Load(x);
+                        Vector256.Store(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 4);
+                            Vector256.Store(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 8);
+                            Vector256.Store(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 12);
+                            Vector256.Store(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 12);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 double centerR = center[r];
@@ -3224,6 +3655,73 @@ static unsafe partial class Kernels
         private static void RowGroupVector128(double* x, double* y, nint rows, nint count, nint rowStride, double* center, double* scale, double* gamma, double* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 2 == 0 && rowStride % 2 == 0 && (nuint)y % 16 == 0;
+            nint vectors = count / 2;
+            if (count % 2 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 2) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 4) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 6) : default;
+                var beta_0 = Vector128.Load(beta);
+                var beta_1 = vectors > 1 ? Vector128.Load(beta + 2) : default;
+                var beta_2 = vectors > 2 ? Vector128.Load(beta + 4) : default;
+                var beta_3 = vectors > 3 ? Vector128.Load(beta + 6) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = Vector128.Load(x);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 2);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 2);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 4);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 4);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 6);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 6);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var x_0 = Vector128.Load(x);
+                        Vector128.Store(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 2);
+                            Vector128.Store(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 2);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 4);
+                            Vector128.Store(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 4);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 6);
+                            Vector128.Store(Vector128.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 6);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 double centerR = center[r];
@@ -3304,6 +3802,121 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 32 == 0;
+            nint vectors = count / 16;
+            if (count % 16 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 16) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 32) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 48) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 64) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 80) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 96) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 112) : default;
+                var beta_0 = Vector512.Load(beta);
+                var beta_1 = vectors > 1 ? Vector512.Load(beta + 16) : default;
+                var beta_2 = vectors > 2 ? Vector512.Load(beta + 32) : default;
+                var beta_3 = vectors > 3 ? Vector512.Load(beta + 48) : default;
+                var beta_4 = vectors > 4 ? Vector512.Load(beta + 64) : default;
+                var beta_5 = vectors > 5 ? Vector512.Load(beta + 80) : default;
+                var beta_6 = vectors > 6 ? Vector512.Load(beta + 96) : default;
+                var beta_7 = vectors > 7 ? Vector512.Load(beta + 112) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + 16);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + 32);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + 48);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + 64);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + 80);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + 96);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + 112);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 112);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + 16);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + 32);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + 48);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + 64);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + 80);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + 96);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + 112);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 112);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3353,6 +3966,73 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 16 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 24) : default;
+                var beta_0 = Vector256.Load(beta);
+                var beta_1 = vectors > 1 ? Vector256.Load(beta + 8) : default;
+                var beta_2 = vectors > 2 ? Vector256.Load(beta + 16) : default;
+                var beta_3 = vectors > 3 ? Vector256.Load(beta + 24) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + 8);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + 16);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + 24);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + 8);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + 16);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + 24);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3401,6 +4081,43 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, global::System.Half* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 12) : default;
+                var beta_0 = Vector128.Load(beta);
+                var beta_1 = vectors > 1 ? Vector128.Load(beta + 4) : default;
+                var beta_2 = vectors > 2 ? Vector128.Load(beta + 8) : default;
+                var beta_3 = vectors > 3 ? Vector128.Load(beta + 12) : default;
+                for (nint r = 0; r < rows; r++)
+                {
+                    var centerV = Vector128.Create(center[r]);
+                    var scaleV = Vector128.Create(scale[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                    if (vectors > 1)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + 4);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 4);
+                    }
+                    if (vectors > 2)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + 8);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 8);
+                    }
+                    if (vectors > 3)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(x + 12);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 12);
+                    }
+                    x += rowStride;
+                    y += rowStride;
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3471,6 +4188,121 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 32 == 0;
+            nint vectors = count / 16;
+            if (count % 16 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 16) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 32) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 48) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 64) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 80) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 96) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 112) : default;
+                var beta_0 = Vector512.Load(beta);
+                var beta_1 = vectors > 1 ? Vector512.Load(beta + 16) : default;
+                var beta_2 = vectors > 2 ? Vector512.Load(beta + 32) : default;
+                var beta_3 = vectors > 3 ? Vector512.Load(beta + 48) : default;
+                var beta_4 = vectors > 4 ? Vector512.Load(beta + 64) : default;
+                var beta_5 = vectors > 5 ? Vector512.Load(beta + 80) : default;
+                var beta_6 = vectors > 6 ? Vector512.Load(beta + 96) : default;
+                var beta_7 = vectors > 7 ? Vector512.Load(beta + 112) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 32);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 48);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 64);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 80);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 96);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 112);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 112);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 32);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 48);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 64);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_4 - centerV) * scaleV, gamma_4, beta_4), y + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 80);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_5 - centerV) * scaleV, gamma_5, beta_5), y + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 96);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_6 - centerV) * scaleV, gamma_6, beta_6), y + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 112);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate((x_7 - centerV) * scaleV, gamma_7, beta_7), y + 112);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3520,6 +4352,73 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)y % 16 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 24) : default;
+                var beta_0 = Vector256.Load(beta);
+                var beta_1 = vectors > 1 ? Vector256.Load(beta + 8) : default;
+                var beta_2 = vectors > 2 ? Vector256.Load(beta + 16) : default;
+                var beta_3 = vectors > 3 ? Vector256.Load(beta + 24) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 8);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 24);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 8);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 24);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 24);
+                        }
+                        x += rowStride;
+                        y += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3568,6 +4467,43 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* y, nint rows, nint count, nint rowStride, float* center, float* scale, float* gamma, float* beta, bool nonTemporal)
         {
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 4)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 12) : default;
+                var beta_0 = Vector128.Load(beta);
+                var beta_1 = vectors > 1 ? Vector128.Load(beta + 4) : default;
+                var beta_2 = vectors > 2 ? Vector128.Load(beta + 8) : default;
+                var beta_3 = vectors > 3 ? Vector128.Load(beta + 12) : default;
+                for (nint r = 0; r < rows; r++)
+                {
+                    var centerV = Vector128.Create(center[r]);
+                    var scaleV = Vector128.Create(scale[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y);
+                    if (vectors > 1)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 4);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_1 - centerV) * scaleV, gamma_1, beta_1), y + 4);
+                    }
+                    if (vectors > 2)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_2 - centerV) * scaleV, gamma_2, beta_2), y + 8);
+                    }
+                    if (vectors > 3)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 12);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate((x_3 - centerV) * scaleV, gamma_3, beta_3), y + 12);
+                    }
+                    x += rowStride;
+                    y += rowStride;
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];

@@ -3264,6 +3264,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)dx % 64 == 0;
+            nint vectors = count / 16;
+            if (count % 16 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 16) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 32) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 48) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 64) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 80) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 96) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 112) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = Vector512.Load(x);
+                        var dy_0 = Vector512.Load(dy);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 16);
+                            var dy_1 = Vector512.Load(dy + 16);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 32);
+                            var dy_2 = Vector512.Load(dy + 32);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 48);
+                            var dy_3 = Vector512.Load(dy + 48);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 64);
+                            var dy_4 = Vector512.Load(dy + 64);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 80);
+                            var dy_5 = Vector512.Load(dy + 80);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 96);
+                            var dy_6 = Vector512.Load(dy + 96);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 112);
+                            var dy_7 = Vector512.Load(dy + 112);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 112);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = Vector512.Load(x);
+                        var dy_0 = Vector512.Load(dy);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 16);
+                            var dy_1 = Vector512.Load(dy + 16);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 32);
+                            var dy_2 = Vector512.Load(dy + 32);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 48);
+                            var dy_3 = Vector512.Load(dy + 48);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 64);
+                            var dy_4 = Vector512.Load(dy + 64);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 80);
+                            var dy_5 = Vector512.Load(dy + 80);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 96);
+                            var dy_6 = Vector512.Load(dy + 96);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 112);
+                            var dy_7 = Vector512.Load(dy + 112);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 112);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3318,6 +3447,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 32 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 24) : default;
+                var gamma_4 = vectors > 4 ? Vector256.Load(gamma + 32) : default;
+                var gamma_5 = vectors > 5 ? Vector256.Load(gamma + 40) : default;
+                var gamma_6 = vectors > 6 ? Vector256.Load(gamma + 48) : default;
+                var gamma_7 = vectors > 7 ? Vector256.Load(gamma + 56) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = Vector256.Load(x);
+                        var dy_0 = Vector256.Load(dy);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 8);
+                            var dy_1 = Vector256.Load(dy + 8);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 16);
+                            var dy_2 = Vector256.Load(dy + 16);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 24);
+                            var dy_3 = Vector256.Load(dy + 24);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector256.Load(x + 32);
+                            var dy_4 = Vector256.Load(dy + 32);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector256.Load(x + 40);
+                            var dy_5 = Vector256.Load(dy + 40);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector256.Load(x + 48);
+                            var dy_6 = Vector256.Load(dy + 48);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector256.Load(x + 56);
+                            var dy_7 = Vector256.Load(dy + 56);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = Vector256.Load(x);
+                        var dy_0 = Vector256.Load(dy);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 8);
+                            var dy_1 = Vector256.Load(dy + 8);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 16);
+                            var dy_2 = Vector256.Load(dy + 16);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 24);
+                            var dy_3 = Vector256.Load(dy + 24);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector256.Load(x + 32);
+                            var dy_4 = Vector256.Load(dy + 32);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector256.Load(x + 40);
+                            var dy_5 = Vector256.Load(dy + 40);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector256.Load(x + 48);
+                            var dy_6 = Vector256.Load(dy + 48);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector256.Load(x + 56);
+                            var dy_7 = Vector256.Load(dy + 56);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3372,6 +3630,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector128(float* x, float* dy, float* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)dx % 16 == 0;
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 12) : default;
+                var gamma_4 = vectors > 4 ? Vector128.Load(gamma + 16) : default;
+                var gamma_5 = vectors > 5 ? Vector128.Load(gamma + 20) : default;
+                var gamma_6 = vectors > 6 ? Vector128.Load(gamma + 24) : default;
+                var gamma_7 = vectors > 7 ? Vector128.Load(gamma + 28) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var meanGV = Vector128.Create(meanG[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var xScaleV = Vector128.Create(xScale[r]);
+                        var x_0 = Vector128.Load(x);
+                        var dy_0 = Vector128.Load(dy);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 4);
+                            var dy_1 = Vector128.Load(dy + 4);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 8);
+                            var dy_2 = Vector128.Load(dy + 8);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 12);
+                            var dy_3 = Vector128.Load(dy + 12);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 12);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector128.Load(x + 16);
+                            var dy_4 = Vector128.Load(dy + 16);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector128.Load(x + 20);
+                            var dy_5 = Vector128.Load(dy + 20);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 20);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector128.Load(x + 24);
+                            var dy_6 = Vector128.Load(dy + 24);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector128.Load(x + 28);
+                            var dy_7 = Vector128.Load(dy + 28);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 28);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var meanGV = Vector128.Create(meanG[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var xScaleV = Vector128.Create(xScale[r]);
+                        var x_0 = Vector128.Load(x);
+                        var dy_0 = Vector128.Load(dy);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 4);
+                            var dy_1 = Vector128.Load(dy + 4);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 8);
+                            var dy_2 = Vector128.Load(dy + 8);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 12);
+                            var dy_3 = Vector128.Load(dy + 12);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 12);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector128.Load(x + 16);
+                            var dy_4 = Vector128.Load(dy + 16);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector128.Load(x + 20);
+                            var dy_5 = Vector128.Load(dy + 20);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 20);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector128.Load(x + 24);
+                            var dy_6 = Vector128.Load(dy + 24);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector128.Load(x + 28);
+                            var dy_7 = Vector128.Load(dy + 28);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 28);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3460,6 +3847,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 64 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 24) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 32) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 40) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 48) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 56) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = Vector512.Load(x);
+                        var dy_0 = Vector512.Load(dy);
+                        Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 8);
+                            var dy_1 = Vector512.Load(dy + 8);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 16);
+                            var dy_2 = Vector512.Load(dy + 16);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 24);
+                            var dy_3 = Vector512.Load(dy + 24);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 32);
+                            var dy_4 = Vector512.Load(dy + 32);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 40);
+                            var dy_5 = Vector512.Load(dy + 40);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 48);
+                            var dy_6 = Vector512.Load(dy + 48);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 56);
+                            var dy_7 = Vector512.Load(dy + 56);
+                            Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = Vector512.Load(x);
+                        var dy_0 = Vector512.Load(dy);
+                        Vector512.Store(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector512.Load(x + 8);
+                            var dy_1 = Vector512.Load(dy + 8);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector512.Load(x + 16);
+                            var dy_2 = Vector512.Load(dy + 16);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector512.Load(x + 24);
+                            var dy_3 = Vector512.Load(dy + 24);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector512.Load(x + 32);
+                            var dy_4 = Vector512.Load(dy + 32);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector512.Load(x + 40);
+                            var dy_5 = Vector512.Load(dy + 40);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector512.Load(x + 48);
+                            var dy_6 = Vector512.Load(dy + 48);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector512.Load(x + 56);
+                            var dy_7 = Vector512.Load(dy + 56);
+                            Vector512.Store(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 double centerR = center[r];
@@ -3514,6 +4030,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 4 == 0 && rowStride % 4 == 0 && (nuint)dx % 32 == 0;
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 12) : default;
+                var gamma_4 = vectors > 4 ? Vector256.Load(gamma + 16) : default;
+                var gamma_5 = vectors > 5 ? Vector256.Load(gamma + 20) : default;
+                var gamma_6 = vectors > 6 ? Vector256.Load(gamma + 24) : default;
+                var gamma_7 = vectors > 7 ? Vector256.Load(gamma + 28) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = Vector256.Load(x);
+                        var dy_0 = Vector256.Load(dy);
+                        Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 4);
+                            var dy_1 = Vector256.Load(dy + 4);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 8);
+                            var dy_2 = Vector256.Load(dy + 8);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 12);
+                            var dy_3 = Vector256.Load(dy + 12);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 12);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector256.Load(x + 16);
+                            var dy_4 = Vector256.Load(dy + 16);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector256.Load(x + 20);
+                            var dy_5 = Vector256.Load(dy + 20);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 20);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector256.Load(x + 24);
+                            var dy_6 = Vector256.Load(dy + 24);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector256.Load(x + 28);
+                            var dy_7 = Vector256.Load(dy + 28);
+                            Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 28);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = Vector256.Load(x);
+                        var dy_0 = Vector256.Load(dy);
+                        Vector256.Store(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector256.Load(x + 4);
+                            var dy_1 = Vector256.Load(dy + 4);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 4);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector256.Load(x + 8);
+                            var dy_2 = Vector256.Load(dy + 8);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector256.Load(x + 12);
+                            var dy_3 = Vector256.Load(dy + 12);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 12);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector256.Load(x + 16);
+                            var dy_4 = Vector256.Load(dy + 16);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector256.Load(x + 20);
+                            var dy_5 = Vector256.Load(dy + 20);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 20);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector256.Load(x + 24);
+                            var dy_6 = Vector256.Load(dy + 24);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector256.Load(x + 28);
+                            var dy_7 = Vector256.Load(dy + 28);
+                            Vector256.Store(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 28);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 double centerR = center[r];
@@ -3559,6 +4204,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector128(double* x, double* dy, double* dx, nint rows, nint count, nint rowStride, double* center, double* meanG, double* scale, double* xScale, double* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 2 == 0 && rowStride % 2 == 0 && (nuint)dx % 16 == 0;
+            nint vectors = count / 2;
+            if (count % 2 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 2) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 4) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 6) : default;
+                var gamma_4 = vectors > 4 ? Vector128.Load(gamma + 8) : default;
+                var gamma_5 = vectors > 5 ? Vector128.Load(gamma + 10) : default;
+                var gamma_6 = vectors > 6 ? Vector128.Load(gamma + 12) : default;
+                var gamma_7 = vectors > 7 ? Vector128.Load(gamma + 14) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var meanGV = Vector128.Create(meanG[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var xScaleV = Vector128.Create(xScale[r]);
+                        var x_0 = Vector128.Load(x);
+                        var dy_0 = Vector128.Load(dy);
+                        Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 2);
+                            var dy_1 = Vector128.Load(dy + 2);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 2);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 4);
+                            var dy_2 = Vector128.Load(dy + 4);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 4);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 6);
+                            var dy_3 = Vector128.Load(dy + 6);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 6);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector128.Load(x + 8);
+                            var dy_4 = Vector128.Load(dy + 8);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector128.Load(x + 10);
+                            var dy_5 = Vector128.Load(dy + 10);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 10);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector128.Load(x + 12);
+                            var dy_6 = Vector128.Load(dy + 12);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 12);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector128.Load(x + 14);
+                            var dy_7 = Vector128.Load(dy + 14);
+                            Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 14);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector128.Create(center[r]);
+                        var meanGV = Vector128.Create(meanG[r]);
+                        var scaleV = Vector128.Create(scale[r]);
+                        var xScaleV = Vector128.Create(xScale[r]);
+                        var x_0 = Vector128.Load(x);
+                        var dy_0 = Vector128.Load(dy);
+                        Vector128.Store(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = Vector128.Load(x + 2);
+                            var dy_1 = Vector128.Load(dy + 2);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 2);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = Vector128.Load(x + 4);
+                            var dy_2 = Vector128.Load(dy + 4);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 4);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = Vector128.Load(x + 6);
+                            var dy_3 = Vector128.Load(dy + 6);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 6);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = Vector128.Load(x + 8);
+                            var dy_4 = Vector128.Load(dy + 8);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = Vector128.Load(x + 10);
+                            var dy_5 = Vector128.Load(dy + 10);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 10);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = Vector128.Load(x + 12);
+                            var dy_6 = Vector128.Load(dy + 12);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 12);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = Vector128.Load(x + 14);
+                            var dy_7 = Vector128.Load(dy + 14);
+                            Vector128.Store(Vector128.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 14);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 double centerR = center[r];
@@ -3647,6 +4421,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)dx % 32 == 0;
+            nint vectors = count / 16;
+            if (count % 16 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 16) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 32) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 48) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 64) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 80) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 96) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 112) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + 16);
+                            var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 16);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + 32);
+                            var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 32);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + 48);
+                            var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 48);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + 64);
+                            var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 64);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + 80);
+                            var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 80);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + 96);
+                            var dy_6 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 96);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + 112);
+                            var dy_7 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 112);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 112);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy);
+                        global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + 16);
+                            var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 16);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + 32);
+                            var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 32);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + 48);
+                            var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 48);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + 64);
+                            var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 64);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + 80);
+                            var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 80);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + 96);
+                            var dy_6 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 96);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + 112);
+                            var dy_7 = global::BnNative.Kernels.Float16Conversions.Load512(dy + 112);
+                            global::BnNative.Kernels.Float16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 112);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3701,6 +4604,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 16 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 24) : default;
+                var gamma_4 = vectors > 4 ? Vector256.Load(gamma + 32) : default;
+                var gamma_5 = vectors > 5 ? Vector256.Load(gamma + 40) : default;
+                var gamma_6 = vectors > 6 ? Vector256.Load(gamma + 48) : default;
+                var gamma_7 = vectors > 7 ? Vector256.Load(gamma + 56) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy);
+                        global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + 8);
+                            var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 8);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + 16);
+                            var dy_2 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 16);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + 24);
+                            var dy_3 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 24);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.Float16Conversions.Load256(x + 32);
+                            var dy_4 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 32);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.Float16Conversions.Load256(x + 40);
+                            var dy_5 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 40);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.Float16Conversions.Load256(x + 48);
+                            var dy_6 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 48);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.Float16Conversions.Load256(x + 56);
+                            var dy_7 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 56);
+                            global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x);
+                        var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy);
+                        global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.Float16Conversions.Load256(x + 8);
+                            var dy_1 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 8);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.Float16Conversions.Load256(x + 16);
+                            var dy_2 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 16);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.Float16Conversions.Load256(x + 24);
+                            var dy_3 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 24);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.Float16Conversions.Load256(x + 32);
+                            var dy_4 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 32);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.Float16Conversions.Load256(x + 40);
+                            var dy_5 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 40);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.Float16Conversions.Load256(x + 48);
+                            var dy_6 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 48);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.Float16Conversions.Load256(x + 56);
+                            var dy_7 = global::BnNative.Kernels.Float16Conversions.Load256(dy + 56);
+                            global::BnNative.Kernels.Float16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3754,6 +4786,74 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::System.Half* x, global::System.Half* dy, global::System.Half* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 12) : default;
+                var gamma_4 = vectors > 4 ? Vector128.Load(gamma + 16) : default;
+                var gamma_5 = vectors > 5 ? Vector128.Load(gamma + 20) : default;
+                var gamma_6 = vectors > 6 ? Vector128.Load(gamma + 24) : default;
+                var gamma_7 = vectors > 7 ? Vector128.Load(gamma + 28) : default;
+                for (nint r = 0; r < rows; r++)
+                {
+                    var centerV = Vector128.Create(center[r]);
+                    var meanGV = Vector128.Create(meanG[r]);
+                    var scaleV = Vector128.Create(scale[r]);
+                    var xScaleV = Vector128.Create(xScale[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load128(x);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load128(dy);
+                    global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                    if (vectors > 1)
+                    {
+                        var x_1 = global::BnNative.Kernels.Float16Conversions.Load128(x + 4);
+                        var dy_1 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 4);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 4);
+                    }
+                    if (vectors > 2)
+                    {
+                        var x_2 = global::BnNative.Kernels.Float16Conversions.Load128(x + 8);
+                        var dy_2 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 8);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 8);
+                    }
+                    if (vectors > 3)
+                    {
+                        var x_3 = global::BnNative.Kernels.Float16Conversions.Load128(x + 12);
+                        var dy_3 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 12);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 12);
+                    }
+                    if (vectors > 4)
+                    {
+                        var x_4 = global::BnNative.Kernels.Float16Conversions.Load128(x + 16);
+                        var dy_4 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 16);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 16);
+                    }
+                    if (vectors > 5)
+                    {
+                        var x_5 = global::BnNative.Kernels.Float16Conversions.Load128(x + 20);
+                        var dy_5 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 20);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 20);
+                    }
+                    if (vectors > 6)
+                    {
+                        var x_6 = global::BnNative.Kernels.Float16Conversions.Load128(x + 24);
+                        var dy_6 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 24);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 24);
+                    }
+                    if (vectors > 7)
+                    {
+                        var x_7 = global::BnNative.Kernels.Float16Conversions.Load128(x + 28);
+                        var dy_7 = global::BnNative.Kernels.Float16Conversions.Load128(dy + 28);
+                        global::BnNative.Kernels.Float16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 28);
+                    }
+                    x += rowStride;
+                    dy += rowStride;
+                    dx += rowStride;
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3832,6 +4932,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)dx % 32 == 0;
+            nint vectors = count / 16;
+            if (count % 16 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector512.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector512.Load(gamma + 16) : default;
+                var gamma_2 = vectors > 2 ? Vector512.Load(gamma + 32) : default;
+                var gamma_3 = vectors > 3 ? Vector512.Load(gamma + 48) : default;
+                var gamma_4 = vectors > 4 ? Vector512.Load(gamma + 64) : default;
+                var gamma_5 = vectors > 5 ? Vector512.Load(gamma + 80) : default;
+                var gamma_6 = vectors > 6 ? Vector512.Load(gamma + 96) : default;
+                var gamma_7 = vectors > 7 ? Vector512.Load(gamma + 112) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 16);
+                            var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 32);
+                            var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 32);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 48);
+                            var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 48);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 64);
+                            var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 64);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 80);
+                            var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 80);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 96);
+                            var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 96);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 112);
+                            var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 112);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 112);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector512.Create(center[r]);
+                        var meanGV = Vector512.Create(meanG[r]);
+                        var scaleV = Vector512.Create(scale[r]);
+                        var xScaleV = Vector512.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy);
+                        global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 16);
+                            var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 32);
+                            var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 32);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 48);
+                            var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 48);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 64);
+                            var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 64);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 64);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 80);
+                            var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 80);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 80);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 96);
+                            var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 96);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 96);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + 112);
+                            var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + 112);
+                            global::BnNative.Kernels.BFloat16Conversions.Store512(Vector512.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 112);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3886,6 +5115,135 @@ static unsafe partial class Kernels
         private static void RowGroupVector256(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
             bool streamRows = nonTemporal && count % 8 == 0 && rowStride % 8 == 0 && (nuint)dx % 16 == 0;
+            nint vectors = count / 8;
+            if (count % 8 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector256.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector256.Load(gamma + 8) : default;
+                var gamma_2 = vectors > 2 ? Vector256.Load(gamma + 16) : default;
+                var gamma_3 = vectors > 3 ? Vector256.Load(gamma + 24) : default;
+                var gamma_4 = vectors > 4 ? Vector256.Load(gamma + 32) : default;
+                var gamma_5 = vectors > 5 ? Vector256.Load(gamma + 40) : default;
+                var gamma_6 = vectors > 6 ? Vector256.Load(gamma + 48) : default;
+                var gamma_7 = vectors > 7 ? Vector256.Load(gamma + 56) : default;
+                if (streamRows)
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy);
+                        global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 8);
+                            var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 8);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 16);
+                            var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 24);
+                            var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 24);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 32);
+                            var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 32);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 40);
+                            var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 40);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 48);
+                            var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 48);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 56);
+                            var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 56);
+                            global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                else
+                {
+                    for (nint r = 0; r < rows; r++)
+                    {
+                        var centerV = Vector256.Create(center[r]);
+                        var meanGV = Vector256.Create(meanG[r]);
+                        var scaleV = Vector256.Create(scale[r]);
+                        var xScaleV = Vector256.Create(xScale[r]);
+                        var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x);
+                        var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy);
+                        global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                        if (vectors > 1)
+                        {
+                            var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 8);
+                            var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 8);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 8);
+                        }
+                        if (vectors > 2)
+                        {
+                            var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 16);
+                            var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 16);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 16);
+                        }
+                        if (vectors > 3)
+                        {
+                            var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 24);
+                            var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 24);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 24);
+                        }
+                        if (vectors > 4)
+                        {
+                            var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 32);
+                            var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 32);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 32);
+                        }
+                        if (vectors > 5)
+                        {
+                            var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 40);
+                            var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 40);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 40);
+                        }
+                        if (vectors > 6)
+                        {
+                            var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 48);
+                            var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 48);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 48);
+                        }
+                        if (vectors > 7)
+                        {
+                            var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + 56);
+                            var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + 56);
+                            global::BnNative.Kernels.BFloat16Conversions.Store256(Vector256.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 56);
+                        }
+                        x += rowStride;
+                        dy += rowStride;
+                        dx += rowStride;
+                    }
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
@@ -3939,6 +5297,74 @@ static unsafe partial class Kernels
         /// <summary>Vector128: 4 lanes, unrolled 1×.</summary>
         private static void RowGroupVector128(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, global::BnNative.Kernels.BFloat16* dx, nint rows, nint count, nint rowStride, float* center, float* meanG, float* scale, float* xScale, float* gamma, bool nonTemporal)
         {
+            nint vectors = count / 4;
+            if (count % 4 == 0 && vectors > 0 && vectors <= 8)
+            {
+                var gamma_0 = Vector128.Load(gamma);
+                var gamma_1 = vectors > 1 ? Vector128.Load(gamma + 4) : default;
+                var gamma_2 = vectors > 2 ? Vector128.Load(gamma + 8) : default;
+                var gamma_3 = vectors > 3 ? Vector128.Load(gamma + 12) : default;
+                var gamma_4 = vectors > 4 ? Vector128.Load(gamma + 16) : default;
+                var gamma_5 = vectors > 5 ? Vector128.Load(gamma + 20) : default;
+                var gamma_6 = vectors > 6 ? Vector128.Load(gamma + 24) : default;
+                var gamma_7 = vectors > 7 ? Vector128.Load(gamma + 28) : default;
+                for (nint r = 0; r < rows; r++)
+                {
+                    var centerV = Vector128.Create(center[r]);
+                    var meanGV = Vector128.Create(meanG[r]);
+                    var scaleV = Vector128.Create(scale[r]);
+                    var xScaleV = Vector128.Create(xScale[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(x);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy);
+                    global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx);
+                    if (vectors > 1)
+                    {
+                        var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 4);
+                        var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 4);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_1 * gamma_1 - meanGV, scaleV, (x_1 - centerV) * xScaleV), dx + 4);
+                    }
+                    if (vectors > 2)
+                    {
+                        var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 8);
+                        var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 8);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_2 * gamma_2 - meanGV, scaleV, (x_2 - centerV) * xScaleV), dx + 8);
+                    }
+                    if (vectors > 3)
+                    {
+                        var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 12);
+                        var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 12);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_3 * gamma_3 - meanGV, scaleV, (x_3 - centerV) * xScaleV), dx + 12);
+                    }
+                    if (vectors > 4)
+                    {
+                        var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 16);
+                        var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 16);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_4 * gamma_4 - meanGV, scaleV, (x_4 - centerV) * xScaleV), dx + 16);
+                    }
+                    if (vectors > 5)
+                    {
+                        var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 20);
+                        var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 20);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_5 * gamma_5 - meanGV, scaleV, (x_5 - centerV) * xScaleV), dx + 20);
+                    }
+                    if (vectors > 6)
+                    {
+                        var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 24);
+                        var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 24);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_6 * gamma_6 - meanGV, scaleV, (x_6 - centerV) * xScaleV), dx + 24);
+                    }
+                    if (vectors > 7)
+                    {
+                        var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load128(x + 28);
+                        var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load128(dy + 28);
+                        global::BnNative.Kernels.BFloat16Conversions.Store128(Vector128.MultiplyAddEstimate(dy_7 * gamma_7 - meanGV, scaleV, (x_7 - centerV) * xScaleV), dx + 28);
+                    }
+                    x += rowStride;
+                    dy += rowStride;
+                    dx += rowStride;
+                }
+                return;
+            }
             for (nint r = 0; r < rows; r++)
             {
                 float centerR = center[r];
