@@ -474,9 +474,10 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
         /// <summary>
         /// The rows of a task whose rows are short enough to be taken a group at a time (see
         /// <see cref="Statistics{TElement, T}.Rows.FitGroup"/>), eight at a time in one pass over memory: each group's row
-        /// sums (a RowGroup kernel, the first read of its x and dy), its dgamma/dbeta chunk and its rows' dx, from L1. Blocks
-        /// of rows read three times — sums of the block, then each row's sums and dx — left the core waiting on memory in
-        /// the first pass and on nothing but L2 in the others (convnext NHWC, 1 thread: 6.85 → 3.40 ms).
+        /// sums (a RowGroup kernel, the first read of its x and dy), its dgamma/dbeta chunk and its rows' dx, from L1 (one
+        /// RowGroup call when every row's coefficients passed their checks). Blocks of rows read three times — sums of the
+        /// block, then each row's sums and dx — left the core waiting on memory in the first pass and on nothing but L2 in
+        /// the others (convnext NHWC, 1 thread: 6.85 → 3.40 ms).
         /// </summary>
         [SkipLocalsInit]
         private readonly void NarrowRowGroups(long task)
