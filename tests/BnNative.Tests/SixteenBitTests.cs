@@ -182,8 +182,9 @@ public unsafe class SixteenBitTests
     /// Outputs of 8 MiB or more (Geometry.StreamingBytes), which the AVX-512 and AVX2 images write with non-temporal
     /// stores of half vectors (32 and 16 bytes): NCHW slabs of 701,000 values, whose starts fall 16 bytes off a 32-byte
     /// boundary every other slab (so the scalar head runs), channels-last rows of 64 channels (one unrolled block, held
-    /// in registers) and of 208 (whole vectors, streamed one row at a time), and LayerNorm rows of 1,901 values and NCHW tiles of 4,096 positions (every channel's row of a tile
-    /// its own run, 66,000 bytes after the previous), forward, backward and in-place inference, against the references.
+    /// in registers) and of 208 (whole vectors, streamed one row at a time), and LayerNorm rows of 1,901 values, of 96 and
+    /// 128 (narrow rows mapped a group at a time) and NCHW tiles of 4,096 positions (every channel's row of a tile its own
+    /// run, 66,000 bytes after the previous), forward, backward and in-place inference, against the references.
     /// </summary>
     [Theory, MemberData(nameof(Cases))]
     public void StreamedOutputs(string isa, BnDType dtype)
@@ -218,8 +219,14 @@ public unsafe class SixteenBitTests
         }
 
         foreach (var rows in new[] { Problem.Create(dtype, BnLayout.NC, 2210, 1901, 1, 1, seed: 73, affine: true),
-                                     Problem.Create(dtype, BnLayout.NCHW, 2, 64, 1, 33000, seed: 74, affine: true) })
+                                     Problem.Create(dtype, BnLayout.NCHW, 2, 64, 1, 33000, seed: 74, affine: true),
+                                     // narrow rows of 6 and 8 whole vectors (AVX-512), γ and β held in registers, streamed by group
+                                     Problem.Create(dtype, BnLayout.NHWC, 1, 96, 216, 216, seed: 76, affine: true),
+                                     Problem.Create(dtype, BnLayout.NHWC, 1, 128, 187, 187, seed: 77, affine: true) })
             CheckStreamedLayerNorm(lib, dtype, rows);
+        // The same rows in cache, 1 to 9 vectors of 16 (up to 8 held in registers), in groups of 16 rows and a partial one.
+        for (int vectors = 1; vectors <= 9; vectors++)
+            CheckStreamedLayerNorm(lib, dtype, Problem.Create(dtype, BnLayout.NC, 37, 16 * vectors, 1, 1, seed: 90 + vectors, affine: true));
     }
 
     /// <summary>LayerNorm forward and backward (dx written over dy) of <paramref name="p"/> against the references.</summary>
