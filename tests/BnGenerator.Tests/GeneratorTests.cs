@@ -40,6 +40,15 @@ public class GeneratorTests
     private static string Generated(GeneratorDriver driver, string hintName) =>
         driver.GetRunResult().Results.Single().GeneratedSources.Single(s => s.HintName == hintName).SourceText.ToString();
 
+    /// <summary>Runs the generator on <paramref name="source"/>, which must give no diagnostic and code that compiles.</summary>
+    private static GeneratorDriver RunWithoutErrors(string source)
+    {
+        var (driver, output, diagnostics, _) = Run(source);
+        Assert.Empty(diagnostics);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        return driver;
+    }
+
     [Fact]
     public void EmitsOneFilePerKernelAndTheAttributes()
     {
@@ -85,9 +94,7 @@ public class GeneratorTests
             [NormKernel("WeightedSums", "var v = x * w; s += v; q += v * (x - c);", Inputs = "x", GroupParams = "c", MemberParams = "w", Sums = "s, q")]
             internal static partial class Kernels { }
             """;
-        var (driver, output, diagnostics, _) = Run(source);
-        Assert.Empty(diagnostics);
-        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        var driver = RunWithoutErrors(source);
         Assert.DoesNotContain("RowGroup", Generated(driver, "Kernels.Axpy.g.cs"));
         string sums = Generated(driver, "Kernels.WeightedSums.g.cs");
         // Group parameters and sums: one value per row; member parameters: one per member, shared by the rows.
@@ -106,9 +113,7 @@ public class GeneratorTests
             [NormKernel("Affine", "y = Fma((x - c) * s, w, b);", Inputs = "x", Outputs = "y", GroupParams = "c, s", MemberParams = "w, b")]
             internal static partial class Kernels { }
             """;
-        var (driver, output, diagnostics, _) = Run(source);
-        Assert.Empty(diagnostics);
-        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        var driver = RunWithoutErrors(source);
         string affine = Generated(driver, "Kernels.Affine.g.cs");
         Assert.Contains("private static void RowGroupVector512(float* x, float* y, nint rows, nint count, nint rowStride, float* c, float* s, float* w, float* b, bool nonTemporal)", affine);
         int start = affine.IndexOf("private static void RowGroupVector512(float* x", StringComparison.Ordinal);
@@ -169,9 +174,7 @@ public class GeneratorTests
             [NormKernel("WeightedSums", "var v = x * w; s += v; q += v * (x - c);", Inputs = "x", GroupParams = "c", MemberParams = "w", Sums = "s, q")]
             internal static partial class Kernels { }
             """;
-        var (driver, output, diagnostics, _) = Run(source);
-        Assert.Empty(diagnostics);
-        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        var driver = RunWithoutErrors(source);
         string sums = Generated(driver, "Kernels.WeightedSums.g.cs");
         string Method(string name)
         {
