@@ -229,7 +229,7 @@ public unsafe class SixteenBitTests
             CheckStreamedLayerNorm(lib, dtype, Problem.Create(dtype, BnLayout.NC, 37, 16 * vectors, 1, 1, seed: 90 + vectors, affine: true));
     }
 
-    /// <summary>LayerNorm forward and backward (dx written over dy) of <paramref name="p"/> against the references.</summary>
+    /// <summary>LayerNorm forward and backward (dx written over y) of <paramref name="p"/> against the references.</summary>
     private static void CheckStreamedLayerNorm(BnLibrary lib, BnDType dtype, Problem p)
     {
         double forward = Accuracy.Forward(BnDType.F32);
