@@ -3,7 +3,7 @@
 #   1. builds every image (./build.sh arm64, ./build.sh) and checks that generated files are current (kernels,
 #      exports, and the C header and Python/.NET declarations of the ABI);
 #   2. xunit: the generator's own tests, and the native library through its C ABI on every image this CPU runs;
-#   3. the .NET package consumed from a folder feed by examples/dotnet; pytest: the Python binding against PyTorch
+#   3. the .NET package consumed from a folder feed by examples/dotnet; the benchmarks' alternate mode, a short run; pytest: the Python binding against PyTorch
 #      (BatchNorm, LayerNorm, Batch Renormalization composed in torch), its argument checks, the bnnative.torch
 #      modules against torch.nn (training steps, state_dict, channels_last, gradcheck), the wheel in a venv,
 #      SyncBatchNorm across 2 and 4 processes (gloo) against BatchNorm over the whole batch;
@@ -39,6 +39,13 @@ echo "== .NET package (a console program restores artifacts/nuget from a folder 
 mkdir -p build && rm -rf build/dotnet-example-packages
 dotnet run --project examples/dotnet -c Release --nologo --packages build/dotnet-example-packages | tee build/dotnet-example.log
 grep -q "^refused: y has 511 elements" build/dotnet-example.log
+
+echo "== benchmarks' alternate mode runs (two builds in one process; the front and, where the CPU has AVX2, the AVX2 image)"
+second=artifacts/lib/libbnnative.so
+grep -qw avx2 /proc/cpuinfo && second=artifacts/lib/libbnnative_avx2.so
+dotnet run --project benchmarks/BnNative.Benchmarks -c Release --no-build -- alternate artifacts/lib/libbnnative.so "$second" \
+  --case "resnet-late bn-fwd-train NHWC" --rounds 2 --block 2 | tee build/alternate.log
+grep -q "^A/B of the medians" build/alternate.log
 
 echo "== pytest (Python binding vs PyTorch, modules, the package in a venv)"
 /usr/bin/python3 -m pytest tests/python -q

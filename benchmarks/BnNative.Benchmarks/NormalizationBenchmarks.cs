@@ -32,9 +32,7 @@ public unsafe class NormalizationBenchmarks
     public int Threads { get; set; }
 
     private BnLibrary _library = null!;
-    private BnTensorDesc _desc;
-    private readonly List<nint> _buffers = [];
-    private float* _x, _y, _dy, _dx, _gamma, _beta, _runningMean, _runningVar, _mean, _invstd, _r, _d, _dgamma, _dbeta;
+    private CaseBuffers _buffers = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -43,70 +41,15 @@ public unsafe class NormalizationBenchmarks
         if (_library.Isa != Isa)
             throw new InvalidOperationException($"asked for {Isa}, the image runs {_library.Isa} (does this CPU have it?)");
         _library.SetNumThreads(Threads);
-        _desc = Case.Descriptor;
-        long elements = Case.Elements, channels = Case.C, positions = Case.N * Case.H * Case.W;
-        var random = new Random(1);
-        _x = Filled(elements, () => (float)(random.NextDouble() * 4 - 1));
-        _dy = Filled(elements, () => (float)(random.NextDouble() - 0.5));
-        _y = Filled(elements, () => 0);
-        _dx = Filled(elements, () => 0);
-        _gamma = Filled(channels, () => 1);
-        _beta = Filled(channels, () => 0);
-        _runningMean = Filled(channels, () => 0);
-        _runningVar = Filled(channels, () => 1);
-        _mean = Filled(Case.IsLayerNorm ? positions : channels, () => 0);
-        _invstd = Filled(Case.IsLayerNorm ? positions : channels, () => 1);
-        _r = Filled(channels, () => 1);
-        _d = Filled(channels, () => 0);
-        _dgamma = Filled(channels, () => 0);
-        _dbeta = Filled(channels, () => 0);
-        // The saved statistics of x, as a forward leaves them for the backward.
-        fixed (BnTensorDesc* desc = &_desc)
-            Check(Case.IsLayerNorm
-                ? _library.LayerNormForward(desc, _x, _y, _gamma, _beta, 1e-5, _mean, _invstd)
-                : _library.BatchNormForwardTraining(desc, _x, _y, _gamma, _beta, null, null, 0.1, 1e-5, _mean, _invstd));
-        Check(Call()); // a refused call would be timed as a fast one
+        _buffers = new CaseBuffers(Case, _library);
+        CaseBuffers.Check(_library, Call());
     }
 
     [Benchmark]
-    public BnStatus Call()
-    {
-        fixed (BnTensorDesc* desc = &_desc)
-            return Case.Operation switch
-            {
-                Operation.BatchNormForwardTraining => _library.BatchNormForwardTraining(desc, _x, _y, _gamma, _beta, _runningMean, _runningVar, 0.1, 1e-5, _mean, _invstd),
-                Operation.BatchNormBackward => _library.BatchNormBackward(desc, _x, _dy, _dx, _gamma, _mean, _invstd, _dgamma, _dbeta),
-                Operation.BatchNormForwardInference => _library.BatchNormForwardInference(desc, _x, _y, _gamma, _beta, _runningMean, _runningVar, 1e-5),
-                Operation.LayerNormForward => _library.LayerNormForward(desc, _x, _y, _gamma, _beta, 1e-5, _mean, _invstd),
-                Operation.LayerNormBackward => _library.LayerNormBackward(desc, _x, _dy, _dx, _gamma, _mean, _invstd, _dgamma, _dbeta),
-                // SPEC §5's BRN case runs with rmax = 3, dmax = 5 (as ../shared/bench times it).
-                Operation.BatchRenormForwardTraining => _library.BatchRenormForwardTraining(desc, _x, _y, _gamma, _beta, _runningMean, _runningVar, 0.1, 1e-5, 3, 5, _mean, _invstd, _r, _d),
-                _ => _library.BatchRenormBackward(desc, _x, _dy, _dx, _gamma, _mean, _invstd, _r, _d, _dgamma, _dbeta),
-            };
-    }
+    public BnStatus Call() => _buffers.Call(_library);
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        foreach (var buffer in _buffers)
-            NativeMemory.Free((void*)buffer);
-        _buffers.Clear();
-    }
-
-    private float* Filled(long count, Func<float> value)
-    {
-        var buffer = (float*)NativeMemory.Alloc((nuint)count, sizeof(float));
-        for (long i = 0; i < count; i++)
-            buffer[i] = value();
-        _buffers.Add((nint)buffer);
-        return buffer;
-    }
-
-    private void Check(BnStatus status)
-    {
-        if (status != BnStatus.Success)
-            throw new InvalidOperationException($"{status}: {_library.LastErrorMessage}");
-    }
+    public void Cleanup() => _buffers.Dispose();
 
     /// <summary>
     /// The image of <paramref name="isa"/> from artifacts/lib ($BNNATIVE_ARTIFACTS overrides): the AVX-512 and AVX2
