@@ -43,7 +43,7 @@ grep -q "^refused: y has 511 elements" build/dotnet-example.log
 echo "== benchmarks' alternate mode runs (two builds in one process; the front and, where the CPU has AVX2, the AVX2 image)"
 second=artifacts/lib/libbnnative.so
 grep -qw avx2 /proc/cpuinfo && second=artifacts/lib/libbnnative_avx2.so
-dotnet run --project benchmarks/BnNative.Benchmarks -c Release --no-build -- alternate artifacts/lib/libbnnative.so "$second" \
+dotnet run --project benchmarks/BnNative.Benchmarks -c Release -- alternate artifacts/lib/libbnnative.so "$second" \
   --case "resnet-late bn-fwd-train NHWC" --rounds 2 --block 2 | tee build/alternate.log
 grep -q "^A/B of the medians" build/alternate.log
 
