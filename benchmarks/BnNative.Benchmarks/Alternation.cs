@@ -22,7 +22,7 @@ namespace BnNative.Benchmarks;
 /// same ratio round by round (the medians of the two blocks of a round), whose spread shows how far the machine moved.
 /// Two copies of one image (two paths, so two loads) compared at 0.996–1.007× on mlp forward at 1 and 2 threads. Beside
 /// another busy thread (a busy loop, another library's spinning OpenMP workers) two builds' ratio at 2 threads varied
-/// from 0.90 to 1.98 between runs, so repeat runs there.
+/// from 0.66 to 1.98 between runs, so repeat runs there.
 /// </summary>
 public static class Alternation
 {
