@@ -40,6 +40,18 @@ public class GeneratorTests
     private static string Generated(GeneratorDriver driver, string hintName) =>
         driver.GetRunResult().Results.Single().GeneratedSources.Single(s => s.HintName == hintName).SourceText.ToString();
 
+    /// <summary>
+    /// The text of the first method of <paramref name="file"/> declared <c>private static void {signature}…</c>, up to the next
+    /// method, so that asserts about one vector width or element type see only its code.
+    /// </summary>
+    private static string Method(string file, string signature)
+    {
+        int start = file.IndexOf($"private static void {signature}", StringComparison.Ordinal);
+        Assert.True(start >= 0, signature);
+        int end = file.IndexOf("private static void", start + 1, StringComparison.Ordinal);
+        return file.Substring(start, (end < 0 ? file.Length : end) - start);
+    }
+
     /// <summary>Runs the generator on <paramref name="source"/>, which must give no diagnostic and code that compiles.</summary>
     private static GeneratorDriver RunWithoutErrors(string source)
     {
@@ -116,8 +128,7 @@ public class GeneratorTests
         var driver = RunWithoutErrors(source);
         string affine = Generated(driver, "Kernels.Affine.g.cs");
         Assert.Contains("private static void RowGroupVector512(float* x, float* y, nint rows, nint count, nint rowStride, float* c, float* s, float* w, float* b, bool nonTemporal)", affine);
-        int start = affine.IndexOf("private static void RowGroupVector512(float* x", StringComparison.Ordinal);
-        string wide = affine.Substring(start, affine.IndexOf("private static void RowGroupVector256(float* x", start, StringComparison.Ordinal) - start);
+        string wide = Method(affine, "RowGroupVector512(float* x");
         // Rows stream only when every row is whole vectors and aligned; otherwise ordinary stores, the last vector out of place.
         Assert.Contains("bool streamRows = nonTemporal && count % 16 == 0 && rowStride % 16 == 0 && (nuint)y % 64 == 0;", wide);
         Assert.Contains("Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - cV) * sV, w_0, b_0), y + i);", wide);
@@ -161,9 +172,7 @@ public class GeneratorTests
         Assert.Contains("s_t += Vector512.ConditionalSelect(fresh, s_row, Vector512<float>.Zero);", sums);
         Assert.Contains("Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);", sums);
         // MembersContiguous reductions keep their scalar tail: the extra code kept them from being inlined into their callers.
-        int members = sums.IndexOf("private static void MembersContiguousVector512(float* x", StringComparison.Ordinal);
-        int next = sums.IndexOf("private static void MembersContiguousVector256(float* x", StringComparison.Ordinal);
-        Assert.DoesNotContain("fresh", sums.Substring(members, next - members));
+        Assert.DoesNotContain("fresh", Method(sums, "MembersContiguousVector512(float* x"));
     }
 
     [Fact]
@@ -176,14 +185,8 @@ public class GeneratorTests
             """;
         var driver = RunWithoutErrors(source);
         string sums = Generated(driver, "Kernels.WeightedSums.g.cs");
-        string Method(string name)
-        {
-            int start = sums.IndexOf($"private static void {name}(", StringComparison.Ordinal);
-            int end = sums.IndexOf("private static void", start + 1, StringComparison.Ordinal);
-            return sums.Substring(start, (end < 0 ? sums.Length : end) - start);
-        }
         // Only rows without a scalar tail (whole vectors, or a last vector of at least four members); the rest one by one.
-        string wide = Method("RowGroupVector512");
+        string wide = Method(sums, "RowGroupVector512(");
         Assert.Contains("if (count % 16 == 0 || (count >= 16 && count % 16 >= 4))", wide);
         Assert.Contains("for (; r <= rows - 4; r += 4)", wide);
         Assert.Contains("for (; r < rows; r++)", wide);
@@ -194,12 +197,10 @@ public class GeneratorTests
         Assert.Contains("var qTotals = global::BnNative.Kernels.LaneSums.OfFour(qV0, qV1, qV2, qV3);", wide);
         Assert.Contains("(Vector128.Load(q + r) + qTotals).Store(q + r);", wide);
         // Four lanes, no last vector: only whole vectors; doubles' four sums are a Vector256.
-        Assert.Contains("if (count % 4 == 0)", Method("RowGroupVector128"));
+        Assert.Contains("if (count % 4 == 0)", Method(sums, "RowGroupVector128("));
         Assert.Contains("(Vector256.Load(s + r) + sTotals).Store(s + r);", sums.Substring(sums.IndexOf("RowGroup(double* x", StringComparison.Ordinal)));
         // Two doubles in a vector: no four-row block.
-        int doubles128 = sums.LastIndexOf("private static void RowGroupVector128(double* x", StringComparison.Ordinal);
-        int scalar = sums.IndexOf("private static void RowGroupScalar(double* x", doubles128, StringComparison.Ordinal);
-        Assert.DoesNotContain("OfFour", sums.Substring(doubles128, scalar - doubles128));
+        Assert.DoesNotContain("OfFour", Method(sums, "RowGroupVector128(double* x"));
     }
 
     [Fact]
@@ -220,25 +221,18 @@ public class GeneratorTests
     {
         var (driver, _, _, _) = Run(TwoKernels);
         string axpy = Generated(driver, "Kernels.Axpy.g.cs");
-        string Method(string signature)
-        {
-            int start = axpy.IndexOf($"private static void {signature}", StringComparison.Ordinal);
-            Assert.True(start >= 0, signature);
-            int end = axpy.IndexOf("private static void", start + 1, StringComparison.Ordinal);
-            return axpy.Substring(start, (end < 0 ? axpy.Length : end) - start);
-        }
         // Sixteen floats narrow to 32 bytes, eight to 16: the head aligns the output to that, then the stores stream.
-        string wide = Method("MembersContiguousVector512(global::System.Half* x");
+        string wide = Method(axpy, "MembersContiguousVector512(global::System.Half* x");
         Assert.Contains("(nint)((32 - (nuint)y % 32) % 32 / 2)", wide);
         Assert.Contains("global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(", wide);
-        string half = Method("MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x");
+        string half = Method(axpy, "MembersContiguousVector256(global::BnNative.Kernels.BFloat16* x");
         Assert.Contains("(nint)((16 - (nuint)y % 16) % 16 / 2)", half);
         Assert.Contains("global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(", half);
         // Four floats narrow to 8 bytes: no non-temporal store that size, so nothing streams (nonTemporal is ignored).
-        Assert.DoesNotContain("NonTemporal", Method("MembersContiguousVector128(global::System.Half* x"));
-        Assert.DoesNotContain("NonTemporal", Method("GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x"));
+        Assert.DoesNotContain("NonTemporal", Method(axpy, "MembersContiguousVector128(global::System.Half* x"));
+        Assert.DoesNotContain("NonTemporal", Method(axpy, "GroupsContiguousVector128(global::BnNative.Kernels.BFloat16* x"));
         // Rows held in registers (one unrolled block per row) stream when the output is aligned to the half vector.
-        Assert.Contains("% 32 == 0)", Method("GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x"));
+        Assert.Contains("% 32 == 0)", Method(axpy, "GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x"));
         string types = Generated(driver, ConversionEmitter.HintName);
         Assert.Contains(".StoreAlignedNonTemporal((ushort*)destination);", types);
         Assert.DoesNotContain("StoreAlignedNonTemporal128", types);
@@ -255,8 +249,7 @@ public class GeneratorTests
         Assert.Contains("nint tiledRows = rowStride == groups ? 0 : rows - rows % 4;", axpy);
         Assert.Contains("if (nonTemporal && groups % 16 == 0 && (nuint)(y + row) % 64 == 0)", axpy);
         Assert.Contains("if (!nonTemporal || rowStride != groups || groups % 16 != 0 || (nuint)y % 64 != 0)", axpy);
-        int start = axpy.IndexOf("private static void GroupsContiguousVector512(float* x", StringComparison.Ordinal);
-        Assert.DoesNotContain("nint head", axpy.Substring(start, axpy.IndexOf("private static void", start + 1, StringComparison.Ordinal) - start));
+        Assert.DoesNotContain("nint head", Method(axpy, "GroupsContiguousVector512(float* x"));
         // Sums are loaded and stored once per block of four rows, unless the caller asks for memory order (and the rows
         // are whole); the parameter exists only where that walk does.
         Assert.Contains("nint tiledRows = inMemoryOrder && rowStride == groups ? 0 : rows - rows % 4;", moments);
