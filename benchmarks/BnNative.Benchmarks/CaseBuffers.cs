@@ -9,6 +9,11 @@ namespace BnNative.Benchmarks;
 /// The buffers of one SPEC §5 case, filled once and kept between calls as in a training loop (x uniform in [−1, 3),
 /// dy in [−0.5, 0.5), γ = 1, β = 0, the saved statistics those of x), and the case's call on them through any loaded
 /// image. Every image called on the same buffers reads the same inputs and writes the same outputs.
+/// <para>
+/// Each buffer starts <see cref="Offset"/> bytes past a 64-byte boundary: 0 by default, as PyTorch and the peer harness
+/// allocate (the library streams some outputs only from a 64-byte boundary, see README's "Streaming stores"); another
+/// offset measures what a caller with malloc's or NumPy's 16-byte alignment gets.
+/// </para>
 /// </summary>
 public sealed unsafe class CaseBuffers : IDisposable
 {
@@ -18,10 +23,16 @@ public sealed unsafe class CaseBuffers : IDisposable
 
     public Case Case { get; }
 
+    /// <summary>Bytes past a 64-byte boundary at which every buffer starts (a multiple of 4, below 64).</summary>
+    public int Offset { get; }
+
     /// <summary>Fills the buffers; <paramref name="library"/> computes the saved statistics of x, as a forward leaves them for the backward.</summary>
-    public CaseBuffers(Case @case, BnLibrary library)
+    public CaseBuffers(Case @case, BnLibrary library, int offset = 0)
     {
+        if (offset < 0 || offset >= 64 || offset % sizeof(float) != 0)
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, "the offset is a multiple of 4 bytes below 64");
         Case = @case;
+        Offset = offset;
         _desc = @case.Descriptor;
         long elements = @case.Elements, channels = @case.C, positions = @case.N * @case.H * @case.W;
         var random = new Random(1);
@@ -72,16 +83,17 @@ public sealed unsafe class CaseBuffers : IDisposable
     public void Dispose()
     {
         foreach (var allocation in _allocations)
-            NativeMemory.Free((void*)allocation);
+            NativeMemory.AlignedFree((void*)allocation);
         _allocations.Clear();
     }
 
     private float* Filled(long count, Func<float> value)
     {
-        var buffer = (float*)NativeMemory.Alloc((nuint)count, sizeof(float));
+        var allocation = (byte*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float) + Offset), 64);
+        _allocations.Add((nint)allocation);
+        var buffer = (float*)(allocation + Offset);
         for (long i = 0; i < count; i++)
             buffer[i] = value();
-        _allocations.Add((nint)buffer);
         return buffer;
     }
 }
