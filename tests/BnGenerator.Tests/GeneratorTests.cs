@@ -258,6 +258,34 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void StreamedRunsEndOneByOneNotInAnOverlappingLastVector()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string axpy = Generated(driver, "Kernels.Axpy.g.cs");
+        // A run that streams: scalar head to the boundary, aligned non-temporal vectors, then the rest one by one inside
+        // the same block; the overlapping last vector (an ordinary store into the line just streamed) only follows
+        // ordinary stores.
+        string run = Method(axpy, "MembersContiguousVector512(float* x");
+        int stream = run.IndexOf("if (nonTemporal && (nuint)y % 4 == 0)", StringComparison.Ordinal);
+        int streamed = run.LastIndexOf("Vector512.StoreAlignedNonTemporal(", StringComparison.Ordinal);
+        int rest = run.IndexOf("for (; i < count; i++)", streamed, StringComparison.Ordinal);
+        int ordinary = run.IndexOf("Vector512.Store(", streamed, StringComparison.Ordinal);
+        Assert.True(stream >= 0 && stream < streamed && streamed < rest && rest < ordinary, run);
+        // The same for a row that streams after its own head (kernels with member parameters take rows one at a time).
+        var (rowDriver, _, _, _) = Run("""
+            namespace BnNative.Kernels;
+            [NormKernel("Affine", "y = Fma(x - c, s, b);", Inputs = "x", Outputs = "y", GroupParams = "c, s", MemberParams = "b")]
+            internal static partial class Kernels { }
+            """);
+        string rows = Method(Generated(rowDriver, "Kernels.Affine.g.cs"), "GroupsContiguousVector512(float* x");
+        int head = rows.IndexOf("nint head = ", StringComparison.Ordinal);
+        int rowStreamed = rows.IndexOf("StoreAlignedNonTemporal(", head, StringComparison.Ordinal);
+        int rowRest = rows.IndexOf("for (; g < groups; g++)", rowStreamed, StringComparison.Ordinal);
+        int rowOrdinary = rows.IndexOf("Vector512.Store(", rowStreamed, StringComparison.Ordinal);
+        Assert.True(head >= 0 && head < rowStreamed && rowStreamed < rowRest && rowRest < rowOrdinary, rows);
+    }
+
+    [Fact]
     public void UnrollFactorFollowsTheRegisterBudget()
     {
         var (driver, _, _, _) = Run(TwoKernels);

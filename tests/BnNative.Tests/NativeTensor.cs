@@ -16,21 +16,22 @@ public sealed unsafe class NativeTensor : IDisposable
 
     /// <summary>
     /// A zeroed buffer at a 64-byte boundary (as PyTorch allocates; the library streams aligned outputs);
-    /// <paramref name="misaligned"/>: its elements start one byte past it.
+    /// <paramref name="misaligned"/>: its elements start one byte past it; else <paramref name="offset"/> bytes past it
+    /// (16: where malloc and NumPy start large arrays).
     /// </summary>
-    public NativeTensor(BnDType dtype, int length, bool misaligned = false)
+    public NativeTensor(BnDType dtype, int length, bool misaligned = false, int offset = 0)
     {
         DType = dtype;
         Length = length;
-        nuint bytes = (nuint)Math.Max(1, length) * (nuint)ElementSize(dtype) + 1;
+        nuint bytes = (nuint)Math.Max(1, length) * (nuint)ElementSize(dtype) + 64;
         _allocation = NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(_allocation, bytes);
-        Pointer = (byte*)_allocation + (misaligned ? 1 : 0);
+        Pointer = (byte*)_allocation + (misaligned ? 1 : offset);
     }
 
-    public static NativeTensor Of(BnDType dtype, double[] values, bool misaligned = false)
+    public static NativeTensor Of(BnDType dtype, double[] values, bool misaligned = false, int offset = 0)
     {
-        var t = new NativeTensor(dtype, values.Length, misaligned);
+        var t = new NativeTensor(dtype, values.Length, misaligned, offset);
         t.Write(values);
         return t;
     }

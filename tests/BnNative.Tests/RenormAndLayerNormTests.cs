@@ -182,6 +182,10 @@ public class RenormAndLayerNormTests
         // The same over NCHW, where each channel's row of a tile is a run (F32: tiles of 2,048 positions, the last of each
         // sample 116; rows 66,000 bytes apart, so most start off a vector boundary and their scalar heads run).
         CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NCHW, 2, 64, 1, 16500, seed: 35, affine: true));
+        // Rows of whole vectors 16 bytes off a 64-byte boundary (where malloc and NumPy start large arrays), ≥ 8 MiB: each
+        // row streams after its scalar head and ends one by one, in place and out of place.
+        foreach (bool inPlace in new[] { false, true })
+            CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NC, 2800, 768, 1, 1, seed: 36, affine: true), inPlace, offset: 16);
     }
 
     /// <summary>
@@ -206,12 +210,12 @@ public class RenormAndLayerNormTests
             }
     }
 
-    private static void CheckLayerNorm(BnLibrary lib, Problem p, bool inPlace = false, bool misaligned = false)
+    private static void CheckLayerNorm(BnLibrary lib, Problem p, bool inPlace = false, bool misaligned = false, int offset = 0)
     {
         var t = p.DType;
         int positions = (int)ReferenceNormalizations.Positions(p.Desc);
-        using var x = NativeTensor.Of(t, p.X, misaligned);
-        using var separate = new NativeTensor(t, p.Count, misaligned);
+        using var x = NativeTensor.Of(t, p.X, misaligned, offset);
+        using var separate = new NativeTensor(t, p.Count, misaligned, offset);
         var y = inPlace ? x : separate;
         using var gamma = p.Gamma == null ? null : NativeTensor.Of(t, p.Gamma);
         using var beta = p.Beta == null ? null : NativeTensor.Of(t, p.Beta);
@@ -220,18 +224,18 @@ public class RenormAndLayerNormTests
         Bn.Ok(lib, Bn.LayerNormForward(lib, p.Desc, x, y, gamma, beta, p.Eps, mean, invstd));
         var expected = ReferenceNormalizations.LayerNormForward(p.Desc, p.X, p.Gamma, p.Beta, p.Eps);
         double tol = Accuracy.Forward(t);
-        Accuracy.Near($"{p} in place={inPlace} misaligned={misaligned} y", t, tol, y.Read(), expected.Y, expected.YScale);
+        Accuracy.Near($"{p} in place={inPlace} misaligned={misaligned} offset={offset} y", t, tol, y.Read(), expected.Y, expected.YScale);
         Accuracy.Relative($"{p} save_invstd", tol, invstd.Read(), expected.Invstd);
 
         x.Write(p.X);
-        using var dy = NativeTensor.Of(t, p.Dy, misaligned);
+        using var dy = NativeTensor.Of(t, p.Dy, misaligned, offset);
         var dx = inPlace ? dy : separate;
         using var dgamma = new NativeTensor(t, p.Channels);
         using var dbeta = new NativeTensor(t, p.Channels);
         Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, dgamma, dbeta));
         var gradient = ReferenceNormalizations.LayerNormBackward(p.Desc, p.X, p.Dy, p.Gamma, mean.Read(), invstd.Read());
         tol = Accuracy.Gradient(t);
-        Accuracy.Near($"{p} in place={inPlace} misaligned={misaligned} dx", t, tol, dx.Read(), gradient.Dx, gradient.DxScale);
+        Accuracy.Near($"{p} in place={inPlace} misaligned={misaligned} offset={offset} dx", t, tol, dx.Read(), gradient.Dx, gradient.DxScale);
         Accuracy.Near($"{p} dgamma", t, tol, dgamma.Read(), gradient.Dgamma, gradient.DgammaScale);
         Accuracy.Near($"{p} dbeta", t, tol, dbeta.Read(), gradient.Dbeta, gradient.DbetaScale);
     }

@@ -102,6 +102,12 @@ static unsafe partial class Kernels
                     var dy_0 = Vector512.Load(dy + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -176,6 +182,12 @@ static unsafe partial class Kernels
                     var dy_0 = Vector256.Load(dy + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 24; i += 24)
             {
@@ -246,6 +258,12 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + i);
                     var dy_0 = Vector128.Load(dy + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
             }
             for (; i <= count - 12; i += 12)
@@ -347,6 +365,12 @@ static unsafe partial class Kernels
                     var dy_0 = Vector512.Load(dy + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 32; i += 32)
             {
@@ -421,6 +445,12 @@ static unsafe partial class Kernels
                     var dy_0 = Vector256.Load(dy + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 12; i += 12)
             {
@@ -483,6 +513,12 @@ static unsafe partial class Kernels
                     var x_0 = Vector128.Load(x + i);
                     var dy_0 = Vector128.Load(dy + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale);
                 }
             }
             for (; i <= count - 6; i += 6)
@@ -584,6 +620,12 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -657,6 +699,12 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
                 }
             }
             for (; i <= count - 24; i += 24)
@@ -801,6 +849,12 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -874,6 +928,12 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenterV, dyScaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter, dyScale, (x_s - center) * xScale));
                 }
             }
             for (; i <= count - 24; i += 24)
@@ -1226,6 +1286,17 @@ static unsafe partial class Kernels
                         var dy_0 = Vector512.Load(dy + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -1457,6 +1528,17 @@ static unsafe partial class Kernels
                         var dy_0 = Vector256.Load(dy + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -1657,6 +1739,17 @@ static unsafe partial class Kernels
                         var x_0 = Vector128.Load(x + at);
                         var dy_0 = Vector128.Load(dy + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                     }
                 }
                 for (; g <= groups - 8; g += 8)
@@ -1963,6 +2056,17 @@ static unsafe partial class Kernels
                         var dy_0 = Vector512.Load(dy + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double center_s = center[g];
+                        double dyCenter_s = dyCenter[g];
+                        double dyScale_s = dyScale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 32; g += 32)
                 {
@@ -2178,6 +2282,17 @@ static unsafe partial class Kernels
                         var dy_0 = Vector256.Load(dy + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double center_s = center[g];
+                        double dyCenter_s = dyCenter[g];
+                        double dyScale_s = dyScale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 8; g += 8)
                 {
@@ -2365,6 +2480,17 @@ static unsafe partial class Kernels
                         var x_0 = Vector128.Load(x + at);
                         var dy_0 = Vector128.Load(dy + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double center_s = center[g];
+                        double dyCenter_s = dyCenter[g];
+                        double dyScale_s = dyScale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s);
                     }
                 }
                 for (; g <= groups - 4; g += 4)
@@ -2671,6 +2797,17 @@ static unsafe partial class Kernels
                         var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -2901,6 +3038,17 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
                     }
                 }
                 for (; g <= groups - 16; g += 16)
@@ -3349,6 +3497,17 @@ static unsafe partial class Kernels
                         var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -3579,6 +3738,17 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 - dyCenter_0, dyScale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float dyCenter_s = dyCenter[g];
+                        float dyScale_s = dyScale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s - dyCenter_s, dyScale_s, (x_s - center_s) * xScale_s));
                     }
                 }
                 for (; g <= groups - 16; g += 16)

@@ -106,6 +106,13 @@ static unsafe partial class Kernels
                     var beta_0 = Vector512.Load(beta + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -190,6 +197,13 @@ static unsafe partial class Kernels
                     var beta_0 = Vector256.Load(beta + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
             }
             for (; i <= count - 24; i += 24)
             {
@@ -269,6 +283,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector128.Load(gamma + i);
                     var beta_0 = Vector128.Load(beta + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
                 }
             }
             for (; i <= count - 12; i += 12)
@@ -380,6 +401,13 @@ static unsafe partial class Kernels
                     var beta_0 = Vector512.Load(beta + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
             }
             for (; i <= count - 32; i += 32)
             {
@@ -464,6 +492,13 @@ static unsafe partial class Kernels
                     var beta_0 = Vector256.Load(beta + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
+                }
             }
             for (; i <= count - 12; i += 12)
             {
@@ -534,6 +569,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector128.Load(gamma + i);
                     var beta_0 = Vector128.Load(beta + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double gamma_s = gamma[i];
+                    double beta_s = beta[i];
+                    y[i] = double.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s);
                 }
             }
             for (; i <= count - 6; i += 6)
@@ -645,6 +687,13 @@ static unsafe partial class Kernels
                     var beta_0 = Vector512.Load(beta + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -728,6 +777,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector256.Load(gamma + i);
                     var beta_0 = Vector256.Load(beta + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
                 }
             }
             for (; i <= count - 24; i += 24)
@@ -886,6 +942,13 @@ static unsafe partial class Kernels
                     var beta_0 = Vector512.Load(beta + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -969,6 +1032,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector256.Load(gamma + i);
                     var beta_0 = Vector256.Load(beta + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - centerV) * scaleV, gamma_0, beta_0), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float gamma_s = gamma[i];
+                    float beta_s = beta[i];
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center) * scale, gamma_s, beta_s));
                 }
             }
             for (; i <= count - 24; i += 24)
@@ -1224,6 +1294,16 @@ static unsafe partial class Kernels
                         var x_0 = Vector512.Load(x + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -1375,6 +1455,16 @@ static unsafe partial class Kernels
                         var x_0 = Vector256.Load(x + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
                 }
                 for (; g <= groups - 24; g += 24)
                 {
@@ -1521,6 +1611,16 @@ static unsafe partial class Kernels
                         var scale_0 = Vector128.Load(scale + g);
                         var x_0 = Vector128.Load(x + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
                     }
                 }
                 for (; g <= groups - 12; g += 12)
@@ -1713,6 +1813,16 @@ static unsafe partial class Kernels
                         var x_0 = Vector512.Load(x + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double beta_s = beta[r];
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
                 }
                 for (; g <= groups - 32; g += 32)
                 {
@@ -1864,6 +1974,16 @@ static unsafe partial class Kernels
                         var x_0 = Vector256.Load(x + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double beta_s = beta[r];
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
+                    }
                 }
                 for (; g <= groups - 12; g += 12)
                 {
@@ -2000,6 +2120,16 @@ static unsafe partial class Kernels
                         var scale_0 = Vector128.Load(scale + g);
                         var x_0 = Vector128.Load(x + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double beta_s = beta[r];
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s);
                     }
                 }
                 for (; g <= groups - 6; g += 6)
@@ -2192,6 +2322,16 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -2342,6 +2482,16 @@ static unsafe partial class Kernels
                         var scale_0 = Vector256.Load(scale + g);
                         var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
                     }
                 }
                 for (; g <= groups - 24; g += 24)
@@ -2615,6 +2765,16 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -2765,6 +2925,16 @@ static unsafe partial class Kernels
                         var scale_0 = Vector256.Load(scale + g);
                         var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate((x_0 - center_0) * scale_0, gammaV, betaV), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float beta_s = beta[r];
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate((x_s - center_s) * scale_s, gamma_s, beta_s));
                     }
                 }
                 for (; g <= groups - 24; g += 24)

@@ -108,6 +108,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector512.Load(gamma + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -190,6 +197,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector256.Load(gamma + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 16; i += 16)
             {
@@ -263,6 +277,13 @@ static unsafe partial class Kernels
                     var dy_0 = Vector128.Load(dy + i);
                     var gamma_0 = Vector128.Load(gamma + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    float dy_s = dy[i];
+                    float gamma_s = gamma[i];
+                    dx[i] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
             }
             for (; i <= count - 8; i += 8)
@@ -372,6 +393,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector512.Load(gamma + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 32; i += 32)
             {
@@ -454,6 +482,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector256.Load(gamma + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
+                }
             }
             for (; i <= count - 8; i += 8)
             {
@@ -518,6 +553,13 @@ static unsafe partial class Kernels
                     var dy_0 = Vector128.Load(dy + i);
                     var gamma_0 = Vector128.Load(gamma + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    double dy_s = dy[i];
+                    double gamma_s = gamma[i];
+                    dx[i] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale);
                 }
             }
             for (; i <= count - 4; i += 4)
@@ -627,6 +669,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector512.Load(gamma + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -708,6 +757,13 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + i);
                     var gamma_0 = Vector256.Load(gamma + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
                 }
             }
             for (; i <= count - 16; i += 16)
@@ -862,6 +918,13 @@ static unsafe partial class Kernels
                     var gamma_0 = Vector512.Load(gamma + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -943,6 +1006,13 @@ static unsafe partial class Kernels
                     var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + i);
                     var gamma_0 = Vector256.Load(gamma + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gamma_0 - meanGV, scaleV, (x_0 - centerV) * xScaleV), dx + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[i]);
+                    float gamma_s = gamma[i];
+                    dx[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG, scale, (x_s - center) * xScale));
                 }
             }
             for (; i <= count - 16; i += 16)
@@ -1230,6 +1300,18 @@ static unsafe partial class Kernels
                         var dy_0 = Vector512.Load(dy + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -1407,6 +1489,18 @@ static unsafe partial class Kernels
                         var dy_0 = Vector256.Load(dy + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 16; g += 16)
                 {
@@ -1569,6 +1663,18 @@ static unsafe partial class Kernels
                         var x_0 = Vector128.Load(x + at);
                         var dy_0 = Vector128.Load(dy + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = x[at];
+                        float dy_s = dy[at];
+                        dx[at] = float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                     }
                 }
                 for (; g <= groups - 8; g += 8)
@@ -1808,6 +1914,18 @@ static unsafe partial class Kernels
                         var dy_0 = Vector512.Load(dy + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double center_s = center[g];
+                        double meanG_s = meanG[g];
+                        double scale_s = scale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 32; g += 32)
                 {
@@ -1985,6 +2103,18 @@ static unsafe partial class Kernels
                         var dy_0 = Vector256.Load(dy + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double center_s = center[g];
+                        double meanG_s = meanG[g];
+                        double scale_s = scale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
+                    }
                 }
                 for (; g <= groups - 8; g += 8)
                 {
@@ -2134,6 +2264,18 @@ static unsafe partial class Kernels
                         var x_0 = Vector128.Load(x + at);
                         var dy_0 = Vector128.Load(dy + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double gamma_s = gamma[r];
+                        double center_s = center[g];
+                        double meanG_s = meanG[g];
+                        double scale_s = scale[g];
+                        double xScale_s = xScale[g];
+                        double x_s = x[at];
+                        double dy_s = dy[at];
+                        dx[at] = double.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s);
                     }
                 }
                 for (; g <= groups - 4; g += 4)
@@ -2373,6 +2515,18 @@ static unsafe partial class Kernels
                         var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -2549,6 +2703,18 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         var dy_0 = global::BnNative.Kernels.Float16Conversions.Load256(dy + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
                     }
                 }
                 for (; g <= groups - 16; g += 16)
@@ -2878,6 +3044,18 @@ static unsafe partial class Kernels
                         var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -3054,6 +3232,18 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(dy + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(dy_0 * gammaV - meanG_0, scale_0, (x_0 - center_0) * xScale_0), dx + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float gamma_s = gamma[r];
+                        float center_s = center[g];
+                        float meanG_s = meanG[g];
+                        float scale_s = scale[g];
+                        float xScale_s = xScale[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                        dx[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(dy_s * gamma_s - meanG_s, scale_s, (x_s - center_s) * xScale_s));
                     }
                 }
                 for (; g <= groups - 16; g += 16)

@@ -95,6 +95,11 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    y[i] = float.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -158,6 +163,11 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    y[i] = float.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
             }
             for (; i <= count - 32; i += 32)
             {
@@ -220,6 +230,11 @@ static unsafe partial class Kernels
                 {
                     var x_0 = Vector128.Load(x + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = x[i];
+                    y[i] = float.MultiplyAddEstimate(x_s - center, scale, shift);
                 }
             }
             for (; i <= count - 16; i += 16)
@@ -310,6 +325,11 @@ static unsafe partial class Kernels
                     var x_0 = Vector512.Load(x + i);
                     Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    y[i] = double.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
             }
             for (; i <= count - 32; i += 32)
             {
@@ -373,6 +393,11 @@ static unsafe partial class Kernels
                     var x_0 = Vector256.Load(x + i);
                     Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    y[i] = double.MultiplyAddEstimate(x_s - center, scale, shift);
+                }
             }
             for (; i <= count - 16; i += 16)
             {
@@ -428,6 +453,11 @@ static unsafe partial class Kernels
                 {
                     var x_0 = Vector128.Load(x + i);
                     Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    double x_s = x[i];
+                    y[i] = double.MultiplyAddEstimate(x_s - center, scale, shift);
                 }
             }
             for (; i <= count - 8; i += 8)
@@ -518,6 +548,11 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -580,6 +615,11 @@ static unsafe partial class Kernels
                 {
                     var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + i);
                     global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
                 }
             }
             for (; i <= count - 32; i += 32)
@@ -708,6 +748,11 @@ static unsafe partial class Kernels
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
                 }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
+                }
             }
             for (; i <= count - 64; i += 64)
             {
@@ -770,6 +815,11 @@ static unsafe partial class Kernels
                 {
                     var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + i);
                     global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - centerV, scaleV, shiftV), y + i);
+                }
+                for (; i < count; i++)
+                {
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[i]);
+                    y[i] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center, scale, shift));
                 }
             }
             for (; i <= count - 32; i += 32)
@@ -1073,6 +1123,15 @@ static unsafe partial class Kernels
                         var x_0 = Vector512.Load(x + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -1288,6 +1347,15 @@ static unsafe partial class Kernels
                         var x_0 = Vector256.Load(x + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
                 }
                 for (; g <= groups - 24; g += 24)
                 {
@@ -1483,6 +1551,15 @@ static unsafe partial class Kernels
                         var shift_0 = Vector128.Load(shift + g);
                         var x_0 = Vector128.Load(x + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = x[at];
+                        y[at] = float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                     }
                 }
                 for (; g <= groups - 12; g += 12)
@@ -1744,6 +1821,15 @@ static unsafe partial class Kernels
                         var x_0 = Vector512.Load(x + at);
                         Vector512.StoreAlignedNonTemporal(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double shift_s = shift[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
                 }
                 for (; g <= groups - 32; g += 32)
                 {
@@ -1945,6 +2031,15 @@ static unsafe partial class Kernels
                         var x_0 = Vector256.Load(x + at);
                         Vector256.StoreAlignedNonTemporal(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double shift_s = shift[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
+                    }
                 }
                 for (; g <= groups - 12; g += 12)
                 {
@@ -2129,6 +2224,15 @@ static unsafe partial class Kernels
                         var shift_0 = Vector128.Load(shift + g);
                         var x_0 = Vector128.Load(x + at);
                         Vector128.StoreAlignedNonTemporal(Vector128.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        double center_s = center[g];
+                        double scale_s = scale[g];
+                        double shift_s = shift[g];
+                        double x_s = x[at];
+                        y[at] = double.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s);
                     }
                 }
                 for (; g <= groups - 6; g += 6)
@@ -2390,6 +2494,15 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -2604,6 +2717,15 @@ static unsafe partial class Kernels
                         var shift_0 = Vector256.Load(shift + g);
                         var x_0 = global::BnNative.Kernels.Float16Conversions.Load256(x + at);
                         global::BnNative.Kernels.Float16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.Float16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
                     }
                 }
                 for (; g <= groups - 24; g += 24)
@@ -3001,6 +3123,15 @@ static unsafe partial class Kernels
                         var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal512(Vector512.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
                     }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
+                    }
                 }
                 for (; g <= groups - 64; g += 64)
                 {
@@ -3215,6 +3346,15 @@ static unsafe partial class Kernels
                         var shift_0 = Vector256.Load(shift + g);
                         var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load256(x + at);
                         global::BnNative.Kernels.BFloat16Conversions.StoreAlignedNonTemporal256(Vector256.MultiplyAddEstimate(x_0 - center_0, scale_0, shift_0), y + at);
+                    }
+                    for (; g < groups; g++)
+                    {
+                        nint at = row + g;
+                        float center_s = center[g];
+                        float scale_s = scale[g];
+                        float shift_s = shift[g];
+                        float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                        y[at] = global::BnNative.Kernels.BFloat16Conversions.Narrow(float.MultiplyAddEstimate(x_s - center_s, scale_s, shift_s));
                     }
                 }
                 for (; g <= groups - 24; g += 24)
