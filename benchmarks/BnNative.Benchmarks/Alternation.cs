@@ -14,13 +14,15 @@ namespace BnNative.Benchmarks;
 /// build before it this way gave the measurements quoted in the library's comments; ratios from separate runs
 /// (BenchmarkDotNet's processes, two runs of the peer harness) swing by tens of percent on a 2-vCPU VM.
 /// <code>
-/// alternate A.so B.so [--case "convnext ln-fwd NHWC"] [--threads 1] [--rounds 20] [--block 8] [--offset 0] [--samples]
+/// alternate A.so B.so [--case "convnext ln-fwd NHWC"] [--threads 1] [--rounds 20] [--block 8] [--offset 0] [--offset-b 16] [--samples]
 /// </code>
 /// A and B are paths of libbnnative.so or of an image (libbnnative_avx512.so ...); the case is one of SPEC §5's, as
 /// <see cref="Case.ToString"/> prints it. The first round warms up and is not counted. Prints, for each build, the median,
 /// minimum and mean time of a call and the GB/s of the median, then A's median over B's (above 1: B is faster), and the
 /// same ratio round by round (the medians of the two blocks of a round), whose spread shows how far the machine moved.
-/// The buffers start on 64-byte boundaries, as PyTorch's do, or <c>--offset</c> bytes past them (16: malloc, NumPy).
+/// The buffers start on 64-byte boundaries, as PyTorch's do, or <c>--offset</c> bytes past them (16: malloc, NumPy);
+/// <c>--offset-b</c> gives B buffers of its own at another offset, so that one build (A and B the same path) is compared
+/// with itself on aligned and unaligned tensors.
 /// Two copies of one image (two paths, so two loads) compared at 0.996–1.007× on mlp forward at 1 and 2 threads. Beside
 /// another busy thread (a busy loop, another library's spinning OpenMP workers) two builds' ratio at 2 threads varied
 /// from 0.66 to 1.98 between runs, so repeat runs there.
@@ -31,7 +33,7 @@ public static class Alternation
     {
         var paths = new List<string>();
         string caseName = "convnext ln-fwd NHWC";
-        int threads = 1, rounds = 20, block = 8, offset = 0;
+        int threads = 1, rounds = 20, block = 8, offset = 0, offsetB = -1;
         bool samples = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -43,6 +45,7 @@ public static class Alternation
                 case "--rounds": rounds = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--block": block = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--offset": offset = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--offset-b": offsetB = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--samples": samples = true; break;
                 default:
                     if (args[i].StartsWith("--", StringComparison.Ordinal))
@@ -51,16 +54,20 @@ public static class Alternation
                     break;
             }
         }
-        if (paths.Count != 2 || rounds < 2 || block < 1 || threads < 1 || offset < 0 || offset >= 64 || offset % 4 != 0)
-            throw new ArgumentException("usage: alternate A.so B.so [--case NAME] [--threads N] [--rounds R ≥ 2] [--block K] [--offset 0|4|…|60] [--samples]");
+        if (offsetB < 0)
+            offsetB = offset;
+        if (paths.Count != 2 || rounds < 2 || block < 1 || threads < 1 || !new[] { offset, offsetB }.All(o => o >= 0 && o < 64 && o % 4 == 0))
+            throw new ArgumentException("usage: alternate A.so B.so [--case NAME] [--threads N] [--rounds R ≥ 2] [--block K] [--offset 0|4|…|60] [--offset-b 0|4|…|60] [--samples]");
         var @case = Case.Spec.FirstOrDefault(c => c.ToString() == caseName)
             ?? throw new ArgumentException($"no case \"{caseName}\"; SPEC §5's: {string.Join(", ", Case.Spec.Select(c => $"\"{c}\""))}");
 
         // dlopen gives one handle for one file, so A and B are the same library when their paths are.
         var libraries = paths.Select(p => BnLibrary.Load(Path.GetFullPath(p))).ToArray();
-        using var buffers = new CaseBuffers(@case, libraries[0], offset);
-        foreach (var library in libraries)
-            CaseBuffers.Check(library, buffers.Call(library));
+        using var buffersA = new CaseBuffers(@case, libraries[0], offset);
+        using var ownBuffersB = offsetB != offset ? new CaseBuffers(@case, libraries[1], offsetB) : null;
+        var buffers = new[] { buffersA, ownBuffersB ?? buffersA };
+        for (int k = 0; k < 2; k++)
+            CaseBuffers.Check(libraries[k], buffers[k].Call(libraries[k]));
 
         var times = new[] { new List<double>(), new List<double>() };
         var roundRatios = new List<double>();
@@ -75,7 +82,7 @@ public static class Alternation
                 for (int i = 0; i < block; i++)
                 {
                     long start = Stopwatch.GetTimestamp();
-                    var status = buffers.Call(library);
+                    var status = buffers[k].Call(library);
                     blockTimes[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                     CaseBuffers.Check(library, status);
                 }
@@ -90,7 +97,7 @@ public static class Alternation
                 roundRatios.Add(blockMedians[0] / blockMedians[1]);
         }
 
-        Console.WriteLine($"{@case}, {threads} thread(s), {rounds - 1} round(s) of {block} calls per build, alternated; buffers {offset} bytes past 64-byte boundaries");
+        Console.WriteLine($"{@case}, {threads} thread(s), {rounds - 1} round(s) of {block} calls per build, alternated; buffers {offset} bytes past 64-byte boundaries{(offsetB != offset ? $" (B's {offsetB})" : "")}");
         for (int k = 0; k < 2; k++)
         {
             var t = times[k];
