@@ -111,3 +111,30 @@ def test_outputs_can_be_reused_and_in_place():
     assert got is y and got_mean is mean and np.array_equal(y, expected)
     in_place, _, _ = bnnative.batch_norm_forward_training(x, out=x)
     assert in_place is x and np.array_equal(x, expected)
+
+
+@pytest.mark.parametrize("alignment", [16, 64, 4096])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_aligned_empty_starts_on_the_boundary(alignment, dtype):
+    for shape in [(3, 5), 7, (0, 4), (2, 3, 4, 5)]:
+        a = bnnative.aligned_empty(shape, dtype, alignment)
+        assert a.size == 0 or a.ctypes.data % alignment == 0  # an empty array has no data to align
+        assert a.shape == (shape if isinstance(shape, tuple) else (shape,)) and a.dtype == dtype
+        assert a.flags.c_contiguous and a.flags.writeable
+    with pytest.raises(ValueError, match="alignment"):
+        bnnative.aligned_empty((2, 2), np.float32, 48)
+
+
+def test_new_outputs_are_aligned_and_equal_to_outputs_off_the_boundary():
+    # 2 MB tensors: numpy's own arrays of this size start 16 bytes past a 64-byte boundary (mmap'd by malloc).
+    x = rng_array((16, 32, 32, 32))
+    y, mean, invstd = bnnative.layer_norm_forward(x, layout="NHWC")
+    assert y.ctypes.data % 64 == 0 and mean.ctypes.data % 64 == 0 and invstd.ctypes.data % 64 == 0
+    spare = np.empty(x.size + 16, np.float32)
+    start = (16 - spare.ctypes.data % 64) % 64 // 4  # the first element 16 bytes past a 64-byte boundary
+    y_off = spare[start:start + x.size].reshape(x.shape)
+    assert y_off.ctypes.data % 64 == 16
+    bnnative.layer_norm_forward(x, layout="NHWC", out=y_off)
+    assert np.array_equal(y, y_off)
+    z, *_ = bnnative.batch_norm_forward_training(x, layout="NHWC")
+    assert z.ctypes.data % 64 == 0

@@ -10,7 +10,9 @@ with its status and message, also with nothing written.
 Layouts: ``layout=None`` infers one from the rank of ``x``: 2-D (N, C) is "NC"; 3-D (N, C, L), 4-D (N, C, H, W)
 and 5-D (N, C, D, H, W) are "NCHW" (D and H folded). "NHWC" takes (N, H, W, C), (N, L, C) or (N, D, H, W, C).
 Outputs are new arrays unless ``out=`` (and the other output arguments) give arrays to write into; ``out``
-may be ``x`` (in place). The library is found as ``bnnative._native`` says ($BNNATIVE_LIBRARY overrides).
+may be ``x`` (in place). New arrays start on a 64-byte boundary (``aligned_empty``); numpy's own large arrays start
+16 bytes past one, where the library's calls measured 1.1–1.5× slower (README, "Alignment"), so allocate the
+tensors you pass with ``aligned_empty`` too. The library is found as ``bnnative._native`` says ($BNNATIVE_LIBRARY overrides).
 """
 from typing import Optional, Tuple
 
@@ -23,6 +25,7 @@ from ._native import Desc, library
 __version__ = ".".join(str(part) for part in _abi.VERSION)
 
 __all__ = ["BnError", "version", "version_number", "isa", "set_num_threads", "get_num_threads", "describe", "parameter_dtype",
+           "aligned_empty",
            "batch_norm_forward_training", "batch_norm_forward_inference", "batch_norm_backward",
            "batch_norm_backward_inference", "batch_renorm_forward_training", "batch_renorm_backward",
            "layer_norm_forward", "layer_norm_backward"]
@@ -37,6 +40,20 @@ def parameter_dtype(dtype) -> np.dtype:
     """The dtype of gamma, beta, running and saved statistics and parameter gradients beside an x of ``dtype``:
     x's own for float32 and float64, float32 for float16 (the library computes 16-bit tensors in float32)."""
     return np.dtype(np.float32) if np.dtype(dtype) == np.float16 else np.dtype(dtype)
+
+
+def aligned_empty(shape, dtype=np.float32, alignment: int = 64) -> np.ndarray:
+    """An uninitialized C-contiguous array like ``np.empty(shape, dtype)`` whose data starts on an ``alignment``-byte
+    boundary (a power of two; 64 is one AVX-512 vector and one cache line). The library streams whole vectors of
+    an output only from such a boundary, and numpy's large arrays start 16 bytes past one."""
+    if alignment <= 0 or alignment & (alignment - 1):
+        raise ValueError(f"alignment must be a power of two (got {alignment})")
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 class BnError(RuntimeError):
@@ -127,8 +144,8 @@ def _checked(name: str, a, dtype, shape, writable: bool = False, optional: bool 
 
 
 def _output(name: str, given, dtype, shape):
-    """A writable output: the array given (checked) or a new one."""
-    return np.empty(shape, dtype) if given is None else _checked(name, given, dtype, shape, writable=True)
+    """A writable output: the array given (checked) or a new one, 64-byte aligned."""
+    return aligned_empty(shape, dtype) if given is None else _checked(name, given, dtype, shape, writable=True)
 
 
 def _address(a) -> Optional[int]:
