@@ -192,7 +192,8 @@ public class RenormAndLayerNormTests
     /// Rows of 1 to 9 whole vectors of the widest image (16 floats, 8 doubles): up to 8 keep their γ and β (the backward: γ)
     /// in registers for a group's rows (RowGroup), 9 take the general loop; 37 rows are two forward groups of 16 and a
     /// partial one, in place and out of place, one byte off alignment. Then outputs of at least 8 MiB in rows of 6 and 8
-    /// vectors, streamed when aligned and written with ordinary stores one byte off.
+    /// vectors: streamed when aligned; staged in L1 and copied out otherwise, with ordinary stores one byte off and
+    /// streamed after a scalar head 16 bytes off (in place too: dx over dy).
     /// </summary>
     [Theory, MemberData(nameof(Cases))]
     public void LayerNormRowsOfWholeVectors(string isa, BnDType dtype)
@@ -203,10 +204,10 @@ public class RenormAndLayerNormTests
             foreach (bool inPlace in new[] { false, true })
                 CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NC, 37, vectors * lanes, 1, 1, seed: 70 + vectors, affine: true), inPlace, misaligned: true);
         foreach (int vectors in new[] { 6, 8 })
-            foreach (bool misaligned in new[] { false, true })
+            foreach (var (misaligned, offset, inPlace) in new[] { (false, 0, false), (true, 0, false), (false, 16, false), (false, 16, true) })
             {
                 int channels = vectors * lanes, side = (int)Math.Ceiling(Math.Sqrt(8.5 * (1 << 20) / (channels * size)));
-                CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NHWC, 1, channels, side, side, seed: 80 + vectors, affine: true), inPlace: false, misaligned);
+                CheckLayerNorm(lib, Problem.Create(dtype, BnLayout.NHWC, 1, channels, side, side, seed: 80 + vectors, affine: true), inPlace, misaligned, offset);
             }
     }
 

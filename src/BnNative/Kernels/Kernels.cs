@@ -23,6 +23,9 @@ namespace BnNative.Kernels;
 // bound its rounding (see OnePass.Accepts for when it is exact enough).
 [NormKernel("ShiftedMoments", "var d = x - shift; sum += d; squares += d * d; magnitudes += Abs(x);",
     Inputs = "x", GroupParams = "shift", Sums = "sum, squares, magnitudes")]
+// Outputs staged in L1 when they start off the vector boundary a RowGroup kernel streams from (see Geometry.StreamAligned).
+[NormKernel("Copy", "y = x;",
+    Inputs = "x", Outputs = "y")]
 // Layer Normalization: a group is a position, its members the channels; gamma and beta are per member.
 [NormKernel("LayerNormApply", "y = Fma((x - center) * scale, gamma, beta);",
     Inputs = "x", Outputs = "y", GroupParams = "center, scale", MemberParams = "gamma, beta")]

@@ -126,6 +126,35 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     public static bool Streams(long elements, long runLength) => elements * sizeof(T) >= StreamingBytes && runLength >= MinStreamingRun;
 
     /// <summary>
+    /// The boundary the kernels' non-temporal stores start from: one vector of the widest width this image runs, as
+    /// stored (64 bytes of floats at AVX-512, 32 of 16-bit values); 1 where nothing streams (scalar kernels, 16-bit
+    /// values at 128 bits, whose 8-byte half vectors have no non-temporal store).
+    /// </summary>
+    private static readonly nuint StreamBoundary = StoredVectorBytes() is var bytes && bytes >= 16 ? (nuint)bytes : 1;
+
+    private static int StoredVectorBytes()
+    {
+        int vectorBytes = !Kernels.KernelIsa.UseVectors ? 0
+            : System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? 64
+            : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? 32
+            : System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated ? 16 : 0;
+        return vectorBytes / (sizeof(T) == 8 ? 8 : 4) * sizeof(T); // lanes of the compute type (float, or double for F64)
+    }
+
+    /// <summary>
+    /// Whether a RowGroup kernel can stream rows written from <paramref name="output"/> on: it streams whole rows only
+    /// from a vector boundary. Elsewhere (malloc and NumPy start large arrays 16 bytes past a 64-byte one) a group's
+    /// rows go to <see cref="StageBytes"/> on the stack first and a copy streams them out after a scalar head.
+    /// </summary>
+    public static bool StreamAligned(void* output) => (nuint)output % StreamBoundary == 0;
+
+    /// <summary>Room for the rows of a group staged in L1 (see <see cref="StreamAligned"/>), and a boundary to align them to.</summary>
+    public const int StageBytes = 16 * 1024 + 64;
+
+    /// <summary>The first vector boundary in a stage of <see cref="StageBytes"/>.</summary>
+    public static T* Stage(byte* stage) => (T*)(stage + (64 - (nuint)stage % 64) % 64);
+
+    /// <summary>
     /// Whether channels-last gradient sums walk tiles of whole rows in memory order, their sums loaded and stored for every
     /// row, rather than four rows at a time (see KernelEmitter.EmitRowByRow): where a tensor is 4 MiB or more, so the pass
     /// reads x and dy from memory, and its rows are at most 2 KB, so both sums stay in L1. Measured against four rows at a
