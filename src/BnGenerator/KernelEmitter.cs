@@ -265,6 +265,17 @@ namespace BnGenerator
             else
                 EmitRowGroup(w, spec, type, width);
             w.Close();
+            if (shape == LoopShape.GroupsContiguous && spec.Sums.Count > 0 && !width.IsScalar && WalkCopies(spec, width, unroll) > unroll)
+            {
+                // Apart, so that its sums' registers do not make the allocator spill in the other walks of the method
+                // (inline, channels-last BatchNorm forward at C = 256 and 512 ran 1.5× slower).
+                int lanes = width.Lanes(type), widest = WalkCopies(spec, width, unroll);
+                w.Line($"/// <summary>{width.Name}: rows of {(unroll * lanes + 1).ToString(CultureInfo.InvariantCulture)}–{(widest * lanes).ToString(CultureInfo.InvariantCulture)} groups, walked down as one block of up to {widest.ToString(CultureInfo.InvariantCulture)} vectors (see WalkCopies).</summary>");
+                w.Line("[MethodImpl(MethodImplOptions.NoInlining)]");
+                w.Open($"private static void {shape}{width.Name}Wide({string.Join(", ", Parameters(spec, shape, type.Keyword, type.Compute).Where(p => p != "bool inMemoryOrder"))})");
+                EmitGroupBlocks(w, spec, type, width, unroll, widest);
+                w.Close();
+            }
         }
 
         private static string Offset(string index, int lanes, int copy) =>
@@ -781,8 +792,19 @@ namespace BnGenerator
             // taller tiles are walked row by row (a block walk would stride across pages and defeat the
             // prefetcher) with the sums kept in their arrays, in L1. Each sum lane adds the rows in the same
             // order either way.
+            if (WalkCopies(spec, width, unroll) > unroll)
+            {
+                string walkBlock = (WalkCopies(spec, width, unroll) * lanes).ToString(CultureInfo.InvariantCulture);
+                // Not where the caller asks for memory order: the backward's gradient sums over rows of 128 floats ran
+                // 0.95× as fast walked this way as row by row with their sums in L1.
+                string asked = WalksInMemoryOrderWhenAsked(spec, LoopShape.GroupsContiguous) ? " && !inMemoryOrder" : "";
+                w.Open($"if (groups > {block} && groups <= {walkBlock}{asked})");
+                w.Line($"GroupsContiguous{width.Name}Wide({string.Join(", ", Arguments(spec, LoopShape.GroupsContiguous).Where(a => a != "inMemoryOrder"))});");
+                w.Line("return;");
+                w.Close();
+            }
             w.Open($"if (groups <= {block} || rows <= {FewRows})");
-            EmitGroupBlocks(w, spec, type, width, unroll);
+            EmitGroupBlocks(w, spec, type, width, unroll, unroll);
             w.Line("return;");
             w.Close();
             EmitRowByRow(w, spec, type, width, unroll);
@@ -1011,7 +1033,18 @@ namespace BnGenerator
         /// A kernel with sums walks a block of groups down all rows, so each sum stays in registers until
         /// the block is done.
         /// </summary>
-        private static void EmitGroupBlocks(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll)
+        /// <summary>
+        /// The widest block a reduction walks down the rows with its sums in registers: unroll vectors, or, with 32 registers
+        /// (AVX-512), twice that where those sums leave eight of them for loads, temporaries and spares (the three sums of
+        /// ShiftedMoments over 128 floats take 24). Rows of 65–128 floats went four rows at a time by blocks of 64, which hop
+        /// between lines: channels-last BatchNorm forward at C = 128 ran 1.5× slower per byte than at C = 64. Walked as one
+        /// block (one process, alternated, 26 MB tensors): forward C = 96 1.24–1.33× at 1 thread and 1.12× at 2, C = 128
+        /// 1.14× and 1.11×. Not measured with 16 registers, so not used there.
+        /// </summary>
+        private static int WalkCopies(KernelSpec spec, VectorWidth width, int unroll) =>
+            width.Registers >= 32 && 2 * unroll * spec.Sums.Count + 8 <= width.Registers ? 2 * unroll : unroll;
+
+        private static void EmitGroupBlocks(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, int widest)
         {
             string t = type.Compute;
             w.Line("nint g = 0;");
@@ -1023,19 +1056,24 @@ namespace BnGenerator
                 // floats at AVX-512) goes down the rows as one block, reading each row's lines in order, where blocks of
                 // one vector made three walks down the rows, each from memory (NHWC backward, C = 48: its sums 62% of
                 // the time, against 42% at C = 64).
-                foreach (int copies in Enumerable.Range(1, unroll).Reverse())
+                foreach (int copies in Enumerable.Range(1, widest).Reverse())
                 {
                     string step = (copies * lanes).ToString(CultureInfo.InvariantCulture);
+                    // Past unroll copies the sums take the registers, and the group parameters are read from L1 every row.
+                    bool paramsPerRow = copies > unroll;
                     w.Open($"for (; g <= groups - {step}; g += {step})");
                     for (int u = 0; u < copies; u++)
                     {
-                        foreach (var p in spec.GroupParams)
+                        foreach (var p in paramsPerRow ? [] : spec.GroupParams)
                             w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("g", lanes, u)});");
                         foreach (var s in spec.Sums)
                             w.Line($"var {s}_{u} = {vec}<{t}>.Zero;");
                     }
                     w.Open("for (nint r = 0; r < rows; r++)");
                     w.Line("nint at = r * rowStride + g;");
+                    for (int u = 0; paramsPerRow && u < copies; u++)
+                        foreach (var p in spec.GroupParams)
+                            w.Line($"var {p}_{u} = {vec}.Load({p} + {Offset("g", lanes, u)});");
                     foreach (var p in spec.MemberParams)
                         w.Line($"var {p}V = {vec}.Create({p}[r]);");
                     for (int u = 0; u < copies; u++)

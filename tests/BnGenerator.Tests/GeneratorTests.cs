@@ -286,6 +286,24 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void RowsOfUpToTwoBlocksAreWalkedAsOneBlockApartWithThirtyTwoRegisters()
+    {
+        var (driver, _, _, _) = Run(TwoKernels);
+        string moments = Generated(driver, "Kernels.Moments.g.cs");
+        // AVX-512: rows of 65–128 floats go down the tile as one block of up to eight vectors, in a method of its own, unless
+        // the caller asks for memory order; the parameters of the widest copies are read every row.
+        string main = Method(moments, "GroupsContiguousVector512(float* x");
+        Assert.Contains("if (groups > 64 && groups <= 128 && !inMemoryOrder)", main);
+        Assert.Contains("GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, s, q);", main);
+        string wide = Method(moments, "GroupsContiguousVector512Wide(float* x");
+        Assert.Contains("for (; g <= groups - 128; g += 128)", wide);
+        Assert.Contains("var shift_7 = Vector512.Load(shift + g + 112);", wide);
+        Assert.Contains("[MethodImpl(MethodImplOptions.NoInlining)]\n        private static void GroupsContiguousVector512Wide(float* x", moments.Replace("\r\n", "\n"));
+        // Sixteen registers: no wide walk.
+        Assert.DoesNotContain("Vector256Wide", moments);
+    }
+
+    [Fact]
     public void UnrollFactorFollowsTheRegisterBudget()
     {
         var (driver, _, _, _) = Run(TwoKernels);

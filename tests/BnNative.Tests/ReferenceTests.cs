@@ -202,13 +202,14 @@ public class ReferenceTests
     /// held in registers; rows of whole vectors narrower than a block stream one row at a time). Rows of C = 208, wider than
     /// a block and whole vectors, are walked one at a time and streamed; rows of C = 200 (800 bytes, every other row 32
     /// bytes off a 64-byte boundary, a last vector that overlaps the one before it) one at a time with ordinary stores.
+    /// Rows of 96 and 120 (at AVX-512, statistics walked down the tile as one block of up to eight vectors).
     /// </summary>
     [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
     public void StreamedChannelsLastOutputs(string isa)
     {
         var lib = Images.ByIsa[isa];
         const BnDType t = BnDType.F32;
-        foreach (var (channels, width, misaligned) in new[] { (64, 140, false), (32, 280, false), (64, 140, true), (208, 19, false), (200, 20, false), (208, 19, true) })
+        foreach (var (channels, width, misaligned) in new[] { (64, 140, false), (32, 280, false), (64, 140, true), (208, 19, false), (200, 20, false), (208, 19, true), (96, 94, false), (120, 75, true) })
         {
             var p = Problem.Create(t, BnLayout.NHWC, 9, channels, 60, width, seed: channels, affine: true);
             string what = $"{isa} {p} misaligned={misaligned}";

@@ -775,6 +775,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1119,6 +1124,427 @@ static unsafe partial class Kernels
                     s[g] += d_s;
                     q[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(float* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                var s_6 = Vector512<float>.Zero;
+                var q_6 = Vector512<float>.Zero;
+                var s_7 = Vector512<float>.Zero;
+                var q_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var shift_7 = Vector512.Load(shift + g + 112);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var x_7 = Vector512.Load(x + at + 112);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    s_7 += d_7;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                    q_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+                Vector512.Store(Vector512.Load(s + g + 96) + s_6, s + g + 96);
+                Vector512.Store(Vector512.Load(q + g + 96) + q_6, q + g + 96);
+                Vector512.Store(Vector512.Load(s + g + 112) + s_7, s + g + 112);
+                Vector512.Store(Vector512.Load(q + g + 112) + q_7, q + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                var s_6 = Vector512<float>.Zero;
+                var q_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+                Vector512.Store(Vector512.Load(s + g + 96) + s_6, s + g + 96);
+                Vector512.Store(Vector512.Load(q + g + 96) + q_6, q + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 48);
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var shift_t = Vector512.Load(shift + last);
+                var s_t = Vector512<float>.Zero;
+                var q_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var d_t = x_t - shift_t;
+                    s_t += d_t;
+                    q_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);
+                Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<float>.Zero), q + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float shift_s = shift[g];
+                float s_s = 0;
+                float q_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = x[at];
+                    var d_s = x_s - shift_s;
+                    s_s += d_s;
+                    q_s += d_s * d_s;
+                }
+                s[g] += s_s;
+                q[g] += q_s;
             }
         }
 
@@ -1576,6 +2002,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q, bool inMemoryOrder)
         {
+            if (groups > 32 && groups <= 64 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1920,6 +2351,427 @@ static unsafe partial class Kernels
                     s[g] += d_s;
                     q[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 33–64 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(double* x, nint rows, nint groups, nint rowStride, double* shift, double* s, double* q)
+        {
+            nint g = 0;
+            for (; g <= groups - 64; g += 64)
+            {
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                var s_2 = Vector512<double>.Zero;
+                var q_2 = Vector512<double>.Zero;
+                var s_3 = Vector512<double>.Zero;
+                var q_3 = Vector512<double>.Zero;
+                var s_4 = Vector512<double>.Zero;
+                var q_4 = Vector512<double>.Zero;
+                var s_5 = Vector512<double>.Zero;
+                var q_5 = Vector512<double>.Zero;
+                var s_6 = Vector512<double>.Zero;
+                var q_6 = Vector512<double>.Zero;
+                var s_7 = Vector512<double>.Zero;
+                var q_7 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var shift_5 = Vector512.Load(shift + g + 40);
+                    var shift_6 = Vector512.Load(shift + g + 48);
+                    var shift_7 = Vector512.Load(shift + g + 56);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var x_7 = Vector512.Load(x + at + 56);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    s_7 += d_7;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                    q_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
+                Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_4, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_4, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 40) + s_5, s + g + 40);
+                Vector512.Store(Vector512.Load(q + g + 40) + q_5, q + g + 40);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_6, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_6, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 56) + s_7, s + g + 56);
+                Vector512.Store(Vector512.Load(q + g + 56) + q_7, q + g + 56);
+            }
+            for (; g <= groups - 56; g += 56)
+            {
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                var s_2 = Vector512<double>.Zero;
+                var q_2 = Vector512<double>.Zero;
+                var s_3 = Vector512<double>.Zero;
+                var q_3 = Vector512<double>.Zero;
+                var s_4 = Vector512<double>.Zero;
+                var q_4 = Vector512<double>.Zero;
+                var s_5 = Vector512<double>.Zero;
+                var q_5 = Vector512<double>.Zero;
+                var s_6 = Vector512<double>.Zero;
+                var q_6 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var shift_5 = Vector512.Load(shift + g + 40);
+                    var shift_6 = Vector512.Load(shift + g + 48);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
+                Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_4, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_4, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 40) + s_5, s + g + 40);
+                Vector512.Store(Vector512.Load(q + g + 40) + q_5, q + g + 40);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_6, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_6, q + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                var s_2 = Vector512<double>.Zero;
+                var q_2 = Vector512<double>.Zero;
+                var s_3 = Vector512<double>.Zero;
+                var q_3 = Vector512<double>.Zero;
+                var s_4 = Vector512<double>.Zero;
+                var q_4 = Vector512<double>.Zero;
+                var s_5 = Vector512<double>.Zero;
+                var q_5 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var shift_5 = Vector512.Load(shift + g + 40);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
+                Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_4, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_4, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 40) + s_5, s + g + 40);
+                Vector512.Store(Vector512.Load(q + g + 40) + q_5, q + g + 40);
+            }
+            for (; g <= groups - 40; g += 40)
+            {
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                var s_2 = Vector512<double>.Zero;
+                var q_2 = Vector512<double>.Zero;
+                var s_3 = Vector512<double>.Zero;
+                var q_3 = Vector512<double>.Zero;
+                var s_4 = Vector512<double>.Zero;
+                var q_4 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
+                Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_4, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_4, q + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 8);
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 16);
+                var s_2 = Vector512<double>.Zero;
+                var q_2 = Vector512<double>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 24);
+                var s_3 = Vector512<double>.Zero;
+                var q_3 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 24) + s_3, s + g + 24);
+                Vector512.Store(Vector512.Load(q + g + 24) + q_3, q + g + 24);
+            }
+            for (; g <= groups - 24; g += 24)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 8);
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 16);
+                var s_2 = Vector512<double>.Zero;
+                var q_2 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_2, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_2, q + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 8);
+                var s_1 = Vector512<double>.Zero;
+                var q_1 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 8) + s_1, s + g + 8);
+                Vector512.Store(Vector512.Load(q + g + 8) + q_1, q + g + 8);
+            }
+            for (; g <= groups - 8; g += 8)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<double>.Zero;
+                var q_0 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+            }
+            if (groups - g >= 4 && groups >= 8)
+            {
+                nint last = groups - 8;
+                var shift_t = Vector512.Load(shift + last);
+                var s_t = Vector512<double>.Zero;
+                var q_t = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var d_t = x_t - shift_t;
+                    s_t += d_t;
+                    q_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<double>.Zero), s + last);
+                Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<double>.Zero), q + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                double shift_s = shift[g];
+                double s_s = 0;
+                double q_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    double x_s = x[at];
+                    var d_s = x_s - shift_s;
+                    s_s += d_s;
+                    q_s += d_s * d_s;
+                }
+                s[g] += s_s;
+                q[g] += q_s;
             }
         }
 
@@ -2315,6 +3167,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2659,6 +3516,427 @@ static unsafe partial class Kernels
                     s[g] += d_s;
                     q[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                var s_6 = Vector512<float>.Zero;
+                var q_6 = Vector512<float>.Zero;
+                var s_7 = Vector512<float>.Zero;
+                var q_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var shift_7 = Vector512.Load(shift + g + 112);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 112);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    s_7 += d_7;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                    q_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+                Vector512.Store(Vector512.Load(s + g + 96) + s_6, s + g + 96);
+                Vector512.Store(Vector512.Load(q + g + 96) + q_6, q + g + 96);
+                Vector512.Store(Vector512.Load(s + g + 112) + s_7, s + g + 112);
+                Vector512.Store(Vector512.Load(q + g + 112) + q_7, q + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                var s_6 = Vector512<float>.Zero;
+                var q_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+                Vector512.Store(Vector512.Load(s + g + 96) + s_6, s + g + 96);
+                Vector512.Store(Vector512.Load(q + g + 96) + q_6, q + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 48);
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var shift_t = Vector512.Load(shift + last);
+                var s_t = Vector512<float>.Zero;
+                var q_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_t = x_t - shift_t;
+                    s_t += d_t;
+                    q_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);
+                Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<float>.Zero), q + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float shift_s = shift[g];
+                float s_s = 0;
+                float q_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s_s += d_s;
+                    q_s += d_s * d_s;
+                }
+                s[g] += s_s;
+                q[g] += q_s;
             }
         }
 
@@ -3116,6 +4394,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, s, q);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -3460,6 +4743,427 @@ static unsafe partial class Kernels
                     s[g] += d_s;
                     q[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* s, float* q)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                var s_6 = Vector512<float>.Zero;
+                var q_6 = Vector512<float>.Zero;
+                var s_7 = Vector512<float>.Zero;
+                var q_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var shift_7 = Vector512.Load(shift + g + 112);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 112);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    s_7 += d_7;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                    q_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+                Vector512.Store(Vector512.Load(s + g + 96) + s_6, s + g + 96);
+                Vector512.Store(Vector512.Load(q + g + 96) + q_6, q + g + 96);
+                Vector512.Store(Vector512.Load(s + g + 112) + s_7, s + g + 112);
+                Vector512.Store(Vector512.Load(q + g + 112) + q_7, q + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                var s_6 = Vector512<float>.Zero;
+                var q_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    s_6 += d_6;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                    q_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+                Vector512.Store(Vector512.Load(s + g + 96) + s_6, s + g + 96);
+                Vector512.Store(Vector512.Load(q + g + 96) + q_6, q + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                var s_5 = Vector512<float>.Zero;
+                var q_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    s_5 += d_5;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                    q_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+                Vector512.Store(Vector512.Load(s + g + 80) + s_5, s + g + 80);
+                Vector512.Store(Vector512.Load(q + g + 80) + q_5, q + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                var s_4 = Vector512<float>.Zero;
+                var q_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    s_4 += d_4;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                    q_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+                Vector512.Store(Vector512.Load(s + g + 64) + s_4, s + g + 64);
+                Vector512.Store(Vector512.Load(q + g + 64) + q_4, q + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 48);
+                var s_3 = Vector512<float>.Zero;
+                var q_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    s_3 += d_3;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                    q_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+                Vector512.Store(Vector512.Load(s + g + 48) + s_3, s + g + 48);
+                Vector512.Store(Vector512.Load(q + g + 48) + q_3, q + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var s_2 = Vector512<float>.Zero;
+                var q_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    s_2 += d_2;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                    q_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+                Vector512.Store(Vector512.Load(s + g + 32) + s_2, s + g + 32);
+                Vector512.Store(Vector512.Load(q + g + 32) + q_2, q + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var s_1 = Vector512<float>.Zero;
+                var q_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    s_0 += d_0;
+                    s_1 += d_1;
+                    q_0 += d_0 * d_0;
+                    q_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+                Vector512.Store(Vector512.Load(s + g + 16) + s_1, s + g + 16);
+                Vector512.Store(Vector512.Load(q + g + 16) + q_1, q + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var s_0 = Vector512<float>.Zero;
+                var q_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    s_0 += d_0;
+                    q_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(s + g) + s_0, s + g);
+                Vector512.Store(Vector512.Load(q + g) + q_0, q + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var shift_t = Vector512.Load(shift + last);
+                var s_t = Vector512<float>.Zero;
+                var q_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_t = x_t - shift_t;
+                    s_t += d_t;
+                    q_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(s + last) + Vector512.ConditionalSelect(fresh, s_t, Vector512<float>.Zero), s + last);
+                Vector512.Store(Vector512.Load(q + last) + Vector512.ConditionalSelect(fresh, q_t, Vector512<float>.Zero), q + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float shift_s = shift[g];
+                float s_s = 0;
+                float q_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    s_s += d_s;
+                    q_s += d_s * d_s;
+                }
+                s[g] += s_s;
+                q[g] += q_s;
             }
         }
 

@@ -775,6 +775,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1119,6 +1124,427 @@ static unsafe partial class Kernels
                     deviations[g] += d_s;
                     squares[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(float* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var deviations_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var deviations_7 = Vector512<float>.Zero;
+                var squares_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var x_7 = Vector512.Load(x + at + 112);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    var d_7 = x_7 - center_7;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    deviations_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(deviations + g + 96) + deviations_6, deviations + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(deviations + g + 112) + deviations_7, deviations + g + 112);
+                Vector512.Store(Vector512.Load(squares + g + 112) + squares_7, squares + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var deviations_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(deviations + g + 96) + deviations_6, deviations + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var deviations_t = Vector512<float>.Zero;
+                var squares_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var d_t = x_t - center_t;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(deviations + last) + Vector512.ConditionalSelect(fresh, deviations_t, Vector512<float>.Zero), deviations + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float deviations_s = 0;
+                float squares_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = x[at];
+                    var d_s = x_s - center_s;
+                    deviations_s += d_s;
+                    squares_s += d_s * d_s;
+                }
+                deviations[g] += deviations_s;
+                squares[g] += squares_s;
             }
         }
 
@@ -1576,6 +2002,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* center, double* deviations, double* squares, bool inMemoryOrder)
         {
+            if (groups > 32 && groups <= 64 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1920,6 +2351,427 @@ static unsafe partial class Kernels
                     deviations[g] += d_s;
                     squares[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 33–64 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(double* x, nint rows, nint groups, nint rowStride, double* center, double* deviations, double* squares)
+        {
+            nint g = 0;
+            for (; g <= groups - 64; g += 64)
+            {
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var deviations_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var deviations_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var deviations_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var deviations_5 = Vector512<double>.Zero;
+                var squares_5 = Vector512<double>.Zero;
+                var deviations_6 = Vector512<double>.Zero;
+                var squares_6 = Vector512<double>.Zero;
+                var deviations_7 = Vector512<double>.Zero;
+                var squares_7 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var center_6 = Vector512.Load(center + g + 48);
+                    var center_7 = Vector512.Load(center + g + 56);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var x_7 = Vector512.Load(x + at + 56);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    var d_7 = x_7 - center_7;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    deviations_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 24) + deviations_3, deviations + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_4, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 40) + deviations_5, deviations + g + 40);
+                Vector512.Store(Vector512.Load(squares + g + 40) + squares_5, squares + g + 40);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_6, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_6, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 56) + deviations_7, deviations + g + 56);
+                Vector512.Store(Vector512.Load(squares + g + 56) + squares_7, squares + g + 56);
+            }
+            for (; g <= groups - 56; g += 56)
+            {
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var deviations_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var deviations_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var deviations_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var deviations_5 = Vector512<double>.Zero;
+                var squares_5 = Vector512<double>.Zero;
+                var deviations_6 = Vector512<double>.Zero;
+                var squares_6 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var center_6 = Vector512.Load(center + g + 48);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 24) + deviations_3, deviations + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_4, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 40) + deviations_5, deviations + g + 40);
+                Vector512.Store(Vector512.Load(squares + g + 40) + squares_5, squares + g + 40);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_6, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_6, squares + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var deviations_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var deviations_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var deviations_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var deviations_5 = Vector512<double>.Zero;
+                var squares_5 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 24) + deviations_3, deviations + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_4, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 40) + deviations_5, deviations + g + 40);
+                Vector512.Store(Vector512.Load(squares + g + 40) + squares_5, squares + g + 40);
+            }
+            for (; g <= groups - 40; g += 40)
+            {
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var deviations_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var deviations_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var deviations_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 24) + deviations_3, deviations + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_4, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var center_2 = Vector512.Load(center + g + 16);
+                var deviations_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var center_3 = Vector512.Load(center + g + 24);
+                var deviations_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 24) + deviations_3, deviations + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+            }
+            for (; g <= groups - 24; g += 24)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var center_2 = Vector512.Load(center + g + 16);
+                var deviations_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_2, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var deviations_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 8) + deviations_1, deviations + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+            }
+            for (; g <= groups - 8; g += 8)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+            }
+            if (groups - g >= 4 && groups >= 8)
+            {
+                nint last = groups - 8;
+                var center_t = Vector512.Load(center + last);
+                var deviations_t = Vector512<double>.Zero;
+                var squares_t = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var d_t = x_t - center_t;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                Vector512.Store(Vector512.Load(deviations + last) + Vector512.ConditionalSelect(fresh, deviations_t, Vector512<double>.Zero), deviations + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<double>.Zero), squares + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                double center_s = center[g];
+                double deviations_s = 0;
+                double squares_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    double x_s = x[at];
+                    var d_s = x_s - center_s;
+                    deviations_s += d_s;
+                    squares_s += d_s * d_s;
+                }
+                deviations[g] += deviations_s;
+                squares[g] += squares_s;
             }
         }
 
@@ -2315,6 +3167,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2659,6 +3516,427 @@ static unsafe partial class Kernels
                     deviations[g] += d_s;
                     squares[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::System.Half* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var deviations_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var deviations_7 = Vector512<float>.Zero;
+                var squares_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 112);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    var d_7 = x_7 - center_7;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    deviations_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(deviations + g + 96) + deviations_6, deviations + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(deviations + g + 112) + deviations_7, deviations + g + 112);
+                Vector512.Store(Vector512.Load(squares + g + 112) + squares_7, squares + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var deviations_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(deviations + g + 96) + deviations_6, deviations + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var deviations_t = Vector512<float>.Zero;
+                var squares_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_t = x_t - center_t;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(deviations + last) + Vector512.ConditionalSelect(fresh, deviations_t, Vector512<float>.Zero), deviations + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float deviations_s = 0;
+                float squares_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations_s += d_s;
+                    squares_s += d_s * d_s;
+                }
+                deviations[g] += deviations_s;
+                squares[g] += squares_s;
             }
         }
 
@@ -3116,6 +4394,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, center, deviations, squares);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -3460,6 +4743,427 @@ static unsafe partial class Kernels
                     deviations[g] += d_s;
                     squares[g] += d_s * d_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* center, float* deviations, float* squares)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var deviations_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var deviations_7 = Vector512<float>.Zero;
+                var squares_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 112);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    var d_7 = x_7 - center_7;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    deviations_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(deviations + g + 96) + deviations_6, deviations + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(deviations + g + 112) + deviations_7, deviations + g + 112);
+                Vector512.Store(Vector512.Load(squares + g + 112) + squares_7, squares + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var deviations_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    var d_6 = x_6 - center_6;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    deviations_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(deviations + g + 96) + deviations_6, deviations + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var deviations_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    var d_5 = x_5 - center_5;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    deviations_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(deviations + g + 80) + deviations_5, deviations + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var deviations_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    var d_4 = x_4 - center_4;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    deviations_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(deviations + g + 64) + deviations_4, deviations + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var deviations_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    var d_3 = x_3 - center_3;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    deviations_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(deviations + g + 48) + deviations_3, deviations + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var deviations_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    var d_2 = x_2 - center_2;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    deviations_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(deviations + g + 32) + deviations_2, deviations + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var deviations_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var d_0 = x_0 - center_0;
+                    var d_1 = x_1 - center_1;
+                    deviations_0 += d_0;
+                    deviations_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(deviations + g + 16) + deviations_1, deviations + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var deviations_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_0 = x_0 - center_0;
+                    deviations_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                }
+                Vector512.Store(Vector512.Load(deviations + g) + deviations_0, deviations + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var deviations_t = Vector512<float>.Zero;
+                var squares_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_t = x_t - center_t;
+                    deviations_t += d_t;
+                    squares_t += d_t * d_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(deviations + last) + Vector512.ConditionalSelect(fresh, deviations_t, Vector512<float>.Zero), deviations + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float deviations_s = 0;
+                float squares_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - center_s;
+                    deviations_s += d_s;
+                    squares_s += d_s * d_s;
+                }
+                deviations[g] += deviations_s;
+                squares[g] += squares_s;
             }
         }
 

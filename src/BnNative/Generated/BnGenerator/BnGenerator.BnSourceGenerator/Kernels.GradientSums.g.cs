@@ -775,6 +775,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1119,6 +1124,427 @@ static unsafe partial class Kernels
                     sumDy[g] += dy_s;
                     sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                var sumDy_6 = Vector512<float>.Zero;
+                var sumDyCentered_6 = Vector512<float>.Zero;
+                var sumDy_7 = Vector512<float>.Zero;
+                var sumDyCentered_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var dy_5 = Vector512.Load(dy + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var dy_6 = Vector512.Load(dy + at + 96);
+                    var x_7 = Vector512.Load(x + at + 112);
+                    var dy_7 = Vector512.Load(dy + at + 112);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDy_7 += dy_7;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                    sumDyCentered_7 += dy_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumDy + g + 96) + sumDy_6, sumDy + g + 96);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 96) + sumDyCentered_6, sumDyCentered + g + 96);
+                Vector512.Store(Vector512.Load(sumDy + g + 112) + sumDy_7, sumDy + g + 112);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 112) + sumDyCentered_7, sumDyCentered + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                var sumDy_6 = Vector512<float>.Zero;
+                var sumDyCentered_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var dy_5 = Vector512.Load(dy + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var dy_6 = Vector512.Load(dy + at + 96);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumDy + g + 96) + sumDy_6, sumDy + g + 96);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 96) + sumDyCentered_6, sumDyCentered + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var dy_5 = Vector512.Load(dy + at + 80);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var sumDy_t = Vector512<float>.Zero;
+                var sumDyCentered_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero), sumDyCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float sumDy_s = 0;
+                float sumDyCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = x[at];
+                    float dy_s = dy[at];
+                    sumDy_s += dy_s;
+                    sumDyCentered_s += dy_s * (x_s - center_s);
+                }
+                sumDy[g] += sumDy_s;
+                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
@@ -1576,6 +2002,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered, bool inMemoryOrder)
         {
+            if (groups > 32 && groups <= 64 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1920,6 +2351,427 @@ static unsafe partial class Kernels
                     sumDy[g] += dy_s;
                     sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 33–64 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* sumDy, double* sumDyCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 64; g += 64)
+            {
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                var sumDy_2 = Vector512<double>.Zero;
+                var sumDyCentered_2 = Vector512<double>.Zero;
+                var sumDy_3 = Vector512<double>.Zero;
+                var sumDyCentered_3 = Vector512<double>.Zero;
+                var sumDy_4 = Vector512<double>.Zero;
+                var sumDyCentered_4 = Vector512<double>.Zero;
+                var sumDy_5 = Vector512<double>.Zero;
+                var sumDyCentered_5 = Vector512<double>.Zero;
+                var sumDy_6 = Vector512<double>.Zero;
+                var sumDyCentered_6 = Vector512<double>.Zero;
+                var sumDy_7 = Vector512<double>.Zero;
+                var sumDyCentered_7 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var center_6 = Vector512.Load(center + g + 48);
+                    var center_7 = Vector512.Load(center + g + 56);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var dy_5 = Vector512.Load(dy + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var dy_6 = Vector512.Load(dy + at + 48);
+                    var x_7 = Vector512.Load(x + at + 56);
+                    var dy_7 = Vector512.Load(dy + at + 56);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDy_7 += dy_7;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                    sumDyCentered_7 += dy_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_4, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_4, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 40) + sumDy_5, sumDy + g + 40);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 40) + sumDyCentered_5, sumDyCentered + g + 40);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_6, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_6, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 56) + sumDy_7, sumDy + g + 56);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 56) + sumDyCentered_7, sumDyCentered + g + 56);
+            }
+            for (; g <= groups - 56; g += 56)
+            {
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                var sumDy_2 = Vector512<double>.Zero;
+                var sumDyCentered_2 = Vector512<double>.Zero;
+                var sumDy_3 = Vector512<double>.Zero;
+                var sumDyCentered_3 = Vector512<double>.Zero;
+                var sumDy_4 = Vector512<double>.Zero;
+                var sumDyCentered_4 = Vector512<double>.Zero;
+                var sumDy_5 = Vector512<double>.Zero;
+                var sumDyCentered_5 = Vector512<double>.Zero;
+                var sumDy_6 = Vector512<double>.Zero;
+                var sumDyCentered_6 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var center_6 = Vector512.Load(center + g + 48);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var dy_5 = Vector512.Load(dy + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var dy_6 = Vector512.Load(dy + at + 48);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_4, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_4, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 40) + sumDy_5, sumDy + g + 40);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 40) + sumDyCentered_5, sumDyCentered + g + 40);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_6, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_6, sumDyCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                var sumDy_2 = Vector512<double>.Zero;
+                var sumDyCentered_2 = Vector512<double>.Zero;
+                var sumDy_3 = Vector512<double>.Zero;
+                var sumDyCentered_3 = Vector512<double>.Zero;
+                var sumDy_4 = Vector512<double>.Zero;
+                var sumDyCentered_4 = Vector512<double>.Zero;
+                var sumDy_5 = Vector512<double>.Zero;
+                var sumDyCentered_5 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var dy_5 = Vector512.Load(dy + at + 40);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_4, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_4, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 40) + sumDy_5, sumDy + g + 40);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 40) + sumDyCentered_5, sumDyCentered + g + 40);
+            }
+            for (; g <= groups - 40; g += 40)
+            {
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                var sumDy_2 = Vector512<double>.Zero;
+                var sumDyCentered_2 = Vector512<double>.Zero;
+                var sumDy_3 = Vector512<double>.Zero;
+                var sumDyCentered_3 = Vector512<double>.Zero;
+                var sumDy_4 = Vector512<double>.Zero;
+                var sumDyCentered_4 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_4, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_4, sumDyCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                var center_2 = Vector512.Load(center + g + 16);
+                var sumDy_2 = Vector512<double>.Zero;
+                var sumDyCentered_2 = Vector512<double>.Zero;
+                var center_3 = Vector512.Load(center + g + 24);
+                var sumDy_3 = Vector512<double>.Zero;
+                var sumDyCentered_3 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 24) + sumDy_3, sumDy + g + 24);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 24) + sumDyCentered_3, sumDyCentered + g + 24);
+            }
+            for (; g <= groups - 24; g += 24)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                var center_2 = Vector512.Load(center + g + 16);
+                var sumDy_2 = Vector512<double>.Zero;
+                var sumDyCentered_2 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_2, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_2, sumDyCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var sumDy_1 = Vector512<double>.Zero;
+                var sumDyCentered_1 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 8) + sumDy_1, sumDy + g + 8);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 8) + sumDyCentered_1, sumDyCentered + g + 8);
+            }
+            for (; g <= groups - 8; g += 8)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<double>.Zero;
+                var sumDyCentered_0 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 8)
+            {
+                nint last = groups - 8;
+                var center_t = Vector512.Load(center + last);
+                var sumDy_t = Vector512<double>.Zero;
+                var sumDyCentered_t = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<double>.Zero), sumDy + last);
+                Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<double>.Zero), sumDyCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                double center_s = center[g];
+                double sumDy_s = 0;
+                double sumDyCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    double x_s = x[at];
+                    double dy_s = dy[at];
+                    sumDy_s += dy_s;
+                    sumDyCentered_s += dy_s * (x_s - center_s);
+                }
+                sumDy[g] += sumDy_s;
+                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
@@ -2315,6 +3167,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2659,6 +3516,427 @@ static unsafe partial class Kernels
                     sumDy[g] += dy_s;
                     sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                var sumDy_6 = Vector512<float>.Zero;
+                var sumDyCentered_6 = Vector512<float>.Zero;
+                var sumDy_7 = Vector512<float>.Zero;
+                var sumDyCentered_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 96);
+                    var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 112);
+                    var dy_7 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 112);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDy_7 += dy_7;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                    sumDyCentered_7 += dy_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumDy + g + 96) + sumDy_6, sumDy + g + 96);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 96) + sumDyCentered_6, sumDyCentered + g + 96);
+                Vector512.Store(Vector512.Load(sumDy + g + 112) + sumDy_7, sumDy + g + 112);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 112) + sumDyCentered_7, sumDyCentered + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                var sumDy_6 = Vector512<float>.Zero;
+                var sumDyCentered_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 96);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumDy + g + 96) + sumDy_6, sumDy + g + 96);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 96) + sumDyCentered_6, sumDyCentered + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 80);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var sumDy_t = Vector512<float>.Zero;
+                var sumDyCentered_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero), sumDyCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float sumDy_s = 0;
+                float sumDyCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    sumDy_s += dy_s;
+                    sumDyCentered_s += dy_s * (x_s - center_s);
+                }
+                sumDy[g] += sumDy_s;
+                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 
@@ -3116,6 +4394,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, sumDy, sumDyCentered);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -3460,6 +4743,427 @@ static unsafe partial class Kernels
                     sumDy[g] += dy_s;
                     sumDyCentered[g] += dy_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* sumDy, float* sumDyCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                var sumDy_6 = Vector512<float>.Zero;
+                var sumDyCentered_6 = Vector512<float>.Zero;
+                var sumDy_7 = Vector512<float>.Zero;
+                var sumDyCentered_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 96);
+                    var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 112);
+                    var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 112);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDy_7 += dy_7;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                    sumDyCentered_7 += dy_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumDy + g + 96) + sumDy_6, sumDy + g + 96);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 96) + sumDyCentered_6, sumDyCentered + g + 96);
+                Vector512.Store(Vector512.Load(sumDy + g + 112) + sumDy_7, sumDy + g + 112);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 112) + sumDyCentered_7, sumDyCentered + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                var sumDy_6 = Vector512<float>.Zero;
+                var sumDyCentered_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 96);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDy_6 += dy_6;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                    sumDyCentered_6 += dy_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumDy + g + 96) + sumDy_6, sumDy + g + 96);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 96) + sumDyCentered_6, sumDyCentered + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                var sumDy_5 = Vector512<float>.Zero;
+                var sumDyCentered_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 80);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDy_5 += dy_5;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                    sumDyCentered_5 += dy_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumDy + g + 80) + sumDy_5, sumDy + g + 80);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 80) + sumDyCentered_5, sumDyCentered + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                var sumDy_4 = Vector512<float>.Zero;
+                var sumDyCentered_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDy_4 += dy_4;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                    sumDyCentered_4 += dy_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumDy + g + 64) + sumDy_4, sumDy + g + 64);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 64) + sumDyCentered_4, sumDyCentered + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var sumDy_3 = Vector512<float>.Zero;
+                var sumDyCentered_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDy_3 += dy_3;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                    sumDyCentered_3 += dy_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumDy + g + 48) + sumDy_3, sumDy + g + 48);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 48) + sumDyCentered_3, sumDyCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumDy_2 = Vector512<float>.Zero;
+                var sumDyCentered_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDy_2 += dy_2;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                    sumDyCentered_2 += dy_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumDy + g + 32) + sumDy_2, sumDy + g + 32);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 32) + sumDyCentered_2, sumDyCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumDy_1 = Vector512<float>.Zero;
+                var sumDyCentered_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    sumDy_0 += dy_0;
+                    sumDy_1 += dy_1;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                    sumDyCentered_1 += dy_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+                Vector512.Store(Vector512.Load(sumDy + g + 16) + sumDy_1, sumDy + g + 16);
+                Vector512.Store(Vector512.Load(sumDyCentered + g + 16) + sumDyCentered_1, sumDyCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumDy_0 = Vector512<float>.Zero;
+                var sumDyCentered_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    sumDy_0 += dy_0;
+                    sumDyCentered_0 += dy_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumDy + g) + sumDy_0, sumDy + g);
+                Vector512.Store(Vector512.Load(sumDyCentered + g) + sumDyCentered_0, sumDyCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var sumDy_t = Vector512<float>.Zero;
+                var sumDyCentered_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    sumDy_t += dy_t;
+                    sumDyCentered_t += dy_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sumDy + last) + Vector512.ConditionalSelect(fresh, sumDy_t, Vector512<float>.Zero), sumDy + last);
+                Vector512.Store(Vector512.Load(sumDyCentered + last) + Vector512.ConditionalSelect(fresh, sumDyCentered_t, Vector512<float>.Zero), sumDyCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float sumDy_s = 0;
+                float sumDyCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    sumDy_s += dy_s;
+                    sumDyCentered_s += dy_s * (x_s - center_s);
+                }
+                sumDy[g] += sumDy_s;
+                sumDyCentered[g] += sumDyCentered_s;
             }
         }
 

@@ -895,6 +895,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
+            if (groups > 64 && groups <= 128)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1166,6 +1171,475 @@ static unsafe partial class Kernels
                     sumG[g] += g_s;
                     sumGCentered[g] += g_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(float* x, float* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                var sumG_6 = Vector512<float>.Zero;
+                var sumGCentered_6 = Vector512<float>.Zero;
+                var sumG_7 = Vector512<float>.Zero;
+                var sumGCentered_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var dy_5 = Vector512.Load(dy + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var dy_6 = Vector512.Load(dy + at + 96);
+                    var x_7 = Vector512.Load(x + at + 112);
+                    var dy_7 = Vector512.Load(dy + at + 112);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    var g_7 = dy_7 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumG_7 += g_7;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                    sumGCentered_7 += g_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumG + g + 96) + sumG_6, sumG + g + 96);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 96) + sumGCentered_6, sumGCentered + g + 96);
+                Vector512.Store(Vector512.Load(sumG + g + 112) + sumG_7, sumG + g + 112);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 112) + sumGCentered_7, sumGCentered + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                var sumG_6 = Vector512<float>.Zero;
+                var sumGCentered_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var dy_5 = Vector512.Load(dy + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var dy_6 = Vector512.Load(dy + at + 96);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumG + g + 96) + sumG_6, sumG + g + 96);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 96) + sumGCentered_6, sumGCentered + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var dy_5 = Vector512.Load(dy + at + 80);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var dy_4 = Vector512.Load(dy + at + 64);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var dy_3 = Vector512.Load(dy + at + 48);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var dy_2 = Vector512.Load(dy + at + 32);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var dy_1 = Vector512.Load(dy + at + 16);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var sumG_t = Vector512<float>.Zero;
+                var sumGCentered_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var g_t = dy_t * gammaV;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero), sumG + last);
+                Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero), sumGCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float sumG_s = 0;
+                float sumGCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float gamma_s = gamma[r];
+                    float x_s = x[at];
+                    float dy_s = dy[at];
+                    var g_s = dy_s * gamma_s;
+                    sumG_s += g_s;
+                    sumGCentered_s += g_s * (x_s - center_s);
+                }
+                sumG[g] += sumG_s;
+                sumGCentered[g] += sumGCentered_s;
             }
         }
 
@@ -1513,6 +1987,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
         {
+            if (groups > 32 && groups <= 64)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1784,6 +2263,475 @@ static unsafe partial class Kernels
                     sumG[g] += g_s;
                     sumGCentered[g] += g_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 33–64 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(double* x, double* dy, nint rows, nint groups, nint rowStride, double* center, double* gamma, double* sumG, double* sumGCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 64; g += 64)
+            {
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                var sumG_2 = Vector512<double>.Zero;
+                var sumGCentered_2 = Vector512<double>.Zero;
+                var sumG_3 = Vector512<double>.Zero;
+                var sumGCentered_3 = Vector512<double>.Zero;
+                var sumG_4 = Vector512<double>.Zero;
+                var sumGCentered_4 = Vector512<double>.Zero;
+                var sumG_5 = Vector512<double>.Zero;
+                var sumGCentered_5 = Vector512<double>.Zero;
+                var sumG_6 = Vector512<double>.Zero;
+                var sumGCentered_6 = Vector512<double>.Zero;
+                var sumG_7 = Vector512<double>.Zero;
+                var sumGCentered_7 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var center_6 = Vector512.Load(center + g + 48);
+                    var center_7 = Vector512.Load(center + g + 56);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var dy_5 = Vector512.Load(dy + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var dy_6 = Vector512.Load(dy + at + 48);
+                    var x_7 = Vector512.Load(x + at + 56);
+                    var dy_7 = Vector512.Load(dy + at + 56);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    var g_7 = dy_7 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumG_7 += g_7;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                    sumGCentered_7 += g_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 24) + sumG_3, sumG + g + 24);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 24) + sumGCentered_3, sumGCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_4, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_4, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 40) + sumG_5, sumG + g + 40);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 40) + sumGCentered_5, sumGCentered + g + 40);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_6, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_6, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 56) + sumG_7, sumG + g + 56);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 56) + sumGCentered_7, sumGCentered + g + 56);
+            }
+            for (; g <= groups - 56; g += 56)
+            {
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                var sumG_2 = Vector512<double>.Zero;
+                var sumGCentered_2 = Vector512<double>.Zero;
+                var sumG_3 = Vector512<double>.Zero;
+                var sumGCentered_3 = Vector512<double>.Zero;
+                var sumG_4 = Vector512<double>.Zero;
+                var sumGCentered_4 = Vector512<double>.Zero;
+                var sumG_5 = Vector512<double>.Zero;
+                var sumGCentered_5 = Vector512<double>.Zero;
+                var sumG_6 = Vector512<double>.Zero;
+                var sumGCentered_6 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var center_6 = Vector512.Load(center + g + 48);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var dy_5 = Vector512.Load(dy + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var dy_6 = Vector512.Load(dy + at + 48);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 24) + sumG_3, sumG + g + 24);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 24) + sumGCentered_3, sumGCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_4, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_4, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 40) + sumG_5, sumG + g + 40);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 40) + sumGCentered_5, sumGCentered + g + 40);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_6, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_6, sumGCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                var sumG_2 = Vector512<double>.Zero;
+                var sumGCentered_2 = Vector512<double>.Zero;
+                var sumG_3 = Vector512<double>.Zero;
+                var sumGCentered_3 = Vector512<double>.Zero;
+                var sumG_4 = Vector512<double>.Zero;
+                var sumGCentered_4 = Vector512<double>.Zero;
+                var sumG_5 = Vector512<double>.Zero;
+                var sumGCentered_5 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var center_5 = Vector512.Load(center + g + 40);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var dy_5 = Vector512.Load(dy + at + 40);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 24) + sumG_3, sumG + g + 24);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 24) + sumGCentered_3, sumGCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_4, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_4, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 40) + sumG_5, sumG + g + 40);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 40) + sumGCentered_5, sumGCentered + g + 40);
+            }
+            for (; g <= groups - 40; g += 40)
+            {
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                var sumG_2 = Vector512<double>.Zero;
+                var sumGCentered_2 = Vector512<double>.Zero;
+                var sumG_3 = Vector512<double>.Zero;
+                var sumGCentered_3 = Vector512<double>.Zero;
+                var sumG_4 = Vector512<double>.Zero;
+                var sumGCentered_4 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 8);
+                    var center_2 = Vector512.Load(center + g + 16);
+                    var center_3 = Vector512.Load(center + g + 24);
+                    var center_4 = Vector512.Load(center + g + 32);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var dy_4 = Vector512.Load(dy + at + 32);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 24) + sumG_3, sumG + g + 24);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 24) + sumGCentered_3, sumGCentered + g + 24);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_4, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_4, sumGCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                var center_2 = Vector512.Load(center + g + 16);
+                var sumG_2 = Vector512<double>.Zero;
+                var sumGCentered_2 = Vector512<double>.Zero;
+                var center_3 = Vector512.Load(center + g + 24);
+                var sumG_3 = Vector512<double>.Zero;
+                var sumGCentered_3 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var dy_3 = Vector512.Load(dy + at + 24);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 24) + sumG_3, sumG + g + 24);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 24) + sumGCentered_3, sumGCentered + g + 24);
+            }
+            for (; g <= groups - 24; g += 24)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                var center_2 = Vector512.Load(center + g + 16);
+                var sumG_2 = Vector512<double>.Zero;
+                var sumGCentered_2 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var dy_2 = Vector512.Load(dy + at + 16);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_2, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_2, sumGCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                var center_1 = Vector512.Load(center + g + 8);
+                var sumG_1 = Vector512<double>.Zero;
+                var sumGCentered_1 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var dy_1 = Vector512.Load(dy + at + 8);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 8) + sumG_1, sumG + g + 8);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 8) + sumGCentered_1, sumGCentered + g + 8);
+            }
+            for (; g <= groups - 8; g += 8)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<double>.Zero;
+                var sumGCentered_0 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = Vector512.Load(x + at);
+                    var dy_0 = Vector512.Load(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 8)
+            {
+                nint last = groups - 8;
+                var center_t = Vector512.Load(center + last);
+                var sumG_t = Vector512<double>.Zero;
+                var sumGCentered_t = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_t = Vector512.Load(x + at);
+                    var dy_t = Vector512.Load(dy + at);
+                    var g_t = dy_t * gammaV;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<double>.Zero), sumG + last);
+                Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<double>.Zero), sumGCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                double center_s = center[g];
+                double sumG_s = 0;
+                double sumGCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    double gamma_s = gamma[r];
+                    double x_s = x[at];
+                    double dy_s = dy[at];
+                    var g_s = dy_s * gamma_s;
+                    sumG_s += g_s;
+                    sumGCentered_s += g_s * (x_s - center_s);
+                }
+                sumG[g] += sumG_s;
+                sumGCentered[g] += sumGCentered_s;
             }
         }
 
@@ -2089,6 +3037,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
+            if (groups > 64 && groups <= 128)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2360,6 +3313,475 @@ static unsafe partial class Kernels
                     sumG[g] += g_s;
                     sumGCentered[g] += g_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::System.Half* x, global::System.Half* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                var sumG_6 = Vector512<float>.Zero;
+                var sumGCentered_6 = Vector512<float>.Zero;
+                var sumG_7 = Vector512<float>.Zero;
+                var sumGCentered_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 96);
+                    var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 112);
+                    var dy_7 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 112);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    var g_7 = dy_7 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumG_7 += g_7;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                    sumGCentered_7 += g_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumG + g + 96) + sumG_6, sumG + g + 96);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 96) + sumGCentered_6, sumGCentered + g + 96);
+                Vector512.Store(Vector512.Load(sumG + g + 112) + sumG_7, sumG + g + 112);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 112) + sumGCentered_7, sumGCentered + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                var sumG_6 = Vector512<float>.Zero;
+                var sumGCentered_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 96);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumG + g + 96) + sumG_6, sumG + g + 96);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 96) + sumGCentered_6, sumGCentered + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 80);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 64);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 48);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 32);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at + 16);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var sumG_t = Vector512<float>.Zero;
+                var sumGCentered_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.Float16Conversions.Load512(dy + at);
+                    var g_t = dy_t * gammaV;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero), sumG + last);
+                Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero), sumGCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float sumG_s = 0;
+                float sumGCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float gamma_s = gamma[r];
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.Float16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG_s += g_s;
+                    sumGCentered_s += g_s * (x_s - center_s);
+                }
+                sumG[g] += sumG_s;
+                sumGCentered[g] += sumGCentered_s;
             }
         }
 
@@ -2707,6 +4129,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
         {
+            if (groups > 64 && groups <= 128)
+            {
+                GroupsContiguousVector512Wide(x, dy, rows, groups, rowStride, center, gamma, sumG, sumGCentered);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2978,6 +4405,475 @@ static unsafe partial class Kernels
                     sumG[g] += g_s;
                     sumGCentered[g] += g_s * (x_s - center_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::BnNative.Kernels.BFloat16* x, global::BnNative.Kernels.BFloat16* dy, nint rows, nint groups, nint rowStride, float* center, float* gamma, float* sumG, float* sumGCentered)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                var sumG_6 = Vector512<float>.Zero;
+                var sumGCentered_6 = Vector512<float>.Zero;
+                var sumG_7 = Vector512<float>.Zero;
+                var sumGCentered_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var center_7 = Vector512.Load(center + g + 112);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 96);
+                    var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 112);
+                    var dy_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 112);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    var g_7 = dy_7 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumG_7 += g_7;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                    sumGCentered_7 += g_7 * (x_7 - center_7);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumG + g + 96) + sumG_6, sumG + g + 96);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 96) + sumGCentered_6, sumGCentered + g + 96);
+                Vector512.Store(Vector512.Load(sumG + g + 112) + sumG_7, sumG + g + 112);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 112) + sumGCentered_7, sumGCentered + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                var sumG_6 = Vector512<float>.Zero;
+                var sumGCentered_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var center_6 = Vector512.Load(center + g + 96);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var dy_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 96);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    var g_6 = dy_6 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumG_6 += g_6;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                    sumGCentered_6 += g_6 * (x_6 - center_6);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+                Vector512.Store(Vector512.Load(sumG + g + 96) + sumG_6, sumG + g + 96);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 96) + sumGCentered_6, sumGCentered + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                var sumG_5 = Vector512<float>.Zero;
+                var sumGCentered_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var center_5 = Vector512.Load(center + g + 80);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var dy_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 80);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    var g_5 = dy_5 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumG_5 += g_5;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                    sumGCentered_5 += g_5 * (x_5 - center_5);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+                Vector512.Store(Vector512.Load(sumG + g + 80) + sumG_5, sumG + g + 80);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 80) + sumGCentered_5, sumGCentered + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                var sumG_4 = Vector512<float>.Zero;
+                var sumGCentered_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var center_0 = Vector512.Load(center + g);
+                    var center_1 = Vector512.Load(center + g + 16);
+                    var center_2 = Vector512.Load(center + g + 32);
+                    var center_3 = Vector512.Load(center + g + 48);
+                    var center_4 = Vector512.Load(center + g + 64);
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var dy_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 64);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    var g_4 = dy_4 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumG_4 += g_4;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                    sumGCentered_4 += g_4 * (x_4 - center_4);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+                Vector512.Store(Vector512.Load(sumG + g + 64) + sumG_4, sumG + g + 64);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 64) + sumGCentered_4, sumGCentered + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                var center_3 = Vector512.Load(center + g + 48);
+                var sumG_3 = Vector512<float>.Zero;
+                var sumGCentered_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var dy_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 48);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    var g_3 = dy_3 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumG_3 += g_3;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                    sumGCentered_3 += g_3 * (x_3 - center_3);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+                Vector512.Store(Vector512.Load(sumG + g + 48) + sumG_3, sumG + g + 48);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 48) + sumGCentered_3, sumGCentered + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                var center_2 = Vector512.Load(center + g + 32);
+                var sumG_2 = Vector512<float>.Zero;
+                var sumGCentered_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var dy_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 32);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    var g_2 = dy_2 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumG_2 += g_2;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                    sumGCentered_2 += g_2 * (x_2 - center_2);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+                Vector512.Store(Vector512.Load(sumG + g + 32) + sumG_2, sumG + g + 32);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 32) + sumGCentered_2, sumGCentered + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                var center_1 = Vector512.Load(center + g + 16);
+                var sumG_1 = Vector512<float>.Zero;
+                var sumGCentered_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var dy_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at + 16);
+                    var g_0 = dy_0 * gammaV;
+                    var g_1 = dy_1 * gammaV;
+                    sumG_0 += g_0;
+                    sumG_1 += g_1;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                    sumGCentered_1 += g_1 * (x_1 - center_1);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+                Vector512.Store(Vector512.Load(sumG + g + 16) + sumG_1, sumG + g + 16);
+                Vector512.Store(Vector512.Load(sumGCentered + g + 16) + sumGCentered_1, sumGCentered + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var center_0 = Vector512.Load(center + g);
+                var sumG_0 = Vector512<float>.Zero;
+                var sumGCentered_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var g_0 = dy_0 * gammaV;
+                    sumG_0 += g_0;
+                    sumGCentered_0 += g_0 * (x_0 - center_0);
+                }
+                Vector512.Store(Vector512.Load(sumG + g) + sumG_0, sumG + g);
+                Vector512.Store(Vector512.Load(sumGCentered + g) + sumGCentered_0, sumGCentered + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var center_t = Vector512.Load(center + last);
+                var sumG_t = Vector512<float>.Zero;
+                var sumGCentered_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var gammaV = Vector512.Create(gamma[r]);
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var dy_t = global::BnNative.Kernels.BFloat16Conversions.Load512(dy + at);
+                    var g_t = dy_t * gammaV;
+                    sumG_t += g_t;
+                    sumGCentered_t += g_t * (x_t - center_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sumG + last) + Vector512.ConditionalSelect(fresh, sumG_t, Vector512<float>.Zero), sumG + last);
+                Vector512.Store(Vector512.Load(sumGCentered + last) + Vector512.ConditionalSelect(fresh, sumGCentered_t, Vector512<float>.Zero), sumGCentered + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float center_s = center[g];
+                float sumG_s = 0;
+                float sumGCentered_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float gamma_s = gamma[r];
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    float dy_s = global::BnNative.Kernels.BFloat16Conversions.Widen(dy[at]);
+                    var g_s = dy_s * gamma_s;
+                    sumG_s += g_s;
+                    sumGCentered_s += g_s * (x_s - center_s);
+                }
+                sumG[g] += sumG_s;
+                sumGCentered[g] += sumGCentered_s;
             }
         }
 

@@ -879,6 +879,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1301,6 +1306,541 @@ static unsafe partial class Kernels
                     squares[g] += d_s * d_s;
                     magnitudes[g] += float.Abs(x_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(float* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var magnitudes_6 = Vector512<float>.Zero;
+                var sum_7 = Vector512<float>.Zero;
+                var squares_7 = Vector512<float>.Zero;
+                var magnitudes_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var shift_7 = Vector512.Load(shift + g + 112);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var x_7 = Vector512.Load(x + at + 112);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    sum_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                    magnitudes_7 += Vector512.Abs(x_7);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(magnitudes + g + 96) + magnitudes_6, magnitudes + g + 96);
+                Vector512.Store(Vector512.Load(sum + g + 112) + sum_7, sum + g + 112);
+                Vector512.Store(Vector512.Load(squares + g + 112) + squares_7, squares + g + 112);
+                Vector512.Store(Vector512.Load(magnitudes + g + 112) + magnitudes_7, magnitudes + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var magnitudes_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(magnitudes + g + 96) + magnitudes_6, magnitudes + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 48);
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var shift_t = Vector512.Load(shift + last);
+                var sum_t = Vector512<float>.Zero;
+                var squares_t = Vector512<float>.Zero;
+                var magnitudes_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var d_t = x_t - shift_t;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero), magnitudes + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float shift_s = shift[g];
+                float sum_s = 0;
+                float squares_s = 0;
+                float magnitudes_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = x[at];
+                    var d_s = x_s - shift_s;
+                    sum_s += d_s;
+                    squares_s += d_s * d_s;
+                    magnitudes_s += float.Abs(x_s);
+                }
+                sum[g] += sum_s;
+                squares[g] += squares_s;
+                magnitudes[g] += magnitudes_s;
             }
         }
 
@@ -1836,6 +2376,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes, bool inMemoryOrder)
         {
+            if (groups > 32 && groups <= 64 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2258,6 +2803,541 @@ static unsafe partial class Kernels
                     squares[g] += d_s * d_s;
                     magnitudes[g] += double.Abs(x_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 33–64 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(double* x, nint rows, nint groups, nint rowStride, double* shift, double* sum, double* squares, double* magnitudes)
+        {
+            nint g = 0;
+            for (; g <= groups - 64; g += 64)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var magnitudes_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var magnitudes_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var magnitudes_4 = Vector512<double>.Zero;
+                var sum_5 = Vector512<double>.Zero;
+                var squares_5 = Vector512<double>.Zero;
+                var magnitudes_5 = Vector512<double>.Zero;
+                var sum_6 = Vector512<double>.Zero;
+                var squares_6 = Vector512<double>.Zero;
+                var magnitudes_6 = Vector512<double>.Zero;
+                var sum_7 = Vector512<double>.Zero;
+                var squares_7 = Vector512<double>.Zero;
+                var magnitudes_7 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var shift_5 = Vector512.Load(shift + g + 40);
+                    var shift_6 = Vector512.Load(shift + g + 48);
+                    var shift_7 = Vector512.Load(shift + g + 56);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var x_7 = Vector512.Load(x + at + 56);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    sum_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                    magnitudes_7 += Vector512.Abs(x_7);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_4, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 40) + sum_5, sum + g + 40);
+                Vector512.Store(Vector512.Load(squares + g + 40) + squares_5, squares + g + 40);
+                Vector512.Store(Vector512.Load(magnitudes + g + 40) + magnitudes_5, magnitudes + g + 40);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_6, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_6, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_6, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 56) + sum_7, sum + g + 56);
+                Vector512.Store(Vector512.Load(squares + g + 56) + squares_7, squares + g + 56);
+                Vector512.Store(Vector512.Load(magnitudes + g + 56) + magnitudes_7, magnitudes + g + 56);
+            }
+            for (; g <= groups - 56; g += 56)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var magnitudes_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var magnitudes_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var magnitudes_4 = Vector512<double>.Zero;
+                var sum_5 = Vector512<double>.Zero;
+                var squares_5 = Vector512<double>.Zero;
+                var magnitudes_5 = Vector512<double>.Zero;
+                var sum_6 = Vector512<double>.Zero;
+                var squares_6 = Vector512<double>.Zero;
+                var magnitudes_6 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var shift_5 = Vector512.Load(shift + g + 40);
+                    var shift_6 = Vector512.Load(shift + g + 48);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_4, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 40) + sum_5, sum + g + 40);
+                Vector512.Store(Vector512.Load(squares + g + 40) + squares_5, squares + g + 40);
+                Vector512.Store(Vector512.Load(magnitudes + g + 40) + magnitudes_5, magnitudes + g + 40);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_6, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_6, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_6, magnitudes + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var magnitudes_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var magnitudes_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var magnitudes_4 = Vector512<double>.Zero;
+                var sum_5 = Vector512<double>.Zero;
+                var squares_5 = Vector512<double>.Zero;
+                var magnitudes_5 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var shift_5 = Vector512.Load(shift + g + 40);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_4, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 40) + sum_5, sum + g + 40);
+                Vector512.Store(Vector512.Load(squares + g + 40) + squares_5, squares + g + 40);
+                Vector512.Store(Vector512.Load(magnitudes + g + 40) + magnitudes_5, magnitudes + g + 40);
+            }
+            for (; g <= groups - 40; g += 40)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var magnitudes_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var magnitudes_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var squares_4 = Vector512<double>.Zero;
+                var magnitudes_4 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 8);
+                    var shift_2 = Vector512.Load(shift + g + 16);
+                    var shift_3 = Vector512.Load(shift + g + 24);
+                    var shift_4 = Vector512.Load(shift + g + 32);
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_4, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_4, magnitudes + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 8);
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 16);
+                var sum_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var magnitudes_2 = Vector512<double>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 24);
+                var sum_3 = Vector512<double>.Zero;
+                var squares_3 = Vector512<double>.Zero;
+                var magnitudes_3 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(squares + g + 24) + squares_3, squares + g + 24);
+                Vector512.Store(Vector512.Load(magnitudes + g + 24) + magnitudes_3, magnitudes + g + 24);
+            }
+            for (; g <= groups - 24; g += 24)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 8);
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 16);
+                var sum_2 = Vector512<double>.Zero;
+                var squares_2 = Vector512<double>.Zero;
+                var magnitudes_2 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_2, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_2, magnitudes + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 8);
+                var sum_1 = Vector512<double>.Zero;
+                var squares_1 = Vector512<double>.Zero;
+                var magnitudes_1 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(squares + g + 8) + squares_1, squares + g + 8);
+                Vector512.Store(Vector512.Load(magnitudes + g + 8) + magnitudes_1, magnitudes + g + 8);
+            }
+            for (; g <= groups - 8; g += 8)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<double>.Zero;
+                var squares_0 = Vector512<double>.Zero;
+                var magnitudes_0 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+            }
+            if (groups - g >= 4 && groups >= 8)
+            {
+                nint last = groups - 8;
+                var shift_t = Vector512.Load(shift + last);
+                var sum_t = Vector512<double>.Zero;
+                var squares_t = Vector512<double>.Zero;
+                var magnitudes_t = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    var d_t = x_t - shift_t;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero), sum + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<double>.Zero), squares + last);
+                Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<double>.Zero), magnitudes + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                double shift_s = shift[g];
+                double sum_s = 0;
+                double squares_s = 0;
+                double magnitudes_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    double x_s = x[at];
+                    var d_s = x_s - shift_s;
+                    sum_s += d_s;
+                    squares_s += d_s * d_s;
+                    magnitudes_s += double.Abs(x_s);
+                }
+                sum[g] += sum_s;
+                squares[g] += squares_s;
+                magnitudes[g] += magnitudes_s;
             }
         }
 
@@ -2718,6 +3798,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -3140,6 +4225,541 @@ static unsafe partial class Kernels
                     squares[g] += d_s * d_s;
                     magnitudes[g] += float.Abs(x_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::System.Half* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var magnitudes_6 = Vector512<float>.Zero;
+                var sum_7 = Vector512<float>.Zero;
+                var squares_7 = Vector512<float>.Zero;
+                var magnitudes_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var shift_7 = Vector512.Load(shift + g + 112);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 112);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    sum_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                    magnitudes_7 += Vector512.Abs(x_7);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(magnitudes + g + 96) + magnitudes_6, magnitudes + g + 96);
+                Vector512.Store(Vector512.Load(sum + g + 112) + sum_7, sum + g + 112);
+                Vector512.Store(Vector512.Load(squares + g + 112) + squares_7, squares + g + 112);
+                Vector512.Store(Vector512.Load(magnitudes + g + 112) + magnitudes_7, magnitudes + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var magnitudes_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(magnitudes + g + 96) + magnitudes_6, magnitudes + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 48);
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var shift_t = Vector512.Load(shift + last);
+                var sum_t = Vector512<float>.Zero;
+                var squares_t = Vector512<float>.Zero;
+                var magnitudes_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var d_t = x_t - shift_t;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero), magnitudes + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float shift_s = shift[g];
+                float sum_s = 0;
+                float squares_s = 0;
+                float magnitudes_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum_s += d_s;
+                    squares_s += d_s * d_s;
+                    magnitudes_s += float.Abs(x_s);
+                }
+                sum[g] += sum_s;
+                squares[g] += squares_s;
+                magnitudes[g] += magnitudes_s;
             }
         }
 
@@ -3675,6 +5295,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, shift, sum, squares, magnitudes);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -4097,6 +5722,541 @@ static unsafe partial class Kernels
                     squares[g] += d_s * d_s;
                     magnitudes[g] += float.Abs(x_s);
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* shift, float* sum, float* squares, float* magnitudes)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var magnitudes_6 = Vector512<float>.Zero;
+                var sum_7 = Vector512<float>.Zero;
+                var squares_7 = Vector512<float>.Zero;
+                var magnitudes_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var shift_7 = Vector512.Load(shift + g + 112);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 112);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    var d_7 = x_7 - shift_7;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    sum_7 += d_7;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    squares_7 += d_7 * d_7;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                    magnitudes_7 += Vector512.Abs(x_7);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(magnitudes + g + 96) + magnitudes_6, magnitudes + g + 96);
+                Vector512.Store(Vector512.Load(sum + g + 112) + sum_7, sum + g + 112);
+                Vector512.Store(Vector512.Load(squares + g + 112) + squares_7, squares + g + 112);
+                Vector512.Store(Vector512.Load(magnitudes + g + 112) + magnitudes_7, magnitudes + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var squares_6 = Vector512<float>.Zero;
+                var magnitudes_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var shift_6 = Vector512.Load(shift + g + 96);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    var d_6 = x_6 - shift_6;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    sum_6 += d_6;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    squares_6 += d_6 * d_6;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                    magnitudes_6 += Vector512.Abs(x_6);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(squares + g + 96) + squares_6, squares + g + 96);
+                Vector512.Store(Vector512.Load(magnitudes + g + 96) + magnitudes_6, magnitudes + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var squares_5 = Vector512<float>.Zero;
+                var magnitudes_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var shift_5 = Vector512.Load(shift + g + 80);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    var d_5 = x_5 - shift_5;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    sum_5 += d_5;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    squares_5 += d_5 * d_5;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                    magnitudes_5 += Vector512.Abs(x_5);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(squares + g + 80) + squares_5, squares + g + 80);
+                Vector512.Store(Vector512.Load(magnitudes + g + 80) + magnitudes_5, magnitudes + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var squares_4 = Vector512<float>.Zero;
+                var magnitudes_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var shift_0 = Vector512.Load(shift + g);
+                    var shift_1 = Vector512.Load(shift + g + 16);
+                    var shift_2 = Vector512.Load(shift + g + 32);
+                    var shift_3 = Vector512.Load(shift + g + 48);
+                    var shift_4 = Vector512.Load(shift + g + 64);
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    var d_4 = x_4 - shift_4;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    sum_4 += d_4;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    squares_4 += d_4 * d_4;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                    magnitudes_4 += Vector512.Abs(x_4);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(squares + g + 64) + squares_4, squares + g + 64);
+                Vector512.Store(Vector512.Load(magnitudes + g + 64) + magnitudes_4, magnitudes + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                var shift_3 = Vector512.Load(shift + g + 48);
+                var sum_3 = Vector512<float>.Zero;
+                var squares_3 = Vector512<float>.Zero;
+                var magnitudes_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    var d_3 = x_3 - shift_3;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    sum_3 += d_3;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    squares_3 += d_3 * d_3;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                    magnitudes_3 += Vector512.Abs(x_3);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(squares + g + 48) + squares_3, squares + g + 48);
+                Vector512.Store(Vector512.Load(magnitudes + g + 48) + magnitudes_3, magnitudes + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                var shift_2 = Vector512.Load(shift + g + 32);
+                var sum_2 = Vector512<float>.Zero;
+                var squares_2 = Vector512<float>.Zero;
+                var magnitudes_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    var d_2 = x_2 - shift_2;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    sum_2 += d_2;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    squares_2 += d_2 * d_2;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                    magnitudes_2 += Vector512.Abs(x_2);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(squares + g + 32) + squares_2, squares + g + 32);
+                Vector512.Store(Vector512.Load(magnitudes + g + 32) + magnitudes_2, magnitudes + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                var shift_1 = Vector512.Load(shift + g + 16);
+                var sum_1 = Vector512<float>.Zero;
+                var squares_1 = Vector512<float>.Zero;
+                var magnitudes_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var d_0 = x_0 - shift_0;
+                    var d_1 = x_1 - shift_1;
+                    sum_0 += d_0;
+                    sum_1 += d_1;
+                    squares_0 += d_0 * d_0;
+                    squares_1 += d_1 * d_1;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                    magnitudes_1 += Vector512.Abs(x_1);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(squares + g + 16) + squares_1, squares + g + 16);
+                Vector512.Store(Vector512.Load(magnitudes + g + 16) + magnitudes_1, magnitudes + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var shift_0 = Vector512.Load(shift + g);
+                var sum_0 = Vector512<float>.Zero;
+                var squares_0 = Vector512<float>.Zero;
+                var magnitudes_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_0 = x_0 - shift_0;
+                    sum_0 += d_0;
+                    squares_0 += d_0 * d_0;
+                    magnitudes_0 += Vector512.Abs(x_0);
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(squares + g) + squares_0, squares + g);
+                Vector512.Store(Vector512.Load(magnitudes + g) + magnitudes_0, magnitudes + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var shift_t = Vector512.Load(shift + last);
+                var sum_t = Vector512<float>.Zero;
+                var squares_t = Vector512<float>.Zero;
+                var magnitudes_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var d_t = x_t - shift_t;
+                    sum_t += d_t;
+                    squares_t += d_t * d_t;
+                    magnitudes_t += Vector512.Abs(x_t);
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                Vector512.Store(Vector512.Load(squares + last) + Vector512.ConditionalSelect(fresh, squares_t, Vector512<float>.Zero), squares + last);
+                Vector512.Store(Vector512.Load(magnitudes + last) + Vector512.ConditionalSelect(fresh, magnitudes_t, Vector512<float>.Zero), magnitudes + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float shift_s = shift[g];
+                float sum_s = 0;
+                float squares_s = 0;
+                float magnitudes_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    var d_s = x_s - shift_s;
+                    sum_s += d_s;
+                    squares_s += d_s * d_s;
+                    magnitudes_s += float.Abs(x_s);
+                }
+                sum[g] += sum_s;
+                squares[g] += squares_s;
+                magnitudes[g] += magnitudes_s;
             }
         }
 

@@ -631,6 +631,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(float* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, sum);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -845,6 +850,237 @@ static unsafe partial class Kernels
                     float x_s = x[at];
                     sum[g] += x_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(float* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var sum_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    var x_7 = Vector512.Load(x + at + 112);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                    sum_7 += x_7;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(sum + g + 112) + sum_7, sum + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    var x_6 = Vector512.Load(x + at + 96);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    var x_5 = Vector512.Load(x + at + 80);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    var x_4 = Vector512.Load(x + at + 64);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    var x_3 = Vector512.Load(x + at + 48);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    var x_2 = Vector512.Load(x + at + 32);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 16);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    sum_0 += x_0;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var sum_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    sum_t += x_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float sum_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = x[at];
+                    sum_s += x_s;
+                }
+                sum[g] += sum_s;
             }
         }
 
@@ -1284,6 +1520,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 8 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(double* x, nint rows, nint groups, nint rowStride, double* sum, bool inMemoryOrder)
         {
+            if (groups > 32 && groups <= 64 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, sum);
+                return;
+            }
             if (groups <= 32 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -1498,6 +1739,237 @@ static unsafe partial class Kernels
                     double x_s = x[at];
                     sum[g] += x_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 33–64 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(double* x, nint rows, nint groups, nint rowStride, double* sum)
+        {
+            nint g = 0;
+            for (; g <= groups - 64; g += 64)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var sum_5 = Vector512<double>.Zero;
+                var sum_6 = Vector512<double>.Zero;
+                var sum_7 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    var x_7 = Vector512.Load(x + at + 56);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                    sum_7 += x_7;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 40) + sum_5, sum + g + 40);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_6, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 56) + sum_7, sum + g + 56);
+            }
+            for (; g <= groups - 56; g += 56)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var sum_5 = Vector512<double>.Zero;
+                var sum_6 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    var x_6 = Vector512.Load(x + at + 48);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 40) + sum_5, sum + g + 40);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_6, sum + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                var sum_5 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    var x_5 = Vector512.Load(x + at + 40);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 40) + sum_5, sum + g + 40);
+            }
+            for (; g <= groups - 40; g += 40)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                var sum_4 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    var x_4 = Vector512.Load(x + at + 32);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_4, sum + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                var sum_3 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    var x_3 = Vector512.Load(x + at + 24);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 24) + sum_3, sum + g + 24);
+            }
+            for (; g <= groups - 24; g += 24)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                var sum_2 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    var x_2 = Vector512.Load(x + at + 16);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_2, sum + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                var sum_1 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    var x_1 = Vector512.Load(x + at + 8);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 8) + sum_1, sum + g + 8);
+            }
+            for (; g <= groups - 8; g += 8)
+            {
+                var sum_0 = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = Vector512.Load(x + at);
+                    sum_0 += x_0;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+            }
+            if (groups - g >= 4 && groups >= 8)
+            {
+                nint last = groups - 8;
+                var sum_t = Vector512<double>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = Vector512.Load(x + at);
+                    sum_t += x_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<double>.Indices, Vector512.Create((double)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<double>.Zero), sum + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                double sum_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    double x_s = x[at];
+                    sum_s += x_s;
+                }
+                sum[g] += sum_s;
             }
         }
 
@@ -1894,6 +2366,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, sum);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2108,6 +2585,237 @@ static unsafe partial class Kernels
                     float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
                     sum[g] += x_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::System.Half* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var sum_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 112);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                    sum_7 += x_7;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(sum + g + 112) + sum_7, sum + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 96);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 80);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 64);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 48);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 32);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.Float16Conversions.Load512(x + at + 16);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    sum_0 += x_0;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var sum_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.Float16Conversions.Load512(x + at);
+                    sum_t += x_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float sum_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.Float16Conversions.Widen(x[at]);
+                    sum_s += x_s;
+                }
+                sum[g] += sum_s;
             }
         }
 
@@ -2547,6 +3255,11 @@ static unsafe partial class Kernels
         /// <summary>Vector512: 16 lanes, unrolled 4×.</summary>
         private static void GroupsContiguousVector512(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum, bool inMemoryOrder)
         {
+            if (groups > 64 && groups <= 128 && !inMemoryOrder)
+            {
+                GroupsContiguousVector512Wide(x, rows, groups, rowStride, sum);
+                return;
+            }
             if (groups <= 64 || rows <= global::BnNative.Kernels.GroupWalk.FewRows)
             {
                 nint g = 0;
@@ -2761,6 +3474,237 @@ static unsafe partial class Kernels
                     float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
                     sum[g] += x_s;
                 }
+            }
+        }
+        /// <summary>Vector512: rows of 65–128 groups, walked down as one block of up to 8 vectors (see WalkCopies).</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void GroupsContiguousVector512Wide(global::BnNative.Kernels.BFloat16* x, nint rows, nint groups, nint rowStride, float* sum)
+        {
+            nint g = 0;
+            for (; g <= groups - 128; g += 128)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                var sum_7 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    var x_7 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 112);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                    sum_7 += x_7;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+                Vector512.Store(Vector512.Load(sum + g + 112) + sum_7, sum + g + 112);
+            }
+            for (; g <= groups - 112; g += 112)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                var sum_6 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    var x_6 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 96);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                    sum_6 += x_6;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+                Vector512.Store(Vector512.Load(sum + g + 96) + sum_6, sum + g + 96);
+            }
+            for (; g <= groups - 96; g += 96)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                var sum_5 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    var x_5 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 80);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                    sum_5 += x_5;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+                Vector512.Store(Vector512.Load(sum + g + 80) + sum_5, sum + g + 80);
+            }
+            for (; g <= groups - 80; g += 80)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                var sum_4 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    var x_4 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 64);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                    sum_4 += x_4;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+                Vector512.Store(Vector512.Load(sum + g + 64) + sum_4, sum + g + 64);
+            }
+            for (; g <= groups - 64; g += 64)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                var sum_3 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    var x_3 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 48);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                    sum_3 += x_3;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+                Vector512.Store(Vector512.Load(sum + g + 48) + sum_3, sum + g + 48);
+            }
+            for (; g <= groups - 48; g += 48)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                var sum_2 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    var x_2 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 32);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                    sum_2 += x_2;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+                Vector512.Store(Vector512.Load(sum + g + 32) + sum_2, sum + g + 32);
+            }
+            for (; g <= groups - 32; g += 32)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                var sum_1 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    var x_1 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at + 16);
+                    sum_0 += x_0;
+                    sum_1 += x_1;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+                Vector512.Store(Vector512.Load(sum + g + 16) + sum_1, sum + g + 16);
+            }
+            for (; g <= groups - 16; g += 16)
+            {
+                var sum_0 = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    var x_0 = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    sum_0 += x_0;
+                }
+                Vector512.Store(Vector512.Load(sum + g) + sum_0, sum + g);
+            }
+            if (groups - g >= 4 && groups >= 16)
+            {
+                nint last = groups - 16;
+                var sum_t = Vector512<float>.Zero;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + last;
+                    var x_t = global::BnNative.Kernels.BFloat16Conversions.Load512(x + at);
+                    sum_t += x_t;
+                }
+                var fresh = Vector512.GreaterThanOrEqual(Vector512<float>.Indices, Vector512.Create((float)(g - last)));
+                Vector512.Store(Vector512.Load(sum + last) + Vector512.ConditionalSelect(fresh, sum_t, Vector512<float>.Zero), sum + last);
+                g = groups;
+            }
+            for (; g < groups; g++)
+            {
+                float sum_s = 0;
+                for (nint r = 0; r < rows; r++)
+                {
+                    nint at = r * rowStride + g;
+                    float x_s = global::BnNative.Kernels.BFloat16Conversions.Widen(x[at]);
+                    sum_s += x_s;
+                }
+                sum[g] += sum_s;
             }
         }
 
