@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using BnNative.Runtime;
@@ -435,9 +436,29 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
     /// </summary>
     private interface IChannelMap
     {
+        /// <summary>The output tensor (y or dx).</summary>
+        TElement* Output { get; }
+
         void Tile(long at, long channel, nint rows, nint channels, nint rowStride, bool nonTemporal);
 
         void Slab(long at, long channel, nint length, bool nonTemporal);
+
+        /// <summary>
+        /// Points the coefficients at copies in <paramref name="scratch"/> (room for <see cref="MaxCoefficients"/> arrays of
+        /// <paramref name="c"/>) that start at channel <paramref name="head"/> and wrap around: rows that start there.
+        /// </summary>
+        void Rotate(long head, long c, T* scratch);
+    }
+
+    /// <summary>The most coefficient arrays a map has (GradientApply's four).</summary>
+    private const int MaxCoefficients = 4;
+
+    /// <summary><paramref name="c"/> values of <paramref name="values"/> from <paramref name="head"/> on, wrapping around, into <paramref name="rotated"/>.</summary>
+    private static T* Rotated(T* values, long head, long c, T* rotated)
+    {
+        new Span<T>(values + head, (int)(c - head)).CopyTo(new Span<T>(rotated, (int)(c - head)));
+        new Span<T>(values, (int)head).CopyTo(new Span<T>(rotated + c - head, (int)head));
+        return rotated;
     }
 
     private struct ScaleShiftMap : IChannelMap
@@ -445,11 +466,20 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         public TElement* X, Y;
         public T* Center, Scale, Shift;
 
+        public readonly TElement* Output => Y;
+
         public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride, bool nonTemporal) =>
             K.ScaleShift.GroupsContiguous(X + at, Y + at, rows, channels, rowStride, Center + f, Scale + f, Shift + f, nonTemporal);
 
         public readonly void Slab(long at, long c, nint length, bool nonTemporal) =>
             K.ScaleShift.MembersContiguous(X + at, Y + at, length, Center[c], Scale[c], Shift[c], nonTemporal);
+
+        public void Rotate(long head, long c, T* scratch)
+        {
+            Center = Rotated(Center, head, c, scratch);
+            Scale = Rotated(Scale, head, c, scratch + c);
+            Shift = Rotated(Shift, head, c, scratch + 2 * c);
+        }
     }
 
     private struct GradientApplyMap : IChannelMap
@@ -457,11 +487,21 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         public TElement* X, Dy, Dx;
         public T* Center, DyCenter, DyScale, XScale;
 
+        public readonly TElement* Output => Dx;
+
         public readonly void Tile(long at, long f, nint rows, nint channels, nint rowStride, bool nonTemporal) =>
             K.GradientApply.GroupsContiguous(X + at, Dy + at, Dx + at, rows, channels, rowStride, Center + f, DyCenter + f, DyScale + f, XScale + f, nonTemporal);
 
         public readonly void Slab(long at, long c, nint length, bool nonTemporal) =>
             K.GradientApply.MembersContiguous(X + at, Dy + at, Dx + at, length, Center[c], DyCenter[c], DyScale[c], XScale[c], nonTemporal);
+
+        public void Rotate(long head, long c, T* scratch)
+        {
+            Center = Rotated(Center, head, c, scratch);
+            DyCenter = Rotated(DyCenter, head, c, scratch + c);
+            DyScale = Rotated(DyScale, head, c, scratch + 2 * c);
+            XScale = Rotated(XScale, head, c, scratch + 3 * c);
+        }
     }
 
     /// <summary>Runs <paramref name="map"/> over the tensor in the layout's tasks: tiles (channels-last) or runs of slabs (NCHW).</summary>
@@ -471,17 +511,37 @@ internal static unsafe class ChannelPasses<TElement, T> where TElement : unmanag
         WorkerPool.For(g.ChannelsLast ? g.TaskCount : g.PlanarTaskCount, ref job);
     }
 
+    /// <summary>Widest rows whose coefficients are rotated on the stack (four arrays of 1,024 floats: 16 KiB).</summary>
+    private const long MaxRotatedChannels = 1024;
+
     private struct MapJob<TMap> : IParallelJob where TMap : unmanaged, IChannelMap
     {
         public Geometry<TElement> G;
         public TMap Map;
 
+        [SkipLocalsInit]
         public readonly void Run(long task)
         {
             if (G.ChannelsLast)
             {
                 var tile = G.TaskTile(task);
-                Map.Tile(tile.Offset(G.C), tile.FirstChannel, (nint)tile.Rows, (nint)tile.Channels, (nint)G.C, G.StreamTiles);
+                long at = tile.Offset(G.C), c = G.C;
+                long head = G.StreamTiles && tile.Rows >= 2 && c <= MaxRotatedChannels ? Geometry<TElement>.HeadToStreamBoundary(Map.Output + at, c) : 0;
+                if (head == 0)
+                {
+                    Map.Tile(at, tile.FirstChannel, (nint)tile.Rows, (nint)tile.Channels, (nint)c, G.StreamTiles);
+                    return;
+                }
+                // A tile of whole rows that starts off the boundary the kernels stream from (malloc's and NumPy's 16 bytes
+                // past one): the first row's first channels, then rows that start at channel head — on the boundary, so
+                // streamed, and x too where it has y's offset — with the coefficients rotated to match, then the last row's
+                // rest. The same arithmetic on every element as the aligned walk.
+                T* scratch = stackalloc T[MaxCoefficients * (int)c];
+                Map.Tile(at, 0, 1, (nint)head, (nint)c, false);
+                var rotated = Map;
+                rotated.Rotate(head, c, scratch);
+                rotated.Tile(at + head, 0, (nint)(tile.Rows - 1), (nint)c, (nint)c, true);
+                Map.Tile(at + (tile.Rows - 1) * c + head, head, 1, (nint)(c - head), (nint)c, false);
                 return;
             }
             var (slab, end) = G.PlanarTaskSlabs(task);

@@ -148,6 +148,19 @@ internal readonly unsafe struct Geometry<T> where T : unmanaged
     /// </summary>
     public static bool StreamAligned(void* output) => (nuint)output % StreamBoundary == 0;
 
+    /// <summary>
+    /// Elements from <paramref name="output"/> to the next boundary the kernels stream from, where rows of
+    /// <paramref name="rowLength"/> elements are whole multiples of it (so every row after them starts on one); 0 where
+    /// the output is on one already, or cannot get there (not element-aligned, rows not whole boundaries).
+    /// </summary>
+    public static long HeadToStreamBoundary(T* output, long rowLength)
+    {
+        nuint offset = (nuint)output % StreamBoundary;
+        if (offset == 0 || offset % (nuint)sizeof(T) != 0 || (nuint)(rowLength * sizeof(T)) % StreamBoundary != 0)
+            return 0;
+        return (long)((StreamBoundary - offset) / (nuint)sizeof(T));
+    }
+
     /// <summary>Room for the rows of a group staged in L1 (see <see cref="StreamAligned"/>), and a boundary to align them to.</summary>
     public const int StageBytes = 16 * 1024 + 64;
 
