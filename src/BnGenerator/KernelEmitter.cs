@@ -903,11 +903,12 @@ namespace BnGenerator
                 foreach (var p in spec.MemberParams)
                     w.Line($"var {p}V = {width.Name}.Create({p}[r]);");
                 // Rows taken one at a time stream their output when asked. A row of LayerNorm over NCHW (a channel's segment
-                // of at least 512 positions) streams after its own scalar head, and ends one by one. Whole channels-last rows stream only when
-                // they are whole vectors, each aligned (then no head and no last vector that overlaps): their heads and
-                // last vectors would write part of a line with ordinary stores that another row's non-temporal stores
-                // write too, and such a line is read from memory again (rows of 72 and 100 floats measured 2.5–3.7×
-                // slower that way than with ordinary stores only). Tiled rows go in lockstep and keep ordinary stores.
+                // of at least 512 positions) streams after its own scalar head and ends one by one. Whole channels-last rows
+                // stream only when they are whole vectors, each aligned (then no head and no last vector that overlaps):
+                // their heads and last vectors would write part of a line with ordinary stores that another row's
+                // non-temporal stores write too, and such a line is read from memory again (rows of 72 and 100 floats
+                // measured 2.5–3.7× slower that way than with ordinary stores only). Tiled rows go in lockstep and keep
+                // ordinary stores.
                 if (CanStream(spec) && type.StreamsAt(width))
                 {
                     string output = spec.Outputs[0];
@@ -1030,10 +1031,6 @@ namespace BnGenerator
         }
 
         /// <summary>
-        /// A kernel with sums walks a block of groups down all rows, so each sum stays in registers until
-        /// the block is done.
-        /// </summary>
-        /// <summary>
         /// The widest block a reduction walks down the rows with its sums in registers: unroll vectors, or, with 32 registers
         /// (AVX-512), twice that where those sums leave eight of them for loads, temporaries and spares (the three sums of
         /// ShiftedMoments over 128 floats take 24). Rows of 65–128 floats went four rows at a time by blocks of 64, which hop
@@ -1044,6 +1041,10 @@ namespace BnGenerator
         private static int WalkCopies(KernelSpec spec, VectorWidth width, int unroll) =>
             width.Registers >= 32 && 2 * unroll * spec.Sums.Count + 8 <= width.Registers ? 2 * unroll : unroll;
 
+        /// <summary>
+        /// A kernel with sums walks a block of groups down all rows, so each sum stays in registers until
+        /// the block is done: blocks of <paramref name="widest"/> vectors down to one.
+        /// </summary>
         private static void EmitGroupBlocks(CodeWriter w, KernelSpec spec, ElementType type, VectorWidth width, int unroll, int widest)
         {
             string t = type.Compute;

@@ -1,3 +1,4 @@
+using System;
 using BnNative.Interop;
 using CsCheck;
 using Xunit;
@@ -236,6 +237,63 @@ public class ReferenceTests
             Bn.Ok(lib, Bn.ForwardInference(lib, p.Desc, x, x, gamma, beta, runningMean, runningVar, p.Eps));
             var (inference, scale) = Reference.ForwardInference(p.Desc, p.X, p.Gamma, p.Beta, p.RunningMean, p.RunningVar, p.Eps);
             Accuracy.Near($"{what} in-place inference y", t, Accuracy.Forward(t), x.Read(), inference, scale);
+        }
+    }
+
+    /// <summary>
+    /// The same call on the same values gives the same bits wherever the tensors start (docs/contract.md): on a 64-byte
+    /// boundary (streamed directly), 16 bytes past one (BatchNorm tiles rotated onto the boundary, LayerNorm row groups
+    /// staged in L1, runs ending one by one) and one byte past one (nothing streamed). Channels-last BatchNorm (C = 64)
+    /// and LayerNorm (C = 96), forward and backward, outputs of at least 8 MiB.
+    /// </summary>
+    [Theory, MemberData(nameof(Images.Names), MemberType = typeof(Images))]
+    public void OutputsAreTheSameBitsAtAnyAddress(string isa)
+    {
+        var lib = Images.ByIsa[isa];
+        const BnDType t = BnDType.F32;
+        var bn = Problem.Create(t, BnLayout.NHWC, 9, 64, 60, 70, seed: 91, affine: true);
+        var ln = Problem.Create(t, BnLayout.NHWC, 9, 96, 60, 70, seed: 92, affine: true);
+        long[]? bnAligned = null, lnAligned = null;
+        foreach (var (misaligned, offset) in new[] { (false, 0), (false, 16), (true, 0) })
+        {
+            long[] bnBits = Bits(BatchNormOutputs(lib, bn, misaligned, offset)), lnBits = Bits(LayerNormOutputs(lib, ln, misaligned, offset));
+            bnAligned ??= bnBits;
+            lnAligned ??= lnBits;
+            Assert.True(bnAligned.AsSpan().SequenceEqual(bnBits), $"{isa} BatchNorm y and dx, misaligned={misaligned} offset={offset}");
+            Assert.True(lnAligned.AsSpan().SequenceEqual(lnBits), $"{isa} LayerNorm y and dx, misaligned={misaligned} offset={offset}");
+        }
+
+        static long[] Bits(double[] values) => Array.ConvertAll(values, BitConverter.DoubleToInt64Bits);
+
+        static double[] BatchNormOutputs(BnLibrary lib, Problem p, bool misaligned, int offset)
+        {
+            using var x = NativeTensor.Of(t, p.X, misaligned, offset);
+            using var y = new NativeTensor(t, p.Count, misaligned, offset);
+            using var dy = NativeTensor.Of(t, p.Dy, misaligned, offset);
+            using var dx = new NativeTensor(t, p.Count, misaligned, offset);
+            using var gamma = NativeTensor.Of(t, p.Gamma!);
+            using var beta = NativeTensor.Of(t, p.Beta!);
+            using var mean = new NativeTensor(t, p.Channels);
+            using var invstd = new NativeTensor(t, p.Channels);
+            Bn.Ok(lib, Bn.ForwardTraining(lib, p.Desc, x, y, gamma, beta, null, null, p.Momentum, p.Eps, mean, invstd));
+            Bn.Ok(lib, Bn.Backward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, null, null));
+            return [.. y.Read(), .. dx.Read()];
+        }
+
+        static double[] LayerNormOutputs(BnLibrary lib, Problem p, bool misaligned, int offset)
+        {
+            int positions = (int)ReferenceNormalizations.Positions(p.Desc);
+            using var x = NativeTensor.Of(t, p.X, misaligned, offset);
+            using var y = new NativeTensor(t, p.Count, misaligned, offset);
+            using var dy = NativeTensor.Of(t, p.Dy, misaligned, offset);
+            using var dx = new NativeTensor(t, p.Count, misaligned, offset);
+            using var gamma = NativeTensor.Of(t, p.Gamma!);
+            using var beta = NativeTensor.Of(t, p.Beta!);
+            using var mean = new NativeTensor(t, positions);
+            using var invstd = new NativeTensor(t, positions);
+            Bn.Ok(lib, Bn.LayerNormForward(lib, p.Desc, x, y, gamma, beta, p.Eps, mean, invstd));
+            Bn.Ok(lib, Bn.LayerNormBackward(lib, p.Desc, x, dy, dx, gamma, mean, invstd, null, null));
+            return [.. y.Read(), .. dx.Read()];
         }
     }
 

@@ -83,8 +83,9 @@ internal static unsafe class LayerNorm<TElement, T> where TElement : unmanaged w
             // Rows taken a group at a time are written at least eight rows (the backward's group; the forward's is 16) of C
             // contiguous elements at once: streamed when each row is whole cache lines (convnext, C = 96, eight-row groups,
             // medians of 8 alternating runs against ordinary stores: forward 1 thread 4.01 → 3.29 ms, 2 threads 3.56 → 2.56;
-            // the backward's dx, 2 threads 4.44 → 4.38, minima 4.25 → 3.92; checked again with 16-row groups while the machine's
-            // memory was busy with other work, 1 thread, one process alternating: ordinary stores 10.1 against 8.0 ms).
+            // the backward's dx, 2 threads 4.44 → 4.38, minima 4.25 → 3.92; checked again with 16-row groups on 64-byte-aligned
+            // buffers, one process alternating: ordinary stores 5.9–6.6 against 4.3 ms at 1 thread, 3.2–3.5 against 2.1–2.2
+            // at 2).
             bool groups = NarrowRows && Statistics<TElement, T>.Rows.FitGroup(C) && C * sizeof(TElement) % 64 == 0;
             StreamRuns = Geometry<TElement>.Streams(N * C * S, groups ? Lanes<T>.Count * C : C);
             long perTask = Math.Max(1, TaskBytes / (C * sizeof(TElement)));
